@@ -1,0 +1,240 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/omc-coop/omc/provision"
+)
+
+// JSONLines writes each event as one JSON object per line: the `-o json`
+// contract (schema version provision.EventVersion).
+type JSONLines struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{enc: json.NewEncoder(w)} }
+
+func (j *JSONLines) Event(e provision.Event) { j.Write(e) }
+
+// Write encodes any value as one line (the summary line uses it too).
+func (j *JSONLines) Write(v any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_ = j.enc.Encode(v)
+}
+
+// Lines prints one plain line per interesting event: for logs, pipes, CI.
+// Steps that were already in sync are not printed; hosts' final states are.
+type Lines struct {
+	mu    sync.Mutex
+	w     io.Writer
+	st    Styles
+	Plain bool // also print "ok" steps
+}
+
+func NewLines(w io.Writer, st Styles) *Lines { return &Lines{w: w, st: st} }
+
+func (l *Lines) Event(e provision.Event) {
+	line := l.format(e)
+	if line == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(l.w, line)
+}
+
+func (l *Lines) format(e provision.Event) string {
+	switch e.Type {
+	case "host":
+		switch e.Status {
+		case "connecting", "checking":
+			if e.Warning != "" {
+				return fmt.Sprintf("%s: warning: %s", e.Host, e.Warning)
+			}
+			return ""
+		case "failed":
+			return fmt.Sprintf("%s: %s: %s", e.Host, l.st.Status("failed"), e.Error)
+		}
+		s := fmt.Sprintf("%s: %s", e.Host, l.st.Status(e.Status))
+		if e.Summary != "" {
+			s += " (" + e.Summary + ")"
+		}
+		return s + l.st.Dim.Render(fmt.Sprintf(" in %s", ms(e.DurationMS)))
+	case "step", "handler":
+		switch e.Status {
+		case "ok":
+			if !l.Plain {
+				return ""
+			}
+			return fmt.Sprintf("%s: %s: %s", e.Host, e.Step, l.st.Status("ok"))
+		case "failed":
+			return fmt.Sprintf("%s: %s: %s: %s", e.Host, e.Step, l.st.Status("failed"), e.Error)
+		}
+		s := fmt.Sprintf("%s: %s: %s", e.Host, e.Step, l.st.Status(e.Status))
+		if e.Summary != "" {
+			s += " (" + e.Summary + ")"
+		}
+		return s
+	}
+	return ""
+}
+
+func ms(n int64) string {
+	return (time.Duration(n) * time.Millisecond).Round(10 * time.Millisecond).String()
+}
+
+// Live redraws one line per host on a terminal: its state and current
+// step. Finished hosts keep their final line.
+type Live struct {
+	mu     sync.Mutex
+	w      io.Writer
+	st     Styles
+	order  []string
+	state  map[string]string
+	drawn  int
+	stop   chan struct{}
+	done   chan struct{}
+	dirty  bool
+	height int
+}
+
+// NewLive starts redrawing on w every 100 ms until Stop.
+func NewLive(w io.Writer, st Styles, hosts []string) *Live {
+	l := &Live{w: w, st: st, order: hosts, state: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}), height: 40}
+	for _, h := range hosts {
+		l.state[h] = st.Dim.Render("waiting")
+	}
+	go l.loop()
+	return l
+}
+
+func (l *Live) Event(e provision.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var s string
+	switch {
+	case e.Type == "host" && e.Status == "failed":
+		s = l.st.Status("failed") + " " + e.Error
+	case e.Type == "host" && (e.Status == "connecting" || e.Status == "checking"):
+		s = l.st.Dim.Render(e.Status + "…")
+	case e.Type == "host":
+		s = l.st.Status(e.Status)
+		if e.Summary != "" {
+			s += " " + e.Summary
+		}
+		s += l.st.Dim.Render(" " + ms(e.DurationMS))
+	case e.Status == "failed":
+		s = l.st.Status("failed") + " " + e.Step + ": " + e.Error
+	default:
+		s = l.st.Dim.Render("applying… ") + e.Step
+	}
+	l.state[e.Host] = s
+	l.dirty = true
+}
+
+func (l *Live) loop() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	defer close(l.done)
+	for {
+		select {
+		case <-t.C:
+			l.draw()
+		case <-l.stop:
+			l.draw()
+			return
+		}
+	}
+}
+
+func (l *Live) draw() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.dirty && l.drawn > 0 {
+		return
+	}
+	var b strings.Builder
+	if l.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", l.drawn)
+	}
+	hosts := l.order
+	if len(hosts) > l.height {
+		hosts = hosts[:l.height]
+	}
+	width := 0
+	for _, h := range hosts {
+		width = max(width, len(h))
+	}
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "\x1b[2K%-*s  %s\n", width, h, firstLine(l.state[h]))
+	}
+	if n := len(l.order) - len(hosts); n > 0 {
+		fmt.Fprintf(&b, "\x1b[2K… and %d more hosts\n", n)
+		hosts = append(hosts, "")
+	}
+	l.drawn = len(hosts)
+	l.dirty = false
+	io.WriteString(l.w, b.String())
+}
+
+// Stop draws the final state and ends the redraw loop.
+func (l *Live) Stop() {
+	close(l.stop)
+	<-l.done
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// Multi fans events out to several observers.
+type Multi []provision.Observer
+
+func (m Multi) Event(e provision.Event) {
+	for _, o := range m {
+		o.Event(e)
+	}
+}
+
+// Collector keeps every event per host, for reports rendered at the end
+// in a stable order (plan text, summaries).
+type Collector struct {
+	mu     sync.Mutex
+	events map[string][]provision.Event
+}
+
+func NewCollector() *Collector { return &Collector{events: map[string][]provision.Event{}} }
+
+func (c *Collector) Event(e provision.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events[e.Host] = append(c.events[e.Host], e)
+}
+
+// Host returns a host's events in the order they happened.
+func (c *Collector) Host(h string) []provision.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]provision.Event(nil), c.events[h]...)
+}
+
+// Hosts returns the hosts seen, sorted.
+func (c *Collector) Hosts() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var hs []string
+	for h := range c.events {
+		hs = append(hs, h)
+	}
+	sort.Strings(hs)
+	return hs
+}

@@ -1,0 +1,196 @@
+// Package inventory reads omc's YAML inventory (apiVersion omc/v1): the
+// defaults, the groups (a region, pool or dev set) and their nodes, and
+// resolves them into one flat, merged view per node.
+//
+// Parsing is strict and positional: every error names FILE:LINE:COL, and all
+// errors of a file are reported together. Nothing in this package contacts a
+// host or a provider.
+package inventory
+
+// APIVersion is the only inventory format version this build reads.
+const APIVersion = "omc/v1"
+
+// Pos is a position in the inventory file, 1-based.
+type Pos struct {
+	Line int
+	Col  int
+}
+
+// Inventory is a parsed and validated inventory file.
+type Inventory struct {
+	// Path is the file it was read from ("-" for stdin).
+	Path string
+	// APIVersion is always APIVersion after a successful Load.
+	APIVersion string `yaml:"apiVersion" desc:"Format version; must be omc/v1."`
+	// Name identifies this inventory to providers: every resource omc
+	// creates is labelled with it, and only resources carrying it are
+	// ever listed, changed or deleted.
+	Name     string            `yaml:"name" desc:"Inventory name, used in provider labels (lowercase letters, digits, '-')."`
+	Defaults Defaults          `yaml:"defaults" desc:"Settings every group and node inherits."`
+	Secrets  map[string]Secret `yaml:"secrets" desc:"Named secrets, each env:NAME or file:PATH; never clear text."`
+	// Groups in file order.
+	Groups []*Group `yaml:"groups" desc:"Groups (regions, pools, dev sets) by name."`
+
+	nodes []*Node
+}
+
+// Defaults apply to every group and node unless overridden.
+type Defaults struct {
+	SSH      SSH            `yaml:"ssh"`
+	Settings map[string]any `yaml:"settings" desc:"Free-form values for templates and roles."`
+	Steps    []*Step        `yaml:"steps" desc:"Extra steps run on every node."`
+}
+
+// SSH says how to reach a node. Zero fields inherit from the level above.
+type SSH struct {
+	User string `yaml:"user" desc:"Login user (default root). A non-root user runs steps through sudo -n."`
+	Port int    `yaml:"port" desc:"SSH port (default 22)."`
+	// Key is a private key file; ssh-agent is used as well when SSH_AUTH_SOCK is set.
+	Key string `yaml:"key" desc:"Private key file (~ expanded). ssh-agent is also used when available."`
+	// Bastion is a jump host, "user@host:port" (user and port optional).
+	Bastion string `yaml:"bastion" desc:"Jump host as [user@]host[:port]."`
+	// Sudo forces or forbids sudo; nil means "when User is not root".
+	Sudo *bool `yaml:"sudo" desc:"Run steps through sudo -n (default: when user is not root)."`
+}
+
+// Group is a named set of nodes sharing a provider, roles and settings.
+type Group struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"-"`
+
+	Provider string `yaml:"provider" desc:"static (claimed servers by address), local, hcloud or robot."`
+	// Count and NamePattern make provider-created nodes: NamePattern with
+	// {n} replaced by 1..Count.
+	Count       int    `yaml:"count" desc:"Number of provider-made nodes named by name."`
+	NamePattern string `yaml:"name" desc:"Name pattern for counted nodes, containing {n}, e.g. bbb-eu-1-{n}."`
+
+	Roles []string `yaml:"roles" desc:"Roles of the group's nodes: bbb, turn, scalelite."`
+	// Domain may contain {name}, replaced by the node name.
+	Domain string `yaml:"domain" desc:"Node domain; {name} is replaced by the node name."`
+
+	// Provider options (validated against Provider).
+	Image      string `yaml:"image" desc:"OS image (local: debian-12; hcloud: ubuntu-22.04)."`
+	Location   string `yaml:"location" desc:"hcloud location, e.g. fsn1."`
+	ServerType string `yaml:"server_type" desc:"hcloud server type, e.g. ccx33."`
+
+	SSH      SSH            `yaml:"ssh"`
+	Settings map[string]any `yaml:"settings"`
+	Steps    []*Step        `yaml:"steps"`
+	Nodes    []*NodeSpec    `yaml:"nodes" desc:"Named nodes of this group."`
+}
+
+// NodeSpec is a node as written in the file, before merging.
+type NodeSpec struct {
+	Pos     Pos      `yaml:"-"`
+	Name    string   `yaml:"name" desc:"Unique node name (DNS label)."`
+	Roles   []string `yaml:"roles"`
+	Address string   `yaml:"address" desc:"IP address or host name (static nodes)."`
+	Domain  string   `yaml:"domain"`
+	// HostKey pins the node's SSH host key ("ssh-ed25519 AAAA...").
+	HostKey  string         `yaml:"host_key" desc:"Pinned SSH host key in authorized_keys form."`
+	SSH      SSH            `yaml:"ssh"`
+	Settings map[string]any `yaml:"settings"`
+	Steps    []*Step        `yaml:"steps"`
+}
+
+// Node is the merged view of one node: defaults < group < node.
+type Node struct {
+	Name     string
+	Group    string
+	Provider string
+	Roles    []string
+	Address  string // may be empty until a provider assigns one
+	Domain   string
+	HostKey  string
+	SSH      SSH // fully resolved: User, Port set; Sudo non-nil
+	Settings map[string]any
+	// Steps: defaults, then group, then node.
+	Steps []*Step
+	// Pos is where the node (or its group, for counted nodes) is declared.
+	Pos Pos
+}
+
+// Secret is a reference to a secret value: env:NAME or file:PATH.
+type Secret struct {
+	Pos  Pos
+	Ref  string // as written
+	Kind string // "env" or "file"
+	Arg  string // variable name or path
+}
+
+// Step is one extra step as written. Exactly one kind field is set.
+type Step struct {
+	Pos  Pos    `yaml:"-"`
+	Name string `yaml:"name" desc:"Optional label shown in output."`
+
+	File     *FileStep    `yaml:"file"`
+	Dir      *DirStep     `yaml:"dir"`
+	Packages []string     `yaml:"packages" desc:"Debian packages present; name or name=version."`
+	Line     *LineStep    `yaml:"line"`
+	Service  *ServiceStep `yaml:"service"`
+	Sysctl   *SysctlStep  `yaml:"sysctl"`
+	User     *UserStep    `yaml:"user"`
+	Command  *CommandStep `yaml:"command"`
+}
+
+// FileStep: a file with this content, mode and owner.
+type FileStep struct {
+	Path string `yaml:"path"`
+	// Exactly one of Content or Template. Both are Go text/template text
+	// rendered with the node (see provision.TemplateData); Template is a
+	// path relative to the inventory file.
+	Content  *string  `yaml:"content"`
+	Template string   `yaml:"template"`
+	Mode     string   `yaml:"mode" desc:"Octal mode, default 0644."`
+	Owner    string   `yaml:"owner" desc:"Default root."`
+	Group    string   `yaml:"group" desc:"Default root."`
+	Notify   []string `yaml:"notify" desc:"Services restarted once at the end if this file changed."`
+}
+
+// DirStep: a directory with this mode and owner.
+type DirStep struct {
+	Path  string `yaml:"path"`
+	Mode  string `yaml:"mode"`
+	Owner string `yaml:"owner"`
+	Group string `yaml:"group"`
+}
+
+// LineStep: a line present in a file, replacing the last line that
+// matches Match (a regular expression) or appended when none does.
+type LineStep struct {
+	Path   string   `yaml:"path"`
+	Line   string   `yaml:"line"`
+	Match  string   `yaml:"match"`
+	Notify []string `yaml:"notify"`
+}
+
+// ServiceStep: a systemd unit's enabled and running state.
+type ServiceStep struct {
+	Name    string `yaml:"name"`
+	Enabled *bool  `yaml:"enabled" desc:"Default true."`
+	Running *bool  `yaml:"running" desc:"Default true."`
+}
+
+// SysctlStep: a kernel parameter, set now and persisted.
+type SysctlStep struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+// UserStep: a local user account.
+type UserStep struct {
+	Name           string   `yaml:"name"`
+	Groups         []string `yaml:"groups"`
+	Shell          string   `yaml:"shell"`
+	System         bool     `yaml:"system"`
+	AuthorizedKeys []string `yaml:"authorized_keys"`
+}
+
+// CommandStep: a command run only when its guard says so.
+type CommandStep struct {
+	Run string `yaml:"run"`
+	// Unless: a check command; Run runs only when it exits non-zero.
+	Unless string `yaml:"unless"`
+	// Creates: Run runs only when this path does not exist.
+	Creates string `yaml:"creates"`
+}

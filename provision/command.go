@@ -1,0 +1,49 @@
+package provision
+
+import (
+	"fmt"
+)
+
+// CommandStep runs a command only when its guard says the work is not done:
+// Creates names a path the command makes; Unless is a check command that
+// exits 0 when the work is done. A command without a guard would change
+// something on every run, so it is refused when the steps are built.
+type CommandStep struct {
+	Label   string
+	Run     string
+	Unless  string
+	Creates string
+}
+
+func (s *CommandStep) ID() string {
+	if s.Label != "" {
+		return "command " + s.Label
+	}
+	r := s.Run
+	if len(r) > 60 {
+		r = r[:57] + "..."
+	}
+	return "command " + r
+}
+
+func (s *CommandStep) Probe() string {
+	p := "done=no"
+	if s.Creates != "" {
+		p = "[ -e " + q(s.Creates) + " ] && echo done=creates || echo done=no"
+	}
+	if s.Unless != "" {
+		p = "if " + p + " | grep -q done=creates; then echo done=creates; elif (" + s.Unless + "\n) </dev/null >/dev/null 2>&1; then echo done=unless; else echo done=no; fi"
+	}
+	return p
+}
+
+func (s *CommandStep) Plan(obs []string) (*Change, error) {
+	d, ok := field(obs, "done")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if d != "no" {
+		return nil, nil
+	}
+	return &Change{Step: s, Summary: "run", Script: s.Run}, nil
+}

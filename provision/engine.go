@@ -1,0 +1,412 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aymanbagabas/go-udiff"
+)
+
+// Mode says whether the engine only looks (Plan) or converges (Apply).
+type Mode int
+
+const (
+	Plan Mode = iota
+	Apply
+)
+
+// Host is one host to converge.
+type Host struct {
+	Name  string
+	Steps []Step
+	// Dial opens the host's one connection for the run.
+	Dial func(ctx context.Context) (Conn, error)
+}
+
+// Options tune a run.
+type Options struct {
+	Mode Mode
+	// Parallel bounds hosts in flight (default 20); Handshakes bounds SSH
+	// handshakes in flight (default 10, sshd's MaxStartups start), so a
+	// big fleet neither starves the controller's CPU nor trips sshd limits.
+	Parallel   int
+	Handshakes int
+	// Holder is written into each host's lock: who, when, what.
+	Holder   string
+	Observer Observer
+	// Redact masks secrets in anything shown (diffs, errors).
+	Redact func(string) string
+	Log    *slog.Logger
+}
+
+// Result is what happened on one host.
+type Result struct {
+	Host    string
+	Changed int // steps changed (Apply) or pending (Plan)
+	Err     error
+	Elapsed time.Duration
+}
+
+// Failed reports whether the host failed.
+func (r Result) Failed() bool { return r.Err != nil }
+
+// Run converges (or plans) every host, each independently: a slow host
+// does not hold the others, and a failure stops only its own host.
+// Results come back in the order of hosts.
+func Run(ctx context.Context, hosts []Host, o Options) []Result {
+	if o.Parallel <= 0 {
+		o.Parallel = 20
+	}
+	if o.Handshakes <= 0 {
+		o.Handshakes = 10
+	}
+	if o.Observer == nil {
+		o.Observer = ObserverFunc(func(Event) {})
+	}
+	if o.Redact == nil {
+		o.Redact = func(s string) string { return s }
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	results := make([]Result, len(hosts))
+	slots := make(chan struct{}, o.Parallel)
+	handshakes := make(chan struct{}, o.Handshakes)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = Result{Host: h.Name, Err: ctx.Err()}
+				o.Observer.Event(Event{V: EventVersion, Type: "host", Host: h.Name, Status: "failed", Error: ctx.Err().Error()})
+				return
+			}
+			defer func() { <-slots }()
+			r := &run{o: o, host: h, handshakes: handshakes}
+			results[i] = r.do(ctx)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// run is the state of one host's run.
+type run struct {
+	o          Options
+	host       Host
+	handshakes chan struct{}
+	conn       Conn
+	uids, gids map[string]int
+	changed    int
+}
+
+func (r *run) emit(e Event) {
+	e.V, e.Host = EventVersion, r.host.Name
+	e.Error, e.Diff, e.Summary, e.Warning = r.o.Redact(e.Error), r.o.Redact(e.Diff), r.o.Redact(e.Summary), r.o.Redact(e.Warning)
+	r.o.Observer.Event(e)
+}
+
+func (r *run) do(ctx context.Context) Result {
+	start := time.Now()
+	err := r.converge(ctx)
+	res := Result{Host: r.host.Name, Changed: r.changed, Err: err, Elapsed: time.Since(start)}
+	e := Event{Type: "host", Status: "ok", DurationMS: res.Elapsed.Milliseconds()}
+	switch {
+	case err != nil:
+		e.Status, e.Error = "failed", err.Error()
+	case r.changed > 0 && r.o.Mode == Plan:
+		e.Status, e.Summary = "pending", strconv.Itoa(r.changed)+" to change"
+	case r.changed > 0:
+		e.Status, e.Summary = "changed", strconv.Itoa(r.changed)+" changed"
+	}
+	r.emit(e)
+	return res
+}
+
+func (r *run) converge(ctx context.Context) error {
+	r.emit(Event{Type: "host", Status: "connecting"})
+	select {
+	case r.handshakes <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	conn, err := r.host.Dial(ctx)
+	<-r.handshakes
+	if err != nil {
+		return err
+	}
+	r.conn = conn
+	defer conn.Close()
+
+	if r.o.Mode == Apply {
+		stale, err := conn.Lock(ctx, r.o.Holder)
+		if err != nil {
+			return err
+		}
+		if stale != "" {
+			r.emit(Event{Type: "host", Status: "checking", Warning: "stale lock from an interrupted run found and cleared: " + stale})
+		}
+		defer func() {
+			// Unlock even when ctx is done: the shell is still there.
+			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := conn.Unlock(uctx); err != nil {
+				r.o.Log.Warn("unlock failed", "host", r.host.Name, "err", err)
+			}
+		}()
+	}
+	r.emit(Event{Type: "host", Status: "checking"})
+	steps := r.host.Steps
+	obs, err := r.probe(ctx, steps)
+	if err != nil {
+		return err
+	}
+	var notify []string
+	for i := 0; i < len(steps); i++ {
+		s := steps[i]
+		t0 := time.Now()
+		c, err := s.Plan(obs[i])
+		if err == nil && c != nil {
+			if r.o.Mode == Plan {
+				err = r.describe(ctx, c)
+			} else {
+				err = r.apply(ctx, c)
+			}
+		}
+		e := Event{Type: "step", Step: s.ID(), Status: "ok", DurationMS: time.Since(t0).Milliseconds()}
+		if err != nil {
+			e.Status, e.Error = "failed", err.Error()
+			r.emit(e)
+			return fmt.Errorf("step %q: %w", s.ID(), err)
+		}
+		if c == nil {
+			r.emit(e)
+			continue
+		}
+		r.changed++
+		e.Status, e.Summary, e.Diff = "changed", c.Summary, c.Diff
+		if r.o.Mode == Plan {
+			e.Status = "pending"
+		}
+		r.emit(e)
+		for _, n := range c.Notify {
+			if !contains(notify, n) {
+				notify = append(notify, n)
+			}
+		}
+		// A change may alter what later steps see (a package creates a
+		// config file, a user appears): look again before going on.
+		if r.o.Mode == Apply && i+1 < len(steps) {
+			rest, err := r.probe(ctx, steps[i+1:])
+			if err != nil {
+				return err
+			}
+			copy(obs[i+1:], rest)
+		}
+	}
+	for _, unit := range notify {
+		t0 := time.Now()
+		e := Event{Type: "handler", Step: "restart " + unit, Status: "changed"}
+		if r.o.Mode == Plan {
+			e.Status = "pending"
+			r.emit(e)
+			continue
+		}
+		res, err := r.run(ctx, restartScript(unit))
+		if err == nil && res.ExitCode != 0 {
+			err = scriptError("systemctl restart "+unit, res)
+		}
+		e.DurationMS = time.Since(t0).Milliseconds()
+		if err != nil {
+			e.Status, e.Error = "failed", err.Error()
+			r.emit(e)
+			return fmt.Errorf("handler restart %s: %w", unit, err)
+		}
+		r.emit(e)
+	}
+	return nil
+}
+
+// probe checks steps in one round trip.
+func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
+	var owners, groups, cleanup []string
+	for _, s := range steps {
+		for _, w := range writesOf(s) {
+			owners, groups = appendNew(owners, w.Owner), appendNew(groups, w.Group)
+			if r.o.Mode == Apply {
+				cleanup = append(cleanup, TempName(w.Path))
+			}
+		}
+	}
+	nonce := newNonce()
+	res, err := r.run(ctx, probeScript(nonce, steps, owners, groups, cleanup))
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	obs, uids, gids, err := parseProbe(nonce, len(steps), string(res.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	r.uids, r.gids = uids, gids
+	return obs, nil
+}
+
+// writesOf lists the files a step may write, so their owners can be looked
+// up and leftover temp files removed in the probe's round trip.
+func writesOf(s Step) []FileWrite {
+	switch s := s.(type) {
+	case *FileStep:
+		return []FileWrite{{Path: s.Path, Owner: s.Owner, Group: s.Group}}
+	case *SysctlStep:
+		return []FileWrite{{Path: s.confPath(), Owner: "root", Group: "root"}}
+	case *LineStep:
+		return []FileWrite{{Path: s.Path, Owner: "root", Group: "root"}}
+	}
+	return nil
+}
+
+func (r *run) run(ctx context.Context, script string) (RunResult, error) {
+	t0 := time.Now()
+	res, err := r.conn.Run(ctx, script)
+	r.o.Log.Debug("run", "host", r.host.Name, "script", r.o.Redact(script), "exit", res.ExitCode,
+		"stderr", r.o.Redact(string(res.Stderr)), "ms", time.Since(t0).Milliseconds(), "err", err)
+	return res, err
+}
+
+// content computes a write's new content, reading the old when needed.
+func (r *run) content(ctx context.Context, w *FileWrite) (old, data []byte, err error) {
+	if w.NeedOld {
+		old, err = r.conn.ReadFile(ctx, w.Path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, nil, fmt.Errorf("reading %s: %w", w.Path, err)
+		}
+	}
+	data, err = w.Content(old)
+	return old, data, err
+}
+
+// describe fills in a pending change's diff (Plan mode).
+func (r *run) describe(ctx context.Context, c *Change) error {
+	w := c.Write
+	if w == nil || !w.ContentChanged {
+		return nil
+	}
+	// Read the old content to show the diff, even where writing needs none.
+	shown := *w
+	shown.NeedOld = w.Exists && !w.Binary
+	old, data, err := r.content(ctx, &shown)
+	if err != nil {
+		return err
+	}
+	if w.Binary || isBinary(old) {
+		c.Diff = "binary content differs"
+		return nil
+	}
+	c.Diff = udiff.Unified(w.Path, w.Path, r.o.Redact(string(old)), r.o.Redact(string(data)))
+	return nil
+}
+
+func (r *run) apply(ctx context.Context, c *Change) error {
+	if c.Before != "" {
+		res, err := r.run(ctx, c.Before)
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return scriptError("preparing", res)
+		}
+	}
+	if w := c.Write; w != nil && w.ContentChanged {
+		_, data, err := r.content(ctx, w)
+		if err != nil {
+			return err
+		}
+		uid, gid, err := r.ids(ctx, w.Owner, w.Group)
+		if err != nil {
+			return err
+		}
+		if err := r.conn.WriteFile(ctx, w.Path, data, w.Mode, uid, gid); err != nil {
+			return fmt.Errorf("writing %s: %w", w.Path, err)
+		}
+		r.o.Log.Debug("wrote", "host", r.host.Name, "path", w.Path, "bytes", len(data))
+	}
+	if c.Script != "" {
+		res, err := r.run(ctx, c.Script)
+		if err != nil {
+			return err
+		}
+		if c.Check != nil {
+			return c.Check(string(res.Stdout), string(res.Stderr), res.ExitCode)
+		}
+		if res.ExitCode != 0 {
+			return scriptError("command failed", res)
+		}
+	}
+	return nil
+}
+
+// ids resolves owner and group to numeric ids: numbers as they are, names
+// from the probe's lookup, or (for accounts made during this run) a lookup now.
+func (r *run) ids(ctx context.Context, owner, group string) (int, int, error) {
+	uid, uerr := lookupID(owner, r.uids)
+	gid, gerr := lookupID(group, r.gids)
+	if uerr == nil && gerr == nil {
+		return uid, gid, nil
+	}
+	res, err := r.run(ctx, "id -u -- "+q(owner)+"; getent group -- "+q(group)+" | cut -d: -f3")
+	if err != nil {
+		return 0, 0, err
+	}
+	var u, g int
+	if _, err := fmt.Sscan(string(res.Stdout), &u, &g); err != nil {
+		return 0, 0, fmt.Errorf("owner %s:%s does not exist on the host", owner, group)
+	}
+	r.uids[owner], r.gids[group] = u, g
+	return u, g, nil
+}
+
+func lookupID(name string, table map[string]int) (int, error) {
+	if n, err := strconv.Atoi(name); err == nil {
+		return n, nil
+	}
+	if n, ok := table[name]; ok {
+		return n, nil
+	}
+	return 0, fmt.Errorf("unknown %q", name)
+}
+
+// TempName is where a file is staged before its atomic rename: beside the
+// target (same filesystem) and deterministic, so a leftover from a killed
+// run is found and removed by the next one.
+func TempName(p string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+".omc-tmp")
+}
+
+func appendNew(list []string, s string) []string {
+	if s == "" || contains(list, s) {
+		return list
+	}
+	if _, err := strconv.Atoi(s); err == nil {
+		return list // numeric ids need no lookup
+	}
+	return append(list, s)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+)
+
+// PackagesStep wants Debian packages installed, optionally at a version
+// ("name=version"). Installs never prompt and never replace a changed
+// config file (--force-confold): omc's own files stay omc's.
+type PackagesStep struct {
+	Names []string // "name" or "name=version"
+}
+
+func (s *PackagesStep) ID() string { return "packages " + strings.Join(s.Names, " ") }
+
+func (s *PackagesStep) Probe() string {
+	var b strings.Builder
+	b.WriteString("for p in")
+	for _, n := range s.Names {
+		name, _, _ := strings.Cut(n, "=")
+		b.WriteString(" " + q(name))
+	}
+	b.WriteString(`; do v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$p" 2>/dev/null); echo "pkg=$p|$v"; done`)
+	return b.String()
+}
+
+func (s *PackagesStep) Plan(obs []string) (*Change, error) {
+	have := map[string]string{} // name -> installed version ("" = not installed)
+	for _, l := range obs {
+		rest, ok := strings.CutPrefix(l, "pkg=")
+		if !ok {
+			continue
+		}
+		f := strings.SplitN(rest, "|", 3)
+		if len(f) == 3 && strings.HasPrefix(f[1], "ii") {
+			have[f[0]] = f[2]
+		} else {
+			have[f[0]] = ""
+		}
+	}
+	var install, what []string
+	for _, n := range s.Names {
+		name, ver, pinned := strings.Cut(n, "=")
+		cur, seen := have[name]
+		if !seen {
+			return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+		}
+		switch {
+		case cur == "":
+			install = append(install, n)
+			what = append(what, "install "+n)
+		case pinned && cur != ver:
+			install = append(install, n)
+			what = append(what, name+" "+cur+"→"+ver)
+		}
+	}
+	if len(install) == 0 {
+		return nil, nil
+	}
+	return &Change{Step: s, Summary: strings.Join(what, ", "), Script: aptInstall(install)}, nil
+}
+
+// aptInstall installs packages without prompts, refreshing the package
+// lists first only when they are missing or older than six hours, and
+// waiting for a dpkg lock held by unattended-upgrades instead of failing.
+func aptInstall(pkgs []string) string {
+	quoted := make([]string, len(pkgs))
+	for i, p := range pkgs {
+		quoted[i] = q(p)
+	}
+	return `export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 2>/dev/null | head -n 1)" ]; then
+  apt-get -q -o DPkg::Lock::Timeout=300 update || exit $?
+fi
+apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- ` + strings.Join(quoted, " ")
+}

@@ -1,0 +1,53 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ServiceStep wants a systemd unit enabled and/or running (or not).
+type ServiceStep struct {
+	Name    string
+	Enabled bool
+	Running bool
+}
+
+func (s *ServiceStep) ID() string { return "service " + s.Name }
+
+func (s *ServiceStep) Probe() string {
+	return `echo "enabled=$(systemctl is-enabled -- ` + q(s.Name) + ` 2>/dev/null)"; echo "active=$(systemctl is-active -- ` + q(s.Name) + ` 2>/dev/null)"`
+}
+
+// enabledStates count as enabled: units that cannot be enabled by hand
+// (static, generated, indirect, alias) are started by something else.
+var enabledStates = map[string]bool{"enabled": true, "enabled-runtime": true, "static": true, "generated": true, "indirect": true, "alias": true}
+
+func (s *ServiceStep) Plan(obs []string) (*Change, error) {
+	en, ok1 := field(obs, "enabled")
+	act, ok2 := field(obs, "active")
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	isEnabled, isActive := enabledStates[en], act == "active"
+	var cmds, what []string
+	n := q(s.Name)
+	switch {
+	case s.Enabled && !isEnabled:
+		cmds, what = append(cmds, "systemctl enable -- "+n), append(what, "enable")
+	case !s.Enabled && en == "enabled":
+		cmds, what = append(cmds, "systemctl disable -- "+n), append(what, "disable")
+	}
+	switch {
+	case s.Running && !isActive:
+		cmds, what = append(cmds, "systemctl start -- "+n), append(what, "start")
+	case !s.Running && isActive:
+		cmds, what = append(cmds, "systemctl stop -- "+n), append(what, "stop")
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	return &Change{Step: s, Summary: strings.Join(what, ", "), Script: strings.Join(cmds, " && ")}, nil
+}
+
+// restartScript is a handler: restart a unit notified by changed files.
+func restartScript(unit string) string { return "systemctl restart -- " + q(unit) }

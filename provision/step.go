@@ -1,0 +1,121 @@
+// Package provision is omc's engine: it turns a node's declared steps into
+// the fewest round trips that converge the host.
+//
+// Each step says what it wants. Its probe is shell code that only reads
+// state; the engine sends the probes of all a host's steps in ONE exec,
+// compares what they print with what is wanted, and applies only what
+// differs: files through SFTP (atomically), everything else as small shell
+// scripts. Handlers (service restarts) run once, at the end, and only when
+// a step that notifies them changed something.
+package provision
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Step is one desired piece of host state.
+type Step interface {
+	// ID names the step uniquely on a host, e.g. "file /etc/motd".
+	ID() string
+	// Probe is shell code that prints the step's current state on stdout
+	// and changes nothing. It runs under `set +e` in a shared script.
+	Probe() string
+	// Plan compares the probe's output lines with the wanted state and
+	// returns the change to make, or nil when the host is in sync.
+	Plan(obs []string) (*Change, error)
+}
+
+// Change is what one step would do on one host.
+type Change struct {
+	Step    Step   `json:"-"`
+	Summary string `json:"summary"`
+	// Diff is a unified diff for file content, filled in by the engine
+	// (secrets masked) when Write is set and content differs.
+	Diff string `json:"diff,omitempty"`
+
+	// Before runs first (e.g. mkdir of a missing parent).
+	Before string `json:"-"`
+	// Write, when set, is a file written atomically over SFTP.
+	Write *FileWrite `json:"-"`
+	// Script runs after Write.
+	Script string `json:"-"`
+	// Notify names services to restart once at the end of the run.
+	Notify []string `json:"-"`
+	// Check turns a finished Script's result into an error, for steps
+	// that must tell an unusual outcome apart (sysctl "not permitted").
+	Check func(stdout, stderr string, code int) error `json:"-"`
+}
+
+// FileWrite is a whole-file write. Content may be derived from the current
+// content (line steps), so it is a function of what the host has.
+type FileWrite struct {
+	Path  string
+	Mode  os.FileMode
+	Owner string
+	Group string
+	// ContentChanged is false for mode/owner-only changes: no write then,
+	// just chmod/chown in Script.
+	ContentChanged bool
+	// NeedOld: Content needs the current content (line edits).
+	NeedOld bool
+	// Exists: the target is there, so a plan can show its diff.
+	Exists bool
+	// Content computes the new content from the old (nil when absent).
+	Content func(old []byte) ([]byte, error)
+	// Binary content is never shown as a diff.
+	Binary bool
+}
+
+// Conn is what the engine needs from a host connection. *remote.Client
+// provides it through sshConn; tests may run it against a local shell.
+type Conn interface {
+	Run(ctx context.Context, script string) (RunResult, error)
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode, uid, gid int) error
+	Lock(ctx context.Context, holder string) (stale string, err error)
+	Unlock(ctx context.Context) error
+	Close() error
+}
+
+// RunResult is the outcome of one shell script.
+type RunResult struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// q quotes s for POSIX sh.
+func q(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// scriptError describes a failed script for the user: exit code and the
+// last lines of stderr (stdout when stderr is empty).
+func scriptError(what string, r RunResult) error {
+	out := strings.TrimSpace(string(r.Stderr))
+	if out == "" {
+		out = strings.TrimSpace(string(r.Stdout))
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	out = strings.Join(lines, "\n")
+	if out == "" {
+		return fmt.Errorf("%s: exit status %d", what, r.ExitCode)
+	}
+	return fmt.Errorf("%s: exit status %d: %s", what, r.ExitCode, out)
+}
+
+// field returns the value of "key=value" in obs, and whether it was there.
+func field(obs []string, key string) (string, bool) {
+	p := key + "="
+	for _, l := range obs {
+		if strings.HasPrefix(l, p) {
+			return l[len(p):], true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,61 @@
+package provision
+
+import (
+	"fmt"
+	"strings"
+)
+
+// SysctlStep wants a kernel parameter set now and after reboots (in
+// /etc/sysctl.d/90-omc-NAME.conf). Where the kernel refuses the write (a
+// container's read-only /proc/sys), the step fails and says so: "persisted
+// but not applied" is never reported as success.
+type SysctlStep struct {
+	Name  string
+	Value string
+}
+
+func (s *SysctlStep) ID() string { return "sysctl " + s.Name }
+
+func (s *SysctlStep) confPath() string { return "/etc/sysctl.d/90-omc-" + s.Name + ".conf" }
+func (s *SysctlStep) conf() []byte     { return []byte(s.Name + " = " + s.Value + "\n") }
+
+func (s *SysctlStep) Probe() string {
+	p := "/proc/sys/" + strings.ReplaceAll(s.Name, ".", "/")
+	return `echo "value=$(cat -- ` + q(p) + ` 2>/dev/null || echo '<unknown>')"; f=` + q(s.confPath()) + `; [ -f "$f" ] && echo "conf=$(cat -- "$f")"`
+}
+
+func (s *SysctlStep) Plan(obs []string) (*Change, error) {
+	val, ok := field(obs, "value")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if val == "<unknown>" {
+		return nil, fmt.Errorf("sysctl %s does not exist on this host", s.Name)
+	}
+	conf, _ := field(obs, "conf")
+	var what []string
+	c := &Change{Step: s}
+	if conf+"\n" != string(s.conf()) {
+		what = append(what, "persist in "+s.confPath())
+		c.Write = &FileWrite{Path: s.confPath(), Mode: 0o644, Owner: "root", Group: "root", ContentChanged: true,
+			Content: func([]byte) ([]byte, error) { return s.conf(), nil }}
+	}
+	if strings.Join(strings.Fields(val), " ") != strings.Join(strings.Fields(s.Value), " ") {
+		what = append(what, "set "+strings.Join(strings.Fields(val), " ")+"→"+s.Value)
+		c.Script = "sysctl -w " + q(s.Name+"="+s.Value)
+		c.Check = func(_, stderr string, code int) error {
+			if code == 0 {
+				return nil
+			}
+			if strings.Contains(stderr, "ermission denied") || strings.Contains(stderr, "ead-only") {
+				return fmt.Errorf("sysctl %s: not permitted on this host (read-only /proc/sys, e.g. a container); persisted in %s but NOT applied", s.Name, s.confPath())
+			}
+			return fmt.Errorf("sysctl -w %s failed: %s", s.Name, strings.TrimSpace(stderr))
+		}
+	}
+	if len(what) == 0 {
+		return nil, nil
+	}
+	c.Summary = strings.Join(what, ", ")
+	return c, nil
+}
