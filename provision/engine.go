@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -200,7 +201,7 @@ func (r *run) converge(ctx context.Context) error {
 		}
 		r.emit(e)
 		for _, n := range c.Notify {
-			if !contains(notify, n) {
+			if !slices.Contains(notify, n) {
 				notify = append(notify, n)
 			}
 		}
@@ -393,20 +394,11 @@ func TempName(p string) string {
 }
 
 func appendNew(list []string, s string) []string {
-	if s == "" || contains(list, s) {
+	if s == "" || slices.Contains(list, s) {
 		return list
 	}
 	if _, err := strconv.Atoi(s); err == nil {
 		return list // numeric ids need no lookup
 	}
 	return append(list, s)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
