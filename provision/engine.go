@@ -347,13 +347,46 @@ func (r *run) apply(ctx context.Context, c *Change) error {
 			return err
 		}
 		if c.Check != nil {
-			return c.Check(string(res.Stdout), string(res.Stderr), res.ExitCode)
+			err = c.Check(string(res.Stdout), string(res.Stderr), res.ExitCode)
+		} else if res.ExitCode != 0 {
+			err = scriptError("command failed", res)
 		}
-		if res.ExitCode != 0 {
-			return scriptError("command failed", res)
+		if err != nil {
+			return err
 		}
 	}
+	if c.Commit != "" {
+		return r.confirm(ctx, c)
+	}
 	return nil
+}
+
+// confirmTimeout bounds the fresh connection that proves a guarded change
+// left omc a way in.
+const confirmTimeout = 20 * time.Second
+
+// confirm opens a fresh connection and runs a trivial command through it;
+// only if that works is the change committed.
+func (r *run) confirm(ctx context.Context, c *Change) error {
+	cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	fresh, err := r.host.Dial(cctx)
+	if err == nil {
+		var res RunResult
+		res, err = fresh.Run(cctx, "true")
+		if err == nil && res.ExitCode != 0 {
+			err = scriptError("confirming access", res)
+		}
+		fresh.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("after this change a new connection could not get in (%v); the change is being reverted automatically", err)
+	}
+	res, err := r.run(ctx, c.Commit)
+	if err == nil && res.ExitCode != 0 {
+		err = scriptError("committing", res)
+	}
+	return err
 }
 
 // ids resolves owner and group to numeric ids: numbers as they are, names

@@ -42,6 +42,12 @@ type Change struct {
 	Write *FileWrite `json:"-"`
 	// Script runs after Write.
 	Script string `json:"-"`
+	// Commit, when set, makes the change guarded: Script must arm an
+	// automatic revert of itself (a firewall ruleset that might cut omc
+	// off), the engine then proves that a fresh connection still gets in,
+	// and only then runs Commit (cancel the revert, persist). If the fresh
+	// connection fails, the step fails and the armed revert restores access.
+	Commit string `json:"-"`
 	// Notify names services to restart once at the end of the run.
 	Notify []string `json:"-"`
 	// Check turns a finished Script's result into an error, for steps

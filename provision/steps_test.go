@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -127,4 +128,48 @@ func TestLineStepReplacesLastMatchOrAppends(t *testing.T) {
 	if _, err := s.edit([]byte{0, 1, 2}); err == nil {
 		t.Fatal("binary file accepted")
 	}
+}
+
+func TestGuardedChangeCommitsOnlyAfterFreshConnection(t *testing.T) {
+	needRoot(t)
+	d := tempDir(t)
+	guarded := &guardStep{dir: d}
+	dials := 0
+	ok := Host{Name: "h", Steps: []Step{guarded}, Dial: func(context.Context) (Conn, error) { dials++; return &localConn{}, nil }}
+	if r := Run(t.Context(), []Host{ok}, Options{Mode: Apply})[0]; r.Err != nil || dials != 2 {
+		t.Fatalf("err=%v dials=%d (want the run's connection plus a fresh one)", r.Err, dials)
+	}
+	if readFile(t, d+"/committed") != "yes\n" {
+		t.Fatal("not committed")
+	}
+
+	os.Remove(d + "/committed")
+	os.Remove(d + "/armed")
+	dials = 0
+	lockedOut := Host{Name: "h", Steps: []Step{guarded}, Dial: func(context.Context) (Conn, error) {
+		dials++
+		if dials > 1 {
+			return nil, errors.New("connection refused")
+		}
+		return &localConn{}, nil
+	}}
+	r := Run(t.Context(), []Host{lockedOut}, Options{Mode: Apply})[0]
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "reverted automatically") {
+		t.Fatalf("err = %v", r.Err)
+	}
+	if _, err := os.Stat(d + "/committed"); !os.IsNotExist(err) {
+		t.Fatal("committed although the fresh connection failed")
+	}
+}
+
+// guardStep arms a change and commits it, as a firewall step does.
+type guardStep struct{ dir string }
+
+func (g *guardStep) ID() string    { return "guarded" }
+func (g *guardStep) Probe() string { return "[ -e " + q(g.dir+"/armed") + " ] && echo state=armed || echo state=none" }
+func (g *guardStep) Plan(obs []string) (*Change, error) {
+	if v, _ := field(obs, "state"); v == "armed" {
+		return nil, nil
+	}
+	return &Change{Step: g, Summary: "arm", Script: "touch " + q(g.dir+"/armed"), Commit: "echo yes > " + q(g.dir+"/committed")}, nil
 }
