@@ -1,0 +1,249 @@
+package local
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestNameFor(t *testing.T) {
+	a := nameFor("/var/cache/omc", "fleet", "bbb-1")
+	if len(a) > 15 || !strings.HasPrefix(a, "omc-") {
+		t.Fatalf("nameFor = %q: want omc- prefix and at most 15 bytes (IFNAMSIZ-1)", a)
+	}
+	if a != nameFor("/var/cache/omc", "fleet", "bbb-1") {
+		t.Fatal("nameFor is not deterministic")
+	}
+	for _, b := range []string{nameFor("/other", "fleet", "bbb-1"), nameFor("/var/cache/omc", "fleet2", "bbb-1"), nameFor("/var/cache/omc", "fleet", "bbb-2")} {
+		if a == b {
+			t.Fatalf("nameFor collides: %s", a)
+		}
+	}
+}
+
+func TestAllocate(t *testing.T) {
+	nw := netip.MustParsePrefix("10.250.0.0/16")
+	l, err := allocate(nw, "fleet", "bbb-1", "", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !nw.Contains(l.Host) || l.Subnet.Bits() != 30 || l.Machine.Next() != l.Host || l.Subnet.Addr().Next() != l.Machine {
+		t.Fatalf("bad link %+v", l)
+	}
+	again, _ := allocate(nw, "fleet", "bbb-1", "", nil, nil)
+	if again != l {
+		t.Fatalf("not deterministic: %+v then %+v", l, again)
+	}
+	// A slot in use moves the host to the next one.
+	used := map[netip.Prefix]bool{l.Subnet: true}
+	next, _ := allocate(nw, "fleet", "bbb-1", "", used, nil)
+	if next.Subnet == l.Subnet || !nw.Contains(next.Host) {
+		t.Fatalf("used slot handed out again: %+v", next)
+	}
+	// A machine route over the slot does too, unless it is the host's own veth
+	// or the default route.
+	routes := []route{{Iface: "eth0", Prefix: netip.MustParsePrefix("0.0.0.0/0")}, {Iface: "wg0", Prefix: l.Subnet}}
+	moved, _ := allocate(nw, "fleet", "bbb-1", "", nil, routes)
+	if moved.Subnet == l.Subnet {
+		t.Fatal("slot under a machine route handed out")
+	}
+	own, _ := allocate(nw, "fleet", "bbb-1", "wg0", nil, routes)
+	if own.Subnet != l.Subnet {
+		t.Fatal("the host's own route should not move it")
+	}
+	// A route over the whole range leaves nothing, and says why.
+	_, err = allocate(nw, "fleet", "bbb-1", "", nil, []route{{Iface: "tun0", Prefix: netip.MustParsePrefix("10.0.0.0/8")}})
+	if err == nil || !strings.Contains(err.Error(), "10.0.0.0/8 dev tun0") {
+		t.Fatalf("want an error naming the route, got %v", err)
+	}
+	// Every slot of a small range is reachable.
+	small := netip.MustParsePrefix("192.168.77.0/29")
+	seen := map[netip.Prefix]bool{}
+	for range 2 {
+		l, err := allocate(small, "x", "y", "", seen, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[l.Subnet] = true
+	}
+	if _, err := allocate(small, "x", "y", "", seen, nil); err == nil {
+		t.Fatal("a full range should be an error")
+	}
+	if _, err := allocate(netip.MustParsePrefix("fd00::/64"), "x", "y", "", nil, nil); err == nil {
+		t.Fatal("IPv6 range should be refused")
+	}
+}
+
+func TestParseRoutes(t *testing.T) {
+	in := "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+		"eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+		"omc-1\t0400FA0A\t00000000\t0001\t0\t0\t0\tFCFFFFFF\t0\t0\t0\n"
+	rs, err := parseRoutes(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0.0.0.0/0", "192.0.2.0/24", "10.250.0.4/30"}
+	if len(rs) != len(want) {
+		t.Fatalf("got %v", rs)
+	}
+	for i, w := range want {
+		if rs[i].Prefix.String() != w {
+			t.Errorf("route %d = %s, want %s", i, rs[i].Prefix, w)
+		}
+	}
+}
+
+func TestImages(t *testing.T) {
+	im, err := lookupImage("debian-12")
+	if err != nil || im.Suite != "bookworm" || im.Mirror == "" {
+		t.Fatalf("debian-12: %+v %v", im, err)
+	}
+	if im, _ := lookupImage(""); im.Name != DefaultImage {
+		t.Fatalf("empty image should be %s, got %s", DefaultImage, im.Name)
+	}
+	if im, _ := lookupImage("debian-13"); im.Suite != "trixie" {
+		t.Fatalf("debian-13: %+v", im)
+	}
+	if im, _ := lookupImage("ubuntu-22.04"); im.Suite != "jammy" || im.Mirror != "http://archive.ubuntu.com/ubuntu" {
+		t.Fatalf("ubuntu-22.04: %+v", im)
+	}
+	_, err = lookupImage("centos-7")
+	var ue *UnknownImageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "debian-12, debian-13, ubuntu-22.04") {
+		t.Fatalf("unknown image: %v", err)
+	}
+}
+
+func TestMirrorParsing(t *testing.T) {
+	deb822 := `Types: deb
+# http://snapshot.debian.org/archive/debian-security/20250520T000000Z
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+
+Types: deb-src
+URIs: http://src.example/debian
+Suites: bookworm
+
+Types: deb
+URIs: http://other.example/debian
+Suites: bookworm
+Enabled: no
+
+Types: deb
+URIs: http://ftp.de.debian.org/debian/
+Suites: bookworm
+ bookworm-updates
+Components: main
+`
+	if got := mirrorFromDeb822(strings.NewReader(deb822)); got != "http://ftp.de.debian.org/debian" {
+		t.Errorf("deb822: got %q", got)
+	}
+	ubuntu := "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu\nSuites: jammy jammy-updates\n"
+	if got := mirrorFromDeb822(strings.NewReader(ubuntu)); got != "" {
+		t.Errorf("ubuntu sources taken for a Debian mirror: %q", got)
+	}
+	list := `# comment
+deb https://packages.cloud.google.com/apt cloud-sdk-bookworm main
+deb http://security.debian.org/debian-security bookworm-security main
+deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://mirror.example/debian bookworm main
+deb [broken
+`
+	if got := mirrorFromList(strings.NewReader(list)); got != "http://mirror.example/debian" {
+		t.Errorf("list: got %q", got)
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	st := &state{Version: stateVersion, Inventory: "fleet", Group: "dev", Node: "bbb-1", Phase: phaseCreating,
+		NetNS: "omc-0123456789", Subnet: "10.250.0.4/30", MachineAddr: "10.250.0.5", HostAddr: "10.250.0.6",
+		HostKey: "ssh-ed25519 AAAA", Created: time.Now().UTC().Truncate(time.Second), dir: dir}
+	if err := st.write(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.dir, st.dir = "", ""
+	if *got != *st {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, st)
+	}
+	if got.status() != "creating" {
+		t.Fatalf("status = %s", got.status())
+	}
+	got.Phase = phaseReady
+	got.PID = os.Getpid() // alive, but not an nspawn
+	if got.status() != "stopped" {
+		t.Fatalf("a live non-nspawn pid must not count as running: %s", got.status())
+	}
+	os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"version": 99}`), 0o600)
+	if _, err := readState(dir); err == nil {
+		t.Fatal("unknown state version accepted")
+	}
+}
+
+func TestHostKey(t *testing.T) {
+	k, err := newHostKey("root@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, k.private, 0o600)
+	back, err := loadHostKey(path)
+	if err != nil || back.public != k.public {
+		t.Fatalf("reloaded key differs: %v", err)
+	}
+	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.public)); err != nil || !strings.HasPrefix(k.public, "ssh-ed25519 ") {
+		t.Fatalf("public key %q: %v", k.public, err)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	a, err := tryLockFile(path)
+	if err != nil || a == nil {
+		t.Fatalf("first lock: %v", err)
+	}
+	if b, err := tryLockFile(path); err != nil || b != nil {
+		t.Fatalf("second lock should be refused while the first is held: %v", err)
+	}
+	a.unlock()
+	b, err := tryLockFile(path)
+	if err != nil || b == nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	b.unlock()
+}
+
+func TestMisc(t *testing.T) {
+	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
+		t.Errorf("unescapeMount = %q", got)
+	}
+	if got := lastLines("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("lastLines = %q", got)
+	}
+	for _, bad := range []string{"", "A", "a/b", "..", "-a", "a_b"} {
+		if checkName("node", bad) == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+	if checkName("node", "bbb-eu-1") != nil {
+		t.Error("good name refused")
+	}
+	if !alive(os.Getpid()) || alive(1<<22+1) {
+		t.Error("alive is wrong")
+	}
+	err := (&NotReadyError{Missing: []string{"debootstrap not found (package debootstrap)"}}).Error()
+	if !strings.Contains(err, "apt-get install debootstrap systemd-container apt-cacher-ng iproute2") {
+		t.Errorf("NotReadyError should say how to fix it: %s", err)
+	}
+}
