@@ -69,8 +69,8 @@ func (p *Provider) mountRootfs(ctx context.Context, st *state, lower string) err
 		return fmt.Errorf("mounting overlay on %s: %w", root, err)
 	}
 	p.logf("%s: overlayfs not available here (%v); copying the image instead", st.Node, err)
-	os.RemoveAll(upper)
-	os.RemoveAll(work)
+	os.Remove(upper)
+	os.Remove(work)
 	st.Rootfs = "copy"
 	return copyRootfs(ctx, lower, root)
 }
@@ -86,7 +86,7 @@ func copyRootfs(ctx context.Context, lower, root string) error {
 // resetRootfs drops everything the host changed, for Rebuild.
 func resetRootfs(st *state) error {
 	for _, d := range []string{"upper", "work", "rootfs"} {
-		if err := os.RemoveAll(filepath.Join(st.dir, d)); err != nil {
+		if err := removeTree(filepath.Join(st.dir, d)); err != nil {
 			return err
 		}
 	}

@@ -121,13 +121,15 @@ func (p *Provider) ensureImage(ctx context.Context, im Image) (string, error) {
 	// Leftovers of builds that crashed; we hold the lock, so none is live.
 	old, _ := filepath.Glob(filepath.Join(imagesDir, "."+im.Name+".build-*"))
 	for _, o := range old {
-		os.RemoveAll(o)
+		if err := removeTree(o); err != nil {
+			return "", &ImageError{im.Name, "removing an old build", err}
+		}
 	}
 	tmp, err := os.MkdirTemp(imagesDir, "."+im.Name+".build-")
 	if err != nil {
 		return "", &ImageError{im.Name, "making build dir", err}
 	}
-	defer os.RemoveAll(tmp)
+	defer removeTree(tmp)
 
 	start := time.Now()
 	p.logf("building image %s (debootstrap %s from %s); this happens once and takes about a minute", im.Name, im.Suite, im.Mirror)
@@ -150,7 +152,9 @@ func (p *Provider) ensureImage(ctx context.Context, im Image) (string, error) {
 	}, "", "  ")
 	os.WriteFile(filepath.Join(tmp, "image.json"), append(meta, '\n'), 0o644)
 	final := filepath.Dir(root)
-	os.RemoveAll(final) // an image dir without a rootfs is a leftover
+	if err := removeTree(final); err != nil { // an image dir without a rootfs is a leftover
+		return "", &ImageError{im.Name, "removing a leftover", err}
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return "", &ImageError{im.Name, "moving into place", err}
 	}

@@ -379,11 +379,15 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 	parallel(p.parallel, len(live), func(i int) {
 		j := live[i]
 		err := p.bringUp(ctx, j, lower)
+		if err != nil {
+			// Stopped, not removed: a new host stays "creating" and the
+			// next call's Cleanup removes it; console.log is there till then.
+			p.stopHost(context.Background(), j.st)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, err)
-			p.stopHost(context.Background(), j.st)
 			return
 		}
 		ready[j.st.Node] = machineOf(j.st)
@@ -539,7 +543,19 @@ func (p *Provider) removeHost(ctx context.Context, st *state) error {
 	if err := p.stopHost(ctx, st); err != nil {
 		return err
 	}
-	return hostErr(st, "removing host dir", os.RemoveAll(st.dir))
+	return hostErr(st, "removing host dir", removeTree(st.dir))
+}
+
+// removeTree deletes dir, unmounting what is mounted below it first and
+// refusing if anything stays mounted: deleting through a mount (a bind of
+// /dev or /proc left by a killed debootstrap) would delete the machine's
+// own files.
+func removeTree(dir string) error {
+	unmountUnder(dir)
+	if ms := mountsUnder(dir); len(ms) > 0 {
+		return fmt.Errorf("not removing %s: still mounted below it: %s", dir, strings.Join(ms, ", "))
+	}
+	return os.RemoveAll(dir)
 }
 
 // idle stops what serves hosts (apt proxy, forwarding rule) once the cache
@@ -576,14 +592,38 @@ func (p *Provider) Cleanup(ctx context.Context) error {
 		if lock == nil {
 			continue // another omc is working on it
 		}
-		errs = append(errs, p.cleanInventory(ctx, inv))
+		errs = append(errs, p.cleanInventory(ctx, inv, false))
 		lock.unlock()
 	}
 	p.idle(ctx)
 	return errors.Join(errs...)
 }
 
-func (p *Provider) cleanInventory(ctx context.Context, inv string) error {
+// DeleteAll removes every host of every inventory in the cache dir (the
+// image stays), waiting for other omc runs to finish with them: for CI
+// teardown and for cleaning up by hand without an inventory.
+func (p *Provider) DeleteAll(ctx context.Context) error {
+	invs, err := p.inventories()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, inv := range invs {
+		lock, err := lockFile(ctx, p.hostsDir(inv)+".lock")
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, p.cleanInventory(ctx, inv, true))
+		lock.unlock()
+	}
+	p.idle(ctx)
+	return errors.Join(errs...)
+}
+
+// cleanInventory removes abandoned hosts of inv (all of them when all is
+// set) and frees what stopped ones left; the caller holds inv's lock.
+func (p *Provider) cleanInventory(ctx context.Context, inv string, all bool) error {
 	ents, err := os.ReadDir(p.hostsDir(inv))
 	if err != nil {
 		return nil
@@ -604,6 +644,8 @@ func (p *Provider) cleanInventory(ctx context.Context, inv string) error {
 			continue
 		}
 		switch {
+		case all:
+			errs = append(errs, p.removeHost(ctx, st))
 		case st.Phase != phaseReady:
 			p.logf("%s: removing a host whose creation did not finish", st.Node)
 			errs = append(errs, p.removeHost(ctx, st))
@@ -675,6 +717,10 @@ func runLogged(ctx context.Context, logPath, name string, args ...string) error 
 	cmd := exec.CommandContext(ctx, lookTool(name), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	// SIGTERM first: debootstrap unmounts the /proc and /sys it mounted
+	// in the target on the way out, SIGKILL would leave them.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	if err := cmd.Run(); err != nil {
 		b, _ := os.ReadFile(logPath)
 		return fmt.Errorf("%w (log %s): %s", err, logPath, strings.TrimSpace(lastLines(string(b), 5)))
