@@ -18,25 +18,26 @@ type Pos struct {
 
 // Inventory is a parsed and validated inventory file.
 type Inventory struct {
-	// Path is the file it was read from ("-" for stdin).
+	// Path is the file it was read from: the name given to LoadReader,
+	// "<stdin>" when Load read "-".
 	Path string
 	// APIVersion is always APIVersion after a successful Load.
-	APIVersion string `yaml:"apiVersion" desc:"Format version; must be omc/v1."`
+	APIVersion string `yaml:"apiVersion" omc:"required" desc:"Format version; must be omc/v1."`
 	// Name identifies this inventory to providers: every resource omc
 	// creates is labelled with it, and only resources carrying it are
 	// ever listed, changed or deleted.
-	Name     string            `yaml:"name" desc:"Inventory name, used in provider labels (lowercase letters, digits, '-')."`
+	Name     string            `yaml:"name" omc:"required" desc:"Inventory name, used in provider labels (lowercase letters, digits, '-')."`
 	Defaults Defaults          `yaml:"defaults" desc:"Settings every group and node inherits."`
 	Secrets  map[string]Secret `yaml:"secrets" desc:"Named secrets, each env:NAME or file:PATH; never clear text."`
 	// Groups in file order.
-	Groups []*Group `yaml:"groups" desc:"Groups (regions, pools, dev sets) by name."`
+	Groups []*Group `yaml:"groups" omc:"required,keyed" desc:"Groups (regions, pools, dev sets) by name."`
 
 	nodes []*Node
 }
 
 // Defaults apply to every group and node unless overridden.
 type Defaults struct {
-	SSH      SSH            `yaml:"ssh"`
+	SSH      SSH            `yaml:"ssh" desc:"How to reach every node."`
 	Settings map[string]any `yaml:"settings" desc:"Free-form values for templates and roles."`
 	Steps    []*Step        `yaml:"steps" desc:"Extra steps run on every node."`
 }
@@ -58,7 +59,7 @@ type Group struct {
 	Pos  Pos    `yaml:"-"`
 	Name string `yaml:"-"`
 
-	Provider string `yaml:"provider" desc:"static (claimed servers by address), local, hcloud or robot."`
+	Provider string `yaml:"provider" omc:"required" desc:"static (claimed servers by address), local, hcloud or robot."`
 	// Count and NamePattern make provider-created nodes: NamePattern with
 	// {n} replaced by 1..Count.
 	Count       int    `yaml:"count" desc:"Number of provider-made nodes named by name."`
@@ -72,25 +73,28 @@ type Group struct {
 	Image      string `yaml:"image" desc:"OS image (local: debian-12; hcloud: ubuntu-22.04)."`
 	Location   string `yaml:"location" desc:"hcloud location, e.g. fsn1."`
 	ServerType string `yaml:"server_type" desc:"hcloud server type, e.g. ccx33."`
+	// Token is the hcloud API token; without it the provider reads
+	// HCLOUD_TOKEN from its own configuration.
+	Token *Secret `yaml:"token" desc:"hcloud API token as env:NAME or file:PATH."`
 
-	SSH      SSH            `yaml:"ssh"`
-	Settings map[string]any `yaml:"settings"`
-	Steps    []*Step        `yaml:"steps"`
+	SSH      SSH            `yaml:"ssh" desc:"Overrides defaults.ssh for this group."`
+	Settings map[string]any `yaml:"settings" desc:"Deep-merged over defaults.settings."`
+	Steps    []*Step        `yaml:"steps" desc:"Steps run after defaults.steps."`
 	Nodes    []*NodeSpec    `yaml:"nodes" desc:"Named nodes of this group."`
 }
 
 // NodeSpec is a node as written in the file, before merging.
 type NodeSpec struct {
 	Pos     Pos      `yaml:"-"`
-	Name    string   `yaml:"name" desc:"Unique node name (DNS label)."`
-	Roles   []string `yaml:"roles"`
+	Name    string   `yaml:"name" omc:"required" desc:"Unique node name (DNS label)."`
+	Roles   []string `yaml:"roles" desc:"Overrides the group's roles."`
 	Address string   `yaml:"address" desc:"IP address or host name (static nodes)."`
-	Domain  string   `yaml:"domain"`
+	Domain  string   `yaml:"domain" desc:"Overrides the group's domain; {name} is replaced by the node name."`
 	// HostKey pins the node's SSH host key ("ssh-ed25519 AAAA...").
 	HostKey  string         `yaml:"host_key" desc:"Pinned SSH host key in authorized_keys form."`
-	SSH      SSH            `yaml:"ssh"`
-	Settings map[string]any `yaml:"settings"`
-	Steps    []*Step        `yaml:"steps"`
+	SSH      SSH            `yaml:"ssh" desc:"Overrides the group's ssh."`
+	Settings map[string]any `yaml:"settings" desc:"Deep-merged over the group's settings."`
+	Steps    []*Step        `yaml:"steps" desc:"Steps run after the group's steps."`
 }
 
 // Node is the merged view of one node: defaults < group < node.
@@ -110,12 +114,19 @@ type Node struct {
 	Pos Pos
 }
 
-// Secret is a reference to a secret value: env:NAME or file:PATH.
+// Secret is a reference to a secret value: env:NAME or file:PATH. Load
+// resolves it; the value stays unexported so that printing, marshalling or
+// logging a Secret shows the reference, never the value. No encrypted file
+// format (sops, age, vault) is supported yet: keep values in the
+// environment or in files outside the repository.
 type Secret struct {
 	Pos  Pos
 	Ref  string // as written
 	Kind string // "env" or "file"
 	Arg  string // variable name or path
+
+	value string
+	set   bool
 }
 
 // Step is one extra step as written. Exactly one kind field is set.
@@ -123,24 +134,26 @@ type Step struct {
 	Pos  Pos    `yaml:"-"`
 	Name string `yaml:"name" desc:"Optional label shown in output."`
 
-	File     *FileStep    `yaml:"file"`
-	Dir      *DirStep     `yaml:"dir"`
-	Packages []string     `yaml:"packages" desc:"Debian packages present; name or name=version."`
-	Line     *LineStep    `yaml:"line"`
-	Service  *ServiceStep `yaml:"service"`
-	Sysctl   *SysctlStep  `yaml:"sysctl"`
-	User     *UserStep    `yaml:"user"`
-	Command  *CommandStep `yaml:"command"`
+	// The kinds: the omc:"kind" tag lets the decoder, the validator and the
+	// schema agree on the list.
+	File     *FileStep    `yaml:"file" omc:"kind" desc:"A file with this content, mode and owner."`
+	Dir      *DirStep     `yaml:"dir" omc:"kind" desc:"A directory with this mode and owner."`
+	Packages []string     `yaml:"packages" omc:"kind" desc:"Debian packages present; name or name=version."`
+	Line     *LineStep    `yaml:"line" omc:"kind" desc:"A line present in a file."`
+	Service  *ServiceStep `yaml:"service" omc:"kind" desc:"A systemd unit enabled and running (or not)."`
+	Sysctl   *SysctlStep  `yaml:"sysctl" omc:"kind" desc:"A kernel parameter, set now and persisted."`
+	User     *UserStep    `yaml:"user" omc:"kind" desc:"A local user account."`
+	Command  *CommandStep `yaml:"command" omc:"kind" desc:"A command run only when its guard says so."`
 }
 
 // FileStep: a file with this content, mode and owner.
 type FileStep struct {
-	Path string `yaml:"path"`
+	Path string `yaml:"path" omc:"required" desc:"Absolute path on the node."`
 	// Exactly one of Content or Template. Both are Go text/template text
 	// rendered with the node (see provision.TemplateData); Template is a
 	// path relative to the inventory file.
-	Content  *string  `yaml:"content"`
-	Template string   `yaml:"template"`
+	Content  *string  `yaml:"content" desc:"Inline Go template text (.Node, .Settings, secret \"name\")."`
+	Template string   `yaml:"template" desc:"Template file, relative to the inventory file."`
 	Mode     string   `yaml:"mode" desc:"Octal mode, default 0644."`
 	Owner    string   `yaml:"owner" desc:"Default root."`
 	Group    string   `yaml:"group" desc:"Default root."`
@@ -149,48 +162,48 @@ type FileStep struct {
 
 // DirStep: a directory with this mode and owner.
 type DirStep struct {
-	Path  string `yaml:"path"`
-	Mode  string `yaml:"mode"`
-	Owner string `yaml:"owner"`
-	Group string `yaml:"group"`
+	Path  string `yaml:"path" omc:"required" desc:"Absolute path on the node."`
+	Mode  string `yaml:"mode" desc:"Octal mode, default 0755."`
+	Owner string `yaml:"owner" desc:"Default root."`
+	Group string `yaml:"group" desc:"Default root."`
 }
 
 // LineStep: a line present in a file, replacing the last line that
 // matches Match (a regular expression) or appended when none does.
 type LineStep struct {
-	Path   string   `yaml:"path"`
-	Line   string   `yaml:"line"`
-	Match  string   `yaml:"match"`
-	Notify []string `yaml:"notify"`
+	Path   string   `yaml:"path" omc:"required" desc:"Absolute path on the node."`
+	Line   string   `yaml:"line" omc:"required" desc:"The whole line, without newline."`
+	Match  string   `yaml:"match" desc:"Go regular expression; the last matching line is replaced."`
+	Notify []string `yaml:"notify" desc:"Services restarted once at the end if the file changed."`
 }
 
 // ServiceStep: a systemd unit's enabled and running state.
 type ServiceStep struct {
-	Name    string `yaml:"name"`
+	Name    string `yaml:"name" omc:"required" desc:"systemd unit, e.g. nginx or coturn.service."`
 	Enabled *bool  `yaml:"enabled" desc:"Default true."`
 	Running *bool  `yaml:"running" desc:"Default true."`
 }
 
 // SysctlStep: a kernel parameter, set now and persisted.
 type SysctlStep struct {
-	Name  string `yaml:"name"`
-	Value string `yaml:"value"`
+	Name  string `yaml:"name" omc:"required" desc:"Parameter, e.g. net.core.somaxconn."`
+	Value string `yaml:"value" omc:"required"`
 }
 
 // UserStep: a local user account.
 type UserStep struct {
-	Name           string   `yaml:"name"`
-	Groups         []string `yaml:"groups"`
-	Shell          string   `yaml:"shell"`
-	System         bool     `yaml:"system"`
-	AuthorizedKeys []string `yaml:"authorized_keys"`
+	Name           string   `yaml:"name" omc:"required"`
+	Groups         []string `yaml:"groups" desc:"Supplementary groups."`
+	Shell          string   `yaml:"shell" desc:"Absolute path of the login shell."`
+	System         bool     `yaml:"system" desc:"A system account (no aging, low uid)."`
+	AuthorizedKeys []string `yaml:"authorized_keys" desc:"SSH public keys in authorized_keys form."`
 }
 
 // CommandStep: a command run only when its guard says so.
 type CommandStep struct {
-	Run string `yaml:"run"`
+	Run string `yaml:"run" omc:"required" desc:"Shell command."`
 	// Unless: a check command; Run runs only when it exits non-zero.
-	Unless string `yaml:"unless"`
+	Unless string `yaml:"unless" desc:"Check command; run only when it exits non-zero."`
 	// Creates: Run runs only when this path does not exist.
-	Creates string `yaml:"creates"`
+	Creates string `yaml:"creates" desc:"Run only when this path does not exist."`
 }

@@ -1,0 +1,122 @@
+package inventory
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Secrets are references, env:NAME or file:PATH, resolved once by Load so
+// that a missing one fails before anything is touched. The values are
+// only reachable through Secret, SecretValues and Secret.Value; messages
+// name the secret, the variable or path and the position, never the value.
+//
+// No encrypted file format (sops, age, ansible-vault) is supported yet.
+
+// Secret returns the resolved value of the named secret.
+func (inv *Inventory) Secret(name string) (string, bool) {
+	s, ok := inv.Secrets[name]
+	if !ok || !s.set {
+		return "", false
+	}
+	return s.value, true
+}
+
+// SecretValues returns every resolved secret value, group tokens
+// included, so that output and logs can redact them.
+func (inv *Inventory) SecretValues() []string {
+	var vals []string
+	for _, s := range inv.Secrets {
+		if s.set {
+			vals = append(vals, s.value)
+		}
+	}
+	for _, g := range inv.Groups {
+		if g.Token != nil && g.Token.set {
+			vals = append(vals, g.Token.value)
+		}
+	}
+	sort.Strings(vals)
+	return vals
+}
+
+// Value is the resolved secret ("" before Load resolved it).
+func (s Secret) Value() string { return s.value }
+
+// IsSet reports whether Load resolved the secret.
+func (s Secret) IsSet() bool { return s.set }
+
+// String, GoString and MarshalText show the reference, so that printing,
+// logging or marshalling a Secret cannot leak its value.
+func (s Secret) String() string               { return s.Ref }
+func (s Secret) GoString() string             { return "inventory.Secret(" + s.Ref + ")" }
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.Ref), nil }
+
+// resolveSecrets reads every well-formed reference; the decoder has
+// already reported the malformed ones.
+func resolveSecrets(l *errList, inv *Inventory, dir string) {
+	for _, name := range sortedKeys(inv.Secrets) {
+		s := inv.Secrets[name]
+		if s.Kind == "" {
+			continue
+		}
+		resolve(l, &s, join("secrets", name), dir)
+		inv.Secrets[name] = s
+	}
+	for _, g := range inv.Groups {
+		if g.Token != nil && g.Token.Kind != "" {
+			resolve(l, g.Token, join(join("groups", g.Name), "token"), dir)
+		}
+	}
+}
+
+func resolve(l *errList, s *Secret, path, dir string) {
+	switch s.Kind {
+	case "env":
+		v, ok := os.LookupEnv(s.Arg)
+		switch {
+		case !ok:
+			l.add(s.Pos, path, "environment variable %s is not set", s.Arg)
+			return
+		case v == "":
+			l.add(s.Pos, path, "environment variable %s is empty", s.Arg)
+			return
+		}
+		s.value = v
+	case "file":
+		name := expandHome(s.Arg)
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		b, err := readSmall(name, maxSecretSize)
+		if err != nil {
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			l.add(s.Pos, path, "cannot read %s (%s): %v", s.Ref, name, err)
+			return
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			l.add(s.Pos, path, "%s (%s) is empty", s.Ref, name)
+			return
+		}
+		s.value = v
+	}
+	s.set = true
+}
+
+// expandHome replaces a leading ~/ with the home directory.
+func expandHome(p string) string {
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, p[1:])
+}
