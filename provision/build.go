@@ -94,10 +94,7 @@ func buildStep(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step) 
 		u := sp.User
 		return &UserStep{Name: u.Name, Groups: u.Groups, Shell: u.Shell, System: u.System, AuthorizedKeys: u.AuthorizedKeys}, nil
 	case sp.Command != nil:
-		c := sp.Command
-		if c.Unless == "" && c.Creates == "" {
-			return nil, fmt.Errorf("command %q needs a guard (unless or creates), or it would run on every converge", c.Run)
-		}
+		c := sp.Command // the inventory refuses commands without a guard
 		return &CommandStep{Label: sp.Name, Run: c.Run, Unless: c.Unless, Creates: c.Creates}, nil
 	}
 	return nil, fmt.Errorf("step has no kind")
