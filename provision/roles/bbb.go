@@ -1,0 +1,172 @@
+package roles
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/templates"
+)
+
+// bbbLine is a BBB release line and what it runs on.
+type bbbLine struct {
+	OS   string // os-release ID-VERSION_ID
+	Repo Repo   // default package source
+}
+
+// bbbLines: BBB's lines and their OS (BBB docs: 2.7 on Ubuntu 20.04, 3.0
+// on 22.04; a cross-OS upgrade needs a fresh server). A line not listed
+// here needs settings.bbb_os and settings.bbb_repo.
+var bbbLines = map[string]bbbLine{
+	"2.7": {OS: "ubuntu-20.04", Repo: Repo{URL: "https://ubuntu.bigbluebutton.org/focal-270", Suite: "bigbluebutton-focal", Components: "main",
+		KeyURL: "https://ubuntu.bigbluebutton.org/repo/bigbluebutton.asc"}},
+	"3.0": {OS: "ubuntu-22.04", Repo: Repo{URL: "https://ubuntu.bigbluebutton.org/jammy-300", Suite: "bigbluebutton-jammy", Components: "main",
+		KeyURL: "https://ubuntu.bigbluebutton.org/repo/bigbluebutton.asc"}},
+}
+
+// Files omc owns on a BBB node: BBB's override locations, which package
+// upgrades leave alone.
+const (
+	bbbWebProps   = "/etc/bigbluebutton/bbb-web.properties"
+	bbbHTML5      = "/etc/bigbluebutton/bbb-html5.yml"
+	bbbSFU        = "/etc/bigbluebutton/bbb-webrtc-sfu/production.yml"
+	bbbTurn       = "/etc/bigbluebutton/turn-stun-servers.xml"
+	bbbNginxSite  = "/etc/nginx/sites-available/bigbluebutton"
+	fsVars        = "/opt/freeswitch/conf/vars.xml"
+	bbbRepoList   = "/etc/apt/sources.list.d/omc-bigbluebutton.list"
+	bbbRepoKey    = "/etc/apt/keyrings/omc-bigbluebutton.asc"
+	bbbAppliedSum = "/var/lib/omc/bbb-applied.sum"
+)
+
+// bbbConfigFiles: a change to any of them needs BBB restarted.
+var bbbConfigFiles = []string{bbbWebProps, bbbHTML5, bbbSFU, bbbTurn, fsVars}
+
+// bbbLine resolves the node's BBB line, its OS and package source.
+func (b *builder) bbbLine() (bbbLine, bool) {
+	n, s := b.n, b.s
+	line, known := bbbLines[s.BBBVersion]
+	switch {
+	case s.BBBVersion == "":
+		b.fail(fmt.Errorf("node %s: settings.bbb_version is required for bbb nodes (%s)", n.Name, knownLines()))
+		return line, false
+	case known && s.BBBOS != "" && s.BBBOS != line.OS:
+		b.fail(fmt.Errorf("node %s: settings.bbb_os: BBB %s runs on %s only, not %s", n.Name, s.BBBVersion, line.OS, s.BBBOS))
+		return line, false
+	case !known && (s.BBBOS == "" || s.BBBRepo.URL == ""):
+		b.fail(fmt.Errorf("node %s: settings.bbb_version %q is not a line omc knows (%s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, knownLines()))
+		return line, false
+	case !known:
+		line = bbbLine{OS: s.BBBOS}
+	}
+	if s.BBBRepo.URL != "" {
+		line.Repo = s.BBBRepo
+	}
+	return line, true
+}
+
+// preflight: the first step of a BBB node, so a wrong OS stops the run
+// before anything at all is installed.
+func (b *builder) preflight() {
+	if line, ok := b.bbbLine(); ok {
+		b.add(&BBBPreflight{Version: b.s.BBBVersion, OS: line.OS})
+	}
+}
+
+func (b *builder) bbb() {
+	n, s := b.n, b.s
+	if n.Domain == "" {
+		return // tls already said so
+	}
+	line, ok := b.bbbLine()
+	if !ok {
+		return
+	}
+	repo := line.Repo
+	// The package source.
+	b.add(&provision.PackagesStep{Names: []string{"ca-certificates", "curl"}})
+	opts := "[trusted=yes]"
+	if !repo.Trusted {
+		if repo.KeyURL == "" {
+			b.fail(fmt.Errorf("node %s: settings.bbb_repo: key_url is required unless trusted: true", n.Name))
+			return
+		}
+		opts = "[signed-by=" + bbbRepoKey + "]"
+		b.add(&provision.CommandStep{Label: "bbb repository key",
+			Run:     "mkdir -p /etc/apt/keyrings && curl -fsSL " + q(repo.KeyURL) + " -o " + bbbRepoKey + ".tmp && mv " + bbbRepoKey + ".tmp " + bbbRepoKey,
+			Creates: bbbRepoKey})
+	}
+	b.add(&provision.FileStep{Path: bbbRepoList, Mode: 0o644, Owner: "root", Group: "root",
+		Content: []byte("# Managed by omc: BigBlueButton " + s.BBBVersion + "\ndeb " + opts + " " + repo.URL + " " + repo.Suite + " " + repo.Components + "\n")})
+
+	pkgs := s.BBBPackages
+	if len(pkgs) == 0 {
+		pkgs = []string{"bigbluebutton"}
+	}
+	b.add(&BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce})
+
+	b.bbbConfig()
+	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
+		&BBBHealthStep{Wait: 180})
+}
+
+func knownLines() string {
+	var l []string
+	for v, line := range bbbLines {
+		l = append(l, v+" on "+line.OS)
+	}
+	sort.Strings(l)
+	return "known: " + strings.Join(l, ", ")
+}
+
+// bbbConfig: the secrets and tuning, in BBB's override files only.
+func (b *builder) bbbConfig() {
+	n, s := b.n, b.s
+	api, err := b.sec.api(n, s)
+	b.fail(err)
+	fsPass, err := b.sec.freeswitch(n, s)
+	b.fail(err)
+	turns, err := b.turnServers()
+	b.fail(err)
+	_, public, err := addrs(n, s)
+	b.fail(err)
+	t, err := parseTune(n.Name, s.BBB)
+	b.fail(err)
+	if len(b.errs) > 0 {
+		return
+	}
+	web := append([]templates.KV{{Key: "bigbluebutton.web.serverURL", Value: "https://" + n.Domain}, {Key: "securitySalt", Value: api}}, t.web...)
+	b.addFile(bbbWebProps, templates.BBBWeb, templates.Properties{Node: n.Name, Entries: web}, 0o640, "root", "bigbluebutton")
+
+	html5, err := yamlBody(t.html5)
+	b.fail(err)
+	b.addFile(bbbHTML5, templates.BBBHTML5, templates.YAMLOverride{Node: n.Name, Body: html5}, 0o644, "root", "root")
+
+	// Behind NAT, mediasoup must announce the public address.
+	sfu := map[string]any{}
+	if s.PublicIP != "" {
+		setPath(sfu, []string{"mediasoup", "webrtc", "listenIps"}, []any{map[string]any{"ip": "0.0.0.0", "announcedIp": public}})
+		setPath(sfu, []string{"mediasoup", "plainRtp", "listenIp"}, map[string]any{"ip": "0.0.0.0", "announcedIp": public})
+	}
+	merge(sfu, t.sfu)
+	body, err := yamlBody(sfu)
+	b.fail(err)
+	b.addFile(bbbSFU, templates.WebRTCSFU, templates.YAMLOverride{Node: n.Name, Body: body}, 0o644, "root", "root")
+	b.addFile(bbbTurn, templates.TurnStunServers, turns, 0o640, "root", "bigbluebutton")
+
+	// FreeSWITCH has no override file: omc sets its lines in vars.xml,
+	// and puts them back if an upgrade replaced the file.
+	vars, err := templates.Render(templates.FreeSWITCHVars, templates.FreeSWITCH{ExternalRTPIP: public, ExternalSIPIP: public, DefaultPassword: fsPass})
+	b.fail(err)
+	for _, l := range strings.Split(strings.TrimRight(string(vars), "\n"), "\n") {
+		name := strings.SplitN(strings.SplitN(l, `data="`, 2)[1], "=", 2)[0]
+		b.add(&secretLine{id: "line " + fsVars + ": " + name,
+			LineStep: &provision.LineStep{Path: fsVars, Line: l, Match: regexpMust(`^\s*<X-PRE-PROCESS cmd="set" data="` + name + `=`)}})
+	}
+	if f, err := file(bbbNginxSite, templates.NginxBBB, templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: true,
+		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}, 0o644, "root", "root", "nginx"); err != nil {
+		b.fail(err)
+	} else {
+		b.add(&checkedFile{FileStep: f, Check: "nginx -t -q"})
+	}
+}

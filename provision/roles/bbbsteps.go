@@ -1,0 +1,182 @@
+package roles
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/omc-coop/omc/provision"
+)
+
+// bbbAPI is bbb-web on the node itself: meeting checks ask the node, not
+// its public name, which may still point at another server during a
+// rebuild (ebbba#213).
+const bbbAPI = "http://127.0.0.1:8090/bigbluebutton/api"
+
+// meetingsProbe prints meetings=N, or meetings=unknown:WHY. The checksum
+// is computed on the node from the node's own secret, so the secret never
+// travels in a script or shows in a log.
+const meetingsProbe = `s=$(sed -n 's/^securitySalt=//p' ` + bbbWebProps + ` 2>/dev/null | tail -n 1)
+if [ -z "$s" ]; then echo meetings=unknown:no-secret-yet
+elif ! command -v curl >/dev/null; then echo meetings=unknown:no-curl
+else
+  c=$(printf '%s' "getMeetings$s" | sha256sum | cut -d' ' -f1)
+  r=$(curl -fsS -m 5 "` + bbbAPI + `/getMeetings?checksum=$c" 2>&1)
+  case "$r" in
+  *'<returncode>SUCCESS</returncode>'*) echo "meetings=$(printf '%s' "$r" | grep -o '<meetingID>' | wc -l)" ;;
+  *) echo "meetings=unknown:$(printf '%s' "$r" | tr -d '\n' | cut -c1-120)" ;;
+  esac
+fi`
+
+// liveMeetings refuses a restart while meetings run, or when the node
+// cannot say: restarting BBB ends every meeting on it.
+func liveMeetings(obs []string, force bool, what string) error {
+	m, ok := field(obs, "meetings")
+	if !ok {
+		return fmt.Errorf("unexpected probe output (no meeting count)")
+	}
+	if force || m == "0" {
+		return nil
+	}
+	if reason, unknown := strings.CutPrefix(m, "unknown:"); unknown {
+		return fmt.Errorf("%s would restart BBB, and the node cannot tell whether meetings are live (%s); set bbb_force: true to go ahead", what, reason)
+	}
+	return fmt.Errorf("%s would restart BBB while %s meeting(s) are live on the node; drain it first, or set bbb_force: true", what, m)
+}
+
+// BBBPreflight fails before anything is installed when the node's OS is
+// not the one the BBB line runs on.
+type BBBPreflight struct {
+	Version, OS string
+}
+
+func (s *BBBPreflight) ID() string { return "bbb preflight " + s.Version }
+
+func (s *BBBPreflight) Probe() string {
+	return `. /etc/os-release 2>/dev/null; echo "os=$ID-$VERSION_ID"; echo "arch=$(uname -m)"`
+}
+
+func (s *BBBPreflight) Plan(obs []string) (*provision.Change, error) {
+	osv, ok := field(obs, "os")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if osv != s.OS {
+		return nil, fmt.Errorf("BBB %s runs on %s, this host is %s: nothing was installed (a different line needs a fresh server)", s.Version, s.OS, osv)
+	}
+	if arch, _ := field(obs, "arch"); arch != "x86_64" {
+		return nil, fmt.Errorf("BBB needs an x86_64 host, this one is %s", arch)
+	}
+	return nil, nil
+}
+
+// BBBPackagesStep installs BBB's packages; when they are already there,
+// a version change is an upgrade, which restarts BBB, so it is refused
+// while meetings are live (unless Force). apt's lists are refreshed first
+// so a newly published version is found.
+type BBBPackagesStep struct {
+	Packages provision.PackagesStep
+	Force    bool
+}
+
+func (s *BBBPackagesStep) ID() string { return "bbb " + s.Packages.ID() }
+
+func (s *BBBPackagesStep) Probe() string { return s.Packages.Probe() + "\n" + meetingsProbe }
+
+func (s *BBBPackagesStep) Plan(obs []string) (*provision.Change, error) {
+	c, err := s.Packages.Plan(obs)
+	if c == nil || err != nil {
+		return c, err
+	}
+	if strings.Contains(c.Summary, "→") { // an installed package changes version
+		if err := liveMeetings(obs, s.Force, "upgrading "+c.Summary); err != nil {
+			return nil, err
+		}
+	}
+	c.Step = s
+	c.Script = "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update || exit $?\n" + c.Script
+	return c, nil
+}
+
+// BBBRestartStep restarts BBB (bbb-conf --restart) when its override
+// files differ from those it last restarted with, recorded by checksum
+// on the node, so a run that failed half-way still restarts next time,
+// and nothing restarts while meetings are live (unless Force).
+type BBBRestartStep struct {
+	Files []string
+	Force bool
+}
+
+func (s *BBBRestartStep) ID() string { return "bbb restart on config change" }
+
+func (s *BBBRestartStep) sums() string {
+	return "cat -- " + strings.Join(quoteAll(s.Files), " ") + " 2>/dev/null | sha256sum | cut -d' ' -f1"
+}
+
+func (s *BBBRestartStep) Probe() string {
+	return `echo "now=$(` + s.sums() + `)"
+echo "applied=$(cat ` + bbbAppliedSum + ` 2>/dev/null)"
+` + meetingsProbe
+}
+
+func (s *BBBRestartStep) Plan(obs []string) (*provision.Change, error) {
+	now, ok := field(obs, "now")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if applied, _ := field(obs, "applied"); applied == now {
+		return nil, nil
+	}
+	if err := liveMeetings(obs, s.Force, "applying changed BBB configuration"); err != nil {
+		return nil, err
+	}
+	return &provision.Change{Step: s, Summary: "bbb-conf --restart (configuration changed)",
+		Script: "set -e\nbbb-conf --restart >/dev/null\nmkdir -p /var/lib/omc\n" + s.sums() + " > " + bbbAppliedSum}, nil
+}
+
+// BBBHealthStep wants the node's BBB API answering: the root with
+// SUCCESS, and a getMeetings signed with the node's secret with SUCCESS
+// (so the secret omc set is the one BBB uses). When it does not answer
+// yet (BBB starting after a restart), it waits up to Wait seconds.
+type BBBHealthStep struct {
+	Wait int
+}
+
+func (s *BBBHealthStep) ID() string { return "bbb health" }
+
+func (s *BBBHealthStep) Probe() string {
+	return `r=$(curl -fsS -m 5 ` + bbbAPI + ` 2>/dev/null); case "$r" in *'<returncode>SUCCESS</returncode>'*) echo root=ok;; *) echo root=down;; esac
+echo "version=$(printf '%s' "$r" | sed -n 's:.*<bbbVersion>\(.*\)</bbbVersion>.*:\1:p')"
+` + meetingsProbe
+}
+
+func (s *BBBHealthStep) Plan(obs []string) (*provision.Change, error) {
+	root, ok := field(obs, "root")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	m, _ := field(obs, "meetings")
+	if root == "ok" && !strings.HasPrefix(m, "unknown") {
+		return nil, nil
+	}
+	return &provision.Change{Step: s, Summary: "wait for the BBB API to answer", Script: `i=0
+while [ $i -lt ` + strconv.Itoa(s.Wait/2) + ` ]; do
+` + indent(meetingsProbe) + ` > /tmp/.omc-bbb-health
+  grep -q '^meetings=[0-9]' /tmp/.omc-bbb-health && { rm -f /tmp/.omc-bbb-health; exit 0; }
+  i=$((i+1)); sleep 2
+done
+echo "BBB API on the node did not answer a signed getMeetings with SUCCESS within ` + strconv.Itoa(s.Wait) + `s: $(cat /tmp/.omc-bbb-health)" >&2
+rm -f /tmp/.omc-bbb-health; exit 1`}, nil
+}
+
+func indent(s string) string {
+	return "  { " + strings.ReplaceAll(s, "\n", "\n    ") + "; }"
+}
+
+func quoteAll(l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = q(s)
+	}
+	return out
+}

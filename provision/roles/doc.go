@@ -1,0 +1,85 @@
+// Package roles builds the steps that turn a fresh server into a BBB
+// fleet node: what bbb-install.sh and the Ansible roles do, as idempotent
+// provision steps (a second run changes nothing), with every file omc
+// writes rendered from package templates and pinned by golden tests.
+//
+// Steps returns, in order: base (every node), firewall, tls (bbb and turn
+// nodes), turn (turn nodes, and a bbb node whose group has none), bbb
+// (with its secrets and tuning), sysctl, bandwidth.
+//
+// # Settings
+//
+// Read from the node's merged settings (defaults < group < node). Errors
+// name the node and the key. Keys not listed here are left to the user's
+// own templates.
+//
+// Every node:
+//
+//	timezone: Europe/Berlin        # default UTC; /etc/localtime and /etc/timezone
+//	ntp: [ntp1.example.org]        # systemd-timesyncd servers (default: the distribution's)
+//	admins:                        # accounts with these keys and passwordless sudo
+//	  - {name: alice, keys: ["ssh-ed25519 AAAA... alice"]}
+//	admin_cidrs: [198.51.100.0/24] # SSH only from here (default: from anywhere)
+//	swap: 4G                       # make /swapfile of this size once (default: leave swap alone)
+//	journal_max_use: 1G            # journald SystemMaxUse (default 1G)
+//	unattended_upgrades: true      # security updates, never BBB's packages, never a reboot (default true)
+//	firewall: true                 # nftables from the role port table (default true)
+//	sysctl: {net.core.somaxconn: 4096, net.core.rmem_max: null}   # over the defaults; null drops one
+//	bandwidth: {egress: 500mbit, ingress: 500mbit, interface: eth0}
+//	                               # tc caps; interface defaults to the default route's
+//
+// bbb and turn nodes (they need a domain):
+//
+//	acme_email: admin@example.org  # ACME account (default: none)
+//	acme_directory: https://...    # ACME directory (default Let's Encrypt)
+//	acme_ca_file: /path/on/node    # CA bundle certbot trusts for a private ACME server
+//	public_ip: 203.0.113.10        # behind NAT: the public address (coturn external-ip,
+//	private_ip: 10.0.0.10          #   FreeSWITCH external IPs, mediasoup announcedIp)
+//	seed_secret: bbb_seed          # inventory secret the per-node secrets derive from (default bbb_seed)
+//
+// bbb nodes:
+//
+//	bbb_version: "3.0"             # required: 2.7 (Ubuntu 20.04) or 3.0 (Ubuntu 22.04)
+//	bbb_os: debian-12              # only for a line omc does not know (with bbb_repo)
+//	bbb_repo: {url: https://..., suite: bigbluebutton-jammy, components: main, key_url: https://..., trusted: false}
+//	                               # package source (default: BBB's for the line)
+//	bbb_packages: [bigbluebutton]  # name or name=version; a new version is an upgrade
+//	bbb_force: false               # restart or upgrade even while meetings are live
+//	api_secret: bbb_1_secret       # inventory secret holding the API secret (default: derived)
+//	bbb:                           # tuning; only what is set is written
+//	  max_participants: 100        # bbb-web defaultMaxUsers
+//	  meeting_duration: 120        # defaultMeetingDuration (minutes)
+//	  welcome: "Welcome"           # defaultWelcomeMessage
+//	  welcome_footer: "..."        # defaultWelcomeMessageFooter
+//	  mute_on_start: true          # muteOnStart
+//	  webcams_only_for_moderator: true  # webcamsOnlyForModerator
+//	  user_camera_cap: 3           # userCameraCap
+//	  meeting_camera_cap: 50       # meetingCameraCap
+//	  max_pinned_cameras: 3        # maxPinnedCameras
+//	  disabled_features: [chat]    # disabledFeatures
+//	  recording: false             # disableRecordingDefault (inverted)
+//	  guest_policy: ASK_MODERATOR  # defaultGuestPolicy
+//	  default_layout: SMART_LAYOUT # defaultMeetingLayout
+//	  max_upload_mb: 30            # maxFileSizeUpload
+//	  logo_url: https://...        # defaultLogoURL (and useDefaultLogo=true)
+//	  client_title: "Co-op BBB"    # bbb-html5.yml public.app.clientTitle
+//	  app_name: "Co-op BBB"        # public.app.appName
+//	  camera_profiles: [...]       # public.kurento.cameraProfiles (the whole list, BBB replaces lists)
+//	  properties: {key: value}     # any other bbb-web property
+//	  html5: {public: {...}}       # any other bbb-html5.yml setting (merged)
+//	  sfu: {...}                   # any bbb-webrtc-sfu production.yml setting (merged)
+//
+// # Secrets
+//
+// The API secret comes from the inventory (api_secret) or is derived; the
+// TURN shared secret (per TURN server) and FreeSWITCH's default_password
+// are derived: sha256(purpose NUL node NUL seed). None is ever part of a
+// step ID or summary; SecretValues lists them so output can mask diffs.
+//
+// # Restarts
+//
+// Package upgrades and configuration changes that restart BBB first ask
+// the node itself (bbb-web on 127.0.0.1:8090, with a checksum computed on
+// the node) how many meetings are live, and refuse while any are, or
+// while the node cannot tell, unless bbb_force is set.
+package roles

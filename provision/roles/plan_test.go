@@ -1,0 +1,248 @@
+package roles
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/omc-coop/omc/provision"
+)
+
+// convergedObs is what a host that a run just converged prints for s's
+// probe: the state each step's own change produces. Plan on it must be
+// nil for every step, or a second run would change something again.
+func convergedObs(s provision.Step) []string {
+	stat := func(f *provision.FileStep) string {
+		return fmt.Sprintf("stat=%o 0 0 %s %s", f.Mode, f.Owner, f.Group)
+	}
+	switch x := s.(type) {
+	case *provision.FileStep:
+		return []string{"state=file", "sum=" + sum(x.Content), stat(x)}
+	case *checkedFile:
+		return convergedObs(x.FileStep)
+	case *provision.DirStep:
+		return []string{"state=dir", fmt.Sprintf("stat=%o 0 0 %s %s", x.Mode, x.Owner, x.Group)}
+	case *provision.LineStep:
+		return []string{"state=file", "present=yes", "stat=644 0 0 root root"}
+	case *secretLine:
+		return convergedObs(x.LineStep)
+	case *provision.PackagesStep:
+		return pkgs(x, "ii ")
+	case *BBBPackagesStep:
+		return append(pkgs(&x.Packages, "ii "), "meetings=3")
+	case *provision.ServiceStep:
+		en, act := "disabled", "inactive"
+		if x.Enabled {
+			en = "enabled"
+		}
+		if x.Running {
+			act = "active"
+		}
+		return []string{"enabled=" + en, "active=" + act}
+	case *provision.SysctlStep:
+		return []string{"value=" + x.Value, "conf=" + x.Name + " = " + x.Value}
+	case *provision.UserStep:
+		keys := strings.Join(x.AuthorizedKeys, "\n") + "\n"
+		if len(x.AuthorizedKeys) == 0 {
+			keys = ""
+		}
+		return []string{"passwd=" + x.Name + ":x:1000:1000::/home/" + x.Name + ":" + x.Shell, "groups=" + x.Name, "keys=" + sum([]byte(keys))}
+	case *provision.CommandStep:
+		return []string{"done=unless"}
+	case *timeSyncStep:
+		return []string{"virt=none", "chrony=inactive", "enabled=enabled", "active=active", "pkg=ii "}
+	case *NftablesStep:
+		return []string{"nft=yes", "conf=" + x.sum(), "live=L1", "state=" + x.sum() + " L1", "enabled=enabled"}
+	case *CertStep:
+		return []string{"names=DNS:" + x.Domain, "fresh=yes", "server=" + x.Directory, "hook=" + certHook}
+	case *BBBPreflight:
+		return []string{"os=" + x.OS, "arch=x86_64"}
+	case *BBBRestartStep:
+		return []string{"now=S1", "applied=S1", "meetings=3"}
+	case *BBBHealthStep:
+		return []string{"root=ok", "version=3.0.0", "meetings=3"}
+	}
+	panic(fmt.Sprintf("convergedObs: no model of %T", s))
+}
+
+// freshObs is what a fresh host prints: nothing there yet.
+func freshObs(s provision.Step) []string {
+	switch x := s.(type) {
+	case *provision.FileStep, *checkedFile, *provision.LineStep, *secretLine:
+		return []string{"state=absent"}
+	case *provision.DirStep:
+		return []string{"state=absent"}
+	case *provision.PackagesStep:
+		return pkgs(x, "")
+	case *BBBPackagesStep:
+		return append(pkgs(&x.Packages, ""), "meetings=unknown:no-secret-yet")
+	case *provision.ServiceStep:
+		return []string{"enabled=", "active=inactive"}
+	case *provision.SysctlStep:
+		return []string{"value=0"}
+	case *provision.UserStep:
+		return []string{"passwd="}
+	case *provision.CommandStep:
+		return []string{"done=no"}
+	case *timeSyncStep:
+		return []string{"virt=none", "chrony=", "enabled=", "active=inactive", "pkg="}
+	case *NftablesStep:
+		return []string{"conf=", "live=", "state=", "enabled="}
+	case *CertStep:
+		return []string{"names="}
+	case *BBBPreflight:
+		return []string{"os=" + x.OS, "arch=x86_64"}
+	case *BBBRestartStep:
+		return []string{"now=S1", "applied=", "meetings=unknown:no-secret-yet"}
+	case *BBBHealthStep:
+		return []string{"root=down", "version=", "meetings=unknown:connection refused"}
+	}
+	panic(fmt.Sprintf("freshObs: no model of %T", s))
+}
+
+func pkgs(p *provision.PackagesStep, status string) []string {
+	var out []string
+	for _, n := range p.Names {
+		name, ver, _ := strings.Cut(n, "=")
+		if ver == "" {
+			ver = "1.0"
+		}
+		if status == "" {
+			out = append(out, "pkg="+name+"|")
+		} else {
+			out = append(out, "pkg="+name+"|"+status+"|"+ver)
+		}
+	}
+	return out
+}
+
+// Every step of every sample node is in sync on a converged host (with
+// live meetings, which must not matter when nothing changes), and wants
+// a change on a fresh one (the preflight aside).
+func TestConvergedHostPlansNothing(t *testing.T) {
+	inv, fleet := loadFleet(t)
+	for _, n := range fleet {
+		steps, err := Steps(inv, n, fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range steps {
+			c, err := s.Plan(convergedObs(s))
+			if err != nil || c != nil {
+				t.Errorf("%s: %s on a converged host: change %v, err %v", n.Name, s.ID(), c, err)
+			}
+			if _, pre := s.(*BBBPreflight); pre {
+				continue
+			}
+			if sv, ok := s.(*provision.ServiceStep); ok && !sv.Enabled {
+				continue // "stopped and disabled" is what a fresh host has
+			}
+			if c, err := s.Plan(freshObs(s)); c == nil && err == nil {
+				t.Errorf("%s: %s on a fresh host: no change", n.Name, s.ID())
+			} else if err != nil && !strings.Contains(err.Error(), "cannot tell") {
+				t.Errorf("%s: %s on a fresh host: %v", n.Name, s.ID(), err)
+			}
+		}
+	}
+}
+
+func TestRestartWaitsForMeetings(t *testing.T) {
+	s := &BBBRestartStep{Files: bbbConfigFiles}
+	changed := func(m string) []string { return []string{"now=S2", "applied=S1", "meetings=" + m} }
+	if _, err := s.Plan(changed("2")); err == nil || !strings.Contains(err.Error(), "2 meeting(s) are live") {
+		t.Errorf("live meetings: %v", err)
+	}
+	if _, err := s.Plan(changed("unknown:connection refused")); err == nil || !strings.Contains(err.Error(), "cannot tell") {
+		t.Errorf("unknown meetings: %v", err)
+	}
+	if c, err := s.Plan(changed("0")); err != nil || c == nil || !strings.Contains(c.Script, "bbb-conf --restart") {
+		t.Errorf("no meetings: %v %v", c, err)
+	}
+	s.Force = true
+	if c, err := s.Plan(changed("5")); err != nil || c == nil {
+		t.Errorf("forced: %v %v", c, err)
+	}
+	// The record is written only after the restart, so a failed restart is retried.
+	c, _ := s.Plan(changed("0"))
+	if i, j := strings.Index(c.Script, "bbb-conf --restart"), strings.Index(c.Script, bbbAppliedSum); i < 0 || j < i {
+		t.Errorf("applied sum recorded before the restart:\n%s", c.Script)
+	}
+}
+
+func TestUpgradeWaitsForMeetingsButInstallDoesNot(t *testing.T) {
+	s := &BBBPackagesStep{Packages: provision.PackagesStep{Names: []string{"bigbluebutton=3.0.5"}}}
+	if _, err := s.Plan([]string{"pkg=bigbluebutton|ii |3.0.4", "meetings=1"}); err == nil || !strings.Contains(err.Error(), "1 meeting(s)") {
+		t.Errorf("upgrade with a live meeting: %v", err)
+	}
+	c, err := s.Plan([]string{"pkg=bigbluebutton|ii |3.0.4", "meetings=0"})
+	if err != nil || c == nil || !strings.Contains(c.Summary, "3.0.4→3.0.5") || !strings.HasPrefix(c.Script, "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update") {
+		t.Errorf("upgrade on an idle node: %+v %v", c, err)
+	}
+	if c, err := s.Plan([]string{"pkg=bigbluebutton|", "meetings=unknown:no-curl"}); err != nil || c == nil {
+		t.Errorf("first install must not need the API: %v %v", c, err)
+	}
+}
+
+func TestNftablesPlans(t *testing.T) {
+	s := &NftablesStep{Conf: []byte("table inet omc {}\n"), RevertAfter: 45}
+	want := s.sum()
+	cases := []struct {
+		obs  []string
+		want string
+	}{
+		{[]string{"nft=yes", "conf=old", "live=L", "state=old L", "enabled=enabled"}, "load and persist a new ruleset"},
+		{[]string{"nft=yes", "conf=" + want, "live=L2", "state=" + want + " L1", "enabled=enabled"}, "reload the ruleset"},
+		{[]string{"nft=yes", "conf=" + want, "live=L1", "state=" + want + " L1", "enabled=disabled"}, "enable nftables.service"},
+	}
+	for _, c := range cases {
+		ch, err := s.Plan(c.obs)
+		if err != nil || ch == nil || !strings.HasPrefix(ch.Summary, c.want) {
+			t.Errorf("%v: got %+v, %v; want %q", c.obs, ch, err, c.want)
+		}
+	}
+	ch, _ := s.Plan(cases[0].obs)
+	// Guarded: the script arms the revert before loading; commit cancels it
+	// and persists only if the loaded rules are still ours.
+	arm, load := strings.Index(ch.Script, "systemd-run"), strings.Index(ch.Script, "nft -f "+fwNext)
+	if arm < 0 || load < arm || !strings.Contains(ch.Script, "nft -c -f") {
+		t.Errorf("script must check, arm the revert, then load:\n%s", ch.Script)
+	}
+	if !strings.Contains(ch.Commit, "systemctl stop "+fwUnit+".timer") || !strings.Contains(ch.Commit, fwConf) {
+		t.Errorf("commit must cancel the revert and persist:\n%s", ch.Commit)
+	}
+}
+
+func TestCertPlans(t *testing.T) {
+	s := &CertStep{Domain: "bbb.example.org", Directory: "https://acme.test/dir", CAFile: "/etc/omc/ca.pem", RenewDays: 30}
+	ok := []string{"names=DNS:bbb.example.org", "fresh=yes", "server=https://acme.test/dir", "hook=" + certHook}
+	for i, want := range []string{"replace (names", "renew (expires", "replace (issued by", "replace (renewal"} {
+		obs := append([]string(nil), ok...)
+		obs[i] = strings.SplitN(obs[i], "=", 2)[0] + "=other"
+		c, err := s.Plan(obs)
+		if err != nil || c == nil || !strings.HasPrefix(c.Summary, want) || !strings.Contains(c.Script, "--force-renewal") {
+			t.Errorf("obs %v: %+v %v, want %q", obs, c, err, want)
+		}
+	}
+	c, _ := s.Plan([]string{"names="})
+	for _, part := range []string{"REQUESTS_CA_BUNDLE='/etc/omc/ca.pem'", "--server 'https://acme.test/dir'", "--webroot -w " + acmeWebroot, "--register-unsafely-without-email"} {
+		if !strings.Contains(c.Script, part) {
+			t.Errorf("certbot script lacks %q:\n%s", part, c.Script)
+		}
+	}
+}
+
+func TestTimeSyncSkipsContainersAndChrony(t *testing.T) {
+	s := &timeSyncStep{}
+	for _, obs := range [][]string{
+		{"virt=systemd-nspawn", "chrony=", "enabled=", "active=inactive", "pkg="},
+		{"virt=none", "chrony=active", "enabled=", "active=inactive", "pkg="},
+	} {
+		if c, err := s.Plan(obs); c != nil || err != nil {
+			t.Errorf("%v: %v %v", obs, c, err)
+		}
+	}
+	c, _ := s.Plan([]string{"virt=none", "chrony=", "enabled=disabled", "active=inactive", "pkg=ii "})
+	if c == nil || strings.Contains(c.Script, "apt-get") {
+		t.Errorf("installed but disabled: %+v", c)
+	}
+}

@@ -1,0 +1,102 @@
+package roles
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/omc-coop/omc/inventory"
+)
+
+// Per-node secrets are derived from one seed secret, as the ebbba Ansible
+// role does, so nothing but the seed needs storing: sha256 of purpose,
+// node name and seed (NUL-separated, so "turn"+"x1" and "turnx"+"1"
+// differ), hex-encoded. Changing the seed rotates every derived secret.
+const (
+	purposeAPI        = "bbb-api"
+	purposeTURN       = "turn"
+	purposeFreeSWITCH = "freeswitch"
+)
+
+func derive(purpose, node, seed string) string {
+	h := sha256.Sum256([]byte(purpose + "\x00" + node + "\x00" + seed))
+	return hex.EncodeToString(h[:])
+}
+
+// secrets resolves the secrets of one node.
+type secrets struct {
+	inv *inventory.Inventory
+}
+
+func (x secrets) seed(n *inventory.Node, s *Settings) (string, error) {
+	v, ok := x.inv.Secret(s.SeedSecret)
+	if !ok {
+		return "", fmt.Errorf("node %s: no secret named %q in the inventory: the bbb and turn roles derive their secrets from it (settings.seed_secret names another)", n.Name, s.SeedSecret)
+	}
+	return v, nil
+}
+
+// api is the node's BBB API secret: the inventory secret that
+// settings.api_secret names, else derived from the seed.
+func (x secrets) api(n *inventory.Node, s *Settings) (string, error) {
+	if s.APISecret != "" {
+		v, ok := x.inv.Secret(s.APISecret)
+		if !ok {
+			return "", fmt.Errorf("node %s: settings.api_secret: no secret named %q in the inventory", n.Name, s.APISecret)
+		}
+		return v, nil
+	}
+	seed, err := x.seed(n, s)
+	if err != nil {
+		return "", err
+	}
+	return derive(purposeAPI, n.Name, seed), nil
+}
+
+// turn is the shared secret of TURN server t (known to t and its BBB nodes).
+func (x secrets) turn(t *inventory.Node, s *Settings) (string, error) {
+	seed, err := x.seed(t, s)
+	if err != nil {
+		return "", err
+	}
+	return derive(purposeTURN, t.Name, seed), nil
+}
+
+func (x secrets) freeswitch(n *inventory.Node, s *Settings) (string, error) {
+	seed, err := x.seed(n, s)
+	if err != nil {
+		return "", err
+	}
+	return derive(purposeFreeSWITCH, n.Name, seed)[:32], nil
+}
+
+// APISecret returns node n's BBB API secret, for registering it with a
+// front end (Scalelite) and for health checks.
+func APISecret(inv *inventory.Inventory, n *inventory.Node) (string, error) {
+	s, err := ParseSettings(n)
+	if err != nil {
+		return "", err
+	}
+	return secrets{inv}.api(n, s)
+}
+
+// SecretValues returns every secret the roles derive for the fleet, so
+// that output, plan diffs and logs can mask them like the inventory's own
+// (inventory.SecretValues knows only the stored ones). Nodes whose
+// settings do not parse, or that have no seed, contribute nothing.
+func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
+	var out []string
+	x := secrets{inv}
+	for _, n := range fleet {
+		s, err := ParseSettings(n)
+		if err != nil {
+			continue
+		}
+		for _, f := range []func(*inventory.Node, *Settings) (string, error){x.api, x.turn, x.freeswitch} {
+			if v, err := f(n, s); err == nil {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package roles
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/templates"
+)
+
+// q quotes s for POSIX sh.
+func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// field returns the value of "key=value" in probe output.
+func field(obs []string, key string) (string, bool) {
+	for _, l := range obs {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// file renders a template into a FileStep.
+func file(path, tmpl string, data any, mode os.FileMode, owner, group string, notify ...string) (*provision.FileStep, error) {
+	b, err := templates.Render(tmpl, data)
+	if err != nil {
+		return nil, err
+	}
+	return &provision.FileStep{Path: path, Content: b, Mode: mode, Owner: owner, Group: group, Notify: notify}, nil
+}
+
+// checkedFile is a FileStep whose new content must pass Check (a command
+// such as `sshd -t`) before anything restarts: a file that fails is put
+// back as it was and the step fails, so a bad sshd or sudoers drop-in can
+// never lock anyone out at the next restart.
+type checkedFile struct {
+	*provision.FileStep
+	Check string
+}
+
+func (s *checkedFile) Plan(obs []string) (*provision.Change, error) {
+	c, err := s.FileStep.Plan(obs)
+	if c == nil || err != nil || c.Write == nil {
+		return c, err
+	}
+	p, bak := q(s.Path), q(s.Path+".omc-bak")
+	save := "if [ -f " + p + " ]; then cp -p -- " + p + " " + bak + "; else rm -f -- " + bak + "; fi"
+	if c.Before != "" {
+		save = c.Before + " && " + save
+	}
+	c.Before = save
+	c.Script = "if ! out=$( (" + s.Check + ") 2>&1); then\n" +
+		"  if [ -f " + bak + " ]; then mv -f -- " + bak + " " + p + "; else rm -f -- " + p + "; fi\n" +
+		"  echo \"" + s.Path + " was rejected by its check and put back: $out\" >&2; exit 1\n" +
+		"fi\nrm -f -- " + bak
+	return c, nil
+}
+
+// secretLine is a LineStep whose line holds a secret: its ID names the
+// file and what is set, never the line itself (step IDs are shown as they
+// are, unmasked).
+type secretLine struct {
+	*provision.LineStep
+	id string
+}
+
+func (s *secretLine) ID() string { return s.id }
+
+// daemonReload reloads systemd when a unit or drop-in that omc wrote has
+// changed on disk: the engine's handlers only restart, and a restart
+// after a changed unit file would run the old definition.
+func daemonReload(unit string) *provision.CommandStep {
+	return &provision.CommandStep{
+		Label:  "systemctl daemon-reload (" + unit + ")",
+		Run:    "systemctl daemon-reload",
+		Unless: `[ "$(systemctl show -p NeedDaemonReload --value -- ` + q(unit) + `)" != yes ]`,
+	}
+}
+
+// stepsErr joins build errors of a node's steps.
+func stepsErr(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msg := make([]string, len(errs))
+	for i, e := range errs {
+		msg[i] = e.Error()
+	}
+	return fmt.Errorf("%s", strings.Join(msg, "\n"))
+}
+
+var (
+	reHostsLine = regexp.MustCompile(`^127\.0\.1\.1\s`)
+	reFstabSwap = regexp.MustCompile(`^/swapfile\s`)
+)
+
+func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
