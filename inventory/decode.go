@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,10 +34,10 @@ type decoder struct {
 	aliasPos Pos
 	stopped  bool
 	deep     bool
-	// merging holds the anchors being expanded and the mappings whose
-	// merge keys are, to catch an alias inside its own anchor (yaml.v3
-	// builds such cycles; only its own decoding rejects them).
-	merging map[*yaml.Node]bool
+	// active holds the mappings and lists being decoded, to catch an
+	// alias inside its own anchor: yaml.v3 builds such cycles into the
+	// node tree and only rejects them in its own decoding.
+	active map[*yaml.Node]bool
 }
 
 // where is the source of a decoded value.
@@ -63,46 +62,6 @@ var (
 	posType    = reflect.TypeOf(Pos{})
 	anyType    = reflect.TypeOf((*any)(nil)).Elem()
 )
-
-// field is what the decoder and the schema need to know of a struct field.
-type field struct {
-	index    int
-	name     string // yaml key
-	required bool
-	keyed    bool
-	kind     bool
-	desc     string
-}
-
-var fieldCache sync.Map // reflect.Type → []field
-
-func fieldsOf(t reflect.Type) []field {
-	if fs, ok := fieldCache.Load(t); ok {
-		return fs.([]field)
-	}
-	var fs []field
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if !sf.IsExported() || name == "" || name == "-" {
-			continue
-		}
-		f := field{index: i, name: name, desc: sf.Tag.Get("desc")}
-		for _, o := range strings.Split(sf.Tag.Get("omc"), ",") {
-			switch o {
-			case "required":
-				f.required = true
-			case "keyed":
-				f.keyed = true
-			case "kind":
-				f.kind = true
-			}
-		}
-		fs = append(fs, f)
-	}
-	fieldCache.Store(t, fs)
-	return fs
-}
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 
@@ -147,37 +106,6 @@ func describe(n *yaml.Node) string {
 	return "a " + n.ShortTag() + " value"
 }
 
-// count charges one node visited inside an alias against the budget.
-func (d *decoder) count() bool {
-	if d.inAlias == 0 || d.stopped {
-		return !d.stopped
-	}
-	if d.aliased++; d.aliased > maxAliasNodes {
-		d.errs.add(d.aliasPos, "", "too many alias expansions (more than %d nodes through aliases); refusing a possible alias bomb", maxAliasNodes)
-		d.stopped = true
-		return false
-	}
-	return true
-}
-
-// enter follows an alias, charging the budget; leave must be deferred.
-func (d *decoder) enter(n *yaml.Node) *yaml.Node {
-	if n.Kind != yaml.AliasNode {
-		return n
-	}
-	if d.inAlias == 0 {
-		d.aliasPos = posOf(n)
-	}
-	d.inAlias++
-	return n.Alias
-}
-
-func (d *decoder) leave(n *yaml.Node) {
-	if n.Kind == yaml.AliasNode {
-		d.inAlias--
-	}
-}
-
 // decode fills v from n; path names v in messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if d.stopped {
@@ -190,12 +118,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		return
 	}
 	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
-		if d.merging[n] {
+		if d.active[n] {
 			d.errs.add(posOf(orig), path, "alias *%s is inside its own anchor", orig.Value)
 			return
 		}
-		d.merging[n] = true
-		defer delete(d.merging, n)
+		d.active[n] = true
+		defer delete(d.active, n)
 	}
 	if depth > maxDepth {
 		if !d.deep {
@@ -242,70 +170,6 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 			d.at[v.Addr().Interface()] = where{node: n, path: path, set: true, bad: true}
 		}
 	}
-}
-
-// pair is one key and value of a mapping; merged ones came through "<<".
-type pair struct {
-	k, v   *yaml.Node
-	merged bool
-}
-
-// pairs lists a mapping's entries, expanding "<<" merge keys: explicit
-// keys win over merged ones, and earlier merge sources over later ones.
-func (d *decoder) pairs(n *yaml.Node, path string) []pair {
-	var out []pair
-	var merges []*yaml.Node
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			merges = append(merges, v)
-			continue
-		}
-		out = append(out, pair{k: k, v: v})
-	}
-	if len(merges) == 0 {
-		return out
-	}
-	have := map[string]bool{}
-	for _, p := range out {
-		have[p.k.Value] = true
-	}
-	if !d.merging[n] {
-		d.merging[n] = true
-		defer delete(d.merging, n)
-	}
-	var from func(m *yaml.Node, top bool)
-	from = func(m *yaml.Node, top bool) {
-		orig := m
-		m = d.enter(orig)
-		defer d.leave(orig)
-		switch {
-		case d.stopped || m == nil || !d.count():
-		case d.merging[m]:
-			// yaml.v3 lets an alias point into its own anchor.
-			d.errs.add(posOf(orig), path, "merge key << includes the mapping it is in")
-		case m.Kind == yaml.MappingNode:
-			for _, p := range d.pairs(m, path) {
-				if !d.count() {
-					return
-				}
-				if !have[p.k.Value] {
-					have[p.k.Value] = true
-					out = append(out, pair{k: p.k, v: p.v, merged: true})
-				}
-			}
-		case m.Kind == yaml.SequenceNode && top:
-			for _, s := range m.Content {
-				from(s, false)
-			}
-		default:
-			d.errs.add(posOf(orig), path, "merge key << needs a mapping or a list of mappings, got %s", describe(m))
-		}
-	}
-	for _, m := range merges {
-		from(m, true)
-	}
-	return out
 }
 
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth int) {
@@ -365,55 +229,6 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 			d.errs.add(posOf(n), path, "missing required field %q", f.name)
 		}
 	}
-}
-
-func lookup(fs []field, name string) *field {
-	for i := range fs {
-		if fs[i].name == name {
-			return &fs[i]
-		}
-	}
-	return nil
-}
-
-// suggest offers the closest field name for a misspelt key, or lists them
-// all when none is close.
-func suggest(fs []field, name string) string {
-	best, bestD := "", 3
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.name
-		if dist := editDistance(strings.ToLower(name), f.name); dist < bestD {
-			best, bestD = f.name, dist
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return " (expected one of " + strings.Join(names, ", ") + ")"
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // keyed decodes a mapping of name → struct into a []*T in file order,

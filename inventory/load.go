@@ -80,7 +80,7 @@ func load(name string, src []byte) (*Inventory, error) {
 	}
 
 	inv := &Inventory{Path: name}
-	d := &decoder{errs: l, at: map[any]where{}, merging: map[*yaml.Node]bool{}}
+	d := &decoder{errs: l, at: map[any]where{}, active: map[*yaml.Node]bool{}}
 	d.decode(doc.Content[0], reflect.ValueOf(inv).Elem(), "", 0)
 	if d.stopped {
 		return nil, l.err() // the tree is not worth validating

@@ -181,11 +181,10 @@ func (v *validator) file(f *FileStep) {
 		if err := v.checkTemplate("content", *f.Content); err != nil {
 			v.errs.add(v.contentPos(w.node, err.line), w.path, "template: %s", err.msg)
 		}
+	case filepath.IsAbs(f.Template):
+		v.errf(&f.Template, "%q must be relative to the inventory file, so that the two travel together", f.Template)
 	default:
-		name := f.Template
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(v.dir, name)
-		}
+		name := filepath.Join(v.dir, f.Template)
 		// Many steps may share one template: read and parse it once.
 		msg, done := v.tmplFiles[name]
 		if !done {
