@@ -81,6 +81,10 @@ type Group struct {
 	Settings map[string]any `yaml:"settings" desc:"Deep-merged over defaults.settings."`
 	Steps    []*Step        `yaml:"steps" desc:"Steps run after defaults.steps."`
 	Nodes    []*NodeSpec    `yaml:"nodes" desc:"Named nodes of this group."`
+
+	// hcloud options (read by providers/hcloud only).
+	DNSZone string `yaml:"dns_zone" desc:"hcloud DNS zone (e.g. example.org) where omc keeps each node's A/AAAA records for its domain."`
+	Spread  bool   `yaml:"spread" desc:"hcloud: put the group's servers in a spread placement group (different physical hosts)."`
 }
 
 // NodeSpec is a node as written in the file, before merging.
