@@ -36,7 +36,9 @@ func (p *Provider) proxyDir() string { return filepath.Join(p.dir, "aptproxy") }
 // ensureProxy makes sure the proxy runs and listens on every live link's
 // machine address. It restarts the proxy only when an address is new: a
 // socket bound to an address that was removed (a deleted host) keeps
-// working when the address comes back.
+// working when the address comes back. The restart takes about a second;
+// an apt download running on another host at that moment fails, and the
+// next converge retries it.
 func (p *Provider) ensureProxy(ctx context.Context) error {
 	dir := p.proxyDir()
 	lock, err := lockFile(ctx, filepath.Join(dir, "lock"))

@@ -363,7 +363,11 @@ func TestE2ECrashCleanup(t *testing.T) {
 	bare := p.hostDir(f.inv.Name, "crash-2")
 	os.MkdirAll(bare, 0o700)
 
-	// "omc up" died here. The next call of any kind cleans up.
+	// "omc up" died here. List does not count the half-made host, and the
+	// next Create or Delete cleans up.
+	if list, err := p.List(ctx, f.inv, f.g); err != nil || len(list) != 0 {
+		t.Errorf("List shows an abandoned host: %+v %v", list, err)
+	}
 	if err := p.Cleanup(ctx); err != nil {
 		t.Fatal(err)
 	}

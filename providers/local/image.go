@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Image is how one image name is built with debootstrap.
-type Image struct {
+// image is how one image name is built with debootstrap.
+type image struct {
 	Name  string
 	Suite string
 	// Mirror empty means the Debian mirror the machine's own apt uses,
@@ -29,7 +29,7 @@ type Image struct {
 }
 
 // images are the names a group's image: may take.
-var images = []Image{
+var images = []image{
 	{Name: "debian-12", Suite: "bookworm", Components: []string{"main"}, Distro: "debian"},
 	{Name: "debian-13", Suite: "trixie", Components: []string{"main"}, Distro: "debian"},
 	{Name: "ubuntu-22.04", Suite: "jammy", Mirror: "http://archive.ubuntu.com/ubuntu", Components: []string{"main", "universe"},
@@ -60,7 +60,7 @@ func (e *UnknownImageError) Error() string {
 }
 
 // lookupImage resolves name, filling in the machine's Debian mirror.
-func lookupImage(name string) (Image, error) {
+func lookupImage(name string) (image, error) {
 	if name == "" {
 		name = DefaultImage
 	}
@@ -72,7 +72,7 @@ func lookupImage(name string) (Image, error) {
 			return im, nil
 		}
 	}
-	return Image{}, &UnknownImageError{Name: name, Known: Images()}
+	return image{}, &UnknownImageError{Name: name, Known: Images()}
 }
 
 // includes are the packages added to minbase: what systemd needs to boot
@@ -99,7 +99,7 @@ func (p *Provider) imageRoot(name string) string {
 // ensureImage builds the image once. Builds go to a temporary dir that is
 // renamed into place when complete, so a crash never leaves a half image,
 // and a file lock keeps two omc runs from building it at the same time.
-func (p *Provider) ensureImage(ctx context.Context, im Image) (string, error) {
+func (p *Provider) ensureImage(ctx context.Context, im image) (string, error) {
 	root := p.imageRoot(im.Name)
 	if _, err := os.Stat(filepath.Join(root, "usr/lib/os-release")); err == nil {
 		return root, nil
@@ -132,7 +132,7 @@ func (p *Provider) ensureImage(ctx context.Context, im Image) (string, error) {
 	defer removeTree(tmp)
 
 	start := time.Now()
-	p.logf("building image %s (debootstrap %s from %s); this happens once and takes about a minute", im.Name, im.Suite, im.Mirror)
+	p.logf("building image %s (debootstrap %s from %s); this happens once and takes a few minutes", im.Name, im.Suite, im.Mirror)
 	logPath := filepath.Join(imagesDir, im.Name+".build.log")
 	args := []string{"--variant=minbase", "--include=" + strings.Join(includes, ","),
 		"--components=" + strings.Join(im.Components, ",")}
@@ -166,7 +166,7 @@ func (p *Provider) ensureImage(ctx context.Context, im Image) (string, error) {
 // no host keys (omc writes one per host), no machine-id (one per host),
 // no downloaded packages, apt sources for the suite and its updates, and
 // no resolver (hosts have no route to one).
-func finishImage(root string, im Image) error {
+func finishImage(root string, im image) error {
 	keys, _ := filepath.Glob(filepath.Join(root, "etc/ssh/ssh_host_*"))
 	for _, k := range keys {
 		if err := os.Remove(k); err != nil {

@@ -48,13 +48,17 @@
 //
 // # Cleaning up by hand
 //
-// `omc down` removes hosts. After a crash the next omc run cleans up; by hand:
+// `omc down` removes hosts, and after a crash the next omc run cleans up
+// (Cleanup); DeleteAll removes every host of the cache dir. By hand:
 //
-//	kill <pid from hosts/*/*/state.json>          # systemd-nspawn
+//	kill <pid in hosts/<inventory>/<node>/state.json>   # systemd-nspawn
 //	umount <Dir>/hosts/*/*/rootfs
-//	ip netns list | grep ^omc- ; ip netns del omc-…   # also removes the veth
-//	kill $(jq .pid <Dir>/aptproxy/state.json); nft delete table inet omc_local
+//	ip netns list | grep ^omc- ; ip netns del omc-…     # also removes the veth
+//	kill <pid in aptproxy/state.json>; nft delete table inet omc_local
 //	rm -rf <Dir>/hosts
+//
+// To refresh an image, remove <Dir>/images/<image> once no host uses it
+// (overlay hosts read it as their lower layer); the next Create builds it.
 package local
 
 import (
@@ -208,16 +212,30 @@ func machineOf(st *state) providers.Machine {
 }
 
 // List returns the group's hosts from the state dir; a host is "running"
-// while its systemd-nspawn lives, "stopped" otherwise, and "creating"
-// until its first boot answered.
+// while its systemd-nspawn lives, "stopped" otherwise (after the machine
+// rebooted, say: Create starts it again), and "creating" while another
+// omc makes it.
 func (p *Provider) List(_ context.Context, inv *inventory.Inventory, g *inventory.Group) ([]providers.Machine, error) {
 	sts, err := p.states(inv.Name)
 	if err != nil {
 		return nil, err
 	}
+	// A host still "creating" while nobody holds the inventory's lock was
+	// abandoned by a crash: it does not exist, and the next Create
+	// replaces it.
+	abandoned := false
+	for _, st := range sts {
+		if st.Phase == phaseCreating {
+			if l, _ := tryLockFile(p.hostsDir(inv.Name) + ".lock"); l != nil {
+				abandoned = true
+				l.unlock()
+			}
+			break
+		}
+	}
 	var ms []providers.Machine
 	for _, st := range sts {
-		if st.Group == g.Name {
+		if st.Group == g.Name && !(abandoned && st.Phase == phaseCreating) {
 			ms = append(ms, machineOf(st))
 		}
 	}
@@ -312,8 +330,7 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 	if err := p.Cleanup(ctx); err != nil {
 		return nil, err
 	}
-	lower, err := p.ensureImage(ctx, im)
-	if err != nil {
+	if _, err := p.ensureImage(ctx, im); err != nil {
 		return nil, err
 	}
 	lock, err := lockFile(ctx, p.hostsDir(inv.Name)+".lock")
@@ -368,17 +385,21 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 		live = append(live, j)
 	}
 	if len(live) > 0 {
-		if err := isolate(ctx); err != nil {
-			return nil, err
+		err := isolate(ctx)
+		if err == nil {
+			err = p.ensureProxy(ctx)
 		}
-		if err := p.ensureProxy(ctx); err != nil {
+		if err != nil {
+			for _, j := range live {
+				p.stopHost(context.Background(), j.st)
+			}
 			return nil, err
 		}
 	}
 	var mu sync.Mutex
 	parallel(p.parallel, len(live), func(i int) {
 		j := live[i]
-		err := p.bringUp(ctx, j, lower)
+		err := p.bringUp(ctx, j)
 		if err != nil {
 			// Stopped, not removed: a new host stays "creating" and the
 			// next call's Cleanup removes it; console.log is there till then.
@@ -468,9 +489,15 @@ func (p *Provider) newStates(ctx context.Context, inv, group, image string, jobs
 
 // bringUp mounts the root, writes the host's files on a fresh root,
 // boots, and waits for SSH.
-func (p *Provider) bringUp(ctx context.Context, j *job, lower string) error {
+func (p *Provider) bringUp(ctx context.Context, j *job) error {
 	st := j.st
 	start := time.Now()
+	// The host's own image, which is not the group's when the group's
+	// image: changed since (Rebuild moves it to the new one).
+	lower := p.imageRoot(st.Image)
+	if _, err := os.Stat(filepath.Join(lower, "usr/lib/os-release")); err != nil {
+		return hostErr(st, "preparing rootfs", fmt.Errorf("its image %s is gone from %s; rebuild the host", st.Image, lower))
+	}
 	if err := p.mountRootfs(ctx, st, lower); err != nil {
 		return hostErr(st, "preparing rootfs", err)
 	}
