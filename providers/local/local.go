@@ -114,11 +114,16 @@ var _ providers.Provider = (*Provider)(nil)
 // NotReadyError says what this machine lacks to run local hosts.
 type NotReadyError struct {
 	Missing []string
+	// NeedTools is set when a command is missing, not only root.
+	NeedTools bool
 }
 
 func (e *NotReadyError) Error() string {
-	return "local provider cannot run here: " + strings.Join(e.Missing, "; ") +
-		" (as root: apt-get install debootstrap systemd-container apt-cacher-ng iproute2 nftables)"
+	msg := "local provider cannot run here: " + strings.Join(e.Missing, "; ")
+	if e.NeedTools {
+		msg += "; install them as root: apt-get install debootstrap systemd-container apt-cacher-ng iproute2 nftables"
+	}
+	return msg
 }
 
 // tools maps each command the provider runs to its Debian package.
@@ -136,15 +141,17 @@ func Check() error {
 		return &NotReadyError{Missing: []string{"needs Linux, this is " + runtime.GOOS}}
 	}
 	if os.Geteuid() != 0 {
-		missing = append(missing, "needs root (network namespaces, mounts, nspawn)")
+		missing = append(missing, "needs root for network namespaces, mounts and nspawn: run omc as root")
 	}
+	needTools := false
 	for _, t := range tools {
-		if lookTool(t.cmd) == "" {
+		if findTool(t.cmd) == "" {
 			missing = append(missing, fmt.Sprintf("%s not found (package %s)", t.cmd, t.pkg))
+			needTools = true
 		}
 	}
 	if len(missing) > 0 {
-		return &NotReadyError{Missing: missing}
+		return &NotReadyError{Missing: missing, NeedTools: needTools}
 	}
 	return nil
 }
@@ -701,16 +708,24 @@ func parallel(limit, n int, f func(i int)) {
 	wg.Wait()
 }
 
-// lookTool finds a command in PATH or the sbin dirs a non-login root
-// shell may lack.
-func lookTool(name string) string {
+// findTool finds a command in PATH or in the sbin dirs a non-login root
+// shell may lack; "" when there is none.
+func findTool(name string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		if fi, err := os.Stat(filepath.Join(d, name)); err == nil && fi.Mode()&0o111 != 0 {
+		if fi, err := os.Stat(filepath.Join(d, name)); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
 			return filepath.Join(d, name)
 		}
+	}
+	return ""
+}
+
+// lookTool is findTool, or name itself so exec's error names it.
+func lookTool(name string) string {
+	if p := findTool(name); p != "" {
+		return p
 	}
 	return name
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 )
@@ -200,7 +199,7 @@ func omcLinks() []string {
 // route of its own (it has CAP_NET_ADMIN in its namespace). The rule
 // lives in its own nftables table, so it does not touch other rules.
 func isolate(ctx context.Context) error {
-	if _, err := exec.LookPath("nft"); err != nil {
+	if findTool("nft") == "" {
 		if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(b)) == "1" {
 			return fmt.Errorf("IP forwarding is on and nft is missing, so local hosts could route out: apt-get install nftables")
 		}
@@ -222,7 +221,7 @@ func unisolate(ctx context.Context) {
 	if len(omcLinks()) > 0 {
 		return
 	}
-	if _, err := exec.LookPath("nft"); err == nil {
+	if findTool("nft") != "" {
 		if _, err := run(ctx, "nft", "list", "table", "inet", nftTable); err == nil {
 			run(ctx, "nft", "delete", "table", "inet", nftTable)
 		}

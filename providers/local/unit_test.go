@@ -239,10 +239,13 @@ func TestMisc(t *testing.T) {
 	if checkName("node", "bbb-eu-1") != nil {
 		t.Error("good name refused")
 	}
+	if findTool("sh") == "" || findTool("no-such-tool-omc") != "" {
+		t.Error("findTool is wrong")
+	}
 	if !alive(os.Getpid()) || alive(1<<22+1) {
 		t.Error("alive is wrong")
 	}
-	err := (&NotReadyError{Missing: []string{"debootstrap not found (package debootstrap)"}}).Error()
+	err := (&NotReadyError{Missing: []string{"debootstrap not found (package debootstrap)"}, NeedTools: true}).Error()
 	if !strings.Contains(err, "apt-get install debootstrap systemd-container apt-cacher-ng iproute2") {
 		t.Errorf("NotReadyError should say how to fix it: %s", err)
 	}
