@@ -60,7 +60,7 @@ func (p *Provider) mountRootfs(ctx context.Context, st *state, lower string) err
 		}
 	}
 	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
-	err := syscall.Mount("overlay", root, "overlay", 0, opts)
+	err := mountOverlay(root, opts)
 	if err == nil {
 		st.Rootfs = "overlay"
 		return nil
@@ -148,8 +148,8 @@ func isMountPoint(dir string) bool {
 func unmountUnder(dir string) error {
 	var errs []error
 	for _, m := range mountsUnder(dir) {
-		if err := syscall.Unmount(m, 0); err != nil && !errors.Is(err, syscall.EINVAL) {
-			if err2 := syscall.Unmount(m, syscall.MNT_DETACH); err2 != nil {
+		if err := unmount(m, false); err != nil && !errors.Is(err, syscall.EINVAL) {
+			if err2 := unmount(m, true); err2 != nil {
 				errs = append(errs, fmt.Errorf("unmounting %s: %w", m, err))
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,7 @@ deb [broken
 }
 
 func TestStateRoundTrip(t *testing.T) {
+	linuxOnly(t)
 	dir := t.TempDir()
 	st := &state{Version: stateVersion, Inventory: "fleet", Group: "dev", Node: "bbb-1", Phase: phaseCreating,
 		NetNS: "omc-0123456789", Subnet: "10.250.0.4/30", MachineAddr: "10.250.0.5", HostAddr: "10.250.0.6",
@@ -225,6 +227,7 @@ func TestLocks(t *testing.T) {
 }
 
 func TestMisc(t *testing.T) {
+	linuxOnly(t)
 	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
 		t.Errorf("unescapeMount = %q", got)
 	}
@@ -248,5 +251,26 @@ func TestMisc(t *testing.T) {
 	err := (&NotReadyError{Missing: []string{"debootstrap not found (package debootstrap)"}, NeedTools: true}).Error()
 	if !strings.Contains(err, "apt-get install debootstrap systemd-container apt-cacher-ng iproute2") {
 		t.Errorf("NotReadyError should say how to fix it: %s", err)
+	}
+}
+
+func TestCheckNamesMissingTools(t *testing.T) {
+	linuxOnly(t)
+	saved := tools
+	defer func() { tools = saved }()
+	tools = append(tools[:len(tools):len(tools)], struct{ cmd, pkg string }{"omc-no-such-tool", "omc-pkg"})
+	err := Check()
+	var nr *NotReadyError
+	if !errors.As(err, &nr) || !nr.NeedTools ||
+		!strings.Contains(err.Error(), "omc-no-such-tool not found (package omc-pkg)") ||
+		!strings.Contains(err.Error(), "apt-get install debootstrap systemd-container apt-cacher-ng iproute2") {
+		t.Fatalf("Check() = %v", err)
+	}
+}
+
+// linuxOnly skips tests that read /proc.
+func linuxOnly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc: Linux only")
 	}
 }
