@@ -69,11 +69,26 @@ func TestExample(t *testing.T) {
 	}
 }
 
-func TestExampleNeedsItsSecret(t *testing.T) {
+// A missing secret does not stop a load (the dev group needs none), but
+// MissingSecrets and SecretError name it, with its position.
+func TestExampleMissingSecretIsReportedNotFatal(t *testing.T) {
 	t.Setenv("OMC_BBB_SEED", "")
-	_, err := Load(examplePath)
-	if err == nil || !strings.Contains(err.Error(), "secrets.bbb_seed: environment variable OMC_BBB_SEED is empty") {
-		t.Errorf("got %v", err)
+	inv, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inv.Secret("bbb_seed"); ok {
+		t.Fatal("an empty secret is available")
+	}
+	want := "secrets.bbb_seed: environment variable OMC_BBB_SEED is empty"
+	if err := inv.MissingSecrets(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), examplePath+":39:13: ") {
+		t.Errorf("MissingSecrets = %v", err)
+	}
+	if err := inv.SecretError("bbb_seed"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("SecretError = %v", err)
+	}
+	if err := inv.SecretError("nope"); err == nil || !strings.Contains(err.Error(), `no secret named "nope"`) {
+		t.Errorf("SecretError = %v", err)
 	}
 }
 

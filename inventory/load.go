@@ -87,7 +87,17 @@ func load(name string, src []byte) (*Inventory, error) {
 	}
 	v := &validator{errs: l, where: d.at, src: src, dir: filepath.Dir(name), inv: inv}
 	v.validate()
-	resolveSecrets(l, inv, filepath.Dir(name))
+	// Unreadable secret values are kept aside, not failed on here: a run
+	// on one group must not need another group's secrets. Whoever uses a
+	// secret (a template, a role, a provider token) or `omc validate`
+	// reports them, with their position.
+	missing := &errList{file: l.file}
+	resolveSecrets(missing, inv, filepath.Dir(name))
+	inv.missing = missing.list
+	if len(l.list) > 0 {
+		// The file is broken anyway: report everything at once.
+		l.list = append(l.list, missing.list...)
+	}
 	if err := l.err(); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,32 @@ func (inv *Inventory) Secret(name string) (string, bool) {
 		return "", false
 	}
 	return s.value, true
+}
+
+// MissingSecrets reports every declared secret (and group token) whose
+// value could not be read, as FILE:LINE:COL errors naming the variable or
+// file, or nil when all are set. Load does not fail on them, so that a run
+// on one group does not need another group's secrets.
+func (inv *Inventory) MissingSecrets() error {
+	if len(inv.missing) == 0 {
+		return nil
+	}
+	return &Errors{List: inv.missing}
+}
+
+// SecretError explains why Secret(name) is not available: undeclared, or
+// declared but unreadable (with the reference and position, never a value).
+func (inv *Inventory) SecretError(name string) error {
+	s, ok := inv.Secrets[name]
+	if !ok {
+		return fmt.Errorf("no secret named %q in the inventory", name)
+	}
+	for _, e := range inv.missing {
+		if e.Pos == s.Pos {
+			return e
+		}
+	}
+	return fmt.Errorf("secret %q (%s) is not set", name, s.Ref)
 }
 
 // SecretValues returns every resolved secret value, group tokens

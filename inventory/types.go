@@ -32,7 +32,8 @@ type Inventory struct {
 	// Groups in file order.
 	Groups []*Group `yaml:"groups" omc:"required,keyed" desc:"Groups (regions, pools, dev sets) by name."`
 
-	nodes []*Node
+	nodes   []*Node
+	missing []*Error // secrets that could not be read (see MissingSecrets)
 }
 
 // Defaults apply to every group and node unless overridden.

@@ -107,7 +107,7 @@ func Render(inv *inventory.Inventory, n *inventory.Node, name, text string) ([]b
 		"secret": func(s string) (string, error) {
 			v, ok := inv.Secret(s)
 			if !ok {
-				return "", fmt.Errorf("no secret named %q in the inventory", s)
+				return "", inv.SecretError(s)
 			}
 			return v, nil
 		},
