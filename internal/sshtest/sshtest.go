@@ -1,0 +1,316 @@
+// Package sshtest runs a real OpenSSH server on 127.0.0.1 for tests.
+//
+// Each Server is its own /usr/sbin/sshd process with a fresh ed25519 host
+// key and a fresh authorized client key, both in the test's temp dir. It
+// logs at VERBOSE level to LogPath, so a test can count connections
+// ("Accepted publickey") and see what the server did. Start skips the test
+// when sshd is missing or the test does not run as root.
+package sshtest
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// SSHD is the server binary Start runs.
+const SSHD = "/usr/sbin/sshd"
+
+// SFTPServers are the places sftp-server is found on common distributions.
+var SFTPServers = []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/lib/ssh/sftp-server"}
+
+// Server is a running sshd.
+type Server struct {
+	Addr    string        // "127.0.0.1:PORT"
+	Port    int           // TCP port on 127.0.0.1
+	User    string        // the current user, who may log in
+	KeyFile string        // private key (OpenSSH format, no passphrase) authorized to log in
+	HostKey ssh.PublicKey // the server's host key
+	LogPath string        // sshd's log (stderr, LogLevel VERBOSE)
+
+	t       testing.TB
+	dir     string
+	hostKey string // host private key file
+	opts    options
+	cmd     *exec.Cmd
+	exited  chan struct{}
+}
+
+// Option changes how a server starts.
+type Option func(*options)
+
+type options struct {
+	newHostKey bool
+	sftpServer bool
+	config     []string
+	env        []string
+}
+
+// WithNewHostKey makes the server present a freshly generated host key.
+// Start always does; pass it to Restart to simulate a rebuilt server.
+func WithNewHostKey() Option { return func(o *options) { o.newHostKey = true } }
+
+// WithSFTPServer serves SFTP with the sftp-server binary instead of
+// sshd's internal-sftp.
+func WithSFTPServer() Option { return func(o *options) { o.sftpServer = true } }
+
+// WithConfig adds sshd_config lines, e.g. "MaxSessions 2". Use WithEnv
+// for SetEnv: sshd honours only the first SetEnv line.
+func WithConfig(lines ...string) Option {
+	return func(o *options) { o.config = append(o.config, lines...) }
+}
+
+// WithEnv makes sshd set NAME=VALUE in every session's environment.
+func WithEnv(vars ...string) Option {
+	return func(o *options) { o.env = append(o.env, vars...) }
+}
+
+// Start runs sshd on a free port of 127.0.0.1 and stops it when the test
+// ends. It skips the test when sshd or root is missing.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	if _, err := os.Stat(SSHD); err != nil {
+		t.Skipf("sshtest: needs %s (apt-get install openssh-server)", SSHD)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("sshtest: needs root: sshd must read its host key and switch to the logged-in user; run the tests as root")
+	}
+	// sshd refuses to start without its privilege separation directory.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	u, err := user.Current()
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	s := &Server{t: t, dir: t.TempDir(), User: u.Username}
+	s.LogPath = filepath.Join(s.dir, "sshd.log")
+	s.KeyFile = filepath.Join(s.dir, "id_ed25519")
+	s.hostKey = filepath.Join(s.dir, "ssh_host_ed25519_key")
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if err := s.newHostKey(); err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	pub, err := writeKey(s.KeyFile)
+	if err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	if err := os.WriteFile(s.authorizedKeys(), ssh.MarshalAuthorizedKey(pub), 0o600); err != nil {
+		t.Fatalf("sshtest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	// Another process may take the free port before sshd binds it: retry.
+	for attempt := 0; ; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			t.Fatalf("sshtest: %v", err)
+		}
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		err = s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 2 || !strings.Contains(s.Log(), "Address already in use") {
+			t.Fatalf("sshtest: %v", err)
+		}
+	}
+}
+
+// AuthorizeKey lets key log in too (sshd reads the file at each login).
+func (s *Server) AuthorizeKey(key ssh.PublicKey) {
+	s.t.Helper()
+	f, err := os.OpenFile(s.authorizedKeys(), os.O_WRONLY|os.O_APPEND, 0o600)
+	if err == nil {
+		_, err = f.Write(ssh.MarshalAuthorizedKey(key))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		s.t.Fatalf("sshtest: %v", err)
+	}
+}
+
+// Log returns what sshd has logged so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.LogPath)
+	return string(b)
+}
+
+// Stop kills the listening sshd. Sessions already open keep running, as
+// with a real sshd restart. Stop is idempotent.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(3 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
+// Restart stops sshd and starts it again on the same port with the same
+// host key, unless WithNewHostKey is given.
+func (s *Server) Restart(opts ...Option) {
+	s.t.Helper()
+	s.Stop()
+	s.opts.newHostKey = false
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if s.opts.newHostKey {
+		if err := s.newHostKey(); err != nil {
+			s.t.Fatalf("sshtest: %v", err)
+		}
+	}
+	if err := s.start(); err != nil {
+		s.t.Fatalf("sshtest: restart: %v", err)
+	}
+}
+
+func (s *Server) authorizedKeys() string { return filepath.Join(s.dir, "authorized_keys") }
+
+func (s *Server) newHostKey() error {
+	_ = os.Remove(s.hostKey)
+	pub, err := writeKey(s.hostKey)
+	s.HostKey = pub
+	return err
+}
+
+func (s *Server) start() error {
+	subsystem := "internal-sftp"
+	if s.opts.sftpServer {
+		subsystem = ""
+		for _, p := range SFTPServers {
+			if _, err := os.Stat(p); err == nil {
+				subsystem = p
+				break
+			}
+		}
+		if subsystem == "" {
+			s.t.Skipf("sshtest: no sftp-server binary in %s", strings.Join(SFTPServers, ", "))
+		}
+	}
+	conf := []string{
+		"ListenAddress " + s.Addr,
+		"HostKey " + s.hostKey,
+		"AuthorizedKeysFile " + s.authorizedKeys(),
+		"PermitRootLogin yes",
+		"StrictModes no",
+		"UsePAM no",
+		"PidFile none",
+		"PasswordAuthentication no",
+		"KbdInteractiveAuthentication no",
+		"AllowTcpForwarding yes",
+		"LogLevel VERBOSE",
+		"Subsystem sftp " + subsystem,
+		// bash sources ~/.bashrc for every command sshd runs when SHLVL
+		// says it is a top-level shell; the test user's rc files (pyenv and
+		// the like) would then cost seconds per session. Tests measure omc,
+		// not the account, so make bash a second-level shell.
+		"SetEnv " + strings.Join(append([]string{"SHLVL=1"}, s.opts.env...), " "),
+	}
+	conf = append(conf, s.opts.config...)
+	cfgPath := filepath.Join(s.dir, "sshd_config")
+	if err := os.WriteFile(cfgPath, []byte(strings.Join(conf, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(s.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(SSHD, "-D", "-e", "-f", cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.exited = cmd, exited
+
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			s.cmd = nil
+			return fmt.Errorf("sshd exited: %s", lastLines(s.Log(), 5))
+		default:
+		}
+		if banner(s.Addr) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Stop()
+	return fmt.Errorf("sshd did not accept connections on %s within 10s: %s", s.Addr, lastLines(s.Log(), 5))
+}
+
+// banner reports whether an SSH server answers on addr.
+func banner(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && strings.HasPrefix(line, "SSH-")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// writeKey writes a new ed25519 private key (and NAME.pub) to path.
+func writeKey(path string) (ssh.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "sshtest")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return sshPub, os.WriteFile(path+".pub", ssh.MarshalAuthorizedKey(sshPub), 0o644)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,347 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Result is the outcome of one script.
+type Result struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// Shell is one /bin/sh on the host, started by a single exec, that runs
+// every script of a run. Scripts are sent over its stdin; each one runs in
+// a subshell with stdin from /dev/null, so a script can neither read the
+// protocol stream nor end the shell, and is followed by random markers on
+// stdout and stderr that delimit its output and carry its exit code.
+type Shell struct {
+	c      *Client
+	sess   *ssh.Session
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr io.Reader
+
+	mu             sync.Mutex // serializes Runs
+	outBuf, errBuf []byte     // read past the last markers
+	dead           error      // set once the shell is unusable
+	busy           atomic.Bool
+
+	exited  chan struct{} // closed when the session ends
+	waitErr error         // the session's end, valid once exited is closed
+}
+
+// cleanPath is the PATH scripts run with.
+const cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// shellCommand is the one exec a host gets for its scripts: a plain
+// /bin/sh with a clean environment, through sudo when asked.
+func shellCommand(sudo bool) string {
+	if sudo {
+		return "exec sudo -n env -i PATH=" + cleanPath + " LC_ALL=C.UTF-8 HOME=/root /bin/sh"
+	}
+	return "exec env -i PATH=" + cleanPath + ` LC_ALL=C.UTF-8 HOME="$HOME" /bin/sh`
+}
+
+// Shell starts the host's shell on first use and returns the same one
+// afterwards.
+func (c *Client) Shell(ctx context.Context) (*Shell, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shell != nil {
+		return c.shell, nil
+	}
+	sess, err := c.newSession()
+	if err != nil {
+		return nil, err
+	}
+	s := &Shell{c: c, sess: sess, exited: make(chan struct{})}
+	if s.stdin, err = sess.StdinPipe(); err == nil {
+		if s.stdout, err = sess.StdoutPipe(); err == nil {
+			s.stderr, err = sess.StderrPipe()
+		}
+	}
+	if err == nil {
+		err = sess.Start(shellCommand(c.cfg.Sudo))
+	}
+	if err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("%s: start remote shell: %w", c.name, err)
+	}
+	c.execs.Add(1)
+	go func() {
+		s.waitErr = sess.Wait()
+		close(s.exited)
+	}()
+	c.shell = s
+	return s, nil
+}
+
+// Run runs script with sh in a subshell and returns its output and exit
+// status. A non-zero exit status is not an error; an error means the
+// script's outcome is unknown (connection lost, shell gone, ctx done).
+// When ctx ends first, the shell's session is closed (the shell cannot
+// be used afterwards) and ctx.Err() is returned.
+func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
+	if strings.IndexByte(script, 0) >= 0 {
+		return Result{}, fmt.Errorf("%s: script contains a NUL byte", s.c.name)
+	}
+	// eval, not inline text: a syntax error then ends the subshell only,
+	// instead of swallowing the rest of the stream. fd 9 (the lock) is
+	// closed so that daemons a script starts cannot keep the lock.
+	return s.run(ctx, "( eval "+quote(script)+"\n) </dev/null 9>&-")
+}
+
+// run sends cmd to the shell as is (it runs in the shell itself) followed
+// by the markers, and reads the output up to them.
+func (s *Shell) run(ctx context.Context, cmd string) (Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead != nil {
+		return Result{}, s.dead
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	s.busy.Store(true)
+	defer s.busy.Store(false)
+
+	marker := newMarker()
+	input := cmd + "\nprintf '%s %d\\n' '" + marker + "' \"$?\"\nprintf '%s\\n' '" + marker + "' >&2\n"
+
+	type read struct {
+		data, rest []byte
+		code       int
+		err        error
+	}
+	outc, errc := make(chan read, 1), make(chan read, 1)
+	outBuf, errBuf := s.outBuf, s.errBuf
+	go func() {
+		var r read
+		r.data, r.rest, r.code, r.err = readToMarker(s.stdout, outBuf, marker, true)
+		outc <- r
+	}()
+	go func() {
+		var r read
+		r.data, r.rest, _, r.err = readToMarker(s.stderr, errBuf, marker, false)
+		errc <- r
+	}()
+	writec := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(s.stdin, input)
+		writec <- err
+	}()
+
+	var out, errs read
+	for got := 0; got < 2; {
+		select {
+		case out = <-outc:
+			got++
+		case errs = <-errc:
+			got++
+		case <-ctx.Done():
+			// The readers end when the session does; nobody reads their
+			// results, and the shell is never used again.
+			s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, ctx.Err())
+			s.sess.Close()
+			return Result{}, ctx.Err()
+		}
+	}
+	if out.err != nil || errs.err != nil {
+		s.dead = s.exitError(errs.data)
+		return Result{}, s.dead
+	}
+	if err := <-writec; err != nil {
+		s.dead = fmt.Errorf("%s: write to remote shell: %w", s.c.name, err)
+		return Result{}, s.dead
+	}
+	s.outBuf, s.errBuf = out.rest, errs.rest
+	return Result{Stdout: out.data, Stderr: errs.data, ExitCode: out.code}, nil
+}
+
+// exitError describes a shell that ended without printing its markers;
+// stderr usually says why (e.g. "sudo: a password is required").
+func (s *Shell) exitError(stderr []byte) error {
+	if s.c.closed.Load() {
+		return fmt.Errorf("%s: %w", s.c.name, ErrClosed)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(time.Second):
+	}
+	msg := fmt.Sprintf("%s: the remote shell exited unexpectedly", s.c.name)
+	select {
+	case <-s.exited:
+		var ee *ssh.ExitError
+		if errors.As(s.waitErr, &ee) {
+			msg += fmt.Sprintf(" (exit status %d)", ee.ExitStatus())
+		} else if s.waitErr != nil {
+			msg += fmt.Sprintf(" (%v)", s.waitErr)
+		}
+	default:
+	}
+	if t := strings.TrimSpace(string(stderr)); t != "" {
+		if len(t) > 500 {
+			t = "…" + t[len(t)-500:]
+		}
+		msg += ": " + t
+	}
+	return errors.New(msg)
+}
+
+// exit closes the shell's stdin and waits up to d for it to end.
+func (s *Shell) exit(d time.Duration) {
+	if s.busy.Load() {
+		return
+	}
+	_ = s.stdin.Close()
+	select {
+	case <-s.exited:
+	case <-time.After(d):
+	}
+}
+
+// readToMarker reads r (after buf, left over from the previous run) until
+// marker; with code, until the end of the "MARKER CODE" line, and parses
+// CODE. It returns the data before the marker and what came after the line.
+func readToMarker(r io.Reader, buf []byte, marker string, code bool) (data, rest []byte, exit int, err error) {
+	m := []byte(marker)
+	chunk := make([]byte, 32*1024)
+	from := 0
+	for {
+		if i := bytes.Index(buf[from:], m); i >= 0 {
+			i += from
+			after := buf[i+len(m):]
+			if nl := bytes.IndexByte(after, '\n'); nl >= 0 {
+				if code {
+					exit, err = strconv.Atoi(strings.TrimSpace(string(after[:nl])))
+					if err != nil {
+						return buf, nil, -1, fmt.Errorf("bad exit status line %q", after[:nl])
+					}
+				}
+				return buf[:i], bytes.Clone(after[nl+1:]), exit, nil
+			}
+		} else {
+			from = max(0, len(buf)-len(m))
+		}
+		n, rerr := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if rerr != nil {
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return buf, nil, -1, rerr
+		}
+	}
+}
+
+func newMarker() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return "__omc_" + hex.EncodeToString(b[:])
+}
+
+// quote quotes s for POSIX sh.
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// lockDir and lockFile are where a run's lock lives: tmpfs, so a no-op
+// run writes nothing persistent, and a reboot clears it.
+const (
+	lockDir  = "/run/omc"
+	lockPath = lockDir + "/lock"
+)
+
+// Lock takes the host's lock for this run, in the persistent shell: fd 9
+// stays open, and flocked, for the shell's life. It fails with a
+// *LockedError when another run holds it. When the lock file still holds
+// the text of a run that died without unlocking, that text is returned as
+// stale (for the caller to report) and replaced by holder.
+//
+// Closing the connection ends the shell and so releases the lock: a
+// killed omc never leaves a lock that blocks the next run.
+func (c *Client) Lock(ctx context.Context, holder string) (stale string, err error) {
+	s, err := c.Shell(ctx)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	locked := c.locked
+	c.mu.Unlock()
+	if locked {
+		return "", nil
+	}
+	// A failed redirection on the special built-in exec would end the
+	// shell, so check in a subshell first that the file can be opened.
+	script := `mkdir -p ` + lockDir + ` 2>/dev/null
+if ! command -v flock >/dev/null 2>&1; then echo noflock
+elif ! ( : >>` + lockPath + ` ) 2>/dev/null; then echo nofile
+else
+  exec 9>>` + lockPath + `
+  if flock -n 9; then echo acquired; cat ` + lockPath + `; printf '%s\n' ` + quote(holder) + ` >` + lockPath + `
+  else exec 9>&-; echo held; cat ` + lockPath + `
+  fi
+fi`
+	r, err := s.run(ctx, script)
+	if err != nil {
+		return "", err
+	}
+	status, content, _ := strings.Cut(string(r.Stdout), "\n")
+	content = strings.TrimRight(content, "\n")
+	switch status {
+	case "acquired":
+		c.mu.Lock()
+		c.locked = true
+		c.mu.Unlock()
+		return content, nil
+	case "held":
+		return "", &LockedError{Host: c.name, Holder: content}
+	case "noflock":
+		return "", fmt.Errorf("%s: cannot lock: flock(1) is missing on the host (Debian: apt-get install util-linux)", c.name)
+	case "nofile":
+		return "", fmt.Errorf("%s: cannot lock: cannot write %s as %s (use root or ssh sudo)", c.name, lockPath, c.cfg.User)
+	}
+	return "", fmt.Errorf("%s: cannot lock: unexpected output %q %s", c.name, r.Stdout, strings.TrimSpace(string(r.Stderr)))
+}
+
+// Unlock empties the lock file and releases the lock. Without a lock held
+// by this client it does nothing.
+func (c *Client) Unlock(ctx context.Context) error {
+	c.mu.Lock()
+	s, locked := c.shell, c.locked
+	c.mu.Unlock()
+	if !locked {
+		return nil
+	}
+	// printf, a regular built-in: a failed redirection on ":" would end the shell.
+	r, err := s.run(ctx, "printf '' >"+lockPath+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.locked = false
+	c.mu.Unlock()
+	if r.ExitCode != 0 {
+		return fmt.Errorf("%s: unlock: cannot empty %s: %s", c.name, lockPath, strings.TrimSpace(string(r.Stderr)))
+	}
+	return nil
+}
