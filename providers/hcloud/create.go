@@ -217,9 +217,9 @@ func (p *Provider) createNode(ctx context.Context, a *api, inv *inventory.Invent
 		return fail(a.wrap(cmpErr(err, "server vanished"), "reading it back"))
 	}
 	if err := p.opts.WaitSSH(ctx, sshAddr(s)); err != nil {
-		// The server exists and is ours (labelled): keep it for the next
-		// run rather than destroy a machine that may only be slow.
-		return nil, fmt.Errorf("server %s (%s) runs but SSH does not answer: %w", n.Name, s.PublicNet.IPv4.IP, err)
+		// A server nobody can reach is removed like any failed create:
+		// the next run starts afresh instead of returning it as made.
+		return fail(fmt.Errorf("it runs at %s but SSH does not answer: %w", s.PublicNet.IPv4.IP, err))
 	}
 	return s, nil
 }

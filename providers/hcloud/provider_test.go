@@ -557,3 +557,17 @@ func TestNonRootUserGetsTheOperatorKey(t *testing.T) {
 		t.Fatalf("users = %+v", cc.Users)
 	}
 }
+
+func TestUnreachableServerIsRemoved(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.WaitSSH = func(context.Context, string) error { return fmt.Errorf("connection refused") }
+	})
+	inv, g := loadInv(t, "coop", 1, "")
+	_, err := e.p.Create(context.Background(), inv, g, groupNodes(inv, g))
+	if err == nil || !strings.Contains(err.Error(), "SSH does not answer: connection refused") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.fake.Servers()) != 0 || len(e.fake.PrimaryIPs()) != 0 {
+		t.Fatalf("left: %+v %+v", e.fake.Servers(), e.fake.PrimaryIPs())
+	}
+}
