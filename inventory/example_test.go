@@ -37,7 +37,7 @@ func TestExample(t *testing.T) {
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("nodes %v, want %v", names, want)
 	}
-	if n := byName["bbb-eu-1-2"]; n.Domain != "bbb-eu-1-2.bbb.example.org" || n.Provider != "hcloud" || n.SSH.Key != "/home/test/.ssh/id_ed25519" {
+	if n := byName["bbb-eu-1-2"]; n.Domain != "bbb-eu-1-2.bbb.example.org" || n.Provider != "hcloud" || n.SSH.Key != "" || n.SSH.User != "root" {
 		t.Errorf("bbb-eu-1-2: %+v", n)
 	}
 	if n := byName["turn-eu-1"]; !reflect.DeepEqual(n.Roles, []string{"turn"}) || n.Domain != "turn-eu-1.bbb.example.org" {
@@ -81,7 +81,7 @@ func TestExampleMissingSecretIsReportedNotFatal(t *testing.T) {
 		t.Fatal("an empty secret is available")
 	}
 	want := "secrets.bbb_seed: environment variable OMC_BBB_SEED is empty"
-	if err := inv.MissingSecrets(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), examplePath+":39:13: ") {
+	if err := inv.MissingSecrets(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), examplePath+":41:13: ") {
 		t.Errorf("MissingSecrets = %v", err)
 	}
 	if err := inv.SecretError("bbb_seed"); err == nil || !strings.Contains(err.Error(), want) {

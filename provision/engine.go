@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/aymanbagabas/go-udiff"
+
+	"github.com/omc-coop/omc/remote"
 )
 
 // Mode says whether the engine only looks (Plan) or converges (Apply).
@@ -245,7 +246,7 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 		for _, w := range writesOf(s) {
 			owners, groups = appendNew(owners, w.Owner), appendNew(groups, w.Group)
 			if r.o.Mode == Apply {
-				cleanup = append(cleanup, TempName(w.Path))
+				cleanup = append(cleanup, remote.TempName(w.Path))
 			}
 		}
 	}
@@ -417,13 +418,6 @@ func lookupID(name string, table map[string]int) (int, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("unknown %q", name)
-}
-
-// TempName is where a file is staged before its atomic rename: beside the
-// target (same filesystem) and deterministic, so a leftover from a killed
-// run is found and removed by the next one.
-func TempName(p string) string {
-	return path.Join(path.Dir(p), "."+path.Base(p)+".omc-tmp")
 }
 
 func appendNew(list []string, s string) []string {

@@ -3,6 +3,7 @@ package provision
 import (
 	"bytes"
 	"context"
+	"github.com/omc-coop/omc/remote"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,7 @@ func (c *localConn) WriteFile(_ context.Context, p string, data []byte, mode os.
 	c.mu.Lock()
 	c.writes = append(c.writes, p)
 	c.mu.Unlock()
-	tmp := TempName(p)
+	tmp := remote.TempName(p)
 	if err := os.WriteFile(tmp, data, mode); err != nil {
 		return err
 	}

@@ -165,8 +165,10 @@ func TestGuardedChangeCommitsOnlyAfterFreshConnection(t *testing.T) {
 // guardStep arms a change and commits it, as a firewall step does.
 type guardStep struct{ dir string }
 
-func (g *guardStep) ID() string    { return "guarded" }
-func (g *guardStep) Probe() string { return "[ -e " + q(g.dir+"/armed") + " ] && echo state=armed || echo state=none" }
+func (g *guardStep) ID() string { return "guarded" }
+func (g *guardStep) Probe() string {
+	return "[ -e " + q(g.dir+"/armed") + " ] && echo state=armed || echo state=none"
+}
 func (g *guardStep) Plan(obs []string) (*Change, error) {
 	if v, _ := field(obs, "state"); v == "armed" {
 		return nil, nil

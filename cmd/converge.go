@@ -1,0 +1,273 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/remote"
+)
+
+// convergeOptions are the flags shared by plan and up.
+type convergeOptions struct {
+	Targets  []string
+	Limit    []string
+	Parallel int
+	Timeout  time.Duration
+}
+
+func (o *convergeOptions) addFlags(c *cobra.Command) {
+	c.Flags().StringSliceVarP(&o.Limit, "limit", "l", nil, "only these nodes (glob patterns, comma-separated or repeated)")
+	c.Flags().IntVarP(&o.Parallel, "parallel", "p", 20, "hosts worked on at once")
+	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long (e.g. 30m; default: no limit)")
+}
+
+// converge runs the engine over the selected nodes and reports the
+// outcome in the chosen output form. It is the body of plan and up.
+func converge(ctx context.Context, s *ui.Streams, g *globalOptions, o *convergeOptions, mode provision.Mode) error {
+	command := "up"
+	if mode == provision.Plan {
+		command = "plan"
+	}
+	if o.Parallel < 1 {
+		return usageError("--parallel must be at least 1")
+	}
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return err
+	}
+	nodes, err := inv.Select(o.Targets, o.Limit)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	red := redact.New(inv.SecretValues()...)
+	log, logPath, closeLog := openRunLog(red, command)
+	defer closeLog()
+	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
+
+	start := time.Now()
+	machines, missing, err := machinesFor(ctx, s, inv, nodes, mode)
+	if err != nil {
+		return withLog(err, logPath)
+	}
+	hosts, err := hostsFor(inv, without(nodes, missing), machines)
+	if err != nil {
+		return &exitError{Code: ExitInventory, Err: err}
+	}
+
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	collector := ui.NewCollector()
+	obs := ui.Multi{collector, provision.ObserverFunc(func(e provision.Event) {
+		log.Info("event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
+	})}
+	var jsonOut *ui.JSONLines
+	var live *ui.Live
+	errStyles := ui.NewStyles(s.Err, s.ErrColor)
+	switch {
+	case g.json():
+		jsonOut = ui.NewJSONLines(s.Out)
+		obs = append(obs, jsonOut)
+	case s.Live():
+		live = ui.NewLive(s.Err, errStyles, names)
+		obs = append(obs, live)
+	case mode == provision.Apply:
+		obs = append(obs, ui.NewLines(s.Err, errStyles))
+	}
+
+	results := provision.Run(ctx, hosts, provision.Options{
+		Mode:     mode,
+		Parallel: o.Parallel,
+		Holder:   lockHolder(command, nodes),
+		Observer: obs,
+		Redact:   red.String,
+		Log:      log,
+	})
+	if live != nil {
+		live.Stop()
+	}
+	// Plan: machines a provider would create are pending as a whole.
+	for _, n := range missing {
+		e := provision.Event{V: provision.EventVersion, Type: "host", Host: n.Name, Status: "pending",
+			Summary: "machine will be created by provider " + n.Provider}
+		obs.Event(e)
+		names = append(names, n.Name)
+		results = append(results, provision.Result{Host: n.Name, Changed: 1})
+	}
+	sum := ui.Summarize(command, results)
+	sum.DurationMS = time.Since(start).Milliseconds()
+	sum.Log = logPath
+	log.Info("done", "hosts", sum.Hosts, "changed", sum.Changed, "failed", sum.Failed, "ms", sum.DurationMS)
+
+	outStyles := ui.NewStyles(s.Out, s.OutColor)
+	switch {
+	case jsonOut != nil:
+		jsonOut.Write(sum)
+	case mode == provision.Plan:
+		ui.WritePlan(s.Out, outStyles, names, collector)
+	default:
+		ui.WriteTable(s.Out, outStyles, s.OutTTY, results, false)
+	}
+
+	if sum.Failed > 0 {
+		if !g.json() {
+			for _, r := range results {
+				if r.Failed() {
+					fmt.Fprintf(s.Err, "%s: %s\n", r.Host, red.String(r.Err.Error()))
+				}
+			}
+		}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath)}
+	}
+	if mode == provision.Plan && sum.Changed > 0 {
+		if !g.json() {
+			fmt.Fprintf(s.Err, "%d of %d hosts have changes pending; run omc up to apply them\n", sum.Changed, sum.Hosts)
+		}
+		return &exitError{Code: ExitPending, Silent: true}
+	}
+	if !g.json() && mode == provision.Apply {
+		fmt.Fprintf(s.Err, "%d hosts: %d changed, %d unchanged, 0 failed\n", sum.Hosts, sum.Changed, sum.OK)
+	}
+	return nil
+}
+
+// without returns nodes minus drop.
+func without(nodes, drop []*inventory.Node) []*inventory.Node {
+	if len(drop) == 0 {
+		return nodes
+	}
+	skip := map[*inventory.Node]bool{}
+	for _, n := range drop {
+		skip[n] = true
+	}
+	var out []*inventory.Node
+	for _, n := range nodes {
+		if !skip[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func withLog(err error, logPath string) error {
+	if logPath == "" {
+		return err
+	}
+	return fmt.Errorf("%w (full log: %s)", err, logPath)
+}
+
+// hostsFor builds the engine's hosts: steps and how to connect.
+func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) ([]provision.Host, error) {
+	var hosts []provision.Host
+	var errs []string
+	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	for _, n := range nodes {
+		steps, err := provision.Steps(inv, n)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		m, ok := machines[n.Name]
+		if !ok {
+			errs = append(errs, fmt.Sprintf("%s: node %s has no machine (provider %s)", inv.Path, n.Name, n.Provider))
+			continue
+		}
+		cfg, err := sshConfig(n, m, kh)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, n.Pos.Line, n.Pos.Col, n.Name, err))
+			continue
+		}
+		hosts = append(hosts, provision.Host{
+			Name:  n.Name,
+			Steps: steps,
+			Dial: func(ctx context.Context) (provision.Conn, error) {
+				c, err := remote.Dial(ctx, cfg)
+				if err != nil {
+					return nil, err
+				}
+				return provision.SSH(c), nil
+			},
+		})
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	return hosts, nil
+}
+
+// sshConfig says how to reach a node: the machine's address, the node's
+// SSH settings, and the host keys the provider or the inventory pinned.
+func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (remote.Config, error) {
+	cfg := remote.Config{
+		Name:       n.Name,
+		Address:    m.Address,
+		Port:       n.SSH.Port,
+		User:       n.SSH.User,
+		KeyFile:    defaultKey(n),
+		HostKeys:   m.HostKeys,
+		KnownHosts: kh,
+		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
+	}
+	if m.Port != 0 {
+		cfg.Port = m.Port
+	}
+	if n.HostKey != "" {
+		cfg.HostKeys = append([]string{n.HostKey}, cfg.HostKeys...)
+	}
+	if cfg.Address == "" {
+		return cfg, fmt.Errorf("no address known")
+	}
+	if b := n.SSH.Bastion; b != "" {
+		bc, err := parseBastion(b, cfg)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Bastion = &bc
+	}
+	return cfg, nil
+}
+
+// parseBastion reads "[user@]host[:port]"; user and key default to the node's.
+func parseBastion(s string, node remote.Config) (remote.Config, error) {
+	b := remote.Config{Name: "bastion " + s, User: node.User, Port: 22, KeyFile: node.KeyFile, KnownHosts: node.KnownHosts}
+	if u, rest, ok := strings.Cut(s, "@"); ok {
+		b.User, s = u, rest
+	}
+	b.Address = s
+	if i := strings.LastIndex(s, ":"); i > 0 && !strings.Contains(s[i+1:], "]") {
+		p, err := strconv.Atoi(s[i+1:])
+		if err != nil {
+			return b, fmt.Errorf("bastion %q: bad port", s)
+		}
+		b.Address, b.Port = strings.Trim(s[:i], "[]"), p
+	}
+	return b, nil
+}
+
+// lockHolder says who holds a host's lock: user, machine, pid, time, what.
+func lockHolder(command string, nodes []*inventory.Node) string {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s pid %d since %s: omc %s (%d nodes)", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), command, len(nodes))
+}

@@ -1,0 +1,57 @@
+package cmd
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/remote"
+)
+
+func newKnownHostsCmd(s *ui.Streams, _ *globalOptions) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "known-hosts",
+		Short: "Manage the host keys omc has recorded",
+		Long: `omc verifies every host key. The first contact with a host records its key
+in omc's own known-hosts file (` + "`$XDG_STATE_HOME/omc/known_hosts`" + `); later contacts must
+match. When a server was rebuilt on purpose, forget its old key; the next
+run records the new one.`,
+	}
+	c.AddCommand(&cobra.Command{
+		Use:   "forget HOST[:PORT]",
+		Short: "Forget a host's recorded key, to accept a new one deliberately",
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("usage: omc known-hosts forget HOST[:PORT]")
+			}
+			host, port := args[0], 22
+			if h, p, err := net.SplitHostPort(args[0]); err == nil {
+				n, err := strconv.Atoi(p)
+				if err != nil {
+					return usageError("bad port in %q", args[0])
+				}
+				host, port = h, n
+			}
+			kh := &remote.KnownHosts{Path: knownHostsPath()}
+			if err := kh.Forget(host, port); err != nil {
+				return err
+			}
+			fmt.Fprintf(s.Err, "forgot the host key of %s:%d in %s\n", host, port, kh.Path)
+			return nil
+		},
+	})
+	c.AddCommand(&cobra.Command{
+		Use:   "path",
+		Short: "Print the known-hosts file omc uses",
+		RunE: func(c *cobra.Command, args []string) error {
+			fmt.Fprintln(s.Out, knownHostsPath())
+			return nil
+		},
+	})
+	return c
+}
+
+func knownHostsPath() string { return stateDir() + "/known_hosts" }

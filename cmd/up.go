@@ -1,0 +1,30 @@
+package cmd
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/provision"
+)
+
+func newUpCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &convergeOptions{}
+	c := &cobra.Command{
+		Use:   "up [GROUP|NODE...]",
+		Short: "Create missing machines and converge hosts to the inventory",
+		Long: `Bring the selected groups or nodes to the state the inventory describes:
+machines a provider must make are created, then each host is converged,
+changing only what differs. Hosts run in parallel, each at its own pace;
+a failure stops only that host. A second run on a converged host reports
+0 changed and writes nothing.`,
+		Example: `  omc up eu-1
+  omc up dev --limit 'dev-[12]'
+  CI=true omc up dev -o json`,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Targets = args
+			return converge(c.Context(), s, g, o, provision.Apply)
+		},
+	}
+	o.addFlags(c)
+	return c
+}

@@ -1,0 +1,130 @@
+package roles
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/provision"
+)
+
+// sshConn is a minimal provision.Conn over SSH for the E2E tests, so they
+// exercise the roles over a real SSH connection without depending on the
+// CLI's transport. Lock is a no-op: each test owns its hosts.
+type sshConn struct {
+	c *ssh.Client
+	s *sftp.Client
+}
+
+func dialSSH(ctx context.Context, addr string, cfg *ssh.ClientConfig) (*sshConn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	cc, chans, reqs, err := ssh.NewClientConn(nc, addr, cfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	c := ssh.NewClient(cc, chans, reqs)
+	s, err := sftp.NewClient(c)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &sshConn{c: c, s: s}, nil
+}
+
+func (c *sshConn) Run(ctx context.Context, script string) (provision.RunResult, error) {
+	sess, err := c.c.NewSession()
+	if err != nil {
+		return provision.RunResult{}, err
+	}
+	defer sess.Close()
+	var out, errb bytes.Buffer
+	sess.Stdout, sess.Stderr = &out, &errb
+	done := make(chan error, 1)
+	go func() { done <- sess.Run("/bin/sh -c " + q(script)) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		sess.Close()
+		return provision.RunResult{}, ctx.Err()
+	}
+	res := provision.RunResult{Stdout: out.Bytes(), Stderr: errb.Bytes()}
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode, err = ee.ExitStatus(), nil
+	}
+	return res, err
+}
+
+func (c *sshConn) ReadFile(_ context.Context, p string) ([]byte, error) {
+	f, err := c.s.Open(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, os.ErrNotExist
+		}
+		return nil, err
+	}
+	defer f.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(f)
+	return b.Bytes(), err
+}
+
+func (c *sshConn) WriteFile(_ context.Context, p string, data []byte, mode os.FileMode, uid, gid int) error {
+	tmp := provision.TempName(p)
+	f, err := c.s.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := c.s.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	if err := c.s.Chown(tmp, uid, gid); err != nil {
+		return err
+	}
+	return c.s.PosixRename(tmp, p)
+}
+
+func (c *sshConn) Lock(context.Context, string) (string, error) { return "", nil }
+func (c *sshConn) Unlock(context.Context) error                 { return nil }
+func (c *sshConn) Close() error                                 { c.s.Close(); return c.c.Close() }
+
+// upload writes a local file to the host (test fixtures such as the repo).
+func (c *sshConn) upload(local, remote string) error {
+	b, err := os.ReadFile(local)
+	if err != nil {
+		return err
+	}
+	if err := c.s.MkdirAll(path.Dir(remote)); err != nil {
+		return err
+	}
+	f, err := c.s.Create(remote)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.Write(b)
+	return err
+}

@@ -1,0 +1,334 @@
+package roles
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/providers/local"
+	"github.com/omc-coop/omc/provision"
+)
+
+// The E2E tests converge the roles on real Debian hosts (systemd-nspawn,
+// from providers/local) over SSH. They need root and OMC_E2E=1.
+
+const e2eSeed = "FAKE-e2e-seed-not-a-real-one"
+
+const e2eInventory = `apiVersion: omc/v1
+name: omc-roles-e2e
+secrets:
+  bbb_seed: env:OMC_E2E_ROLES_SEED
+defaults:
+  ssh: {key: %q}
+  settings:
+    timezone: Europe/Berlin
+    admin_cidrs: [%s]
+    admins: [{name: ops, keys: [%q]}]
+    acme_directory: https://127.0.0.1:14000/dir
+    acme_ca_file: /etc/omc-e2e/pebble-ca.pem
+    acme_email: ops@omc.test
+    bbb_version: 9.9-standin
+    bbb_os: debian-12
+    bbb_repo: {url: "file:/srv/omc-standin", suite: standin, components: main, trusted: true}
+    bbb_packages: [%s]
+    bandwidth: {egress: 4mbit, ingress: 4mbit, interface: eth0}
+    bbb: {max_participants: 25, welcome: "Grüß Gott", client_title: omc e2e}
+groups:
+  e2e:
+    provider: local
+    image: debian-12
+    nodes:
+      - {name: rt1, roles: [turn], domain: rt1.omc.test}
+      - {name: rb1, roles: [bbb], domain: rb1.omc.test}
+`
+
+// e2eEnv is one test's hosts and how to reach them.
+type e2eEnv struct {
+	t        *testing.T
+	p        *local.Provider
+	keyPath  string
+	pub      string
+	signer   ssh.Signer
+	machines map[string]providers.Machine
+	inv      *inventory.Inventory
+	fleet    []*inventory.Node
+}
+
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	if os.Getenv("OMC_E2E") == "" {
+		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
+	}
+	if err := local.Check(); err != nil {
+		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
+	}
+	dir := os.Getenv("OMC_LOCAL_DIR")
+	if dir == "" {
+		dir = "/var/cache/omc-test"
+	}
+	p, err := local.New(local.Options{Dir: dir, Stderr: logWriter{t}})
+	must(t, err)
+	e := &e2eEnv{t: t, p: p, keyPath: filepath.Join(t.TempDir(), "id_ed25519")}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "omc-e2e", "-f", e.keyPath).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	b, _ := os.ReadFile(e.keyPath)
+	e.signer, err = ssh.ParsePrivateKey(b)
+	must(t, err)
+	pub, _ := os.ReadFile(e.keyPath + ".pub")
+	e.pub = strings.TrimSpace(string(pub))
+	t.Setenv("OMC_E2E_ROLES_SEED", e2eSeed)
+	e.load("10.250.0.0/16", "bigbluebutton")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	g := e.inv.Group("e2e")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		if err := p.Delete(ctx, e.inv, g, []string{"rt1", "rb1"}); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+	ms, err := p.Create(ctx, e.inv, g, e.fleet)
+	must(t, err)
+	e.machines = map[string]providers.Machine{}
+	for _, m := range ms {
+		e.machines[m.Name] = m
+	}
+	e.setAddresses()
+	return e
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// load (re)reads the inventory with these knobs.
+func (e *e2eEnv) load(adminCIDR, pkg string) {
+	e.t.Helper()
+	text := fmt.Sprintf(e2eInventory, e.keyPath, adminCIDR, e.pub, pkg)
+	inv, err := inventory.LoadReader(filepath.Join(e.t.TempDir(), "omc.yaml"), strings.NewReader(text))
+	must(e.t, err)
+	e.inv, e.fleet = inv, inv.Nodes()
+	e.setAddresses()
+}
+
+func (e *e2eEnv) setAddresses() {
+	for _, n := range e.fleet {
+		if m, ok := e.machines[n.Name]; ok {
+			n.Address = m.Address
+		}
+	}
+}
+
+func (e *e2eEnv) node(name string) *inventory.Node {
+	for _, n := range e.fleet {
+		if n.Name == name {
+			return n
+		}
+	}
+	e.t.Fatalf("no node %s", name)
+	return nil
+}
+
+func (e *e2eEnv) dial(ctx context.Context, name string) (*sshConn, error) {
+	m := e.machines[name]
+	hk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(m.HostKeys[0]))
+	if err != nil {
+		return nil, err
+	}
+	return dialSSH(ctx, net.JoinHostPort(m.Address, "22"), &ssh.ClientConfig{User: "root",
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(e.signer)}, HostKeyCallback: ssh.FixedHostKey(hk), Timeout: 10 * time.Second})
+}
+
+// sh runs a command on a host and returns its combined output.
+func (e *e2eEnv) sh(name, cmd string) (string, error) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := e.dial(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	r, err := c.Run(ctx, cmd)
+	out := string(r.Stdout) + string(r.Stderr)
+	if err == nil && r.ExitCode != 0 {
+		err = fmt.Errorf("exit %d", r.ExitCode)
+	}
+	return out, err
+}
+
+func (e *e2eEnv) mustSh(name, cmd string) string {
+	e.t.Helper()
+	out, err := e.sh(name, cmd)
+	if err != nil {
+		e.t.Fatalf("%s: %s: %v\n%s", name, cmd, err, out)
+	}
+	return out
+}
+
+// converge runs the roles on the named hosts with the engine.
+func (e *e2eEnv) converge(names ...string) ([]provision.Result, []provision.Event) {
+	e.t.Helper()
+	var hosts []provision.Host
+	for _, name := range names {
+		steps, err := Steps(e.inv, e.node(name), e.fleet)
+		must(e.t, err)
+		hosts = append(hosts, provision.Host{Name: name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) {
+			c, err := e.dial(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		}})
+	}
+	var mu sync.Mutex
+	var events []provision.Event
+	secrets := append(e.inv.SecretValues(), SecretValues(e.inv, e.fleet)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	rs := provision.Run(ctx, hosts, provision.Options{Mode: provision.Apply,
+		Redact: func(s string) string {
+			for _, v := range secrets {
+				s = strings.ReplaceAll(s, v, "***")
+			}
+			return s
+		},
+		Observer: provision.ObserverFunc(func(ev provision.Event) { mu.Lock(); events = append(events, ev); mu.Unlock() })})
+	for _, ev := range events {
+		for _, v := range secrets {
+			if strings.Contains(fmt.Sprintf("%+v", ev), v) {
+				e.t.Fatalf("a secret leaked into an event of step %q", ev.Step)
+			}
+		}
+	}
+	return rs, events
+}
+
+func changedSteps(events []provision.Event) []string {
+	var out []string
+	for _, ev := range events {
+		if ev.Type == "step" && ev.Status == "changed" {
+			out = append(out, ev.Host+": "+ev.Step+" ("+ev.Summary+")")
+		}
+	}
+	return out
+}
+
+func (e *e2eEnv) mustConverge(names ...string) []string {
+	e.t.Helper()
+	rs, events := e.converge(names...)
+	for _, r := range rs {
+		if r.Err != nil {
+			e.t.Fatalf("converge %s: %v", r.Host, r.Err)
+		}
+	}
+	return changedSteps(events)
+}
+
+// prepare gives each host what the test world needs and omc does not do:
+// the other host's name, and a private ACME CA (Debian's pebble) serving
+// http-01 against the host itself.
+func (e *e2eEnv) prepare(repo string) {
+	e.t.Helper()
+	var hosts strings.Builder
+	for name, m := range e.machines {
+		fmt.Fprintf(&hosts, "%s %s.omc.test\n", m.Address, name)
+	}
+	for name := range e.machines {
+		e.mustSh(name, `set -e
+printf '%s' `+q(hosts.String())+` >> /etc/hosts
+export DEBIAN_FRONTEND=noninteractive
+apt-get -q update >/dev/null && apt-get -y -q install pebble openssl curl ca-certificates >/dev/null
+mkdir -p /etc/omc-e2e && cd /etc/omc-e2e
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pebble-e2e-ca -keyout ca.key -out pebble-ca.pem 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout pebble.key -out pebble.csr 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext
+openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out pebble.pem 2>/dev/null
+cat > pebble.json <<'PEBBLE'
+{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+ "certificate": "/etc/omc-e2e/pebble.pem", "privateKey": "/etc/omc-e2e/pebble.key",
+ "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+PEBBLE
+systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/omc-e2e/pebble.json
+i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
+	}
+	c, err := e.dial(context.Background(), "rb1")
+	must(e.t, err)
+	defer c.Close()
+	err = filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(repo, p)
+		return c.upload(p, "/srv/omc-standin/"+rel)
+	})
+	must(e.t, err)
+}
+
+func TestE2ERoles(t *testing.T) {
+	e := newE2E(t)
+	repo := buildStandinRepo(t, "1.0", "1.1")
+	e.prepare(repo)
+
+	first := e.mustConverge("rt1", "rb1")
+	t.Logf("first run changed %d steps", len(first))
+	if again := e.mustConverge("rt1", "rb1"); len(again) != 0 {
+		t.Fatalf("a second run changed something:\n%s", strings.Join(again, "\n"))
+	}
+
+	t.Run("base", func(t *testing.T) {
+		for _, h := range []string{"rt1", "rb1"} {
+			out := e.mustSh(h, `hostname; cat /etc/timezone; sshd -T | grep -iE '^(passwordauthentication|permitrootlogin)'; id ops; sudo -l -U ops | tail -n1; apt-config dump | grep -c 'Package-Blacklist::'`)
+			for _, want := range []string{h + "\n", "Europe/Berlin", "passwordauthentication no", "permitrootlogin without-password", "uid=", "NOPASSWD: ALL"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%s: %q missing in:\n%s", h, want, out)
+				}
+			}
+		}
+	})
+	t.Run("firewall", func(t *testing.T) {
+		out := e.mustSh("rt1", "nft list table inet omc; systemctl is-enabled nftables; cmp /etc/nftables.conf /var/lib/omc/firewall/next.nft && echo persisted")
+		for _, want := range []string{"udp dport 32769-65535 accept", "tcp dport 3478 accept", "ip saddr @admin4 tcp dport 22 accept", "enabled", "persisted"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("rt1 firewall: %q missing in:\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "16384-32768") {
+			t.Error("rt1 is a TURN node: no BBB media ports")
+		}
+	})
+	t.Run("tls", func(t *testing.T) {
+		e.mustSh("rb1", "curl -fsS --cacert /etc/omc-e2e/pebble-ca.pem https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem")
+		out := e.mustSh("rb1", "curl -fsS --cacert /tmp/pebble-root.pem https://rb1.omc.test/bigbluebutton/api; systemctl is-enabled certbot.timer; grep -c renew_hook /etc/letsencrypt/renewal/rb1.omc.test.conf")
+		if !strings.Contains(out, "<returncode>SUCCESS</returncode>") || !strings.Contains(out, "enabled") {
+			t.Errorf("rb1: BBB API over verified TLS: %s", out)
+		}
+		e.mustSh("rt1", "cmp /etc/letsencrypt/live/rt1.omc.test/fullchain.pem /etc/turnserver/fullchain.pem && ss -ltn | grep -q ':443 '")
+	})
+	t.Run("turn", func(t *testing.T) { e.testTURN(t) })
+	t.Run("sysctl", func(t *testing.T) {
+		if out := e.mustSh("rb1", "cat /proc/sys/net/core/rmem_max /proc/sys/net/ipv4/tcp_slow_start_after_idle"); out != "16777216\n0\n" {
+			t.Errorf("sysctl: %q", out)
+		}
+	})
+	t.Run("bandwidth", func(t *testing.T) { e.testBandwidth(t, "rt1") })
+	t.Run("bbb", func(t *testing.T) { e.testBBB(t) })
+	t.Run("firewall-revert", func(t *testing.T) { e.testFirewallRevert(t) })
+}
