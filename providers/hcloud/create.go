@@ -160,9 +160,9 @@ func (p *Provider) createNode(ctx context.Context, a *api, inv *inventory.Invent
 		return nil, made.run(ctx, p, a, fmt.Errorf("creating server %s: %w", n.Name, err))
 	}
 
-	ips := pl.ips[n.Name]
-	if ips == nil {
-		ips = &nodeIPs{}
+	ips := &nodeIPs{}
+	if kept := pl.ips[n.Name]; kept != nil {
+		*ips = *kept
 	}
 	for _, want := range []struct {
 		typ hcloud.PrimaryIPType
