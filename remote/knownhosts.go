@@ -60,12 +60,12 @@ func (k *KnownHosts) Add(host string, port int, keys ...ssh.PublicKey) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	return k.update(func(lines []string) ([]string, error) {
+	return k.update(func(lines []string) ([]string, bool, error) {
 		lines, _ = dropHost(lines, knownhosts.Normalize(hostPort(host, port)))
 		for _, key := range keys {
 			lines = append(lines, knownhosts.Line([]string{knownhosts.Normalize(hostPort(host, port))}, key))
 		}
-		return lines, nil
+		return lines, true, nil
 	})
 }
 
@@ -74,9 +74,9 @@ func (k *KnownHosts) Add(host string, port int, keys ...ssh.PublicKey) error {
 // accepts a rebuilt server, and how a provider must treat an address it
 // hands to a new machine: a recycled address never inherits trust.
 func (k *KnownHosts) Forget(host string, port int) error {
-	return k.update(func(lines []string) ([]string, error) {
-		lines, _ = dropHost(lines, knownhosts.Normalize(hostPort(host, port)))
-		return lines, nil
+	return k.update(func(lines []string) ([]string, bool, error) {
+		lines, dropped := dropHost(lines, knownhosts.Normalize(hostPort(host, port)))
+		return lines, dropped, nil
 	})
 }
 
@@ -84,23 +84,18 @@ func (k *KnownHosts) Forget(host string, port int) error {
 // again: another process may have recorded the host meanwhile, and then
 // that key must match.
 func (k *KnownHosts) record(address string, key ssh.PublicKey) error {
-	return k.update(func(lines []string) ([]string, error) {
-		cb, err := knownhosts.New(os.DevNull)
+	return k.update(func(lines []string) ([]string, bool, error) {
+		cb, err := k.callback()
 		if err != nil {
-			return nil, err
-		}
-		if len(lines) > 0 {
-			if cb, err = k.callback(); err != nil {
-				return nil, err
-			}
+			return nil, false, err
 		}
 		switch err := cb(address, fakeAddr(address), key); {
 		case err == nil:
-			return nil, nil // recorded meanwhile, same key
+			return nil, false, nil // recorded meanwhile, same key
 		case isUnknown(err):
-			return append(lines, knownhosts.Line([]string{knownhosts.Normalize(address)}, key)), nil
+			return append(lines, knownhosts.Line([]string{knownhosts.Normalize(address)}, key)), true, nil
 		default:
-			return nil, err
+			return nil, false, err
 		}
 	})
 }
@@ -136,9 +131,9 @@ func (k *KnownHosts) known(address string) ([]knownhosts.KnownKey, error) {
 // serializes processes.
 var knownHostsMu sync.Mutex
 
-// update rewrites the file with edit's result under the lock. A nil
-// result from edit means no change.
-func (k *KnownHosts) update(edit func(lines []string) ([]string, error)) error {
+// update rewrites the file with edit's result under the lock, when edit
+// says it changed something.
+func (k *KnownHosts) update(edit func(lines []string) ([]string, bool, error)) error {
 	p := k.path()
 	knownHostsMu.Lock()
 	defer knownHostsMu.Unlock()
@@ -159,8 +154,8 @@ func (k *KnownHosts) update(edit func(lines []string) ([]string, error)) error {
 	if s := strings.TrimRight(string(data), "\n"); s != "" {
 		lines = strings.Split(s, "\n")
 	}
-	out, err := edit(lines)
-	if err != nil || out == nil {
+	out, changed, err := edit(lines)
+	if err != nil || !changed {
 		return err
 	}
 	var buf bytes.Buffer

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,12 +265,10 @@ func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// lockDir and lockFile are where a run's lock lives: tmpfs, so a no-op
-// run writes nothing persistent, and a reboot clears it.
-const (
-	lockDir  = "/run/omc"
-	lockPath = lockDir + "/lock"
-)
+// lockPath is where a run's lock lives: tmpfs, so a no-op run writes
+// nothing persistent, and a reboot clears it. (A variable so that tests on
+// this machine do not share the real one.)
+var lockPath = "/run/omc/lock"
 
 // Lock takes the host's lock for this run, in the persistent shell: fd 9
 // stays open, and flocked, for the shell's life. It fails with a
@@ -292,13 +291,13 @@ func (c *Client) Lock(ctx context.Context, holder string) (stale string, err err
 	}
 	// A failed redirection on the special built-in exec would end the
 	// shell, so check in a subshell first that the file can be opened.
-	script := `mkdir -p ` + lockDir + ` 2>/dev/null
+	script := `mkdir -p ` + quote(path.Dir(lockPath)) + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
-elif ! ( : >>` + lockPath + ` ) 2>/dev/null; then echo nofile
+elif ! ( : >>` + quote(lockPath) + ` ) 2>/dev/null; then echo nofile
 else
-  exec 9>>` + lockPath + `
-  if flock -n 9; then echo acquired; cat ` + lockPath + `; printf '%s\n' ` + quote(holder) + ` >` + lockPath + `
-  else exec 9>&-; echo held; cat ` + lockPath + `
+  exec 9>>` + quote(lockPath) + `
+  if flock -n 9; then echo acquired; cat ` + quote(lockPath) + `; printf '%s\n' ` + quote(holder) + ` >` + quote(lockPath) + `
+  else exec 9>&-; echo held; cat ` + quote(lockPath) + `
   fi
 fi`
 	r, err := s.run(ctx, script)
@@ -333,7 +332,7 @@ func (c *Client) Unlock(ctx context.Context) error {
 		return nil
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
-	r, err := s.run(ctx, "printf '' >"+lockPath+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
+	r, err := s.run(ctx, "printf '' >"+quote(lockPath)+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
 	if err != nil {
 		return err
 	}
