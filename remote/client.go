@@ -52,6 +52,10 @@ type Config struct {
 	Sudo bool
 	// Timeout bounds the TCP connect plus the SSH handshake (default 15s).
 	Timeout time.Duration
+	// LockPath is the host's lock file (default /run/omc/lock). Every run
+	// against a host must use the same one; only tests that run several
+	// sshd on one machine, each standing for a host, set it.
+	LockPath string
 }
 
 // Stats counts what a Client cost the host.
@@ -189,6 +193,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Name == "" {
 		cfg.Name = cfg.Address
+	}
+	if cfg.LockPath == "" {
+		cfg.LockPath = DefaultLockPath
 	}
 	if cfg.User == "" {
 		if u, err := user.Current(); err == nil {

@@ -3,7 +3,9 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
@@ -341,5 +343,23 @@ func noSecrets(t *testing.T, msg, keyFile, pass string) {
 	}
 	if strings.Contains(msg, "PRIVATE KEY") {
 		t.Error("error shows a private key")
+	}
+}
+
+func TestHostKeyTypeGone(t *testing.T) {
+	srv := sshtest.Start(t)
+	kh := testKnownHosts(t)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := ssh.NewPublicKey(&priv.PublicKey)
+	if err := kh.Add("127.0.0.1", srv.Port, old); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Dial(ctxT(t), configFor(srv, kh))
+	var he *HostKeyError
+	if !errors.As(err, &he) || !he.NoCommonType || he.Line != 1 || !strings.Contains(err.Error(), "known-hosts forget") {
+		t.Fatalf("err = %v, want *HostKeyError for a key type the server no longer has", err)
 	}
 }

@@ -160,11 +160,12 @@ func TestLock(t *testing.T) {
 	srv := sshtest.Start(t)
 	kh := testKnownHosts(t)
 	ctx := ctxT(t)
-	// The lock is host-wide and other tests may share this host.
-	defer func(p string) { lockPath = p }(lockPath)
-	lockPath = filepath.Join(t.TempDir(), "run", "omc", "lock")
+	// Other tests' sshd run on this machine too: use a lock of our own.
+	lockPath := filepath.Join(t.TempDir(), "run", "omc", "lock")
+	cfg := configFor(srv, kh)
+	cfg.LockPath = lockPath
 
-	a := mustDial(t, configFor(srv, kh))
+	a := mustDial(t, cfg)
 	if stale, err := a.Lock(ctx, "run A"); err != nil || stale != "" {
 		t.Fatalf("first Lock = %q, %v", stale, err)
 	}
@@ -172,7 +173,7 @@ func TestLock(t *testing.T) {
 		t.Errorf("scripts inherit the lock fd: %s", r.Stdout)
 	}
 
-	b := mustDial(t, configFor(srv, kh))
+	b := mustDial(t, cfg)
 	_, err := b.Lock(ctx, "run B")
 	var le *LockedError
 	if !errors.As(err, &le) || le.Holder != "run A" || le.Host != "node1" {
@@ -197,12 +198,12 @@ func TestLock(t *testing.T) {
 	}
 
 	// Killed (connection dropped, no clean close): released as well.
-	c := mustDial(t, configFor(srv, kh))
+	c := mustDial(t, cfg)
 	if stale, err := c.Lock(ctx, "run C\nwith two lines"); err != nil || stale != "" {
 		t.Fatalf("Lock after Unlock = %q, %v; want no stale", stale, err)
 	}
 	c.conn.Close()
-	d := mustDial(t, configFor(srv, kh))
+	d := mustDial(t, cfg)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		stale, err = d.Lock(ctx, "run D")

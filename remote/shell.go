@@ -265,10 +265,9 @@ func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// lockPath is where a run's lock lives: tmpfs, so a no-op run writes
-// nothing persistent, and a reboot clears it. (A variable so that tests on
-// this machine do not share the real one.)
-var lockPath = "/run/omc/lock"
+// DefaultLockPath is where a run's lock lives on a host: tmpfs, so a no-op
+// run writes nothing persistent, and a reboot clears it.
+const DefaultLockPath = "/run/omc/lock"
 
 // Lock takes the host's lock for this run, in the persistent shell: fd 9
 // stays open, and flocked, for the shell's life. It fails with a
@@ -289,6 +288,7 @@ func (c *Client) Lock(ctx context.Context, holder string) (stale string, err err
 	if locked {
 		return "", nil
 	}
+	lockPath := c.cfg.LockPath
 	// A failed redirection on the special built-in exec would end the
 	// shell, so check in a subshell first that the file can be opened.
 	script := `mkdir -p ` + quote(path.Dir(lockPath)) + ` 2>/dev/null
@@ -297,7 +297,11 @@ elif ! ( : >>` + quote(lockPath) + ` ) 2>/dev/null; then echo nofile
 else
   exec 9>>` + quote(lockPath) + `
   if flock -n 9; then echo acquired; cat ` + quote(lockPath) + `; printf '%s\n' ` + quote(holder) + ` >` + quote(lockPath) + `
-  else exec 9>&-; echo held; cat ` + quote(lockPath) + `
+  else
+    exec 9>&-; echo held
+    # The holder writes its text right after taking the lock: give it a moment.
+    [ -s ` + quote(lockPath) + ` ] || sleep 0.2 2>/dev/null || sleep 1
+    cat ` + quote(lockPath) + `
   fi
 fi`
 	r, err := s.run(ctx, script)
@@ -332,6 +336,7 @@ func (c *Client) Unlock(ctx context.Context) error {
 		return nil
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
+	lockPath := c.cfg.LockPath
 	r, err := s.run(ctx, "printf '' >"+quote(lockPath)+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
 	if err != nil {
 		return err
