@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -185,6 +186,14 @@ func (c *Client) sftpClient(ctx context.Context) (*sftp.Client, error) {
 	c.execs.Add(1)
 	sc, err = sftp.NewClientPipe(stdout, stdin, sftp.UseConcurrentWrites(true), sftp.UseFstat(true))
 	if err != nil {
+		// stderr usually says why (sudo: a password is required): let
+		// the session end so that all of it has arrived.
+		ended := make(chan struct{})
+		go func() { sess.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(time.Second):
+		}
 		sess.Close()
 		msg := strings.TrimSpace(stderr.String())
 		if msg != "" {

@@ -257,3 +257,26 @@ func TestSudo(t *testing.T) {
 		t.Log(srv.Log())
 	}
 }
+
+// TestSudoPasswordRequired puts a sudo that wants a password first in the
+// login PATH, as on a host where the user lacks NOPASSWD.
+func TestSudoPasswordRequired(t *testing.T) {
+	bin := t.TempDir()
+	fake := "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := sshtest.Start(t, sshtest.WithEnv("PATH="+bin+":/usr/bin:/bin"))
+	cfg := configFor(srv, testKnownHosts(t))
+	cfg.Sudo = true
+	c := mustDial(t, cfg)
+	_, err := mustShell(t, c).Run(ctxT(t), "true")
+	t.Log(err)
+	if err == nil || !strings.Contains(err.Error(), "a password is required") || !strings.Contains(err.Error(), "node1") {
+		t.Fatalf("Run: %v", err)
+	}
+	// Files need the shell to find sftp-server, so they fail the same way.
+	if err := c.WriteFile(ctxT(t), filepath.Join(t.TempDir(), "f"), nil, 0o644, -1, -1); err == nil {
+		t.Fatal("WriteFile worked without sudo")
+	}
+}

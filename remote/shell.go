@@ -202,6 +202,9 @@ func (s *Shell) exitError(stderr []byte) error {
 			t = "…" + t[len(t)-500:]
 		}
 		msg += ": " + t
+		if s.c.cfg.Sudo && strings.Contains(t, "password is required") {
+			msg += fmt.Sprintf(" (omc runs sudo -n: give %s passwordless sudo, or connect as root)", s.c.cfg.User)
+		}
 	}
 	return errors.New(msg)
 }
