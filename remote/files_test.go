@@ -280,3 +280,16 @@ func TestSudoPasswordRequired(t *testing.T) {
 		t.Fatal("WriteFile worked without sudo")
 	}
 }
+
+// TestFilesSFTPServer uses the sftp-server binary, as hosts without
+// internal-sftp do: fsync and posix-rename must work there too.
+func TestFilesSFTPServer(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.WithSFTPServer())
+	c := mustDial(t, configFor(srv, testKnownHosts(t)))
+	p := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(p, []byte("old"), 0o644)
+	if err := c.WriteFile(ctxT(t), p, []byte("new"), 0o600, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, p, []byte("new"), 0o600, 0, 0)
+}
