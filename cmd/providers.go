@@ -9,6 +9,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/providers/hcloud"
 	"github.com/omc-coop/omc/providers/local"
 	"github.com/omc-coop/omc/providers/static"
 	"github.com/omc-coop/omc/provision"
@@ -21,6 +22,10 @@ func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
 		return static.New(), nil
 	case "local":
 		return local.New(local.Options{Dir: localDir(), Stderr: s.Err})
+	case "hcloud":
+		// Token: the group's token secret, else $HCLOUD_TOKEN; endpoint:
+		// $HCLOUD_ENDPOINT (as the hcloud CLI), else the public API.
+		return hcloud.New(hcloud.Options{StateDir: stateDir(), Stderr: s.Err, Version: version}), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", name)
 }

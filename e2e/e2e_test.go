@@ -94,6 +94,10 @@ groups:
       - file:
           path: /etc/motd
           content: "Welcome to {{ .Node.Name }}\n"
+      - command:
+          # Slow only when a test asks for it (by creating the marker).
+          run: sleep 6; rm -f /run/omc-e2e-slow
+          unless: test ! -e /run/omc-e2e-slow
       - file:
           path: /srv/app/big.bin
           template: big.tmpl
@@ -114,7 +118,7 @@ func newFleet(t *testing.T, name string) *fleet {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
 	// A few MB of template output, so a write takes long enough to interrupt.
-	big := strings.Repeat("{{ .Node.Name }} omc end-to-end filler line\n", 200000)
+	big := "{{ range 200000 }}{{ $.Node.Name }} omc end-to-end filler line\n{{ end }}"
 	write(t, filepath.Join(dir, "big.tmpl"), big)
 	inv := filepath.Join(dir, "omc.yaml")
 	write(t, inv, fmt.Sprintf(inventoryText, name, keyPath, name))
@@ -242,7 +246,7 @@ func TestLocalFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 
-	t.Run("converge from fresh", func(t *testing.T) {
+	must(t, "converge from fresh", func(t *testing.T) {
 		out, err := f.omc(ctx, "up", "dev", "-o", "json")
 		if err != nil {
 			t.Fatalf("omc up: %v\n%s", err, out)
@@ -261,7 +265,7 @@ func TestLocalFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("second run changes and writes nothing", func(t *testing.T) {
+	must(t, "second run changes and writes nothing", func(t *testing.T) {
 		before := f.fingerprints()
 		out, err := f.omc(ctx, "up", "dev", "-o", "json")
 		if err != nil {
@@ -284,7 +288,7 @@ func TestLocalFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("drift on one host is planned and repaired there only", func(t *testing.T) {
+	must(t, "drift on one host is planned and repaired there only", func(t *testing.T) {
 		ms := f.machines()
 		f.sh(ms[1], "echo hacked > /etc/motd")
 		out, err := f.omc(ctx, "plan", "dev")
@@ -315,7 +319,7 @@ func TestLocalFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("killed run then re-run converges with no partial file and no blocking lock", func(t *testing.T) {
+	must(t, "killed run then re-run converges with no partial file and no blocking lock", func(t *testing.T) {
 		ms := f.machines()
 		for _, m := range ms {
 			f.sh(m, "rm -f /srv/app/big.bin")
@@ -326,14 +330,9 @@ func TestLocalFleet(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Kill omc as soon as a staged temp file appears on a host.
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) {
-			if strings.Contains(f.sh(ms[0], "ls -a /srv/app"), ".big.bin.omc-tmp") {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		// Kill omc as soon as a staged temp file appears on a host (the
+		// host itself watches, so the kill lands mid-transfer).
+		f.sh(ms[0], waitForTemp)
 		cmd.Process.Kill()
 		cmd.Wait()
 		kcancel()
@@ -353,10 +352,10 @@ func TestLocalFleet(t *testing.T) {
 		}
 	})
 
-	t.Run("a host powered off mid-run fails alone", func(t *testing.T) {
+	must(t, "a host powered off mid-run fails alone", func(t *testing.T) {
 		ms := f.machines()
 		for _, m := range ms {
-			f.sh(m, "rm -f /srv/app/big.bin")
+			f.sh(m, "rm -f /srv/app/big.bin; touch /run/omc-e2e-slow")
 		}
 		cmd := exec.CommandContext(ctx, omcBin, "up", "dev", "-i", f.inv, "-o", "json")
 		cmd.Env = f.env
@@ -365,10 +364,8 @@ func TestLocalFleet(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for time.Now().Before(deadline) && !strings.Contains(f.sh(ms[2], "ls -a /srv/app"), "omc-tmp") {
-			time.Sleep(20 * time.Millisecond)
-		}
+		// The slow step holds every host for 6 s: pull the plug on one.
+		f.sh(ms[2], "for i in $(seq 1 300); do pgrep -x sleep >/dev/null && exit 0; sleep 0.05; done; exit 1")
 		f.powerOff(ms[2])
 		err := cmd.Wait()
 		if exitCode(err) != 1 {
@@ -394,6 +391,18 @@ func TestLocalFleet(t *testing.T) {
 	})
 }
 
+// must runs a subtest and stops the test when it fails: later subtests
+// build on the state earlier ones made.
+func must(t *testing.T, name string, f func(t *testing.T)) {
+	if !t.Run(name, f) {
+		t.FailNow()
+	}
+}
+
+// waitForTemp runs on a host until omc's staged copy of big.bin appears
+// (bounded: 60 s).
+const waitForTemp = "for i in $(seq 1 6000); do [ -e /srv/app/.big.bin.omc-tmp ] && exit 0; sleep 0.01; done; exit 1"
+
 func bigSize(node string) int {
 	return 200000 * len(node+" omc end-to-end filler line\n")
 }
@@ -407,8 +416,9 @@ func (f *fleet) fingerprints() string {
 	return b.String()
 }
 
-// powerOff stops a host abruptly: its systemd-nspawn process (pid in the
-// local provider's state.json) is killed, as pulling the plug would.
+// powerOff stops a host abruptly, as pulling the plug would: every process
+// in the host's network namespace (its systemd, sshd, our shell) and its
+// systemd-nspawn are SIGKILLed. Names come from the local provider's state.json.
 func (f *fleet) powerOff(m providers.Machine) {
 	f.t.Helper()
 	inv, err := inventory.Load(f.inv)
@@ -420,12 +430,22 @@ func (f *fleet) powerOff(m providers.Machine) {
 		f.t.Fatal(err)
 	}
 	var st struct {
-		PID int `json:"pid"`
+		PID   int    `json:"pid"`
+		NetNS string `json:"netns"`
 	}
-	if err := json.Unmarshal(b, &st); err != nil || st.PID <= 1 {
-		f.t.Fatalf("no pid for %s: %v", m.Name, err)
+	if err := json.Unmarshal(b, &st); err != nil || st.PID <= 1 || st.NetNS == "" {
+		f.t.Fatalf("no pid/netns for %s: %v", m.Name, err)
 	}
-	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
-		f.t.Fatalf("killing %s (pid %d): %v", m.Name, st.PID, err)
+	syscall.Kill(st.PID, syscall.SIGKILL)
+	out, err := exec.Command("ip", "netns", "pids", st.NetNS).Output()
+	if err != nil {
+		f.t.Fatalf("ip netns pids %s: %v", st.NetNS, err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		var pid int
+		fmt.Sscan(p, &pid)
+		if pid > 1 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }

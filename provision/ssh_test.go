@@ -19,7 +19,8 @@ import (
 
 func sshHost(t *testing.T, name string, srv *sshtest.Server, kh *remote.KnownHosts, steps ...Step) Host {
 	return Host{Name: name, Steps: steps, Dial: func(ctx context.Context) (Conn, error) {
-		c, err := remote.Dial(ctx, remote.Config{Name: name, Address: "127.0.0.1", Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: kh, Timeout: 5 * time.Second})
+		c, err := remote.Dial(ctx, remote.Config{Name: name, Address: "127.0.0.1", Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: kh, Timeout: 5 * time.Second,
+			LockPath: lockPath(srv)})
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +115,7 @@ func TestSSHOneConnectionOneExecWhenNothingChanges(t *testing.T) {
 	d := tempDir(t)
 	var clients []*remote.Client
 	h := Host{Name: "h", Steps: hostSteps(d), Dial: func(ctx context.Context) (Conn, error) {
-		c, err := remote.Dial(ctx, remote.Config{Name: "h", Address: "127.0.0.1", Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: kh})
+		c, err := remote.Dial(ctx, remote.Config{Name: "h", Address: "127.0.0.1", Port: srv.Port, User: srv.User, KeyFile: srv.KeyFile, KnownHosts: kh, LockPath: lockPath(srv)})
 		clients = append(clients, c)
 		return SSH(c), err
 	}}
@@ -222,6 +223,12 @@ func TestSSHInterruptedRunLeavesNoPartialFileAndNoStaleLockBlocks(t *testing.T) 
 	if _, err := os.Stat(remote.TempName(target)); !os.IsNotExist(err) {
 		t.Fatal("temp file left behind")
 	}
+}
+
+// lockPath gives each test sshd its own lock: they all run on this one
+// machine, where a real host's /run/omc/lock would be shared.
+func lockPath(srv *sshtest.Server) string {
+	return filepath.Join(filepath.Dir(srv.LogPath), "omc.lock")
 }
 
 // mtimes fingerprints every file's modification time under dirs.

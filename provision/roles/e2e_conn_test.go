@@ -15,9 +15,9 @@ import (
 	"github.com/omc-coop/omc/provision"
 )
 
-// sshConn is a minimal provision.Conn over SSH for the E2E tests, so they
-// exercise the roles over a real SSH connection without depending on the
-// CLI's transport. Lock is a no-op: each test owns its hosts.
+// sshConn is the E2E tests' own line to a host, for preparing it and
+// checking it (runs, uploads, timed transfers); the roles themselves are
+// converged through omc's transport (remote) and engine.
 type sshConn struct {
 	c *ssh.Client
 	s *sftp.Client
@@ -71,45 +71,7 @@ func (c *sshConn) Run(ctx context.Context, script string) (provision.RunResult, 
 	return res, err
 }
 
-func (c *sshConn) ReadFile(_ context.Context, p string) ([]byte, error) {
-	f, err := c.s.Open(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, os.ErrNotExist
-		}
-		return nil, err
-	}
-	defer f.Close()
-	var b bytes.Buffer
-	_, err = b.ReadFrom(f)
-	return b.Bytes(), err
-}
-
-func (c *sshConn) WriteFile(_ context.Context, p string, data []byte, mode os.FileMode, uid, gid int) error {
-	tmp := provision.TempName(p)
-	f, err := c.s.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := c.s.Chmod(tmp, mode); err != nil {
-		return err
-	}
-	if err := c.s.Chown(tmp, uid, gid); err != nil {
-		return err
-	}
-	return c.s.PosixRename(tmp, p)
-}
-
-func (c *sshConn) Lock(context.Context, string) (string, error) { return "", nil }
-func (c *sshConn) Unlock(context.Context) error                 { return nil }
-func (c *sshConn) Close() error                                 { c.s.Close(); return c.c.Close() }
+func (c *sshConn) Close() error { c.s.Close(); return c.c.Close() }
 
 // upload writes a local file to the host (test fixtures such as the repo).
 func (c *sshConn) upload(local, remote string) error {

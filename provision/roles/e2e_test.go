@@ -18,6 +18,7 @@ import (
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/local"
 	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/remote"
 )
 
 // The E2E tests converge the roles on real Debian hosts (systemd-nspawn,
@@ -190,12 +191,14 @@ func (e *e2eEnv) converge(names ...string) ([]provision.Result, []provision.Even
 	for _, name := range names {
 		steps, err := Steps(e.inv, e.node(name), e.fleet)
 		must(e.t, err)
+		m := e.machines[name]
 		hosts = append(hosts, provision.Host{Name: name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) {
-			c, err := e.dial(ctx, name)
+			c, err := remote.Dial(ctx, remote.Config{Name: name, Address: m.Address, Port: 22, User: "root",
+				KeyFile: e.keyPath, HostKeys: m.HostKeys, Timeout: 10 * time.Second})
 			if err != nil {
 				return nil, err
 			}
-			return c, nil
+			return provision.SSH(c), nil
 		}})
 	}
 	var mu sync.Mutex
