@@ -225,6 +225,10 @@ func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 		HostKeys:   m.HostKeys,
 		KnownHosts: kh,
 		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
+		// Only for test rigs where several "hosts" are sshd processes on
+		// one machine and would otherwise share /run/omc/lock; {node} is
+		// replaced by the node name.
+		LockPath: strings.ReplaceAll(os.Getenv("OMC_LOCK_PATH"), "{node}", n.Name),
 	}
 	if m.Port != 0 {
 		cfg.Port = m.Port

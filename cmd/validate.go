@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -56,8 +57,17 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 // loadInventory reads the inventory named by -i, $OMC_INVENTORY or ./omc.yaml.
 func loadInventory(s *ui.Streams, g *globalOptions) (*inventory.Inventory, error) {
 	path := inventory.DefaultPath(g.Inventory)
+	var inv *inventory.Inventory
+	var err error
 	if path == "-" {
-		return inventory.LoadReader("<stdin>", s.In)
+		inv, err = inventory.LoadReader("<stdin>", s.In)
+	} else {
+		inv, err = inventory.Load(path)
 	}
-	return inventory.Load(path)
+	var ie *inventory.Errors
+	if err != nil && !errors.As(err, &ie) {
+		// Unreadable or missing: still "the inventory is invalid".
+		err = &exitError{Code: ExitInventory, Err: fmt.Errorf("reading inventory: %w (name one with -i FILE or $OMC_INVENTORY)", err)}
+	}
+	return inv, err
 }

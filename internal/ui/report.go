@@ -80,11 +80,11 @@ func WriteTable(w io.Writer, st Styles, tty bool, rs []provision.Result, pending
 func WritePlan(w io.Writer, st Styles, hosts []string, c *Collector) {
 	for _, h := range hosts {
 		var lines []string
-		status := ""
+		status, summary := "", ""
 		for _, e := range c.Host(h) {
 			switch {
 			case e.Type == "host" && (e.Status == "failed" || e.Status == "pending" || e.Status == "ok"):
-				status = e.Status
+				status, summary = e.Status, e.Summary
 				if e.Status == "failed" {
 					lines = append(lines, "  "+st.Failed.Render("error: ")+e.Error)
 				}
@@ -110,7 +110,10 @@ func WritePlan(w io.Writer, st Styles, hosts []string, c *Collector) {
 		case "ok":
 			fmt.Fprintf(w, "%s: %s\n", st.Bold.Render(h), st.OK.Render("no changes"))
 		case "pending":
-			fmt.Fprintf(w, "%s: %s\n", st.Bold.Render(h), st.Pending.Render(fmt.Sprintf("%d to change", countPending(c.Host(h)))))
+			if n := countPending(c.Host(h)); n > 0 {
+				summary = fmt.Sprintf("%d to change", n)
+			}
+			fmt.Fprintf(w, "%s: %s\n", st.Bold.Render(h), st.Pending.Render(summary))
 		case "failed":
 			fmt.Fprintf(w, "%s: %s\n", st.Bold.Render(h), st.Failed.Render("could not be checked"))
 		}
