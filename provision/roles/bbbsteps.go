@@ -13,20 +13,30 @@ import (
 // rebuild (ebbba#213).
 const bbbAPI = "http://127.0.0.1:8090/bigbluebutton/api"
 
+// bbbSecretFiles: where the secret BBB runs with may be, newest first:
+// omc's record of the one it last restarted BBB with (the override file
+// may already hold a new one BBB has not loaded yet), the override, and
+// the package's default (before omc ever restarted BBB).
+const bbbLiveSecret = "/var/lib/omc/bbb-live-secret"
+
+var bbbSecretFiles = []string{bbbLiveSecret, bbbWebProps, "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"}
+
 // meetingsProbe prints meetings=N, or meetings=unknown:WHY. The checksum
 // is computed on the node from the node's own secret, so the secret never
 // travels in a script or shows in a log.
-const meetingsProbe = `s=$(sed -n 's/^securitySalt=//p' ` + bbbWebProps + ` 2>/dev/null | tail -n 1)
-if [ -z "$s" ]; then echo meetings=unknown:no-secret-yet
-elif ! command -v curl >/dev/null; then echo meetings=unknown:no-curl
-else
+var meetingsProbe = `m=unknown:no-secret-yet
+if ! command -v curl >/dev/null; then m=unknown:no-curl
+else for f in ` + strings.Join(quoteAll(bbbSecretFiles), " ") + `; do
+  s=$(sed -n 's/^securitySalt=//p' "$f" 2>/dev/null | tail -n 1); [ -n "$s" ] || continue
   c=$(printf '%s' "getMeetings$s" | sha256sum | cut -d' ' -f1)
   r=$(curl -fsS -m 5 "` + bbbAPI + `/getMeetings?checksum=$c" 2>&1)
   case "$r" in
-  *'<returncode>SUCCESS</returncode>'*) echo "meetings=$(printf '%s' "$r" | grep -o '<meetingID>' | wc -l)" ;;
-  *) echo "meetings=unknown:$(printf '%s' "$r" | tr -d '\n' | cut -c1-120)" ;;
+  *'<returncode>SUCCESS</returncode>'*) m=$(printf '%s' "$r" | grep -o '<meetingID>' | wc -l); break ;;
+  *checksumError*) m="unknown:the API refuses every secret omc knows of" ;;
+  *) m="unknown:$(printf '%s' "$r" | tr -d '\n' | cut -c1-120)"; break ;;
   esac
-fi`
+done; fi
+echo "meetings=$m"`
 
 // liveMeetings refuses a restart while meetings run, or when the node
 // cannot say: restarting BBB ends every meeting on it.
@@ -131,7 +141,9 @@ func (s *BBBRestartStep) Plan(obs []string) (*provision.Change, error) {
 		return nil, err
 	}
 	return &provision.Change{Step: s, Summary: "bbb-conf --restart (configuration changed)",
-		Script: "set -e\nbbb-conf --restart >/dev/null\nmkdir -p /var/lib/omc\n" + s.sums() + " > " + bbbAppliedSum}, nil
+		Script: "set -e\nbbb-conf --restart >/dev/null\nmkdir -p /var/lib/omc\n" +
+			"(umask 077; grep '^securitySalt=' " + bbbWebProps + " > " + bbbLiveSecret + ")\n" +
+			s.sums() + " > " + bbbAppliedSum}, nil
 }
 
 // BBBHealthStep wants the node's BBB API answering: the root with

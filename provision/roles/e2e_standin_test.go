@@ -33,7 +33,7 @@ const standinConf = `#!/bin/sh
 case "$1" in
 --restart) systemctl restart bbb-standin-api ;;
 --secret)
-	s=$(sed -n 's/^securitySalt=//p' /usr/share/bbb-standin/default.properties /etc/bigbluebutton/bbb-web.properties 2>/dev/null | tail -n 1)
+	s=$(sed -n 's/^securitySalt=//p' /usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties /etc/bigbluebutton/bbb-web.properties 2>/dev/null | tail -n 1)
 	u=$(sed -n 's/^bigbluebutton.web.serverURL=//p' /etc/bigbluebutton/bbb-web.properties 2>/dev/null | tail -n 1)
 	echo "    URL: $u/bigbluebutton/"; echo "    Secret: $s" ;;
 --check|--status) systemctl is-active bbb-standin-api ;;
@@ -80,10 +80,10 @@ func buildStandinRepo(t *testing.T, versions ...string) string {
 			"DEBIAN/postinst":                            standinPostinst,
 			"usr/bin/bbb-conf":                           standinConf,
 			"lib/systemd/system/bbb-standin-api.service": standinUnit,
-			"usr/share/bbb-standin/default.properties":   "securitySalt=standin-package-default\n",
-			"etc/bigbluebutton/nginx/web.nginx":          "location /bigbluebutton/api {\n\tproxy_pass http://127.0.0.1:8090;\n}\n",
-			"etc/nginx/sites-available/bigbluebutton":    "# stand-in package default (omc replaces it)\nserver { listen 127.0.0.1:8081; include /etc/bigbluebutton/nginx/*.nginx; }\n",
-			"opt/freeswitch/conf/vars.xml":               standinVars,
+			"usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties": "securitySalt=standin-package-default\n",
+			"etc/bigbluebutton/nginx/web.nginx":                          "location /bigbluebutton/api {\n\tproxy_pass http://127.0.0.1:8090;\n}\n",
+			"etc/nginx/sites-available/bigbluebutton":                    "# stand-in package default (omc replaces it)\nserver { listen 127.0.0.1:8081; include /etc/bigbluebutton/nginx/*.nginx; }\n",
+			"opt/freeswitch/conf/vars.xml":                               standinVars,
 		}
 		for name, content := range files {
 			mode := os.FileMode(0o644)

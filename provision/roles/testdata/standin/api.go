@@ -5,7 +5,7 @@
 // name + query string (without checksum) + securitySalt, with sha1,
 // sha256, sha384 or sha512 chosen by the checksum's length. The secret is
 // read at start from /etc/bigbluebutton/bbb-web.properties (BBB's override
-// file), else from the package's own default.
+// file), else from the package's default, where BBB keeps it.
 package main
 
 import (
@@ -28,7 +28,7 @@ var version = "0.0" // set with -ldflags "-X main.version=..."
 
 func secret() string {
 	s := ""
-	for _, f := range []string{"/usr/share/bbb-standin/default.properties", "/etc/bigbluebutton/bbb-web.properties"} {
+	for _, f := range []string{"/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties", "/etc/bigbluebutton/bbb-web.properties"} {
 		fh, err := os.Open(f)
 		if err != nil {
 			continue
