@@ -63,9 +63,9 @@ func WriteTable(w io.Writer, st Styles, tty bool, rs []provision.Result, pending
 		t := table.New().Headers("HOST", "STATUS", "DETAIL", "TIME").Rows(rows...).
 			StyleFunc(func(row, col int) lipglossStyle {
 				if row >= 0 && col == 1 {
-					return statusStyle(st, rows[row][1])
+					return statusStyle(st, rows[row][1]).Padding(0, 1)
 				}
-				return st.Dim.UnsetFaint()
+				return st.Dim.UnsetFaint().Padding(0, 1)
 			})
 		fmt.Fprintln(w, t.Render())
 	} else {
