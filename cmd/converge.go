@@ -36,20 +36,21 @@ func (o *convergeOptions) addFlags(c *cobra.Command) {
 // converge runs the engine over the selected nodes and reports the
 // outcome in the chosen output form. It is the body of plan and up.
 func converge(ctx context.Context, s *ui.Streams, g *globalOptions, o *convergeOptions, mode provision.Mode) error {
+	inv, nodes, err := selectNodes(s, g, o.Targets, o.Limit)
+	if err != nil {
+		return err
+	}
+	return convergeNodes(ctx, s, g, o, mode, inv, nodes)
+}
+
+// convergeNodes is converge for nodes the caller already selected.
+func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *convergeOptions, mode provision.Mode, inv *inventory.Inventory, nodes []*inventory.Node) error {
 	command := "up"
 	if mode == provision.Plan {
 		command = "plan"
 	}
 	if o.Parallel < 1 {
 		return usageError("--parallel must be at least 1")
-	}
-	inv, err := loadInventory(s, g)
-	if err != nil {
-		return err
-	}
-	nodes, err := inv.Select(o.Targets, o.Limit)
-	if err != nil {
-		return usageError("%v", err)
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -43,13 +43,9 @@ Claimed (static) servers are never deleted.`,
 }
 
 func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOptions) error {
-	inv, err := loadInventory(s, g)
+	inv, nodes, err := selectNodes(s, g, o.Targets, o.Limit)
 	if err != nil {
 		return err
-	}
-	nodes, err := inv.Select(o.Targets, o.Limit)
-	if err != nil {
-		return usageError("%v", err)
 	}
 	byGroup, order := groupNodes(nodes)
 	var names []string

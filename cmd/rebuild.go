@@ -37,13 +37,9 @@ machines; everything on the machines' disks is lost.`,
 }
 
 func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuildOptions) error {
-	inv, err := loadInventory(s, g)
+	inv, nodes, err := selectNodes(s, g, o.Targets, o.Limit)
 	if err != nil {
 		return err
-	}
-	nodes, err := inv.Select(o.Targets, o.Limit)
-	if err != nil {
-		return usageError("%v", err)
 	}
 	if err := confirm(s, o.Yes, fmt.Sprintf("Rebuild %d machine(s) from their image, erasing their disks?", len(nodes))); err != nil {
 		return err
@@ -60,5 +56,5 @@ func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuild
 		}
 		fmt.Fprintf(s.Err, "%s: rebuilt %d machine(s)\n", gname, len(byGroup[gname]))
 	}
-	return converge(ctx, s, g, &o.convergeOptions, provision.Apply)
+	return convergeNodes(ctx, s, g, &o.convergeOptions, provision.Apply, inv, nodes)
 }

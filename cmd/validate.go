@@ -34,13 +34,9 @@ merging defaults, group and node (secrets by reference, never by value).`,
 }
 
 func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
-	inv, err := loadInventory(s, g)
+	inv, nodes, err := selectNodes(s, g, o.Targets, nil)
 	if err != nil {
 		return err
-	}
-	nodes, err := inv.Select(o.Targets, nil)
-	if err != nil {
-		return usageError("%v", err)
 	}
 	// validate checks the whole file, secrets included, even those the
 	// selected nodes do not use (up and plan only need their own).
@@ -52,6 +48,20 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	}
 	fmt.Fprintf(s.Err, "%s: valid (%d groups, %d nodes)\n", inv.Path, len(inv.Groups), len(nodes))
 	return nil
+}
+
+// selectNodes loads the inventory and picks the nodes named by targets
+// (groups or nodes; none = all) narrowed by limit globs.
+func selectNodes(s *ui.Streams, g *globalOptions, targets, limit []string) (*inventory.Inventory, []*inventory.Node, error) {
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	nodes, err := inv.Select(targets, limit)
+	if err != nil {
+		return nil, nil, usageError("%v", err)
+	}
+	return inv, nodes, nil
 }
 
 // loadInventory reads the inventory named by -i, $OMC_INVENTORY or ./omc.yaml.

@@ -319,6 +319,26 @@ func TestLocalFleet(t *testing.T) {
 		}
 	})
 
+	must(t, "rebuild one host: fresh disk, same address and key, converged again", func(t *testing.T) {
+		before := f.machines()
+		f.sh(before[0], "touch /root/left-over")
+		out, err := f.omc(ctx, "rebuild", before[0].Name, "--yes", "-o", "json")
+		if err != nil {
+			t.Fatalf("omc rebuild: %v\n%s", err, out)
+		}
+		_, sum := events(t, out)
+		if sum.Hosts != 1 || sum.Changed != 1 || sum.Failed != 0 {
+			t.Fatalf("summary %+v", sum)
+		}
+		after := f.machines()
+		if after[0].Address != before[0].Address || after[0].HostKeys[0] != before[0].HostKeys[0] {
+			t.Fatalf("rebuild changed address or key: %+v -> %+v", before[0], after[0])
+		}
+		if got := f.sh(after[0], "test -e /root/left-over && echo kept; cat /etc/motd"); got != "Welcome to "+after[0].Name+"\n" {
+			t.Fatalf("after rebuild: %q", got)
+		}
+	})
+
 	must(t, "killed run then re-run converges with no partial file and no blocking lock", func(t *testing.T) {
 		ms := f.machines()
 		for _, m := range ms {

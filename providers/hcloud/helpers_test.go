@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/omc-coop/omc/providers"
 	"slices"
 	"strings"
 	"sync"
@@ -96,7 +97,7 @@ func testPublicKey(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return authorizedKey(k)
+	return providers.AuthorizedKey(k)
 }
 
 // loadInv builds an inventory with one hcloud group "eu" of count nodes.

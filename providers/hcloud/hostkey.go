@@ -1,27 +1,20 @@
 package hcloud
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
-	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 )
 
 // hostKey is a node's SSH identity, made by omc so that the key the first
 // connection sees is already known.
-type hostKey struct {
-	private []byte // OpenSSH PEM
-	public  string // authorized_keys form, no comment, no newline
-}
+type hostKey = providers.HostKey
 
 func (p *Provider) hostKeyPath(inv, node string) string {
 	return filepath.Join(p.opts.StateDir, "hostkeys", inv, node)
@@ -34,20 +27,16 @@ func (p *Provider) hostKey(inv, node string) (hostKey, error) {
 		return hostKey{}, errors.New("hcloud provider: no state dir to keep host keys in")
 	}
 	path := p.hostKeyPath(inv, node)
-	if k, err := loadHostKey(path); err == nil {
+	if k, err := providers.LoadHostKey(path); err == nil {
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return hostKey{}, err
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	k, err := providers.NewHostKey("omc host key " + inv + "/" + node)
 	if err != nil {
 		return hostKey{}, err
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "omc host key "+inv+"/"+node)
-	if err != nil {
-		return hostKey{}, err
-	}
-	pemBytes := pem.EncodeToMemory(block)
+	pemBytes := k.Private
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return hostKey{}, fmt.Errorf("keeping the host key of %s: %w", node, err)
 	}
@@ -59,19 +48,7 @@ func (p *Provider) hostKey(inv, node string) (hostKey, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return hostKey{}, fmt.Errorf("keeping the host key of %s: %w", node, err)
 	}
-	return loadHostKey(path)
-}
-
-func loadHostKey(path string) (hostKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return hostKey{}, err
-	}
-	s, err := ssh.ParsePrivateKey(b)
-	if err != nil {
-		return hostKey{}, fmt.Errorf("host key %s: %w", path, err)
-	}
-	return hostKey{private: b, public: authorizedKey(s.PublicKey())}, nil
+	return providers.LoadHostKey(path)
 }
 
 // readHostKey returns the public half of a kept host key.
@@ -79,8 +56,8 @@ func (p *Provider) readHostKey(inv, node string) (string, error) {
 	if p.opts.StateDir == "" {
 		return "", os.ErrNotExist
 	}
-	k, err := loadHostKey(p.hostKeyPath(inv, node))
-	return k.public, err
+	k, err := providers.LoadHostKey(p.hostKeyPath(inv, node))
+	return k.Public, err
 }
 
 func (p *Provider) removeHostKey(inv, node string) error {
@@ -92,10 +69,6 @@ func (p *Provider) removeHostKey(inv, node string) error {
 		return nil
 	}
 	return err
-}
-
-func authorizedKey(k ssh.PublicKey) string {
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
 
 // cloudConfig is the part of cloud-init's #cloud-config omc writes.
@@ -123,8 +96,8 @@ func userData(hk hostKey, n *inventory.Node, operatorKey string) (string, error)
 		SSHDeleteKeys:  true,
 		SSHGenKeyTypes: []string{},
 		SSHKeys: map[string]string{
-			"ed25519_private": string(hk.private),
-			"ed25519_public":  hk.public,
+			"ed25519_private": string(hk.Private),
+			"ed25519_public":  hk.Public,
 		},
 	}
 	if u := n.SSH.User; u != "" && u != "root" {

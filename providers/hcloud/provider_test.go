@@ -3,6 +3,7 @@ package hcloud
 import (
 	"context"
 	"fmt"
+	"github.com/omc-coop/omc/providers"
 	"net"
 	"net/http"
 	"os"
@@ -130,7 +131,7 @@ func checkUserData(t *testing.T, ud, hostKey string) {
 		t.Fatalf("cloud-config = %+v, want host key %s", cc, hostKey)
 	}
 	priv, err := ssh.ParsePrivateKey([]byte(cc.Keys["ed25519_private"]))
-	if err != nil || authorizedKey(priv.PublicKey()) != hostKey {
+	if err != nil || providers.AuthorizedKey(priv.PublicKey()) != hostKey {
 		t.Fatalf("private host key does not match the public one: %v", err)
 	}
 }

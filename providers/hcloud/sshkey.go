@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/omc-coop/omc/providers"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func (p *Provider) operatorKey(n *inventory.Node) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("node %s: ssh.key %s: no %s.pub beside it and the key cannot be read (%v)", n.Name, n.SSH.Key, n.SSH.Key, err)
 		}
-		return authorizedKey(s.PublicKey()), nil
+		return providers.AuthorizedKey(s.PublicKey()), nil
 	}
 	home, _ := os.UserHomeDir()
 	for _, name := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
@@ -54,7 +55,7 @@ func normalKey(s, from string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s is not an SSH public key: %w", from, err)
 	}
-	return authorizedKey(k), nil
+	return providers.AuthorizedKey(k), nil
 }
 
 func expandHome(p string) string {

@@ -183,21 +183,21 @@ func (p *Provider) newStates(ctx context.Context, inv, group, image string, jobs
 			return &HostError{j.node.Name, "allocating address", err}
 		}
 		used[l.Subnet] = true
-		key, err := newHostKey("root@" + j.node.Name)
+		key, err := providers.NewHostKey("root@" + j.node.Name)
 		if err != nil {
 			return &HostError{j.node.Name, "making host key", err}
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return &HostError{j.node.Name, "making host dir", err}
 		}
-		if err := writeFileAtomic(filepath.Join(dir, "ssh_host_ed25519_key"), key.private, 0o600); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, "ssh_host_ed25519_key"), key.Private, 0o600); err != nil {
 			return &HostError{j.node.Name, "writing host key", err}
 		}
 		j.st = &state{
 			Version: stateVersion, Inventory: inv, Group: group, Node: j.node.Name, Image: image,
 			Phase: phaseCreating, NetNS: ns, Subnet: l.Subnet.String(),
 			MachineAddr: l.Machine.String(), HostAddr: l.Host.String(),
-			HostKey: key.public, Created: time.Now().UTC(), dir: dir,
+			HostKey: key.Public, Created: time.Now().UTC(), dir: dir,
 		}
 		if err := j.st.write(); err != nil {
 			return &HostError{j.node.Name, "writing state", err}
@@ -221,7 +221,7 @@ func (p *Provider) bringUp(ctx context.Context, j *job) error {
 		return hostErr(st, "preparing rootfs", err)
 	}
 	if j.fresh {
-		key, err := loadHostKey(filepath.Join(st.dir, "ssh_host_ed25519_key"))
+		key, err := providers.LoadHostKey(filepath.Join(st.dir, "ssh_host_ed25519_key"))
 		if err != nil {
 			return hostErr(st, "reading host key", err)
 		}

@@ -57,14 +57,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, invName string, names ...string) *fixture {
 	t.Helper()
-	k, err := newHostKey("operator")
+	k, err := providers.NewHostKey("operator")
 	if err != nil {
 		t.Fatal(err)
 	}
 	keyPath := filepath.Join(t.TempDir(), "id_ed25519")
-	os.WriteFile(keyPath, k.private, 0o600)
-	os.WriteFile(keyPath+".pub", []byte(k.public+"\n"), 0o644)
-	signer, err := ssh.ParsePrivateKey(k.private)
+	os.WriteFile(keyPath, k.Private, 0o600)
+	os.WriteFile(keyPath+".pub", []byte(k.Public+"\n"), 0o644)
+	signer, err := ssh.ParsePrivateKey(k.Private)
 	if err != nil {
 		t.Fatal(err)
 	}

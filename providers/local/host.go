@@ -178,8 +178,8 @@ func (p *Provider) writeHostFiles(ctx context.Context, st *state, hf hostFiles) 
 		{"etc/hostname", 0o644, st.Node + "\n"},
 		{"etc/hosts", 0o644, "127.0.0.1\tlocalhost\n127.0.1.1\t" + st.Node + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"},
 		{"etc/machine-id", 0o444, hex.EncodeToString(id) + "\n"},
-		{"etc/ssh/ssh_host_ed25519_key", 0o600, string(hf.hostKey.private)},
-		{"etc/ssh/ssh_host_ed25519_key.pub", 0o644, hf.hostKey.public + " root@" + st.Node + "\n"},
+		{"etc/ssh/ssh_host_ed25519_key", 0o600, string(hf.hostKey.Private)},
+		{"etc/ssh/ssh_host_ed25519_key.pub", 0o644, hf.hostKey.Public + " root@" + st.Node + "\n"},
 		{"root/.ssh/authorized_keys", 0o600, auth},
 		{"etc/apt/apt.conf.d/01omc-proxy", 0o644, fmt.Sprintf("Acquire::http::Proxy \"http://%s:%d\";\n", st.MachineAddr, ProxyPort)},
 	}

@@ -1,9 +1,6 @@
 package local
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,51 +9,11 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 )
 
-// hostKey is a host's SSH identity. omc makes it, so the key Create
-// returns is known before the host ever answers, not learned on first
-// contact.
-type hostKey struct {
-	private []byte // OpenSSH PEM
-	public  string // authorized_keys form, no newline
-}
-
-func newHostKey(comment string) (hostKey, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return hostKey{}, err
-	}
-	return marshalKey(priv, comment)
-}
-
-func marshalKey(priv ed25519.PrivateKey, comment string) (hostKey, error) {
-	block, err := ssh.MarshalPrivateKey(priv, comment)
-	if err != nil {
-		return hostKey{}, err
-	}
-	pub, err := ssh.NewPublicKey(priv.Public())
-	if err != nil {
-		return hostKey{}, err
-	}
-	return hostKey{
-		private: pem.EncodeToMemory(block),
-		public:  strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
-	}, nil
-}
-
-// loadHostKey reads a key written by newHostKey.
-func loadHostKey(path string) (hostKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return hostKey{}, err
-	}
-	s, err := ssh.ParsePrivateKey(b)
-	if err != nil {
-		return hostKey{}, fmt.Errorf("%s: %w", path, err)
-	}
-	return hostKey{private: b, public: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey())))}, nil
-}
+// hostKey is a host's SSH identity, made by omc (see providers.HostKey).
+type hostKey = providers.HostKey
 
 // DefaultKey is the key pair omc makes under the cache dir when a node
 // has no ssh.key and ~/.ssh holds no default key: the only way to log in
@@ -113,21 +70,21 @@ func (p *Provider) defaultKey() (string, error) {
 	if b, err := os.ReadFile(path + ".pub"); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	}
-	k, err := newHostKey("omc local hosts")
+	k, err := providers.NewHostKey("omc local hosts")
 	if err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path, k.private, 0o600); err != nil {
+	if err := writeFileAtomic(path, k.Private, 0o600); err != nil {
 		return "", err
 	}
-	if err := writeFileAtomic(path+".pub", []byte(k.public+" omc local hosts\n"), 0o644); err != nil {
+	if err := writeFileAtomic(path+".pub", []byte(k.Public+" omc local hosts\n"), 0o644); err != nil {
 		return "", err
 	}
 	p.logf("no SSH key in the inventory or ~/.ssh: made %s; set ssh.key: %s in the inventory to use it", path, path)
-	return k.public, nil
+	return k.Public, nil
 }
 
 func expandHome(path string) string {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"errors"
+	"github.com/omc-coop/omc/providers"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -194,18 +195,18 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func TestHostKey(t *testing.T) {
-	k, err := newHostKey("root@x")
+	k, err := providers.NewHostKey("root@x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "key")
-	os.WriteFile(path, k.private, 0o600)
-	back, err := loadHostKey(path)
-	if err != nil || back.public != k.public {
+	os.WriteFile(path, k.Private, 0o600)
+	back, err := providers.LoadHostKey(path)
+	if err != nil || back.Public != k.Public {
 		t.Fatalf("reloaded key differs: %v", err)
 	}
-	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.public)); err != nil || !strings.HasPrefix(k.public, "ssh-ed25519 ") {
-		t.Fatalf("public key %q: %v", k.public, err)
+	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k.Public)); err != nil || !strings.HasPrefix(k.Public, "ssh-ed25519 ") {
+		t.Fatalf("public key %q: %v", k.Public, err)
 	}
 }
 
