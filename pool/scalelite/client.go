@@ -1,0 +1,434 @@
+// Package scalelite implements pool.Pool for Scalelite: Client speaks its
+// JSON management API (/scalelite/api/*, Scalelite 1.5.1 and later), Rake
+// runs its rake tasks in the API container over SSH, for versions without
+// the API.
+//
+// The API's rules, from Scalelite's source (docs/api-README.md,
+// app/controllers/api/*, concerns/api_helper.rb):
+//
+//   - Every call carries checksum = hex(SHA256(actionName + queryString +
+//     LOADBALANCER_SECRET)) in its query string, POST included; the JSON
+//     body is not covered. actionName is the lowerCamel Rails action
+//     (getServers, addServer, ...).
+//   - Checksum, content-type and missing-parameter errors come back as
+//     BBB-style XML with HTTP 200, so the answer's type is checked, not
+//     only its status.
+//   - getServers answers 404 {"error":"No servers are configured"} for an
+//     empty pool: that is an empty list.
+//   - panicServer reads keep_state at the top level of the body, although
+//     the docs show it under "server".
+//   - The API returns each server's BBB secret in clear text.
+package scalelite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
+)
+
+// Client is Scalelite's JSON API.
+type Client struct {
+	// URL is Scalelite's base URL (https://scalelite.example.org); a URL
+	// that already ends in /scalelite/api is used as is.
+	URL string
+	// Secret is the load-balancer secret (LOADBALANCER_SECRET).
+	Secret string
+	// HTTP is the client used (default: a 30 s timeout).
+	HTTP *http.Client
+}
+
+var _ pool.Pool = (*Client)(nil)
+
+var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
+
+// APIError is a refusal by Scalelite: a JSON error with a status, or the
+// XML error it sends with HTTP 200.
+type APIError struct {
+	Action string
+	Status int    // HTTP status
+	Key    string // messageKey of an XML error, e.g. checksumError
+	Msg    string
+}
+
+func (e *APIError) Error() string {
+	switch {
+	case e.Key == "checksumError":
+		return fmt.Sprintf("Scalelite %s: checksum refused: the load-balancer secret omc uses is not Scalelite's LOADBALANCER_SECRET", e.Action)
+	case e.Key != "":
+		return fmt.Sprintf("Scalelite %s: %s (%s)", e.Action, e.Msg, e.Key)
+	}
+	return fmt.Sprintf("Scalelite %s: HTTP %d: %s", e.Action, e.Status, e.Msg)
+}
+
+func (c *Client) base() string {
+	u := strings.TrimRight(c.URL, "/")
+	if strings.HasSuffix(u, "/scalelite/api") {
+		return u
+	}
+	return u + "/scalelite/api"
+}
+
+// call sends one request. q is the query (without checksum); body, when
+// non-nil, is sent as JSON with POST. out receives the JSON answer of a
+// 2xx status. The status is returned for callers that read meaning into
+// it (404, 412).
+func (c *Client) call(ctx context.Context, action string, q url.Values, body any, out any) (int, []byte, error) {
+	query := q.Encode()
+	sum := bbbapi.Checksum(bbbapi.SHA256, action, query, c.Secret)
+	full := query
+	if full != "" {
+		full += "&"
+	}
+	full += "checksum=" + sum
+	method := http.MethodGet
+	var rd io.Reader
+	if body != nil {
+		method = http.MethodPost
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base()+"/"+action+"?"+full, rd)
+	if err != nil {
+		return 0, nil, fmt.Errorf("Scalelite %s: %w", action, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("Scalelite %s: %w", action, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("Scalelite %s: reading the answer: %w", action, err)
+	}
+	if isXML(resp.Header.Get("Content-Type"), data) {
+		// Errors raised before the controller ran (checksum, content
+		// type, missing parameter) are BBB-style XML, with HTTP 200.
+		var x struct {
+			ReturnCode string `xml:"returncode"`
+			MessageKey string `xml:"messageKey"`
+			Message    string `xml:"message"`
+		}
+		if xml.Unmarshal(data, &x) == nil && x.ReturnCode != "" {
+			return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Key: x.MessageKey, Msg: x.Message}
+		}
+		return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: "unexpected XML answer: " + snippet(data)}
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: jsonMessage(data)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: "not the JSON expected: " + snippet(data)}
+		}
+	}
+	return resp.StatusCode, data, nil
+}
+
+func isXML(contentType string, body []byte) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if strings.HasSuffix(mt, "/xml") {
+		return true
+	}
+	return bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
+}
+
+// jsonMessage is the error text of a JSON error answer ({"error": ...} or
+// {"message": ...}), or a snippet of the body.
+func jsonMessage(b []byte) string {
+	var m struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(b, &m) == nil {
+		if m.Error != "" {
+			return m.Error
+		}
+		if m.Message != "" {
+			return m.Message
+		}
+	}
+	return snippet(b)
+}
+
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	if s == "" {
+		s = "(empty)"
+	}
+	return s
+}
+
+func status(err error) int {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+// wireServer is the server object of the API. load is a number or
+// "unavailable"; load_multiplier a number or a decimal string (Rails
+// renders BigDecimal as a string).
+type wireServer struct {
+	ID             string          `json:"id"`
+	URL            string          `json:"url"`
+	Secret         string          `json:"secret"`
+	Tag            string          `json:"tag"`
+	BBBVersion     string          `json:"bbb_version"`
+	State          string          `json:"state"`
+	Load           json.RawMessage `json:"load"`
+	LoadMultiplier json.RawMessage `json:"load_multiplier"`
+	Online         json.RawMessage `json:"online"`
+}
+
+func (w wireServer) server() pool.Server {
+	s := pool.Server{ID: w.ID, URL: w.URL, Secret: w.Secret, Tag: w.Tag, BBBVersion: w.BBBVersion, State: w.State, LoadMultiplier: 1}
+	if f, ok := number(w.Load); ok {
+		s.Load, s.LoadKnown = f, true
+	}
+	if f, ok := number(w.LoadMultiplier); ok && f > 0 {
+		s.LoadMultiplier = f
+	}
+	var on any
+	if json.Unmarshal(w.Online, &on) == nil {
+		switch v := on.(type) {
+		case string:
+			s.Online = v == "online" || v == "true"
+		case bool:
+			s.Online = v
+		}
+	}
+	return s
+}
+
+// number reads a JSON number or a numeric string.
+func number(raw json.RawMessage) (float64, bool) {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// List returns every server; the 404 of an empty pool is an empty list.
+func (c *Client) List(ctx context.Context) ([]pool.Server, error) {
+	var ws []wireServer
+	code, data, err := c.call(ctx, "getServers", nil, nil, &ws)
+	if code == http.StatusNotFound && err != nil && strings.Contains(jsonMessage(data), "No servers") {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]pool.Server, len(ws))
+	for i, w := range ws {
+		out[i] = w.server()
+	}
+	return out, nil
+}
+
+// Get returns one server.
+func (c *Client) Get(ctx context.Context, id string) (pool.Server, error) {
+	var w wireServer
+	_, _, err := c.call(ctx, "getServerInfo", url.Values{"id": {id}}, nil, &w)
+	if status(err) == http.StatusNotFound {
+		return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
+	}
+	if err != nil {
+		return pool.Server{}, err
+	}
+	return w.server(), nil
+}
+
+// Add registers a server; Scalelite answers 201 with it, disabled.
+func (c *Client) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error) {
+	body := map[string]any{"url": s.URL, "secret": s.Secret}
+	if s.LoadMultiplier > 0 {
+		body["load_multiplier"] = s.LoadMultiplier
+	}
+	if s.Tag != "" {
+		body["tag"] = s.Tag
+	}
+	var w wireServer
+	if _, _, err := c.call(ctx, "addServer", nil, map[string]any{"server": body}, &w); err != nil {
+		return pool.Server{}, err
+	}
+	return w.server(), nil
+}
+
+// Update changes state, secret, load multiplier and tag in one call.
+func (c *Client) Update(ctx context.Context, id string, u pool.ServerUpdate) (pool.Server, error) {
+	body := map[string]any{}
+	if u.State != "" {
+		body["state"] = u.State
+	}
+	if u.Secret != nil {
+		body["secret"] = *u.Secret
+	}
+	if u.LoadMultiplier != nil {
+		body["load_multiplier"] = *u.LoadMultiplier
+	}
+	if u.Tag != nil {
+		body["tag"] = *u.Tag
+	}
+	var w wireServer
+	_, _, err := c.call(ctx, "updateServer", nil, map[string]any{"id": id, "server": body}, &w)
+	if status(err) == http.StatusNotFound {
+		return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
+	}
+	if err != nil {
+		return pool.Server{}, err
+	}
+	return w.server(), nil
+}
+
+// Delete removes a server from the pool.
+func (c *Client) Delete(ctx context.Context, id string) error {
+	_, _, err := c.call(ctx, "deleteServer", nil, map[string]any{"id": id}, nil)
+	if status(err) == http.StatusNotFound {
+		return fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
+	}
+	return err
+}
+
+// Panic ends the server's meetings. keep_state goes at the top level,
+// where Scalelite's code reads it.
+func (c *Client) Panic(ctx context.Context, id string, keepState bool) error {
+	body := map[string]any{"id": id}
+	if keepState {
+		body["keep_state"] = true
+	}
+	_, _, err := c.call(ctx, "panicServer", nil, body, nil)
+	if status(err) == http.StatusNotFound {
+		return fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
+	}
+	return err
+}
+
+// wireTenant: secrets is a colon-separated string.
+type wireTenant struct {
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Secrets json.RawMessage `json:"secrets"`
+}
+
+func (w wireTenant) tenant() pool.Tenant {
+	t := pool.Tenant{ID: w.ID, Name: w.Name}
+	var s string
+	var l []string
+	switch {
+	case json.Unmarshal(w.Secrets, &s) == nil:
+		t.Secrets = splitSecrets(s)
+	case json.Unmarshal(w.Secrets, &l) == nil:
+		t.Secrets = l
+	}
+	return t
+}
+
+func splitSecrets(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ":") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func tenantErr(err error) error {
+	switch status(err) {
+	case http.StatusPreconditionFailed:
+		return pool.ErrMultitenancyDisabled
+	case http.StatusNotFound:
+		return fmt.Errorf("Scalelite tenant: %w", pool.ErrNotFound)
+	}
+	return err
+}
+
+// Tenants lists the tenants. Scalelite answers an object, not a list,
+// when there are none.
+func (c *Client) Tenants(ctx context.Context) ([]pool.Tenant, error) {
+	var raw json.RawMessage
+	if _, _, err := c.call(ctx, "getTenants", nil, nil, &raw); err != nil {
+		return nil, tenantErr(err)
+	}
+	var ws []wireTenant
+	if err := json.Unmarshal(raw, &ws); err != nil {
+		return nil, nil // {"message":"No tenants exist"}
+	}
+	out := make([]pool.Tenant, len(ws))
+	for i, w := range ws {
+		out[i] = w.tenant()
+	}
+	return out, nil
+}
+
+// AddTenant creates a tenant; the answer is {"tenant": {...}}.
+func (c *Client) AddTenant(ctx context.Context, name string, secrets []string) (pool.Tenant, error) {
+	var out struct {
+		Tenant wireTenant `json:"tenant"`
+	}
+	body := map[string]any{"tenant": map[string]any{"name": name, "secrets": strings.Join(secrets, ":")}}
+	if _, _, err := c.call(ctx, "addTenant", nil, body, &out); err != nil {
+		return pool.Tenant{}, tenantErr(err)
+	}
+	return out.Tenant.tenant(), nil
+}
+
+// UpdateTenant changes a tenant's name and/or secrets.
+func (c *Client) UpdateTenant(ctx context.Context, id, name string, secrets []string) (pool.Tenant, error) {
+	t := map[string]any{}
+	if name != "" {
+		t["name"] = name
+	}
+	if secrets != nil {
+		t["secrets"] = strings.Join(secrets, ":")
+	}
+	var out struct {
+		Tenant wireTenant `json:"tenant"`
+	}
+	if _, _, err := c.call(ctx, "updateTenant", nil, map[string]any{"id": id, "tenant": t}, &out); err != nil {
+		return pool.Tenant{}, tenantErr(err)
+	}
+	return out.Tenant.tenant(), nil
+}
+
+// DeleteTenant removes a tenant.
+func (c *Client) DeleteTenant(ctx context.Context, id string) error {
+	_, _, err := c.call(ctx, "deleteTenant", nil, map[string]any{"id": id}, nil)
+	return tenantErr(err)
+}

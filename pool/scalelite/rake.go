@@ -1,0 +1,418 @@
+package scalelite
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/remote"
+)
+
+// Runner runs one command on the Scalelite host. Each argv element is one
+// argument: nothing is split or expanded.
+type Runner interface {
+	Run(ctx context.Context, argv []string) (stdout, stderr []byte, exitCode int, err error)
+}
+
+// Rake is pool.Pool over Scalelite's rake tasks, run with `docker exec`
+// in its API container (lib/tasks/servers.rake, tenants.rake), for
+// Scalelite versions without the JSON API.
+//
+// Each task and its arguments are one argv element
+// (servers:add[URL,SECRET,1.0,TAG]): rake splits them at commas, so no
+// value may hold a comma, a bracket or whitespace. `docker exec` runs
+// without -t, and without -i: nothing is ever read from stdin, which is
+// why servers:disable (it asks "yes" when the load is not 0) is only used
+// on an empty server. Secrets are arguments of the task, so they show in
+// the Scalelite host's process list while it runs.
+type Rake struct {
+	Runner Runner
+	// Container is Scalelite's API container (default scalelite-api).
+	Container string
+	// Rake is how rake is started in it (default bundle exec rake).
+	Rake []string
+	// Docker is the docker command (default docker, from the host's PATH).
+	Docker string
+}
+
+var _ pool.Pool = (*Rake)(nil)
+
+// RakeError is a task that failed.
+type RakeError struct {
+	Task     string // task name without arguments
+	ExitCode int
+	Output   string // the end of stderr (or stdout)
+}
+
+func (e *RakeError) Error() string {
+	return fmt.Sprintf("Scalelite rake %s exited %d: %s", e.Task, e.ExitCode, e.Output)
+}
+
+// rakeArg refuses what rake would split or the shell-less argv would
+// mangle.
+func rakeArg(what, v string) error {
+	if strings.ContainsAny(v, ",[]\\ \t\r\n\"'") {
+		return fmt.Errorf("Scalelite rake: %s must not contain commas, brackets, quotes or spaces", what)
+	}
+	return nil
+}
+
+func (r *Rake) run(ctx context.Context, task string, args ...string) (string, error) {
+	arg := task
+	if len(args) > 0 {
+		arg += "[" + strings.Join(args, ",") + "]"
+	}
+	container := r.Container
+	if container == "" {
+		container = "scalelite-api"
+	}
+	rake := r.Rake
+	if len(rake) == 0 {
+		rake = []string{"bundle", "exec", "rake"}
+	}
+	docker := r.Docker
+	if docker == "" {
+		docker = "docker"
+	}
+	argv := append(append([]string{docker, "exec", container}, rake...), arg)
+	out, errOut, code, err := r.Runner.Run(ctx, argv)
+	if err != nil {
+		return "", fmt.Errorf("Scalelite rake %s: %w", task, err)
+	}
+	if code != 0 {
+		msg := strings.TrimSpace(string(errOut))
+		if msg == "" {
+			msg = strings.TrimSpace(string(out))
+		}
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 && len(msg) > 300 {
+			msg = msg[i+1:]
+		}
+		e := &RakeError{Task: task, ExitCode: code, Output: msg}
+		switch {
+		case strings.Contains(msg, "Multitenancy is disabled"):
+			return "", pool.ErrMultitenancyDisabled
+		case strings.Contains(msg, "No server found"), strings.Contains(msg, "does not exist"), strings.Contains(msg, "Couldn't find"):
+			return "", fmt.Errorf("%w: %w", e, pool.ErrNotFound)
+		}
+		return "", e
+	}
+	return string(out), nil
+}
+
+// parseRecords reads rake's listings: "id: X" starts a record, and the
+// tab-indented lines after it are its fields ("key: value", or a bare
+// word such as a state). Anything else (log lines) is skipped.
+func parseRecords(out string) []map[string]string {
+	var recs []map[string]string
+	var cur map[string]string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			cur = map[string]string{"id": strings.TrimSpace(id)}
+			recs = append(recs, cur)
+			continue
+		}
+		if cur == nil || !strings.HasPrefix(line, "\t") {
+			cur = nil
+			continue
+		}
+		f := strings.TrimSpace(line)
+		if k, v, ok := strings.Cut(f, ": "); ok {
+			cur[k] = strings.TrimSpace(v)
+		} else if k, ok := strings.CutSuffix(f, ":"); ok {
+			cur[k] = ""
+		} else {
+			cur["_"+f] = "true"
+		}
+	}
+	return recs
+}
+
+func serverOf(m map[string]string) pool.Server {
+	s := pool.Server{ID: m["id"], URL: m["url"], Secret: m["secret"], Tag: m["tag"], BBBVersion: m["bbb version"], LoadMultiplier: 1}
+	for _, st := range []string{pool.Enabled, pool.Cordoned, pool.Disabled} {
+		if m["_"+st] != "" {
+			s.State = st
+		}
+	}
+	s.Online = m["_online"] != ""
+	if f, err := strconv.ParseFloat(m["load"], 64); err == nil {
+		s.Load, s.LoadKnown = f, true
+	}
+	if f, err := strconv.ParseFloat(m["load multiplier"], 64); err == nil && f > 0 {
+		s.LoadMultiplier = f
+	}
+	return s
+}
+
+// List runs `servers`.
+func (r *Rake) List(ctx context.Context) ([]pool.Server, error) {
+	out, err := r.run(ctx, "servers")
+	if err != nil {
+		return nil, err
+	}
+	var l []pool.Server
+	for _, m := range parseRecords(out) {
+		l = append(l, serverOf(m))
+	}
+	return l, nil
+}
+
+// Get lists and picks one: rake has no single-server task.
+func (r *Rake) Get(ctx context.Context, id string) (pool.Server, error) {
+	l, err := r.List(ctx)
+	if err != nil {
+		return pool.Server{}, err
+	}
+	for _, s := range l {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
+}
+
+func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// Add runs servers:add[url,secret,multiplier,tag]; the server is added
+// disabled.
+func (r *Rake) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error) {
+	for what, v := range map[string]string{"the server URL": s.URL, "the secret": s.Secret, "the tag": s.Tag} {
+		if err := rakeArg(what, v); err != nil {
+			return pool.Server{}, err
+		}
+	}
+	lm := s.LoadMultiplier
+	if lm <= 0 {
+		lm = 1
+	}
+	args := []string{s.URL, s.Secret, fmtFloat(lm)}
+	if s.Tag != "" {
+		args = append(args, s.Tag)
+	}
+	out, err := r.run(ctx, "servers:add", args...)
+	if err != nil {
+		return pool.Server{}, err
+	}
+	id := ""
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	if id == "" {
+		return pool.Server{}, fmt.Errorf("Scalelite rake servers:add printed no id")
+	}
+	return r.Get(ctx, id)
+}
+
+// Update uses servers:update for secret and multiplier (giving both, as
+// rake takes an empty argument for an empty value), servers:tag for the
+// tag, and servers:enable/cordon/disable for the state.
+func (r *Rake) Update(ctx context.Context, id string, u pool.ServerUpdate) (pool.Server, error) {
+	if err := rakeArg("the server id", id); err != nil {
+		return pool.Server{}, err
+	}
+	cur, err := r.Get(ctx, id)
+	if err != nil {
+		return pool.Server{}, err
+	}
+	if u.Secret != nil || u.LoadMultiplier != nil {
+		sec, lm := cur.Secret, cur.LoadMultiplier
+		if u.Secret != nil {
+			sec = *u.Secret
+		}
+		if u.LoadMultiplier != nil {
+			lm = *u.LoadMultiplier
+		}
+		if err := rakeArg("the secret", sec); err != nil {
+			return pool.Server{}, err
+		}
+		if lm <= 0 {
+			return pool.Server{}, fmt.Errorf("Scalelite rake: the load multiplier must be positive")
+		}
+		if _, err := r.run(ctx, "servers:update", id, sec, fmtFloat(lm)); err != nil {
+			return pool.Server{}, err
+		}
+	}
+	if u.Tag != nil {
+		if err := rakeArg("the tag", *u.Tag); err != nil {
+			return pool.Server{}, err
+		}
+		args := []string{id}
+		if *u.Tag != "" { // servers:tag[id] removes the tag
+			args = append(args, *u.Tag)
+		}
+		if _, err := r.run(ctx, "servers:tag", args...); err != nil {
+			return pool.Server{}, err
+		}
+	}
+	switch u.State {
+	case "":
+	case pool.Enable:
+		_, err = r.run(ctx, "servers:enable", id)
+	case pool.Cordon:
+		_, err = r.run(ctx, "servers:cordon", id)
+	case pool.Disable:
+		// servers:disable asks for "yes" on stdin when the load is not 0;
+		// omc never answers it (that is what Panic is for).
+		if cur.LoadKnown && cur.Load > 0 {
+			return pool.Server{}, fmt.Errorf("Scalelite rake: server %s still has load %s; drain it (cordon) or panic it instead of disabling", id, cur.LoadText())
+		}
+		_, err = r.run(ctx, "servers:disable", id)
+	default:
+		return pool.Server{}, fmt.Errorf("Scalelite rake: unknown state %q (enable, cordon or disable)", u.State)
+	}
+	if err != nil {
+		return pool.Server{}, err
+	}
+	return r.Get(ctx, id)
+}
+
+// Delete runs servers:remove.
+func (r *Rake) Delete(ctx context.Context, id string) error {
+	if err := rakeArg("the server id", id); err != nil {
+		return err
+	}
+	_, err := r.run(ctx, "servers:remove", id)
+	return err
+}
+
+// Panic runs servers:panic. rake passes arguments as strings and the task
+// tests keep_state for presence, so "false" would keep the state: the
+// argument is given only to keep it.
+func (r *Rake) Panic(ctx context.Context, id string, keepState bool) error {
+	if err := rakeArg("the server id", id); err != nil {
+		return err
+	}
+	args := []string{id}
+	if keepState {
+		args = append(args, "true")
+	}
+	_, err := r.run(ctx, "servers:panic", args...)
+	return err
+}
+
+func tenantOf(m map[string]string) pool.Tenant {
+	return pool.Tenant{ID: m["id"], Name: m["name"], Secrets: splitSecrets(m["secrets"])}
+}
+
+// Tenants runs `tenants`.
+func (r *Rake) Tenants(ctx context.Context) ([]pool.Tenant, error) {
+	out, err := r.run(ctx, "tenants")
+	if err != nil {
+		return nil, err
+	}
+	var l []pool.Tenant
+	for _, m := range parseRecords(out) {
+		l = append(l, tenantOf(m))
+	}
+	return l, nil
+}
+
+func (r *Rake) tenant(ctx context.Context, id string) (pool.Tenant, error) {
+	l, err := r.Tenants(ctx)
+	if err != nil {
+		return pool.Tenant{}, err
+	}
+	for _, t := range l {
+		if t.ID == id {
+			return t, nil
+		}
+	}
+	return pool.Tenant{}, fmt.Errorf("Scalelite tenant %s: %w", id, pool.ErrNotFound)
+}
+
+func checkTenantArgs(name string, secrets []string) error {
+	if err := rakeArg("the tenant name", name); err != nil {
+		return err
+	}
+	for _, s := range secrets {
+		if err := rakeArg("a tenant secret", s); err != nil {
+			return err
+		}
+		if strings.Contains(s, ":") {
+			return fmt.Errorf("Scalelite: a tenant secret must not contain ':' (it separates secrets)")
+		}
+	}
+	return nil
+}
+
+// AddTenant runs tenants:add[name,secret1:secret2].
+func (r *Rake) AddTenant(ctx context.Context, name string, secrets []string) (pool.Tenant, error) {
+	if err := checkTenantArgs(name, secrets); err != nil {
+		return pool.Tenant{}, err
+	}
+	out, err := r.run(ctx, "tenants:add", name, strings.Join(secrets, ":"))
+	if err != nil {
+		return pool.Tenant{}, err
+	}
+	id := ""
+	sc := bufio.NewScanner(bytes.NewReader([]byte(out)))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "New Tenant id: "); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	if id == "" {
+		return pool.Tenant{}, fmt.Errorf("Scalelite rake tenants:add printed no id")
+	}
+	return r.tenant(ctx, id)
+}
+
+// UpdateTenant runs tenants:update[id,name,secrets]; an empty name or
+// secrets argument leaves that field.
+func (r *Rake) UpdateTenant(ctx context.Context, id, name string, secrets []string) (pool.Tenant, error) {
+	if err := checkTenantArgs(name, secrets); err != nil {
+		return pool.Tenant{}, err
+	}
+	if err := rakeArg("the tenant id", id); err != nil {
+		return pool.Tenant{}, err
+	}
+	if _, err := r.run(ctx, "tenants:update", id, name, strings.Join(secrets, ":")); err != nil {
+		return pool.Tenant{}, err
+	}
+	return r.tenant(ctx, id)
+}
+
+// DeleteTenant runs tenants:remove.
+func (r *Rake) DeleteTenant(ctx context.Context, id string) error {
+	if err := rakeArg("the tenant id", id); err != nil {
+		return err
+	}
+	_, err := r.run(ctx, "tenants:remove", id)
+	return err
+}
+
+// SSHRunner runs commands through omc's SSH transport, in the host's
+// persistent shell, each argv element single-quoted.
+type SSHRunner struct {
+	Client *remote.Client
+}
+
+// Run implements Runner.
+func (s SSHRunner) Run(ctx context.Context, argv []string) ([]byte, []byte, int, error) {
+	sh, err := s.Client.Shell(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	res, err := sh.Run(ctx, strings.Join(q, " "))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return res.Stdout, res.Stderr, res.ExitCode, nil
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
