@@ -75,10 +75,18 @@ func (s *Scalelite) SetMultitenancy(on bool) { s.mu.Lock(); s.multitenancy = on;
 func (s *Scalelite) Writes() int { s.mu.Lock(); defer s.mu.Unlock(); return s.writes }
 
 // Calls counts the calls to one action, whatever their outcome.
-func (s *Scalelite) Calls(action string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.calls[action] }
+func (s *Scalelite) Calls(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[action]
+}
 
 // FailNext makes the next call to action answer with this HTTP status.
-func (s *Scalelite) FailNext(action string, status int) { s.mu.Lock(); s.failNext[action] = status; s.mu.Unlock() }
+func (s *Scalelite) FailNext(action string, status int) {
+	s.mu.Lock()
+	s.failNext[action] = status
+	s.mu.Unlock()
+}
 
 // Servers returns the pool as the API would show it.
 func (s *Scalelite) Servers() []pool.Server {
