@@ -1,0 +1,267 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/fake"
+	"github.com/omc-coop/omc/pool/scalelite"
+)
+
+const lbSecret = "lb-secret-never-shown-0123456789abcdef"
+
+type rig struct {
+	sl      *fake.Scalelite
+	bbb     *fake.BBB
+	p       pool.Pool
+	members []pool.Member
+}
+
+// newRig makes n fake BBB nodes, each running with the secret the
+// inventory would register, and an empty fake Scalelite.
+func newRig(t *testing.T, n int) *rig {
+	r := &rig{sl: fake.NewScalelite(t, lbSecret), bbb: fake.NewBBB(t)}
+	r.p = &scalelite.Client{URL: r.sl.URL, Secret: lbSecret}
+	for i := 1; i <= n; i++ {
+		r.members = append(r.members, r.addNode(fmt.Sprintf("bbb-%d", i), "3.0.4"))
+	}
+	return r
+}
+
+func (r *rig) addNode(name, version string) pool.Member {
+	secret := "secret-of-" + name
+	n := r.bbb.AddNode(name, secret, version)
+	return pool.Member{Node: name, URL: n.URL, Secret: secret, ExpectVersion: "3.0"}
+}
+
+func (r *rig) state(t *testing.T, node string) pool.Server {
+	t.Helper()
+	for _, m := range r.members {
+		if m.Node == node {
+			s, ok := r.sl.ServerByURL(m.URL)
+			if !ok {
+				t.Fatalf("%s is not registered", node)
+			}
+			return s
+		}
+	}
+	t.Fatalf("no member %s", node)
+	return pool.Server{}
+}
+
+func actions(rep *pool.SyncReport) string {
+	var l []string
+	for _, c := range rep.Changes {
+		l = append(l, c.Node+":"+c.Action)
+	}
+	return strings.Join(l, " ")
+}
+
+func TestSyncRegistersAGroupAndASecondRunWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 3)
+	rep, err := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(rep); got != "bbb-1:add bbb-1:enable bbb-2:add bbb-2:enable bbb-3:add bbb-3:enable" {
+		t.Fatalf("changes: %s", got)
+	}
+	for _, m := range r.members {
+		if s := r.state(t, m.Node); s.State != pool.Enabled || s.Secret != m.Secret || s.LoadMultiplier != 1 {
+			t.Fatalf("%s: %+v", m.Node, s)
+		}
+	}
+	if rep.Writes != 6 || r.sl.Writes() != 6 {
+		t.Fatalf("writes: report %d, fake %d", rep.Writes, r.sl.Writes())
+	}
+	before := r.sl.Writes()
+	rep, err = pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Writes != 0 || r.sl.Writes() != before || len(rep.Changes) != 0 {
+		t.Fatalf("second run wrote %d (%s)", r.sl.Writes()-before, actions(rep))
+	}
+	if len(r.sl.Servers()) != 3 {
+		t.Fatalf("duplicates: %+v", r.sl.Servers())
+	}
+}
+
+func TestSyncDoesNotEnableANodeWithAWrongSecret(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 2)
+	r.bbb.Node("bbb-2").SetSecret("what-the-node-really-runs-with")
+	rep, err := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.state(t, "bbb-2"); s.State != pool.Disabled {
+		t.Fatalf("bbb-2 is %s", s.State)
+	}
+	if s := r.state(t, "bbb-1"); s.State != pool.Enabled {
+		t.Fatalf("bbb-1 is %s", s.State)
+	}
+	held := rep.Held()
+	if len(held) != 1 || held[0].Node != "bbb-2" || !strings.Contains(held[0].Detail, "checksumError") {
+		t.Fatalf("held: %+v", held)
+	}
+	// Once enabled, a node that starts failing is cordoned, not removed.
+	r.bbb.Node("bbb-1").SetDown(true)
+	rep, _ = pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if s := r.state(t, "bbb-1"); s.State != pool.Cordoned || !strings.Contains(actions(rep), "bbb-1:cordon") {
+		t.Fatalf("bbb-1: %+v %s", s, actions(rep))
+	}
+	// Fixed: back in.
+	r.bbb.Node("bbb-1").SetDown(false)
+	r.bbb.Node("bbb-2").SetSecret(r.members[1].Secret)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if r.state(t, "bbb-1").State != pool.Enabled || r.state(t, "bbb-2").State != pool.Enabled {
+		t.Fatal("not re-enabled once healthy")
+	}
+}
+
+func TestSyncWrongVersionAndFailingCheck(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 2)
+	r.bbb.Node("bbb-1").SetVersion("2.7.9")
+	gate := &pool.Gate{Checks: []pool.Check{{Name: "turn", Run: func(_ context.Context, m pool.Member) (pool.CheckResult, error) {
+		if m.Node == "bbb-2" {
+			return pool.CheckResult{}, errors.New("no STUN answer from turn.example.org:3478")
+		}
+		return pool.CheckResult{Detail: "ok"}, nil
+	}}}}
+	rep, err := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{Gate: gate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Health["bbb-1"]; h.OK || !strings.Contains(h.Reason(), "bbbVersion is 2.7.9, expected 3.0") {
+		t.Fatalf("bbb-1: %+v", h)
+	}
+	if h := rep.Health["bbb-2"]; h.OK || h.Reason() != "turn: no STUN answer from turn.example.org:3478" {
+		t.Fatalf("bbb-2: %+v", h)
+	}
+	for _, n := range []string{"bbb-1", "bbb-2"} {
+		if s := r.state(t, n); s.State != pool.Disabled {
+			t.Fatalf("%s enabled", n)
+		}
+	}
+}
+
+func TestSyncFixesDriftRemovesDuplicatesAndLeavesOthersAlone(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	m := r.members[0]
+	// An entry with an old secret and a duplicate, as a hand-run rake
+	// servers:add twice leaves; and a server of another group.
+	first := r.sl.AddServerDirect(m.URL, "old-secret", pool.Enabled)
+	r.sl.AddServerDirect(m.URL+"/", "old-secret", pool.Disabled)
+	other := r.sl.AddServerDirect("https://elsewhere.example.org/bigbluebutton/api", "x", pool.Enabled)
+	m.LoadMultiplier, m.Tag = 2, "eu"
+	rep, err := pool.Sync(ctx, r.p, []pool.Member{m}, pool.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(rep); got != "bbb-1:remove-duplicate bbb-1:update" {
+		t.Fatalf("changes: %s", got)
+	}
+	l := r.sl.Servers()
+	if len(l) != 2 || l[0].ID != first || l[0].Secret != m.Secret || l[0].LoadMultiplier != 2 || l[0].Tag != "eu" || l[0].State != pool.Enabled {
+		t.Fatalf("pool: %+v", l)
+	}
+	if l[1].ID != other || len(rep.Unmanaged) != 1 {
+		t.Fatalf("other group's server touched: %+v", l)
+	}
+	if strings.Contains(fmt.Sprint(rep.Changes), m.Secret) || strings.Contains(fmt.Sprint(rep.Changes), "old-secret") {
+		t.Fatal("a secret in the report")
+	}
+}
+
+func TestSyncKeepsOperatorHolds(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	holds := pool.FileHolds{Path: filepath.Join(t.TempDir(), "holds.json")}
+	holds.Set("bbb-1", "maintenance")
+	rep, _ := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{Holds: holds})
+	if s := r.state(t, "bbb-1"); s.State != pool.Disabled || !strings.Contains(rep.Held()[0].Detail, "maintenance") {
+		t.Fatalf("held node: %+v %+v", s, rep.Changes)
+	}
+	holds.Clear("bbb-1")
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{Holds: holds})
+	if s := r.state(t, "bbb-1"); s.State != pool.Enabled {
+		t.Fatalf("released node: %+v", s)
+	}
+}
+
+func TestSyncDryRunWritesNothing(t *testing.T) {
+	r := newRig(t, 2)
+	rep, err := pool.Sync(context.Background(), r.p, r.members, pool.SyncOptions{DryRun: true})
+	if err != nil || r.sl.Writes() != 0 || actions(rep) != "bbb-1:add bbb-1:enable bbb-2:add bbb-2:enable" {
+		t.Fatalf("%v %d %s", err, r.sl.Writes(), actions(rep))
+	}
+}
+
+func TestDrainWaitsForMeetingsToEnd(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	node := r.bbb.Node("bbb-1")
+	node.CreateMeetingAt("m1", 5, 1, time.Now().Add(-time.Hour))
+	r.sl.Poll(ctx)
+	id := r.state(t, "bbb-1").ID
+
+	// Not forced: the deadline passes with the meeting running.
+	_, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 50 * time.Millisecond, Poll: 10 * time.Millisecond})
+	var te *pool.DrainTimeoutError
+	if !errors.As(err, &te) || te.Load != "6" {
+		t.Fatalf("got %v", err)
+	}
+	if s := r.state(t, "bbb-1"); s.State != pool.Cordoned || len(node.Meetings()) != 1 {
+		t.Fatalf("after timeout: %+v, meetings %d", s, len(node.Meetings()))
+	}
+
+	// The poller turns it disabled once the meeting ended.
+	r.sl.StartPoller(t, 5*time.Millisecond)
+	go func() { time.Sleep(30 * time.Millisecond); node.EndMeeting("m1") }()
+	s, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 5 * time.Second, Poll: 5 * time.Millisecond})
+	if err != nil || s.State != pool.Disabled {
+		t.Fatalf("drain: %+v %v", s, err)
+	}
+}
+
+func TestDrainForceEndsMeetingsOnlyWhenAsked(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	node := r.bbb.Node("bbb-1")
+	node.CreateMeetingAt("m1", 5, 1, time.Now().Add(-time.Hour))
+	r.sl.Poll(ctx)
+	id := r.state(t, "bbb-1").ID
+	s, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 20 * time.Millisecond, Poll: 5 * time.Millisecond, Force: true})
+	if err != nil || s.State != pool.Disabled || len(node.Meetings()) != 0 {
+		t.Fatalf("forced drain: %+v %v meetings %d", s, err, len(node.Meetings()))
+	}
+}
+
+func TestRemoveDrainsThenDeregisters(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 2)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	r.sl.StartPoller(t, 5*time.Millisecond)
+	if err := pool.Remove(ctx, r.p, r.members[0], pool.DrainOptions{Timeout: 5 * time.Second, Poll: 5 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.sl.ServerByURL(r.members[0].URL); ok || len(r.sl.Servers()) != 1 {
+		t.Fatalf("pool: %+v", r.sl.Servers())
+	}
+	// Not registered: nothing to do.
+	if err := pool.Remove(ctx, r.p, r.members[0], pool.DrainOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
