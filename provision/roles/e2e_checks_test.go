@@ -20,7 +20,7 @@ func (e *e2eEnv) testTURN(t *testing.T) {
 	}
 	addr := e.machines["rt1"].Address
 	uclient := func(secret string) string {
-		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -c -n 1 -m 1 -u e2e -W "+q(secret)+" "+addr+" 2>&1 | tail -n 30")
+		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -y -c -n 1 -m 1 -u e2e -W "+q(secret)+" "+addr+" 2>&1 | tail -n 30")
 		return out
 	}
 	ok, bad := uclient(secret), uclient("wrong-secret")
