@@ -49,6 +49,7 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 	if err := p.Cleanup(ctx); err != nil {
 		return nil, err
 	}
+	p.ensureInotify()
 	if _, err := p.ensureImage(ctx, im); err != nil {
 		return nil, err
 	}
