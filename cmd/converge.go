@@ -57,7 +57,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	red := redact.New(inv.SecretValues()...)
+	red := redact.New(secretValues(inv)...)
 	log, logPath, closeLog := openRunLog(red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
@@ -180,8 +180,13 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 	var hosts []provision.Host
 	var errs []string
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	fleet := fleetWith(inv, machines)
+	byName := make(map[string]*inventory.Node, len(fleet))
+	for _, f := range fleet {
+		byName[f.Name] = f
+	}
 	for _, n := range nodes {
-		steps, err := provision.Steps(inv, n)
+		steps, err := nodeSteps(inv, byName[n.Name], fleet)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue

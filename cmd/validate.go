@@ -43,6 +43,9 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	if err := inv.MissingSecrets(); err != nil {
 		return err
 	}
+	if err := checkRoleSettings(inv, nodes); err != nil {
+		return err
+	}
 	if o.Show {
 		return inventory.Show(s.Out, inv, nodes)
 	}

@@ -11,8 +11,12 @@ import (
 	"time"
 )
 
-// testTURN: an allocation with the node's shared secret works, one with a
-// wrong secret is refused (401), both from the TURN host itself.
+// testTURN: an allocation with the node's shared secret gets a relay
+// address, one with a wrong secret is refused, and the relay will not
+// reach into a private range outside the group (the client's own relay
+// address, 10.x here, is such a peer): all from the TURN host itself.
+// turnutils_uclient prints "allocate response received" for refusals too,
+// so the relay address is the sign of success.
 func (e *e2eEnv) testTURN(t *testing.T) {
 	secret := derive(purposeTURN, "rt1", e2eSeed)
 	if conf := e.mustSh("rt1", "grep -c '^static-auth-secret="+secret+"$' /etc/turnserver.conf"); strings.TrimSpace(conf) != "1" {
@@ -20,15 +24,19 @@ func (e *e2eEnv) testTURN(t *testing.T) {
 	}
 	addr := e.machines["rt1"].Address
 	uclient := func(secret string) string {
-		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -y -c -n 1 -m 1 -u e2e -W "+q(secret)+" "+addr+" 2>&1 | tail -n 30")
+		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -v -y -c -n 1 -m 1 -u e2e -W "+q(secret)+" "+addr+
+			" 2>&1 | grep -E 'relay addr|error|ERROR' | sort -u | head -n 20")
 		return out
 	}
 	ok, bad := uclient(secret), uclient("wrong-secret")
 	t.Logf("right secret:\n%s\nwrong secret:\n%s", ok, bad)
-	if !strings.Contains(ok, "allocate response received") || strings.Contains(ok, "error 401") {
-		t.Errorf("allocation with the shared secret failed")
+	if !strings.Contains(ok, "Received relay addr: "+addr+":") {
+		t.Errorf("allocation with the shared secret got no relay address")
 	}
-	if strings.Contains(bad, "allocate response received") && !strings.Contains(bad, "401") {
+	if !strings.Contains(ok, "403 (Forbidden IP)") {
+		t.Errorf("relay to a private peer outside the group was not refused")
+	}
+	if strings.Contains(bad, "relay addr") || !strings.Contains(bad, "Cannot complete Allocation") {
 		t.Errorf("allocation with a wrong secret was not refused")
 	}
 }

@@ -1,0 +1,83 @@
+package cmd
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/provision/roles"
+)
+
+// nodeSteps is what the engine converges on a node: its roles' built-in
+// steps (provision/roles: base, firewall, TLS, TURN, BBB, tuning), then
+// the extra steps the inventory lists. A node without roles gets only its
+// extra steps, so a plain development host stays plain. An extra step may
+// not manage what a role already manages: two owners of one file would
+// undo each other on every run.
+func nodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
+	extra, err := provision.Steps(inv, n)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.Roles) == 0 {
+		return extra, nil
+	}
+	steps, err := roles.Steps(inv, n, fleet)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)
+	}
+	owned := make(map[string]bool, len(steps))
+	for _, s := range steps {
+		owned[s.ID()] = true
+	}
+	for _, s := range extra {
+		if owned[s.ID()] {
+			return nil, fmt.Errorf("%s:%d:%d: node %s: extra step %s is already managed by the node's roles (%v); set it through the role's settings instead",
+				inv.Path, n.Pos.Line, n.Pos.Col, n.Name, s.ID(), n.Roles)
+		}
+	}
+	return append(steps, extra...), nil
+}
+
+// fleetWith returns every node of the inventory with the address its
+// machine has where a provider reported one, so that roles naming other
+// nodes (a TURN server's BBB peers) see real addresses. The inventory's
+// own nodes are not changed.
+func fleetWith(inv *inventory.Inventory, machines map[string]providers.Machine) []*inventory.Node {
+	fleet := inv.Nodes()
+	for i, n := range fleet {
+		if m, ok := machines[n.Name]; ok && m.Address != "" && n.Address != m.Address {
+			c := *n
+			c.Address = m.Address
+			fleet[i] = &c
+		}
+	}
+	return fleet
+}
+
+// secretValues is every secret output must mask: the inventory's stored
+// ones and those the roles derive from them.
+func secretValues(inv *inventory.Inventory) []string {
+	return append(inv.SecretValues(), roles.SecretValues(inv, inv.Nodes())...)
+}
+
+// checkRoleSettings reads the role settings of every node that has roles,
+// so that validate reports a missing bbb_version or a bad value without
+// contacting anything, as it does for the file's own errors.
+func checkRoleSettings(inv *inventory.Inventory, nodes []*inventory.Node) error {
+	var errs []string
+	for _, n := range nodes {
+		if len(n.Roles) == 0 {
+			continue
+		}
+		if _, err := roles.ParseSettings(n); err != nil {
+			errs = append(errs, fmt.Sprintf("%s:%d:%d: %v", inv.Path, n.Pos.Line, n.Pos.Col, err))
+		}
+	}
+	if len(errs) > 0 {
+		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s", strings.Join(errs, "\n"))}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package cmd
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+)
+
+const stepsInventory = `apiVersion: omc/v1
+name: t
+secrets:
+  bbb_seed: env:OMC_TEST_SEED
+defaults:
+  settings: {bbb_version: "3.0", acme_email: ops@example.org}
+groups:
+  g:
+    provider: static
+    nodes:
+      - {name: plain, address: 192.0.2.1, steps: [{packages: [htop]}]}
+      - {name: bbb, address: 192.0.2.2, roles: [bbb], domain: bbb.example.org, steps: [{packages: [htop]}]}
+      - name: clash
+        address: 192.0.2.3
+        roles: [turn]
+        domain: turn.example.org
+        steps: [{file: {path: /etc/turnserver.conf, content: "x"}}]
+  h:
+    provider: hcloud
+    location: fsn1
+    server_type: cx22
+    image: ubuntu-22.04
+    count: 1
+    name: t-{n}
+    roles: [turn]
+    domain: "{name}.example.org"
+`
+
+func loadSteps(t *testing.T) *inventory.Inventory {
+	t.Helper()
+	t.Setenv("OMC_TEST_SEED", "FAKE-seed-for-cmd-tests")
+	inv, err := inventory.LoadReader(filepath.Join(t.TempDir(), "omc.yaml"), strings.NewReader(stepsInventory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+func node(t *testing.T, fleet []*inventory.Node, name string) *inventory.Node {
+	for _, n := range fleet {
+		if n.Name == name {
+			return n
+		}
+	}
+	t.Fatalf("no node %s", name)
+	return nil
+}
+
+func stepIDs(t *testing.T, inv *inventory.Inventory, fleet []*inventory.Node, name string) []string {
+	t.Helper()
+	steps, err := nodeSteps(inv, node(t, fleet, name), fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(steps))
+	for i, s := range steps {
+		ids[i] = s.ID()
+	}
+	return ids
+}
+
+func TestNodeStepsRolesThenExtraSteps(t *testing.T) {
+	inv := loadSteps(t)
+	fleet := inv.Nodes()
+	if ids := stepIDs(t, inv, fleet, "plain"); len(ids) != 1 || !strings.Contains(ids[0], "htop") {
+		t.Errorf("a node without roles gets only its extra steps, got %q", ids)
+	}
+	ids := stepIDs(t, inv, fleet, "bbb")
+	joined := strings.Join(ids, "\n")
+	for _, want := range []string{"firewall", "certificate bbb.example.org", "bbb packages bigbluebutton", "turn-stun-servers.xml"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("bbb node's steps lack %s:\n%s", want, joined)
+		}
+	}
+	if last := ids[len(ids)-1]; !strings.Contains(last, "htop") {
+		t.Errorf("extra steps come after the roles' steps; last is %q", last)
+	}
+}
+
+func TestNodeStepsRefusesAnExtraStepARoleOwns(t *testing.T) {
+	inv := loadSteps(t)
+	fleet := inv.Nodes()
+	_, err := nodeSteps(inv, node(t, fleet, "clash"), fleet)
+	if err == nil || !strings.Contains(err.Error(), "/etc/turnserver.conf is already managed by the node's roles") ||
+		!strings.Contains(err.Error(), "omc.yaml:") {
+		t.Fatalf("want a positioned error naming the file both manage, got %v", err)
+	}
+}
+
+func TestFleetWithFillsProviderAddresses(t *testing.T) {
+	inv := loadSteps(t)
+	// A provider-made TURN node has no address until its machine exists;
+	// with the machine's address its steps build, without it they cannot.
+	if _, err := nodeSteps(inv, node(t, inv.Nodes(), "t-1"), inv.Nodes()); err == nil || !strings.Contains(err.Error(), "needs an IP address") {
+		t.Fatalf("without a machine: want an address error, got %v", err)
+	}
+	fleet := fleetWith(inv, map[string]providers.Machine{"t-1": {Name: "t-1", Address: "198.51.100.7"}})
+	if node(t, fleet, "t-1").Address != "198.51.100.7" {
+		t.Fatal("address not filled in")
+	}
+	if node(t, inv.Nodes(), "t-1").Address != "" {
+		t.Fatal("fleetWith changed the inventory's own node")
+	}
+	if _, err := nodeSteps(inv, node(t, fleet, "t-1"), fleet); err != nil {
+		t.Fatalf("with the machine's address: %v", err)
+	}
+}
+
+func TestValidateReportsBadRoleSettings(t *testing.T) {
+	d := isolate(t)
+	t.Setenv("OMC_TEST_SEED", "FAKE-seed-for-cmd-tests")
+	bad := strings.Replace(stepsInventory, `acme_email: ops@example.org`, `acme_email: "not an address"`, 1)
+	path := filepath.Join(d, "omc.yaml")
+	writeFile(t, path, bad)
+	_, errs, code := run(t, "", "validate", "-i", path)
+	if code != ExitInventory || !strings.Contains(errs, "acme_email") || !strings.Contains(errs, path+":") {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
+	writeFile(t, path, stepsInventory)
+	if _, errs, code := run(t, "", "validate", "-i", path); code != ExitOK {
+		t.Fatalf("valid inventory: code %d, stderr %q", code, errs)
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
