@@ -64,6 +64,11 @@ func (inv *Inventory) SecretValues() []string {
 		if g.Token != nil && g.Token.set {
 			vals = append(vals, g.Token.value)
 		}
+		for _, r := range []*Secret{g.RobotUser, g.RobotPassword} {
+			if r != nil && r.set {
+				vals = append(vals, r.value)
+			}
+		}
 	}
 	sort.Strings(vals)
 	return vals
@@ -95,6 +100,12 @@ func resolveSecrets(l *errList, inv *Inventory, dir string) {
 	for _, g := range inv.Groups {
 		if g.Token != nil && g.Token.Kind != "" {
 			resolve(l, g.Token, join(join("groups", g.Name), "token"), dir)
+		}
+		if g.RobotUser != nil && g.RobotUser.Kind != "" {
+			resolve(l, g.RobotUser, join(join("groups", g.Name), "robot_user"), dir)
+		}
+		if g.RobotPassword != nil && g.RobotPassword.Kind != "" {
+			resolve(l, g.RobotPassword, join(join("groups", g.Name), "robot_password"), dir)
 		}
 	}
 }

@@ -86,6 +86,11 @@ type Group struct {
 	// hcloud options (read by providers/hcloud only).
 	DNSZone string `yaml:"dns_zone" desc:"hcloud DNS zone (e.g. example.org) where omc keeps each node's A/AAAA records for its domain."`
 	Spread  bool   `yaml:"spread" desc:"hcloud: put the group's servers in a spread placement group (different physical hosts)."`
+
+	// robot options (read by providers/robot only; see robot.go).
+	Order         *RobotOrder `yaml:"order" desc:"robot: what to order for nodes without a server number; placed only by omc up --allow-order."`
+	RobotUser     *Secret     `yaml:"robot_user" desc:"robot: webservice user as env:NAME or file:PATH (default $ROBOT_USER)."`
+	RobotPassword *Secret     `yaml:"robot_password" desc:"robot: webservice password as env:NAME or file:PATH (default $ROBOT_PASSWORD)."`
 }
 
 // NodeSpec is a node as written in the file, before merging.
@@ -100,6 +105,10 @@ type NodeSpec struct {
 	SSH      SSH            `yaml:"ssh" desc:"Overrides the group's ssh."`
 	Settings map[string]any `yaml:"settings" desc:"Deep-merged over the group's settings."`
 	Steps    []*Step        `yaml:"steps" desc:"Steps run after the group's steps."`
+
+	// Server and Order: a robot node is a claimed server or an order.
+	Server int         `yaml:"server" desc:"robot: number of a claimed dedicated server of the Robot account."`
+	Order  *RobotOrder `yaml:"order" desc:"robot: what to order for this node (overrides the group's order)."`
 }
 
 // Node is the merged view of one node: defaults < group < node.
