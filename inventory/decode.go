@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -397,6 +398,15 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		} else {
 			v.SetInt(int64(i))
 		}
+	case reflect.Float64:
+		var f float64
+		if tag != "!!int" && tag != "!!float" {
+			d.errs.add(posOf(n), path, "expected a number, got %s", describe(n))
+		} else if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			d.errs.add(posOf(n), path, "%q is not a finite number", n.Value)
+		} else {
+			v.SetFloat(f)
+		}
 	case reflect.Bool:
 		if tag != "!!bool" {
 			d.errs.add(posOf(n), path, "expected true or false, got %s", describe(n))
@@ -414,6 +424,8 @@ func want(k reflect.Kind) string {
 		return "an integer"
 	case reflect.Bool:
 		return "true or false"
+	case reflect.Float64:
+		return "a number"
 	}
 	return "a string"
 }

@@ -7,18 +7,24 @@ import (
 
 // schemaExtra adds what struct tags do not say, keyed by "Type.key".
 var schemaExtra = map[string]map[string]any{
-	"Inventory.apiVersion": {"const": APIVersion},
-	"Inventory.name":       {"pattern": label.String()},
-	"Group.provider":       {"enum": providerNames},
-	"Group.roles":          {"items": map[string]any{"enum": roleNames}},
-	"NodeSpec.roles":       {"items": map[string]any{"enum": roleNames}},
-	"Group.count":          {"minimum": 0, "maximum": maxNodes},
-	"Group.name":           {"pattern": `\{n\}`},
-	"NodeSpec.name":        {"pattern": label.String()},
-	"SSH.port":             {"minimum": 1, "maximum": 65535},
-	"FileStep.mode":        {"type": []string{"string", "integer"}, "pattern": octalMode.String()},
-	"DirStep.mode":         {"type": []string{"string", "integer"}, "pattern": octalMode.String()},
-	"SysctlStep.value":     {"type": []string{"string", "integer", "number"}},
+	"Inventory.apiVersion":     {"const": APIVersion},
+	"Inventory.name":           {"pattern": label.String()},
+	"Group.provider":           {"enum": providerNames},
+	"Group.roles":              {"items": map[string]any{"enum": roleNames}},
+	"NodeSpec.roles":           {"items": map[string]any{"enum": roleNames}},
+	"Group.count":              {"minimum": 0, "maximum": maxNodes},
+	"Group.name":               {"pattern": `\{n\}`},
+	"NodeSpec.name":            {"pattern": label.String()},
+	"SSH.port":                 {"minimum": 1, "maximum": 65535},
+	"FileStep.mode":            {"type": []string{"string", "integer"}, "pattern": octalMode.String()},
+	"DirStep.mode":             {"type": []string{"string", "integer"}, "pattern": octalMode.String()},
+	"SysctlStep.value":         {"type": []string{"string", "integer", "number"}},
+	"Pool.api":                 {"enum": poolAPIs},
+	"Pool.checks":              {"items": map[string]any{"enum": poolChecks}},
+	"Pool.tag":                 {"pattern": poolTag.String()},
+	"NodeSpec.tag":             {"pattern": poolTag.String()},
+	"Pool.load_multiplier":     {"exclusiveMinimum": 0},
+	"NodeSpec.load_multiplier": {"exclusiveMinimum": 0},
 }
 
 // Schema returns a JSON Schema (draft 2020-12) of the inventory file,
@@ -111,6 +117,8 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string"}
 	case reflect.Int:
 		return map[string]any{"type": "integer"}
+	case reflect.Float64:
+		return map[string]any{"type": "number"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
 	}

@@ -64,6 +64,9 @@ func (inv *Inventory) SecretValues() []string {
 		if g.Token != nil && g.Token.set {
 			vals = append(vals, g.Token.value)
 		}
+		if g.Pool != nil && g.Pool.Secret != nil && g.Pool.Secret.set {
+			vals = append(vals, g.Pool.Secret.value)
+		}
 		for _, r := range []*Secret{g.RobotUser, g.RobotPassword} {
 			if r != nil && r.set {
 				vals = append(vals, r.value)
@@ -100,6 +103,9 @@ func resolveSecrets(l *errList, inv *Inventory, dir string) {
 	for _, g := range inv.Groups {
 		if g.Token != nil && g.Token.Kind != "" {
 			resolve(l, g.Token, join(join("groups", g.Name), "token"), dir)
+		}
+		if g.Pool != nil && g.Pool.Secret != nil && g.Pool.Secret.Kind != "" {
+			resolve(l, g.Pool.Secret, join(join(join("groups", g.Name), "pool"), "secret"), dir)
 		}
 		if g.RobotUser != nil && g.RobotUser.Kind != "" {
 			resolve(l, g.RobotUser, join(join("groups", g.Name), "robot_user"), dir)

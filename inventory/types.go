@@ -91,6 +91,9 @@ type Group struct {
 	Order         *RobotOrder `yaml:"order" desc:"robot: what to order for nodes without a server number; placed only by omc up --allow-order."`
 	RobotUser     *Secret     `yaml:"robot_user" desc:"robot: webservice user as env:NAME or file:PATH (default $ROBOT_USER)."`
 	RobotPassword *Secret     `yaml:"robot_password" desc:"robot: webservice password as env:NAME or file:PATH (default $ROBOT_PASSWORD)."`
+
+	// Pool is the group's Scalelite pool (see pool.go); nil: none.
+	Pool *Pool `yaml:"pool" desc:"The Scalelite pool the group's bbb nodes serve in."`
 }
 
 // NodeSpec is a node as written in the file, before merging.
@@ -105,6 +108,9 @@ type NodeSpec struct {
 	SSH      SSH            `yaml:"ssh" desc:"Overrides the group's ssh."`
 	Settings map[string]any `yaml:"settings" desc:"Deep-merged over the group's settings."`
 	Steps    []*Step        `yaml:"steps" desc:"Steps run after the group's steps."`
+	// Pool membership (groups with a pool only).
+	LoadMultiplier float64 `yaml:"load_multiplier" desc:"Scalelite load multiplier of this node (default the pool's, else 1)."`
+	Tag            string  `yaml:"tag" desc:"Scalelite tag of this node (default the pool's)."`
 
 	// Server and Order: a robot node is a claimed server or an order.
 	Server int         `yaml:"server" desc:"robot: number of a claimed dedicated server of the Robot account."`

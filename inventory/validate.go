@@ -129,6 +129,7 @@ func (v *validator) group(g *Group) {
 	for _, ns := range g.Nodes {
 		v.nodeSpec(ns)
 	}
+	v.pool(g)
 	v.robot(g)
 }
 

@@ -1,0 +1,298 @@
+package inventory
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Pool is a group's Scalelite pool: the group's bbb nodes are its
+// members. omc registers them by URL, enables each only once it passes
+// the health gate, and drains them before they are upgraded or removed.
+type Pool struct {
+	Pos Pos `yaml:"-"`
+	// URL is Scalelite's base URL; its API is under /scalelite/api.
+	URL string `yaml:"url" omc:"required" desc:"Scalelite's base URL, e.g. https://scalelite.example.org."`
+	// Secret is LOADBALANCER_SECRET: it signs every management call.
+	Secret *Secret `yaml:"secret" omc:"required" desc:"Scalelite's load-balancer secret (LOADBALANCER_SECRET) as env:NAME or file:PATH."`
+	// API is how omc talks to Scalelite.
+	API string `yaml:"api" desc:"scalelite/api (its JSON API, Scalelite 1.5.1 and later; default) or rake (its rake tasks over SSH, for older versions)."`
+	// Host is the node Scalelite runs on, for api: rake.
+	Host string `yaml:"host" desc:"rake: the node running Scalelite's containers (default: the scalelite node of this group)."`
+	// Container is Scalelite's API container, for api: rake.
+	Container string `yaml:"container" desc:"rake: Scalelite's API container (default scalelite-api)."`
+	// BBBURL is each member's BBB API URL, the key servers are matched by.
+	BBBURL string `yaml:"bbb_url" desc:"Each node's BBB API URL; {name} and {domain} are replaced (default https://{domain}/bigbluebutton/api)."`
+	// Checks are the health checks besides the BBB API itself.
+	Checks []string `yaml:"checks" desc:"Health checks a node passes besides its BBB API: tls, turn (default both; [] for none)."`
+	// LoadMultiplier and Tag are the members' defaults; a node may set its own.
+	LoadMultiplier float64 `yaml:"load_multiplier" desc:"Scalelite load multiplier of the group's nodes (default 1)."`
+	Tag            string  `yaml:"tag" desc:"Scalelite tag of the group's nodes (default none)."`
+	// Capacity is the model omc scale --for-users sizes the pool with.
+	Capacity Capacity `yaml:"capacity" desc:"Per-node capacity model of omc scale --for-users."`
+	// TenantSecrets is where omc tenant keeps each tenant's secret.
+	TenantSecrets string `yaml:"tenant_secrets" desc:"Directory where omc tenant stores each tenant's secret as NAME.secret (0600), relative to this file (default: none, the secret is only shown once)."`
+}
+
+// Capacity is the per-node capacity model (pool.Capacity):
+// nodes = ceil(users × (100 + headroom%) / 100 / users_per_node), then at
+// least min_nodes and at most max_nodes.
+type Capacity struct {
+	UsersPerNode    int `yaml:"users_per_node" desc:"Concurrent users one node carries (default 200, BBB's figure for its minimum server)."`
+	HeadroomPercent int `yaml:"headroom_percent" desc:"Spare capacity on top, in percent (default 20)."`
+	MinNodes        int `yaml:"min_nodes" desc:"Never fewer nodes (default 1)."`
+	MaxNodes        int `yaml:"max_nodes" desc:"Never more nodes (default: no limit)."`
+}
+
+// Ways omc talks to a Scalelite (Pool.API).
+const (
+	PoolAPI  = "scalelite/api"
+	PoolRake = "rake"
+)
+
+// Health checks a pool may ask for (Pool.Checks).
+const (
+	CheckTLS  = "tls"
+	CheckTURN = "turn"
+)
+
+var (
+	poolAPIs   = []string{PoolAPI, PoolRake}
+	poolChecks = []string{CheckTLS, CheckTURN}
+	// poolTag is what Scalelite's rake tasks and tag matching accept.
+	poolTag = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// DefaultBBBURL is a member's BBB API URL unless the pool says otherwise.
+const DefaultBBBURL = "https://{domain}/bigbluebutton/api"
+
+// APIKind is how omc talks to the pool's Scalelite.
+func (p *Pool) APIKind() string {
+	if p.API == "" {
+		return PoolAPI
+	}
+	return p.API
+}
+
+// HealthChecks are the checks the pool asks for.
+func (p *Pool) HealthChecks() []string {
+	if p.Checks == nil {
+		return slices.Clone(poolChecks)
+	}
+	return slices.Clone(p.Checks)
+}
+
+// MemberURL is node n's BBB API URL.
+func (p *Pool) MemberURL(n *Node) string {
+	t := p.BBBURL
+	if t == "" {
+		t = DefaultBBBURL
+	}
+	return strings.NewReplacer("{name}", n.Name, "{domain}", n.Domain).Replace(t)
+}
+
+// TenantDir is where tenant secrets are stored ("" when nowhere),
+// relative paths taken from the inventory file's directory.
+func (inv *Inventory) TenantDir(p *Pool) string {
+	if p == nil || p.TenantSecrets == "" {
+		return ""
+	}
+	d := expandHome(p.TenantSecrets)
+	if !filepath.IsAbs(d) {
+		d = filepath.Join(filepath.Dir(inv.Path), d)
+	}
+	return d
+}
+
+// PoolMember is what the pool registers for node n: its load multiplier
+// (the node's, else the pool's, else 1) and tag (the node's, else the
+// pool's).
+func (inv *Inventory) PoolMember(n *Node) (multiplier float64, tag string) {
+	g := inv.Group(n.Group)
+	if g == nil || g.Pool == nil {
+		return 1, ""
+	}
+	multiplier, tag = g.Pool.LoadMultiplier, g.Pool.Tag
+	for _, ns := range g.Nodes {
+		if ns.Name != n.Name {
+			continue
+		}
+		if ns.LoadMultiplier != 0 {
+			multiplier = ns.LoadMultiplier
+		}
+		if ns.Tag != "" {
+			tag = ns.Tag
+		}
+	}
+	if multiplier == 0 {
+		multiplier = 1
+	}
+	return multiplier, tag
+}
+
+// pool checks a group's pool block and its nodes' pool fields.
+func (v *validator) pool(g *Group) {
+	p := g.Pool
+	if p == nil {
+		for _, ns := range g.Nodes {
+			if ns.LoadMultiplier != 0 {
+				v.errf(&ns.LoadMultiplier, "load_multiplier is for nodes of a group with a pool")
+			}
+			if ns.Tag != "" {
+				v.errf(&ns.Tag, "tag is for nodes of a group with a pool")
+			}
+		}
+		return
+	}
+	if p.URL != "" {
+		u, err := url.Parse(p.URL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			v.errf(&p.URL, "%q is not an http(s) URL without query or credentials, e.g. https://scalelite.example.org", p.URL)
+		}
+	}
+	if p.API != "" && !slices.Contains(poolAPIs, p.API) {
+		v.errf(&p.API, "%q is not a way omc talks to Scalelite; use %s", p.API, strings.Join(poolAPIs, " or "))
+	}
+	if p.APIKind() != PoolRake {
+		if p.Host != "" {
+			v.errf(&p.Host, "host is for api: rake")
+		}
+		if p.Container != "" {
+			v.errf(&p.Container, "container is for api: rake")
+		}
+	} else {
+		v.rakeHost(g)
+	}
+	if p.Container != "" && !reContainer.MatchString(p.Container) {
+		v.errf(&p.Container, "%q is not a container name", p.Container)
+	}
+	if p.BBBURL != "" {
+		probe := strings.NewReplacer("{name}", "node", "{domain}", "node.example.org").Replace(p.BBBURL)
+		u, err := url.Parse(probe)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			v.errf(&p.BBBURL, "%q is not an http(s) URL (with {name} or {domain}), e.g. %s", p.BBBURL, DefaultBBBURL)
+		} else if !strings.Contains(p.BBBURL, "{name}") && !strings.Contains(p.BBBURL, "{domain}") {
+			v.errf(&p.BBBURL, "%q would be the URL of every node; include {name} or {domain}", p.BBBURL)
+		}
+	}
+	seen := map[string]bool{}
+	for i := range p.Checks {
+		c := p.Checks[i]
+		switch {
+		case !slices.Contains(poolChecks, c):
+			v.errf(&p.Checks[i], "%q is not a health check; use %s", c, strings.Join(poolChecks, ", "))
+		case seen[c]:
+			v.errf(&p.Checks[i], "check %q is listed twice", c)
+		}
+		seen[c] = true
+	}
+	v.multiplier(&p.LoadMultiplier)
+	v.tag(&p.Tag)
+	c := &p.Capacity
+	for _, f := range []*int{&c.UsersPerNode, &c.HeadroomPercent, &c.MinNodes, &c.MaxNodes} {
+		if *f < 0 {
+			v.errf(f, "must not be negative")
+		}
+	}
+	if c.HeadroomPercent > 1000 {
+		v.errf(&c.HeadroomPercent, "%d%% headroom is more than 1000%%", c.HeadroomPercent)
+	}
+	if c.MaxNodes > maxNodes {
+		v.errf(&c.MaxNodes, "at most %d nodes per inventory", maxNodes)
+	}
+	if c.MaxNodes > 0 && c.MinNodes > c.MaxNodes {
+		v.errf(&c.MinNodes, "min_nodes %d is more than max_nodes %d", c.MinNodes, c.MaxNodes)
+	}
+	if strings.ContainsAny(p.TenantSecrets, "\n\x00") {
+		v.errf(&p.TenantSecrets, "must be a directory path")
+	}
+	bbb := slices.Contains(g.Roles, "bbb")
+	for _, ns := range g.Nodes {
+		v.multiplier(&ns.LoadMultiplier)
+		v.tag(&ns.Tag)
+		if ns.Roles != nil && slices.Contains(ns.Roles, "bbb") {
+			bbb = true
+		}
+	}
+	if !bbb && len(g.Roles) > 0 {
+		v.errf(p, "a pool holds the group's bbb nodes, and this group has none")
+	}
+}
+
+var reContainer = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (v *validator) multiplier(f *float64) {
+	if w := v.at(f); !w.set || w.bad {
+		return
+	}
+	if *f <= 0 || *f > 1000 || math.IsNaN(*f) {
+		v.errf(f, "load_multiplier must be more than 0 (and at most 1000), got %s", fmtFloat(*f))
+	}
+}
+
+func (v *validator) tag(t *string) {
+	if *t != "" && !poolTag.MatchString(*t) {
+		v.errf(t, "%q is not a Scalelite tag (letters, digits, '_', '.', '-'; at most 64)", *t)
+	}
+}
+
+// rakeHost checks that api: rake names (or finds) the node Scalelite runs on.
+func (v *validator) rakeHost(g *Group) {
+	p := g.Pool
+	if p.Host == "" {
+		n := 0
+		for _, ns := range g.Nodes {
+			roles := ns.Roles
+			if roles == nil {
+				roles = g.Roles
+			}
+			if slices.Contains(roles, "scalelite") {
+				n++
+			}
+		}
+		if n != 1 {
+			v.errf(&p.API, "api: rake needs host, the node running Scalelite (this group has %d scalelite nodes)", n)
+		}
+		return
+	}
+	for _, og := range v.inv.Groups {
+		for _, ns := range og.Nodes {
+			if ns.Name == p.Host {
+				return
+			}
+		}
+		if og.Count > 0 && strings.Contains(og.NamePattern, "{n}") {
+			for i := 1; i <= og.Count && i <= maxNodes; i++ {
+				if expand(og.NamePattern, i) == p.Host {
+					return
+				}
+			}
+		}
+	}
+	v.errf(&p.Host, "no node named %q in the inventory", p.Host)
+}
+
+// RakeHost is the node Scalelite runs on for api: rake: Host, else the
+// group's one scalelite node.
+func (inv *Inventory) RakeHost(g *Group) (*Node, error) {
+	if g.Pool == nil {
+		return nil, fmt.Errorf("group %s has no pool", g.Name)
+	}
+	for _, n := range inv.Nodes() {
+		if g.Pool.Host != "" && n.Name == g.Pool.Host {
+			return n, nil
+		}
+		if g.Pool.Host == "" && n.Group == g.Name && slices.Contains(n.Roles, "scalelite") {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("group %s: no node runs Scalelite (set pool.host)", g.Name)
+}
+
+func fmtFloat(f float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", f), "0"), ".")
+}
