@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -142,6 +143,58 @@ type Meeting struct {
 	VideoCount            int    `xml:"videoCount" json:"video"`
 	ModeratorCount        int    `xml:"moderatorCount" json:"moderators"`
 	IsBreakout            bool   `xml:"isBreakout" json:"breakout"`
+	// Metadata holds the meeting's meta_ parameters from create, keys as
+	// BBB lists them (lowercase). Scalelite with multitenancy adds
+	// "tenant-id". Kept out of JSON: other keys may name people.
+	Metadata Metadata `xml:"metadata" json:"-"`
+}
+
+// Metadata is a meeting's or recording's <metadata> element: one child
+// element per key.
+type Metadata map[string]string
+
+// UnmarshalXML reads <metadata><key>value</key>...</metadata>.
+func (m *Metadata) UnmarshalXML(d *xml.Decoder, start xml.StartElement) error {
+	var v struct {
+		Items []struct {
+			XMLName xml.Name
+			Value   string `xml:",chardata"`
+		} `xml:",any"`
+	}
+	if err := d.DecodeElement(&v, &start); err != nil {
+		return err
+	}
+	if len(v.Items) == 0 {
+		return nil
+	}
+	if *m == nil {
+		*m = Metadata{}
+	}
+	for _, it := range v.Items {
+		(*m)[it.XMLName.Local] = strings.TrimSpace(it.Value)
+	}
+	return nil
+}
+
+// MarshalXML writes the keys in order (for fakes); none writes nothing.
+func (m Metadata) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := e.EncodeElement(m[k], xml.StartElement{Name: xml.Name{Local: k}}); err != nil {
+			return err
+		}
+	}
+	return e.EncodeToken(start.End())
 }
 
 // Users counts the meeting's people as Scalelite's load does.

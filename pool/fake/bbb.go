@@ -3,8 +3,9 @@
 //   - BBB is a FAKE of BigBlueButton's API (the real one needs an Ubuntu
 //     VM with the whole BBB stack). It serves many nodes from one
 //     httptest server, each under /NAME/bigbluebutton/api, checks
-//     checksums like BBB, holds scripted meetings and reports a
-//     bbbVersion.
+//     checksums like BBB, holds scripted meetings (with their metadata,
+//     e.g. Scalelite's tenant-id, and breakout flag) and recordings
+//     (getRecordings), and reports a bbbVersion.
 //   - Scalelite is a FAKE of Scalelite's JSON management API (the real
 //     one needs Redis and Rails). It copies the quirks omc must cope
 //     with: XML errors with HTTP 200, 404 for an empty server list, new
@@ -54,6 +55,20 @@ type Node struct {
 	down     bool
 	meetings map[string]*bbbapi.Meeting
 	calls    map[string]int
+	// recordings held on the node, by record ID (getRecordings).
+	recordings map[string]*Recording
+}
+
+// Recording is a recording the node holds, as getRecordings lists it:
+// the fields omc reads (IDs, metadata with Scalelite's tenant-id, size in
+// bytes); the XML carries them in BBB's element names.
+type Recording struct {
+	XMLName   xml.Name        `xml:"recording"`
+	RecordID  string          `xml:"recordID"`
+	MeetingID string          `xml:"meetingID"`
+	State     string          `xml:"state"`
+	Metadata  bbbapi.Metadata `xml:"metadata"`
+	Size      int64           `xml:"size"`
 }
 
 // NewBBB starts a fake BBB on 127.0.0.1, stopped when the test ends.
@@ -125,6 +140,45 @@ func (n *Node) SetUsers(id string, participants, moderators int) {
 	}
 }
 
+// SetMetadata sets a meeting's metadata, the meta_ parameters its create
+// carried: Scalelite with multitenancy passes meta_tenant-id, which BBB
+// lists as <metadata><tenant-id>ID</tenant-id></metadata>.
+func (n *Node) SetMetadata(id string, meta map[string]string) {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	if m := n.meetings[id]; m != nil {
+		m.Metadata = bbbapi.Metadata{}
+		for k, v := range meta {
+			m.Metadata[strings.ToLower(k)] = v
+		}
+	}
+}
+
+// SetBreakout marks a meeting as a breakout room (isBreakout).
+func (n *Node) SetBreakout(id string, breakout bool) {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	if m := n.meetings[id]; m != nil {
+		m.IsBreakout = breakout
+	}
+}
+
+// AddRecording puts a recording on the node (state published unless set).
+func (n *Node) AddRecording(r Recording) {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	if r.State == "" {
+		r.State = "published"
+	}
+	if n.recordings == nil {
+		n.recordings = map[string]*Recording{}
+	}
+	n.recordings[r.RecordID] = &r
+}
+
+// DeleteRecording removes a recording from the node.
+func (n *Node) DeleteRecording(id string) { n.b.mu.Lock(); delete(n.recordings, id); n.b.mu.Unlock() }
+
 // EndMeeting ends a meeting as if its people left.
 func (n *Node) EndMeeting(id string) { n.b.mu.Lock(); delete(n.meetings, id); n.b.mu.Unlock() }
 
@@ -162,6 +216,9 @@ type xmlResponse struct {
 	Meetings   *struct {
 		Meeting []bbbapi.Meeting `xml:"meeting"`
 	} `xml:"meetings,omitempty"`
+	Recordings *struct {
+		Recording []Recording `xml:"recording"`
+	} `xml:"recordings,omitempty"`
 }
 
 func writeXML(w http.ResponseWriter, r xmlResponse) {
@@ -234,6 +291,19 @@ func (b *BBB) serve(w http.ResponseWriter, r *http.Request) {
 		}{ms}}
 		if len(ms) == 0 {
 			resp.MessageKey, resp.Message = "noMeetings", "no meetings were found on this server"
+		}
+		writeXML(w, resp)
+	case "getRecordings":
+		var rs []Recording
+		for _, rec := range n.recordings {
+			rs = append(rs, *rec)
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].RecordID < rs[j].RecordID })
+		resp := xmlResponse{ReturnCode: "SUCCESS", Recordings: &struct {
+			Recording []Recording `xml:"recording"`
+		}{rs}}
+		if len(rs) == 0 {
+			resp.MessageKey, resp.Message = "noRecordings", "There are no recordings for the meeting(s)."
 		}
 		writeXML(w, resp)
 	case "isMeetingRunning":
