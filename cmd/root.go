@@ -83,6 +83,7 @@ each Scalelite pool equal to the inventory.`,
 		newUpCmd(s, g),
 		newDownCmd(s, g),
 		newRebuildCmd(s, g),
+		newInstallCmd(s, g),
 		newKnownHostsCmd(s, g),
 		newVersionCmd(s, g),
 	)

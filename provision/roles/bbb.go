@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
@@ -108,6 +109,21 @@ func (b *builder) bbb() {
 	b.bbbConfig()
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
 		&BBBHealthStep{Wait: 180})
+}
+
+// LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that
+// node n's BBB line runs on, with the same rules as the bbb role.
+func LineOS(n *inventory.Node) (string, error) {
+	s, err := ParseSettings(n)
+	if err != nil {
+		return "", err
+	}
+	b := &builder{n: n, s: s}
+	line, ok := b.bbbLine()
+	if !ok {
+		return "", stepsErr(b.errs)
+	}
+	return line.OS, nil
 }
 
 func knownLines() string {

@@ -1,0 +1,440 @@
+package cmd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/omc-coop/omc/internal/atomicfile"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/provision/roles"
+	"github.com/omc-coop/omc/remote"
+)
+
+// installOptions: the school's one-off install on one claimed server.
+type installOptions struct {
+	Host, Domain, Email string
+	User                string
+	Port                int
+	Key                 string
+	Version             string
+	Name                string
+	Settings            string   // YAML file of extra node settings
+	Out                 string   // the inventory to write
+	IgnoreChecks        []string // check names that may fail
+	Timeout             time.Duration
+
+	lookup resolver // DNS, replaceable in tests
+}
+
+// installMarker starts every inventory omc install writes, so a second
+// install may update it and never overwrites a file someone else wrote.
+const installMarker = "# Written by omc install"
+
+func newInstallCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &installOptions{lookup: systemResolver}
+	c := &cobra.Command{
+		Use:   "install --host ADDRESS --domain DOMAIN --email EMAIL",
+		Short: "Install BigBlueButton on one server, without an inventory",
+		Long: `Make one claimed server a BigBlueButton server, with the same roles as a
+fleet node (firewall, TLS, TURN, BBB, tuning). omc first checks the server
+(OS for the BBB line, CPU, memory, disk, ports in use, the domain's DNS)
+and says plainly what is wrong, changing nothing; --ignore-checks names
+checks you accept failing. Then it writes the inventory it used (omc.yaml,
+or -i FILE) and the secrets it made (omc-secrets/ beside it, mode 0600),
+converges the server, and prints the URL and where the API secret is.
+Run it again, or "omc up" with the written inventory, to repair or update.
+
+On a terminal omc asks for missing values; in CI (CI=true, or no
+terminal) give them as flags. Secrets are never flags.`,
+		Example: `  omc install --host 203.0.113.10 --domain bbb.school.example --email admin@school.example
+  CI=true omc install --host 203.0.113.10 --domain bbb.school.example --email admin@school.example -o json`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runInstall(c.Context(), s, g, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Host, "host", "", "the server's address (IP or name) omc connects to")
+	f.StringVar(&o.Domain, "domain", "", "the domain BBB serves, e.g. bbb.school.example (its A record must point at the server)")
+	f.StringVar(&o.Email, "email", "", "the admin's email, for the Let's Encrypt account")
+	f.StringVar(&o.User, "user", "root", "SSH user (not root: steps run through sudo -n)")
+	f.IntVar(&o.Port, "port", 22, "SSH port")
+	f.StringVar(&o.Key, "key", "", "SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
+	f.StringVar(&o.Version, "version", "3.0", "BBB line: 3.0 (Ubuntu 22.04) or 2.7 (Ubuntu 20.04)")
+	f.StringVar(&o.Name, "name", "", "node name in the inventory (default: from the domain)")
+	f.StringVar(&o.Settings, "settings", "", "YAML file of more node settings (see go doc ./provision/roles), e.g. bbb tuning or public_ip behind NAT")
+	f.StringSliceVar(&o.IgnoreChecks, "ignore-checks", nil, "checks that may fail: "+strings.Join(installChecks, ", "))
+	f.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (default: no limit)")
+	return c
+}
+
+var (
+	reInstallDomain = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	reInstallEmail  = regexp.MustCompile(`^[^\s'"@]+@[^\s'"@]+\.[^\s'"@]+$`)
+	reInstallHost   = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
+)
+
+func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *installOptions) error {
+	if err := askMissing(s, o); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	out := g.Inventory
+	if out == "" || out == "-" {
+		out = "omc.yaml"
+	}
+	if err := mayWrite(out, o.Domain); err != nil {
+		return err
+	}
+	extra, err := readSettings(o.Settings)
+	if err != nil {
+		return err
+	}
+	secretDir := filepath.Join(filepath.Dir(out), "omc-secrets")
+	text, err := installInventory(o, extra, secretDir)
+	if err != nil {
+		return err
+	}
+	// Loaded from memory first: the secrets need not exist yet (their
+	// users report them), so a bad value stops here with nothing written.
+	inv, err := inventory.LoadReader(out, bytes.NewReader(text))
+	if err != nil {
+		return fmt.Errorf("the values given do not make a valid inventory: %w", err)
+	}
+	node := inv.Nodes()[0]
+
+	results, err := preflight(ctx, s, g, o, node)
+	if err != nil {
+		return err
+	}
+	var failed []string
+	for _, r := range results {
+		if r.failed() {
+			failed = append(failed, r.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%s is not ready for BBB %s (%s): nothing was changed; fix the server, or pass --ignore-checks %s to go ahead anyway",
+			o.Host, o.Version, strings.Join(failed, ", "), strings.Join(failed, ","))}
+	}
+
+	apiFile, err := writeInstallFiles(out, text, secretDir, node.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.Err, "wrote %s and the secrets in %s\n", out, secretDir)
+	if inv, err = inventory.Load(out); err != nil {
+		return err
+	}
+	if err := inv.MissingSecrets(); err != nil {
+		return err
+	}
+	info := installInfo{V: provision.EventVersion, Type: "install", Host: o.Host, Domain: o.Domain,
+		URL: "https://" + o.Domain + "/", APIURL: "https://" + o.Domain + "/bigbluebutton/api/",
+		SecretFile: apiFile, Inventory: out}
+	if g.json() {
+		// Before the run's events, so that the summary stays the last line.
+		b, _ := json.Marshal(info)
+		fmt.Fprintf(s.Out, "%s\n", b)
+	}
+	co := &convergeOptions{Parallel: 1}
+	if err := convergeNodes(ctx, s, g, co, provision.Apply, inv, inv.Nodes()); err != nil {
+		return err
+	}
+	if !g.json() {
+		writeInstallInfo(s.Out, info)
+	}
+	return nil
+}
+
+// installInfo is what the admin needs afterwards (-o json: one line of
+// type "install", before the run's events).
+type installInfo struct {
+	V          int    `json:"v"`
+	Type       string `json:"type"`
+	Host       string `json:"host"`
+	Domain     string `json:"domain"`
+	URL        string `json:"url"`
+	APIURL     string `json:"api_url"`
+	SecretFile string `json:"api_secret_file"`
+	Inventory  string `json:"inventory"`
+}
+
+func writeInstallInfo(w io.Writer, i installInfo) {
+	fmt.Fprintf(w, `
+BigBlueButton is installed on %s (%s).
+
+  URL         %s
+  API URL     %s
+  API secret  in %s (mode 0600; on the server: sudo bbb-conf --secret)
+  Inventory   %s: "omc plan -i %s" shows drift, "omc up -i %s" repairs or updates
+
+BBB has no front end of its own for rooms and users. Add one:
+  - Greenlight, BBB's own front end: https://docs.bigbluebutton.org/greenlight/v3/install
+  - or your learning platform's BBB plugin (Moodle, ILIAS, Nextcloud, ...),
+    given the API URL and the API secret above.
+`, i.Domain, i.Host, i.URL, i.APIURL, i.SecretFile, i.Inventory, i.Inventory, i.Inventory)
+}
+
+// askMissing prompts for the values a one-off install cannot do without,
+// on a terminal only; in CI it names the missing flags.
+func askMissing(s *ui.Streams, o *installOptions) error {
+	type ask struct {
+		flag, question string
+		v              *string
+	}
+	asks := []ask{{"host", "Server address (IP or name)", &o.Host}, {"domain", "Domain BBB will serve (e.g. bbb.school.example)", &o.Domain},
+		{"email", "Admin email (for Let's Encrypt)", &o.Email}}
+	var missing []string
+	for _, a := range asks {
+		if *a.v == "" {
+			missing = append(missing, "--"+a.flag)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if !s.Interactive() {
+		return usageError("omc install needs %s (it asks for them only on a terminal, never in CI)", strings.Join(missing, ", "))
+	}
+	in := bufio.NewReader(s.In)
+	for _, a := range asks {
+		for i := 0; *a.v == "" && i < 3; i++ {
+			fmt.Fprintf(s.Err, "%s: ", a.question)
+			line, err := in.ReadString('\n')
+			*a.v = strings.TrimSpace(line)
+			if err != nil && *a.v == "" {
+				return usageError("no value for --%s", a.flag)
+			}
+		}
+		if *a.v == "" {
+			return usageError("no value for --%s", a.flag)
+		}
+	}
+	return nil
+}
+
+// check validates the flags before anything is contacted.
+func (o *installOptions) check() error {
+	o.Domain = strings.ToLower(strings.TrimSuffix(o.Domain, "."))
+	var bad []string
+	if !reInstallHost.MatchString(o.Host) {
+		bad = append(bad, fmt.Sprintf("--host %q is not an address or host name", o.Host))
+	}
+	if !reInstallDomain.MatchString(o.Domain) {
+		bad = append(bad, fmt.Sprintf("--domain %q is not a domain name (BBB needs one for its certificate)", o.Domain))
+	}
+	if !reInstallEmail.MatchString(o.Email) {
+		bad = append(bad, fmt.Sprintf("--email %q is not an email address", o.Email))
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		bad = append(bad, fmt.Sprintf("--port %d is not a port", o.Port))
+	}
+	for _, c := range o.IgnoreChecks {
+		if !slices.Contains(installChecks, c) {
+			bad = append(bad, fmt.Sprintf("--ignore-checks: no check %q (have %s)", c, strings.Join(installChecks, ", ")))
+		}
+	}
+	if o.Name == "" {
+		o.Name = strings.ReplaceAll(o.Domain, ".", "-")
+		if len(o.Name) > 63 {
+			o.Name = strings.Trim(o.Name[:63], "-")
+		}
+	}
+	if len(bad) > 0 {
+		return usageError("%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// mayWrite refuses to replace an inventory that omc install did not
+// write for this same domain.
+func mayWrite(path, domain string) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(b, []byte(installMarker+" for "+domain+"\n")) {
+		return usageError("%s exists and is not omc install's inventory for %s: use it with \"omc up -i %s\", or name another file with -i", path, domain, path)
+	}
+	return nil
+}
+
+// readSettings reads the --settings file: a YAML mapping of node settings.
+func readSettings(path string) (map[string]any, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError("--settings: %v", err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, usageError("--settings %s: not a YAML mapping: %v", path, err)
+	}
+	return m, nil
+}
+
+// The inventory omc install writes, in the order a reader expects.
+type installInv struct {
+	APIVersion string                  `yaml:"apiVersion"`
+	Name       string                  `yaml:"name"`
+	Secrets    map[string]string       `yaml:"secrets"`
+	Groups     map[string]installGroup `yaml:"groups"`
+}
+
+type installGroup struct {
+	Provider string        `yaml:"provider"`
+	Nodes    []installNode `yaml:"nodes"`
+}
+
+type installNode struct {
+	Name     string         `yaml:"name"`
+	Roles    []string       `yaml:"roles"`
+	Address  string         `yaml:"address"`
+	Domain   string         `yaml:"domain"`
+	SSH      installSSH     `yaml:"ssh"`
+	Settings map[string]any `yaml:"settings"`
+}
+
+type installSSH struct {
+	User string `yaml:"user"`
+	Port int    `yaml:"port"`
+	Key  string `yaml:"key,omitempty"`
+}
+
+const (
+	installSeed = "bbb_seed"
+	installAPI  = "bbb_api_secret"
+)
+
+// installInventory renders the inventory for this install. The seed (for
+// the TURN and FreeSWITCH secrets) and the API secret are files in
+// secretDir, referenced, never inlined.
+func installInventory(o *installOptions, extra map[string]any, secretDir string) ([]byte, error) {
+	settings := map[string]any{}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	settings["bbb_version"] = o.Version
+	settings["acme_email"] = o.Email
+	settings["api_secret"] = installAPI
+	inv := installInv{APIVersion: inventory.APIVersion, Name: "school",
+		Secrets: map[string]string{installSeed: "file:" + filepath.Join(secretDir, installSeed), installAPI: "file:" + filepath.Join(secretDir, o.Name+"-api-secret")},
+		Groups: map[string]installGroup{"school": {Provider: "static", Nodes: []installNode{{
+			Name: o.Name, Roles: []string{roles.RoleBBB}, Address: o.Host, Domain: o.Domain,
+			SSH: installSSH{User: o.User, Port: o.Port, Key: o.Key}, Settings: settings}}}}}
+	var body bytes.Buffer
+	enc := yaml.NewEncoder(&body)
+	enc.SetIndent(2)
+	if err := enc.Encode(inv); err != nil {
+		return nil, err
+	}
+	head := installMarker + " for " + o.Domain + "\n# Run \"omc plan -i FILE\" to see drift, \"omc up -i FILE\" to repair or update.\n" +
+		"# The secrets it names live in " + secretDir + " (mode 0600): back them up, keep them out of git.\n"
+	return append([]byte(head), body.Bytes()...), nil
+}
+
+// preflight connects once and checks the server; it changes nothing.
+// Every verdict is reported (stderr, or JSON lines on stdout).
+func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installOptions, n *inventory.Node) ([]checkResult, error) {
+	wantOS, err := roles.LineOS(n)
+	if err != nil {
+		return nil, &exitError{Code: ExitUsage, Err: err}
+	}
+	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: knownHostsPath()})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(s.Err, "checking %s (%s@%s) for BBB %s\n", n.Name, cfg.User, o.Host, o.Version)
+	c, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Host, err)
+	}
+	defer c.Close()
+	sh, err := c.Shell(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Host, err)
+	}
+	r, err := sh.Run(ctx, factsScript)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the server's facts: %w", o.Host, err)
+	}
+	facts, err := parseFacts(string(r.Stdout))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Host, err)
+	}
+	resolved, lerr := o.lookup(ctx, o.Domain)
+	own := o.Host
+	if s, err := roles.ParseSettings(n); err == nil && s.PublicIP != "" {
+		facts.Addrs = append(facts.Addrs, s.PublicIP)
+	}
+	results := evaluate(facts, wantOS, o.Version, o.Domain, resolved, lerr, own, o.IgnoreChecks)
+	styles := ui.NewStyles(s.Err, s.ErrColor)
+	for _, r := range results {
+		if g.json() {
+			b, _ := json.Marshal(struct {
+				V    int    `json:"v"`
+				Type string `json:"type"`
+				Host string `json:"host"`
+				checkResult
+			}{provision.EventVersion, "check", n.Name, r})
+			fmt.Fprintf(s.Out, "%s\n", b)
+			continue
+		}
+		fmt.Fprintf(s.Err, "  %-8s %-7s %s\n", r.Name, styles.Status(r.Status), r.Detail)
+	}
+	return results, nil
+}
+
+// writeInstallFiles makes the secrets once (kept on later installs) and
+// writes the inventory atomically. It returns the API secret's file.
+func writeInstallFiles(out string, text []byte, secretDir, node string) (string, error) {
+	if err := os.MkdirAll(secretDir, 0o700); err != nil {
+		return "", err
+	}
+	apiFile := filepath.Join(secretDir, node+"-api-secret")
+	for _, p := range []string{filepath.Join(secretDir, installSeed), apiFile} {
+		if _, err := os.Stat(p); err == nil {
+			continue
+		}
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return "", err
+		}
+		if err := atomicfile.Write(p, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return apiFile, atomicfile.Write(out, text, 0o644)
+}
