@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// env is everything the arms need for one N.
+type env struct {
+	work      string // per-N dir
+	self      string // this program, for the floor arm
+	omc       string
+	keyFile   string
+	fleet     Fleet
+	hosts     []*Host // the N hosts
+	steps     []step
+	ansDir    string
+	omcInv    string
+	floorJSON string
+}
+
+// outcome is what one timed run of one arm did.
+type outcome struct {
+	Wall, User, Sys float64 // seconds
+	MaxRSSMB        float64
+	Exit            int
+	Changed         int // steps/tasks changed, all hosts
+	ChangedHosts    int
+	Failed          int // hosts failed or unreachable
+	AptMax          float64
+	Output          string
+}
+
+func (e *env) setup() error {
+	if err := os.MkdirAll(e.work, 0o755); err != nil {
+		return err
+	}
+	kh := filepath.Join(e.work, "known_hosts")
+	if err := writeKnownHosts(kh, e.hosts); err != nil {
+		return err
+	}
+	e.omcInv = filepath.Join(e.work, "omc.yaml")
+	if err := writeOmcInventory(e.omcInv, e.hosts, e.steps, e.fleet.Systemd(), e.keyFile); err != nil {
+		return err
+	}
+	e.ansDir = filepath.Join(e.work, "ansible")
+	if err := writeAnsible(e.ansDir, e.hosts, e.steps, e.fleet.Systemd(), e.keyFile, kh); err != nil {
+		return err
+	}
+	var fh []floorHost
+	for _, h := range e.hosts {
+		p := filepath.Join(e.work, "floor-"+h.Name+".sh")
+		if err := os.WriteFile(p, []byte(floorScript(e.steps, h.Root, h.Name)), 0o644); err != nil {
+			return err
+		}
+		fh = append(fh, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: p})
+	}
+	b, _ := json.MarshalIndent(fh, "", " ")
+	e.floorJSON = filepath.Join(e.work, "floor-hosts.json")
+	return os.WriteFile(e.floorJSON, b, 0o644)
+}
+
+// run runs one arm once and measures it: wall time, and the controller's
+// CPU and peak RSS from the process tree's rusage (wait4).
+func (e *env) run(ctx context.Context, arm string) (outcome, error) {
+	var cmd *exec.Cmd
+	switch arm {
+	case "omc":
+		cmd = exec.CommandContext(ctx, e.omc, "up", "bench", "-i", e.omcInv, "-o", "json")
+		cmd.Env = append(os.Environ(), "CI=true", "OMC_STATE_DIR="+filepath.Join(e.work, "omc-state"))
+	case "floor":
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile)
+	case "ansible", "ansible-tuned":
+		cfg := "ansible.cfg"
+		if arm == "ansible-tuned" {
+			cfg = "ansible-tuned.cfg"
+		}
+		cmd = exec.CommandContext(ctx, "ansible-playbook", "-i", "hosts.ini", "site.yml")
+		cmd.Dir = e.ansDir
+		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(e.ansDir, cfg), "ANSIBLE_NOCOLOR=1",
+			"ANSIBLE_SSH_CONTROL_PATH_DIR="+e.controlDir(arm), "ANSIBLE_RETRY_FILES_ENABLED=0")
+	default:
+		return outcome{}, fmt.Errorf("unknown arm %q", arm)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	err := cmd.Run()
+	o := outcome{Wall: time.Since(t0).Seconds(), Output: out.String()}
+	if cmd.ProcessState == nil {
+		return o, err
+	}
+	o.Exit = cmd.ProcessState.ExitCode()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		o.User = time.Duration(ru.Utime.Nano()).Seconds()
+		o.Sys = time.Duration(ru.Stime.Nano()).Seconds()
+		o.MaxRSSMB = float64(ru.Maxrss) / 1024
+	}
+	switch arm {
+	case "omc":
+		parseOmc(&o)
+	case "floor":
+		parseFloor(&o)
+	default:
+		parseAnsible(&o, len(e.hosts))
+		e.closeMasters(arm)
+	}
+	return o, nil
+}
+
+func (e *env) controlDir(arm string) string { return filepath.Join(e.work, "cp-"+arm) }
+
+// closeMasters ends the SSH control masters an Ansible run left (they
+// persist for 60 s or 30 min), so that every run of every arm starts
+// with no connection open, as omc's and the floor's do.
+func (e *env) closeMasters(arm string) {
+	ents, _ := os.ReadDir(e.controlDir(arm))
+	var wg sync.WaitGroup
+	for _, ent := range ents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := filepath.Join(e.controlDir(arm), ent.Name())
+			c := exec.Command("ssh", "-o", "ControlPath="+p, "-O", "exit", "bench-master")
+			_ = c.Run()
+		}()
+	}
+	wg.Wait()
+}
+
+func parseOmc(o *outcome) {
+	hostsChanged := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(o.Output))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var ev struct {
+			Type, Host, Status string
+			Failed             int
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) != nil {
+			continue
+		}
+		switch {
+		case ev.Type == "step" && ev.Status == "changed":
+			o.Changed++
+			hostsChanged[ev.Host] = true
+		case ev.Type == "summary":
+			o.Failed = ev.Failed
+		}
+	}
+	o.ChangedHosts = len(hostsChanged)
+}
+
+func parseFloor(o *outcome) {
+	sc := bufio.NewScanner(strings.NewReader(o.Output))
+	for sc.Scan() {
+		var r floorResult
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		if r.Err != "" {
+			o.Failed++
+		}
+		o.Changed += r.Changed
+		if r.Changed > 0 {
+			o.ChangedHosts++
+		}
+		if r.AptS > o.AptMax {
+			o.AptMax = r.AptS
+		}
+	}
+}
+
+var recapRe = regexp.MustCompile(`(?m)^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+
+func parseAnsible(o *outcome, n int) {
+	for _, m := range recapRe.FindAllStringSubmatch(o.Output, -1) {
+		c, _ := strconv.Atoi(m[3])
+		u, _ := strconv.Atoi(m[4])
+		f, _ := strconv.Atoi(m[5])
+		o.Changed += c
+		if c > 0 {
+			o.ChangedHosts++
+		}
+		if u > 0 || f > 0 {
+			o.Failed++
+		}
+	}
+}
+
+// counts reads every host's cumulative SSH counts.
+func (e *env) counts(ctx context.Context) ([][3]int, error) {
+	res := make([][3]int, len(e.hosts))
+	errs := make([]error, len(e.hosts))
+	var wg sync.WaitGroup
+	for i, h := range e.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, s, f, err := e.fleet.Counts(ctx, h)
+			res[i], errs[i] = [3]int{c, s, f}, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// hostState is what the checker saw on one host.
+type hostState struct {
+	diffs  []string          // differences from the wanted end state
+	stamps map[string]string // path → inode and ctime
+}
+
+// check runs the independent checker on every host but skip (a down
+// host): it reads the state without SSH and compares it with the
+// workload's wanted end state.
+func (e *env) check(ctx context.Context, skip *Host) (map[string]hostState, error) {
+	res := map[string]hostState{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var firstErr error
+	for _, h := range e.hosts {
+		if h == skip {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := e.fleet.Exec(ctx, h, dumpScript(e.steps, h.Root, h.Name))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = err
+				return
+			}
+			st := hostState{stamps: map[string]string{}}
+			got := map[string]string{}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				k, v, _ := strings.Cut(l, "\t")
+				if p, ok := strings.CutPrefix(k, "stamp:"); ok {
+					st.stamps[p] = v
+					continue
+				}
+				if k != "" {
+					got[k] = v
+				}
+			}
+			want := expected(e.steps, h.Root, h.Name)
+			for k, w := range want {
+				if g, ok := got[k]; !ok {
+					st.diffs = append(st.diffs, k+": missing (want "+w+")")
+				} else if g != w {
+					st.diffs = append(st.diffs, k+": "+g+" (want "+w+")")
+				}
+			}
+			for k, g := range got {
+				if _, ok := want[k]; !ok {
+					st.diffs = append(st.diffs, k+": unexpected "+g)
+				}
+			}
+			sort.Strings(st.diffs)
+			res[h.Name] = st
+		}()
+	}
+	wg.Wait()
+	return res, firstErr
+}
+
+// drift edits one managed file and stops the service on the first k hosts.
+func (e *env) drift(ctx context.Context, k int) error {
+	for _, h := range e.hosts[:k] {
+		script := "printf '# drift: edited by hand\\n' >> " + q(h.Root+"/etc/turnserver.conf")
+		if e.fleet.Systemd() {
+			script += " && systemctl stop coturn"
+		}
+		if _, err := e.fleet.Exec(ctx, h, script); err != nil {
+			return err
+		}
+	}
+	return nil
+}

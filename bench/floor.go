@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// The floor: per host one TCP connection, one SSH handshake (host key
+// pinned), one exec of a shell that checks the same state as the other
+// arms and fixes what differs, all hosts at once. Run as its own process
+// (`bench floor`) so its CPU and memory are measured like the others'.
+
+type floorHost struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"`
+	Port    int    `json:"port"`
+	HostKey string `json:"host_key"`
+	Script  string `json:"script"` // file holding the host's script
+}
+
+type floorResult struct {
+	Host    string  `json:"host"`
+	Changed int     `json:"changed"`
+	AptS    float64 `json:"apt_seconds,omitempty"`
+	Err     string  `json:"error,omitempty"`
+}
+
+func floorMain(args []string) int {
+	fs := flag.NewFlagSet("floor", flag.ExitOnError)
+	hostsFile := fs.String("hosts", "", "JSON list of hosts")
+	keyFile := fs.String("key", "", "private key")
+	timeout := fs.Duration("timeout", 15*time.Second, "connect + handshake timeout (omc's default)")
+	_ = fs.Parse(args)
+	b, err := os.ReadFile(*hostsFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var hosts []floorHost
+	if err := json.Unmarshal(b, &hosts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	kb, err := os.ReadFile(*keyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	signer, err := ssh.ParsePrivateKey(kb)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	res := make([]floorResult, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = floorHostRun(h, signer, *timeout)
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	enc := json.NewEncoder(os.Stdout)
+	for _, r := range res {
+		_ = enc.Encode(r)
+		if r.Err != "" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func floorHostRun(h floorHost, signer ssh.Signer, timeout time.Duration) floorResult {
+	r := floorResult{Host: h.Name}
+	script, err := os.ReadFile(h.Script)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	pinned, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.HostKey))
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	addr := net.JoinHostPort(h.Addr, strconv.Itoa(h.Port))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	sc, chans, reqs, err := ssh.NewClientConn(nc, addr, &ssh.ClientConfig{
+		User:              "root",
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   ssh.FixedHostKey(pinned),
+		HostKeyAlgorithms: []string{pinned.Type()},
+	})
+	if err != nil {
+		nc.Close()
+		r.Err = err.Error()
+		return r
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c := ssh.NewClient(sc, chans, reqs)
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer sess.Close()
+	var out, errb bytes.Buffer
+	sess.Stdin, sess.Stdout, sess.Stderr = bytes.NewReader(script), &out, &errb
+	if err := sess.Run("exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root /bin/sh -s"); err != nil {
+		r.Err = fmt.Sprintf("%v: %s %s", err, strings.TrimSpace(out.String()), strings.TrimSpace(errb.String()))
+		return r
+	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(l, "changed="); ok {
+			r.Changed, _ = strconv.Atoi(v)
+		}
+		if v, ok := strings.CutPrefix(l, "apt_seconds="); ok {
+			r.AptS, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return r
+}

@@ -1,0 +1,595 @@
+// Command bench measures omc against Ansible and against the SSH floor
+// (one connection, one exec per host) on the same hosts, with the same
+// workload, user, key and strict host-key checking. See README.md.
+//
+//	go run ./bench            # the full matrix, results in bench/results/
+//	go run ./bench -quick     # CI: N=5, omc and floor; fails on a bad no-op
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/providers/local"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		os.Exit(floorMain(os.Args[2:]))
+	}
+	os.Exit(benchMain(os.Args[1:]))
+}
+
+type config struct {
+	quick           bool
+	ns              []int
+	arms            []string
+	scenarios       []string
+	runs            int
+	coldRuns        int
+	ansibleRuns     int
+	ansibleRunsBig  int
+	ansibleColdRuns int
+	loopFrom        int
+	kind            string
+	work            string
+	out             string
+	cacheDir        string
+	omc             string
+	seed            uint64
+	keep            bool
+	skip            []string
+}
+
+var allArms = []string{"omc", "floor", "ansible", "ansible-tuned"}
+var allScenarios = []string{"cold", "noop", "drift", "down"}
+
+func benchMain(args []string) int {
+	var c config
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	nList := fs.String("n", "1,5,20,50", "fleet sizes")
+	armList := fs.String("arms", strings.Join(allArms, ","), "arms to run")
+	scList := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios (cold always runs first, to converge)")
+	fs.BoolVar(&c.quick, "quick", false, "CI mode: N=5, arms omc and floor, 1 run each (2 no-op); exit 1 if omc's no-op makes more than one connection or one exec per host, or any write, or an arm leaves a wrong end state")
+	fs.IntVar(&c.runs, "runs", 3, "timed runs per cell (noop, drift, down)")
+	fs.IntVar(&c.coldRuns, "cold-runs", 2, "timed cold runs per cell (each on freshly rebuilt hosts)")
+	fs.IntVar(&c.ansibleRuns, "ansible-runs", 3, "at most this many runs per cell for the Ansible arms")
+	fs.IntVar(&c.ansibleRunsBig, "ansible-runs-big", 1, "runs per cell for the Ansible arms at N >= -loopback-from")
+	fs.IntVar(&c.ansibleColdRuns, "ansible-cold-runs", 1, "cold runs per cell for the Ansible arms")
+	fs.IntVar(&c.loopFrom, "loopback-from", 50, "use loopback sshd hosts from this N on (local nspawn hosts below)")
+	fs.StringVar(&c.kind, "kind", "auto", "host kind for every N: auto, local or loopback")
+	fs.StringVar(&c.work, "work", "/var/tmp/omc-bench", "scratch dir (keys, inventories, loopback roots)")
+	fs.StringVar(&c.out, "out", "", "results dir (default bench/results in the module)")
+	fs.StringVar(&c.cacheDir, "local-dir", "", "local provider dir of the bench's own (default WORK/local; its image is copied from $OMC_LOCAL_DIR or /var/cache/omc-test when one is built there)")
+	fs.StringVar(&c.omc, "omc", "", "omc binary (default: built from the module)")
+	fs.Uint64Var(&c.seed, "seed", 0, "arm order seed (default: time)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the hosts afterwards")
+	skipList := fs.String("skip", "", "cells not to run, as arm:scenario:n with * for any part (e.g. ansible:*:50,ansible:down:20); a skipped cold still converges, untimed, when later scenarios run")
+	_ = fs.Parse(args)
+	c.ns = parseInts(*nList)
+	c.arms = strings.Split(*armList, ",")
+	c.scenarios = strings.Split(*scList, ",")
+	if *skipList != "" {
+		c.skip = strings.Split(*skipList, ",")
+	}
+	if c.quick {
+		c.ns = []int{5}
+		if !flagSet(fs, "arms") {
+			c.arms = []string{"omc", "floor"}
+		}
+		c.runs, c.coldRuns, c.ansibleRuns, c.ansibleColdRuns = 1, 1, 1, 1
+	}
+	for _, a := range c.arms {
+		if !slices.Contains(allArms, a) {
+			fmt.Fprintf(os.Stderr, "bench: unknown arm %q (have %s)\n", a, strings.Join(allArms, ", "))
+			return 2
+		}
+	}
+	if c.seed == 0 {
+		c.seed = uint64(time.Now().UnixNano())
+	}
+	if c.cacheDir == "" {
+		c.cacheDir = filepath.Join(c.work, "local")
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	if c.out == "" {
+		c.out = filepath.Join(root, "bench", "results")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b := &bench{c: c, root: root, start: time.Now()}
+	if err := b.main(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if len(b.failures) > 0 {
+		fmt.Fprintln(os.Stderr, "\nbench: FAILED")
+		for _, f := range b.failures {
+			fmt.Fprintln(os.Stderr, "  -", f)
+		}
+		if c.quick {
+			return 1
+		}
+	}
+	return 0
+}
+
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func parseInts(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	m := strings.TrimSpace(string(out))
+	if m == "" || m == os.DevNull {
+		return "", fmt.Errorf("run from inside the omc module")
+	}
+	return filepath.Dir(m), nil
+}
+
+type bench struct {
+	c        config
+	root     string
+	start    time.Time
+	self     string
+	omc      string
+	keyFile  string
+	cert     string
+	certKey  string
+	records  []record
+	failures []string
+	notes    []string
+}
+
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.0fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func (b *bench) fail(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	b.failures = append(b.failures, msg)
+	b.logf("FAIL: %s", msg)
+}
+
+func (b *bench) main(ctx context.Context) error {
+	if err := os.MkdirAll(b.c.work, 0o755); err != nil {
+		return err
+	}
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if err := b.tools(); err != nil {
+		return err
+	}
+	if err := b.keys(); err != nil {
+		return err
+	}
+
+	// Which fleet kind for which N.
+	useLocal := func(n int) bool {
+		switch b.c.kind {
+		case "local":
+			return true
+		case "loopback":
+			return false
+		}
+		return n < b.c.loopFrom
+	}
+	maxLocal := 0
+	for _, n := range b.c.ns {
+		if useLocal(n) && n > maxLocal {
+			maxLocal = n
+		}
+	}
+	var nsp *nspawnFleet
+	if maxLocal > 0 {
+		if err := local.Check(); err != nil {
+			return fmt.Errorf("local hosts: %w", err)
+		}
+		if err := seedImage(b.c.cacheDir); err != nil {
+			return err
+		}
+		if err := prepareImage(b.c.cacheDir); err != nil {
+			return err
+		}
+		b.logf("creating %d local hosts (systemd-nspawn) in %s", maxLocal, b.c.cacheDir)
+		t0 := time.Now()
+		nsp, err = newNspawnFleet(ctx, b.c.work, b.c.cacheDir, maxLocal, b.keyFile+".pub")
+		if err != nil {
+			return fmt.Errorf("local hosts: %w", err)
+		}
+		b.logf("local hosts ready in %.1fs", time.Since(t0).Seconds())
+		if !b.c.keep {
+			defer func() {
+				b.logf("removing local hosts")
+				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				_ = nsp.Close(dctx)
+			}()
+		}
+	}
+	for _, n := range b.c.ns {
+		var f Fleet = nsp
+		if !useLocal(n) {
+			b.logf("starting %d loopback sshd hosts", n)
+			lf, err := newLoopFleet(ctx, filepath.Join(b.c.work, fmt.Sprintf("n%d", n)), n, b.keyFile+".pub")
+			if err != nil {
+				return err
+			}
+			f = lf
+		}
+		err := b.cell(ctx, f, n)
+		if lf, ok := f.(*loopFleet); ok {
+			lf.Close(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if err := b.write(); err != nil {
+			return err
+		}
+	}
+	b.report()
+	return b.write()
+}
+
+// seedImage copies a built debian-12 image into the bench's own provider
+// dir. The bench keeps its hosts apart from the shared test dir, whose
+// teardown (DeleteAll) would remove them mid-run, but need not build the
+// image again (about 80 s).
+func seedImage(dir string) error {
+	dst := filepath.Join(dir, "images", local.DefaultImage)
+	if _, err := os.Stat(filepath.Join(dst, "rootfs")); err == nil {
+		return nil
+	}
+	for _, src := range []string{os.Getenv("OMC_LOCAL_DIR"), "/var/cache/omc-test"} {
+		if src == "" {
+			continue
+		}
+		s := filepath.Join(src, "images", local.DefaultImage)
+		if _, err := os.Stat(filepath.Join(s, "rootfs", "usr", "sbin", "sshd")); err != nil {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		tmp := dst + ".bench-copy"
+		_ = os.RemoveAll(tmp)
+		if out, err := exec.Command("cp", "-a", "--reflink=auto", s, tmp).CombinedOutput(); err != nil {
+			return fmt.Errorf("copying image %s: %v: %s", s, err, out)
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			return err
+		}
+		break
+	}
+	return nil // else the provider builds it on Create; prepareImage runs after
+}
+
+// prepareImage puts python3 and python3-apt into the bench's own image,
+// as every cloud image has them (Ansible needs them on the hosts), and
+// keeps its apt lists fresh (under 3 h), so no arm's cold run pays an
+// apt-get update the others skip (omc, the floor and the playbook all
+// skip it for lists under 6 h old).
+func prepareImage(dir string) error {
+	rootfs := filepath.Join(dir, "images", local.DefaultImage, "rootfs")
+	if _, err := os.Stat(rootfs); err != nil {
+		return nil
+	}
+	script := `set -e
+export DEBIAN_FRONTEND=noninteractive
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -180 | head -n 1)" ]; then apt-get -q update >/dev/null; fi
+dpkg-query -W -f='${db:Status-Abbrev}' python3 python3-apt 2>/dev/null | grep -q 'ii ii' || apt-get -y -q install python3 python3-apt >/dev/null
+apt-get clean`
+	out, err := exec.Command("systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", rootfs, "--pipe", "/bin/sh", "-c", script).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("preparing the image: %v: %s", err, out)
+	}
+	return nil
+}
+
+// tools builds omc and checks the arms' commands.
+func (b *bench) tools() error {
+	b.omc = b.c.omc
+	if b.omc == "" {
+		b.omc = filepath.Join(b.c.work, "omc")
+		b.logf("building omc")
+		cmd := exec.Command("go", "build", "-o", b.omc, ".")
+		cmd.Dir, cmd.Stdout, cmd.Stderr = b.root, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("building omc: %w", err)
+		}
+	}
+	for _, a := range b.c.arms {
+		if strings.HasPrefix(a, "ansible") {
+			if _, err := exec.LookPath("ansible-playbook"); err != nil {
+				return fmt.Errorf("arm %s needs ansible-playbook: apt-get install ansible", a)
+			}
+		}
+	}
+	return nil
+}
+
+// keys makes the client key every arm logs in with, and the TLS
+// certificate the workload installs.
+func (b *bench) keys() error {
+	b.keyFile = filepath.Join(b.c.work, "id_ed25519")
+	if _, err := os.Stat(b.keyFile); err != nil {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		blk, err := ssh.MarshalPrivateKey(priv, "omc-bench")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(b.keyFile, pem.EncodeToMemory(blk), 0o600); err != nil {
+			return err
+		}
+		sp, _ := ssh.NewPublicKey(pub)
+		if err := os.WriteFile(b.keyFile+".pub", ssh.MarshalAuthorizedKey(sp), 0o644); err != nil {
+			return err
+		}
+	}
+	var err error
+	b.cert, b.certKey, err = selfSigned()
+	return err
+}
+
+// cell runs every arm and scenario for one N.
+func (b *bench) cell(ctx context.Context, f Fleet, n int) error {
+	if n > len(f.Hosts()) {
+		return fmt.Errorf("need %d hosts, fleet has %d", n, len(f.Hosts()))
+	}
+	e := &env{work: filepath.Join(b.c.work, fmt.Sprintf("n%d-%s", n, f.Kind())), self: b.self, omc: b.omc, keyFile: b.keyFile,
+		fleet: f, hosts: f.Hosts()[:n], steps: workload(f.Systemd(), b.cert, b.certKey)}
+	if err := e.setup(); err != nil {
+		return err
+	}
+	arms := slices.Clone(b.c.arms)
+	rng := mrand.New(mrand.NewPCG(b.c.seed, uint64(n)))
+	rng.Shuffle(len(arms), func(i, j int) { arms[i], arms[j] = arms[j], arms[i] })
+	b.logf("N=%d on %s hosts, %d steps per host; arm order %v", n, f.Kind(), len(e.steps), arms)
+	for _, arm := range arms {
+		if err := b.armCell(ctx, e, arm, n); err != nil {
+			return err
+		}
+		if err := b.write(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) runsFor(arm, scenario string, n int) int {
+	ans := strings.HasPrefix(arm, "ansible")
+	switch {
+	case scenario == "cold" && ans:
+		return min(b.c.coldRuns, b.c.ansibleColdRuns)
+	case scenario == "cold":
+		return b.c.coldRuns
+	case scenario == "noop" && b.c.quick && arm == "omc":
+		return 2
+	case ans && n >= b.c.loopFrom:
+		return min(b.c.runs, b.c.ansibleRunsBig)
+	case ans:
+		return min(b.c.runs, b.c.ansibleRuns)
+	}
+	return b.c.runs
+}
+
+func (b *bench) skipped(arm, sc string, n int) bool {
+	for _, p := range b.c.skip {
+		f := strings.Split(p, ":")
+		if len(f) == 3 && (f[0] == "*" || f[0] == arm) && (f[1] == "*" || f[1] == sc) && (f[2] == "*" || f[2] == strconv.Itoa(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *bench) armCell(ctx context.Context, e *env, arm string, n int) error {
+	want := func(sc string) bool { return slices.Contains(b.c.scenarios, sc) && !b.skipped(arm, sc, n) }
+	if !want("cold") && !want("noop") && !want("drift") && !want("down") {
+		b.logf("N=%d %s: skipped", n, arm)
+		return nil
+	}
+	// cold: fresh hosts each time; the last one is what the other
+	// scenarios start from.
+	cold := max(1, b.runsFor(arm, "cold", n))
+	for r := range cold {
+		b.logf("N=%d %s: resetting hosts", n, arm)
+		t0 := time.Now()
+		if err := e.fleet.Reset(ctx, n); err != nil {
+			return fmt.Errorf("reset: %w", err)
+		}
+		b.logf("N=%d %s: reset in %.1fs", n, arm, time.Since(t0).Seconds())
+		rec, err := b.timed(ctx, e, arm, "cold", n, r, nil)
+		if err != nil {
+			return err
+		}
+		if rec.Failed > 0 {
+			b.fail("N=%d %s cold: %d hosts failed:\n%s", n, arm, rec.Failed, tail(rec.output, 3000))
+			return nil
+		}
+		if !want("cold") {
+			b.records = b.records[:len(b.records)-1]
+		}
+	}
+	if want("noop") {
+		for r := range b.runsFor(arm, "noop", n) {
+			before, err := e.check(ctx, nil)
+			if err != nil {
+				return err
+			}
+			rec, err := b.timed(ctx, e, arm, "noop", n, r, nil)
+			if err != nil {
+				return err
+			}
+			after, err := e.check(ctx, nil)
+			if err != nil {
+				return err
+			}
+			for name, st := range after {
+				for p, s := range st.stamps {
+					if before[name].stamps[p] != s {
+						b.records[len(b.records)-1].Writes++
+						b.notes = append(b.notes, fmt.Sprintf("N=%d %s noop: %s: %s was written (%s → %s)", n, arm, name, p, before[name].stamps[p], s))
+					}
+				}
+			}
+			rec = &b.records[len(b.records)-1]
+			if rec.Changed > 0 || rec.Writes > 0 {
+				b.fail("N=%d %s no-op: %d changed, %d paths written", n, arm, rec.Changed, rec.Writes)
+			}
+			if arm == "omc" && (rec.MaxConns > 1 || rec.MaxExecs > 1 || rec.SFTP > 0) {
+				b.fail("N=%d omc no-op: %d connections, %d execs per host at most, %d sftp sessions (want 1, 1, 0)", n, rec.MaxConns, rec.MaxExecs, rec.SFTP)
+			}
+		}
+	}
+	if want("drift") {
+		k := max(1, int(math.Ceil(float64(n)/10)))
+		for r := range b.runsFor(arm, "drift", n) {
+			if err := e.drift(ctx, k); err != nil {
+				return err
+			}
+			rec, err := b.timed(ctx, e, arm, "drift", n, r, nil)
+			if err != nil {
+				return err
+			}
+			if rec.ChangedHosts != k {
+				b.fail("N=%d %s drift: %d hosts changed, want %d", n, arm, rec.ChangedHosts, k)
+			}
+		}
+	}
+	if want("down") && n > 1 {
+		down := e.hosts[n-1]
+		if err := e.fleet.Down(ctx, down); err != nil {
+			return err
+		}
+		for r := range b.runsFor(arm, "down", n) {
+			rec, err := b.timed(ctx, e, arm, "down", n, r, down)
+			if err != nil {
+				return err
+			}
+			if rec.Exit == 0 || rec.Failed != 1 {
+				b.fail("N=%d %s down: exit %d, %d hosts failed (want non-zero, 1)", n, arm, rec.Exit, rec.Failed)
+			}
+		}
+		if err := e.fleet.Up(ctx, down); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// timed runs one arm once with SSH counts and the end-state check.
+func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r int, down *Host) (*record, error) {
+	before, err := e.counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o, err := e.run(ctx, arm)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w\n%s", arm, err, tail(o.Output, 2000))
+	}
+	after, err := e.counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec := record{Arm: arm, Scenario: scenario, N: n, Kind: e.fleet.Kind(), Run: r + 1,
+		WallS: o.Wall, UserS: o.User, SysS: o.Sys, MaxRSSMB: o.MaxRSSMB, Exit: o.Exit,
+		Changed: o.Changed, ChangedHosts: o.ChangedHosts, Failed: o.Failed, AptMaxS: o.AptMax, output: o.Output}
+	live := 0
+	for i, h := range e.hosts {
+		if h == down {
+			continue
+		}
+		live++
+		c, s, f := after[i][0]-before[i][0], after[i][1]-before[i][1], after[i][2]-before[i][2]
+		rec.Conns += c
+		rec.Execs += s
+		rec.SFTP += f
+		rec.MaxConns = max(rec.MaxConns, c)
+		rec.MaxExecs = max(rec.MaxExecs, s)
+	}
+	if live > 0 {
+		rec.ConnsPerHost = float64(rec.Conns) / float64(live)
+		rec.ExecsPerHost = float64(rec.Execs) / float64(live)
+	}
+	st, err := e.check(ctx, down)
+	if err != nil {
+		return nil, err
+	}
+	bad := 0
+	for name, s := range st {
+		if len(s.diffs) > 0 {
+			bad++
+			if bad <= 2 {
+				b.notes = append(b.notes, fmt.Sprintf("N=%d %s %s: %s differs: %s", n, arm, scenario, name, strings.Join(s.diffs, "; ")))
+			}
+		}
+	}
+	rec.StateOK = bad == 0
+	if !rec.StateOK {
+		b.fail("N=%d %s %s run %d: %d hosts not in the wanted end state (see notes)\n%s", n, arm, scenario, r+1, bad, tail(o.Output, 1500))
+	}
+	b.records = append(b.records, rec)
+	b.logf("N=%-3d %-13s %-5s run %d: %7.2fs  exit %d  changed %d on %d hosts  failed %d  conns/host %.1f execs/host %.1f sftp %d  cpu %.2fs  rss %.0fMB",
+		n, arm, scenario, r+1, o.Wall, o.Exit, o.Changed, o.ChangedHosts, o.Failed, rec.ConnsPerHost, rec.ExecsPerHost, rec.SFTP, o.User+o.Sys, o.MaxRSSMB)
+	return &b.records[len(b.records)-1], nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
