@@ -127,9 +127,9 @@ func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFil
 	return f, nil
 }
 
-func (f *nspawnFleet) Kind() string    { return "local" }
-func (f *nspawnFleet) Systemd() bool   { return true }
-func (f *nspawnFleet) Hosts() []*Host  { return f.hosts }
+func (f *nspawnFleet) Kind() string   { return "local" }
+func (f *nspawnFleet) Systemd() bool  { return true }
+func (f *nspawnFleet) Hosts() []*Host { return f.hosts }
 func (f *nspawnFleet) Close(ctx context.Context) error {
 	return f.p.Delete(ctx, f.inv, f.inv.Group("bench"), names(f.hosts))
 }
