@@ -1,12 +1,13 @@
-// Command teardown removes every local host the test suite may have left
-// in CI's cache dir: hosts, mounts, network namespaces, the apt proxy.
-// .ci/run calls it on exit, also when tests fail.
+// Command teardown removes every local host the test suite or the quick
+// bench may have left in CI's dirs: hosts, mounts, network namespaces,
+// the apt proxy. .ci/run calls it on exit, also when tests fail.
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/omc-coop/omc/providers/local"
@@ -21,16 +22,26 @@ func main() {
 		fmt.Println("teardown: nothing to do:", err)
 		return
 	}
-	p, err := local.New(local.Options{Dir: dir, Stderr: os.Stderr})
-	if err != nil {
-		fmt.Println("teardown:", err)
+	failed := false
+	// The bench keeps its own provider dir (bench -work, default /var/tmp/omc-bench).
+	for _, d := range []string{dir, filepath.Join("/var/tmp/omc-bench", "local")} {
+		if _, err := os.Stat(d); err != nil {
+			continue
+		}
+		p, err := local.New(local.Options{Dir: d, Stderr: os.Stderr})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			err = p.DeleteAll(ctx)
+			cancel()
+		}
+		if err != nil {
+			fmt.Println("teardown:", d+":", err)
+			failed = true
+			continue
+		}
+		fmt.Println("teardown: no local hosts left in", d)
+	}
+	if failed {
 		os.Exit(1)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := p.DeleteAll(ctx); err != nil {
-		fmt.Println("teardown:", err)
-		os.Exit(1)
-	}
-	fmt.Println("teardown: no local hosts left in", dir)
 }
