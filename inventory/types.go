@@ -31,6 +31,8 @@ type Inventory struct {
 	Secrets  map[string]Secret `yaml:"secrets" desc:"Named secrets, each env:NAME or file:PATH; never clear text."`
 	// Groups in file order.
 	Groups []*Group `yaml:"groups" omc:"required,keyed" desc:"Groups (regions, pools, dev sets) by name."`
+	// Billing is usage metering and invoicing (see billing.go); nil: none.
+	Billing *Billing `yaml:"billing" desc:"Usage metering and invoices: the usage database and the price list."`
 
 	nodes   []*Node
 	missing []*Error // secrets that could not be read (see MissingSecrets)

@@ -50,6 +50,7 @@ func (v *validator) validate() {
 		v.group(g)
 	}
 	v.nodes()
+	v.billing()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
