@@ -83,8 +83,9 @@ type Node struct {
 
 // Collector takes samples.
 type Collector struct {
-	// Pool names the tenants (nil: IDs only).
-	Pool  pool.Pool
+	// Pools name the tenants (none: IDs only). A fleet with several
+	// Scalelites passes each; tenant IDs are Scalelite's UUIDs.
+	Pools []pool.Pool
 	Nodes []Node
 	Store Store
 	// Now is the clock (default time.Now).
@@ -149,14 +150,14 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 	res := &Result{Minute: minute}
 
 	var tenants []pool.Tenant
-	if c.Pool != nil {
-		ts, err := c.Pool.Tenants(ctx)
+	for _, p := range c.Pools {
+		ts, err := p.Tenants(ctx)
 		switch {
 		case errors.Is(err, pool.ErrMultitenancyDisabled):
 		case err != nil:
 			res.Warnings = append(res.Warnings, "tenant names not updated: "+err.Error())
 		default:
-			tenants = ts
+			tenants = append(tenants, ts...)
 		}
 	}
 	salt, err := c.Store.Salt(ctx)

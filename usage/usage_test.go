@@ -66,7 +66,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.store.Close() })
-	r.c = &Collector{Pool: r.pool, Store: r.store, Now: r.clk.Now, Nodes: []Node{
+	r.c = &Collector{Pools: []pool.Pool{r.pool}, Store: r.store, Now: r.clk.Now, Nodes: []Node{
 		{Name: "bbb-1", URL: r.n1.URL, Secret: "secret-one"},
 		{Name: "bbb-2", URL: r.n2.URL, Secret: "secret-two"},
 	}}
