@@ -68,10 +68,10 @@ each Scalelite pool equal to the inventory.`,
 	})
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.Inventory, "inventory", "i", "", "inventory file, - for stdin (default: $OMC_INVENTORY, else ./omc.yaml)")
-	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
+	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (csv: omc usage report)")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		if g.Output != "text" && g.Output != "json" {
-			return usageError("--output must be text or json, not %q", g.Output)
+		if g.Output != "text" && g.Output != "json" && (g.Output != "csv" || c.Annotations[csvOK] == "") {
+			return usageError("--output must be text or json (or csv for omc usage report), not %q", g.Output)
 		}
 		return nil
 	}
@@ -85,6 +85,8 @@ each Scalelite pool equal to the inventory.`,
 		newRebuildCmd(s, g),
 		newInstallCmd(s, g),
 		newKnownHostsCmd(s, g),
+		newUsageCmd(s, g),
+		newInvoiceCmd(s, g),
 		newVersionCmd(s, g),
 	)
 	root.AddCommand(&cobra.Command{

@@ -1,0 +1,89 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/usage"
+)
+
+type invoiceOptions struct {
+	Month string
+	Out   string
+}
+
+func newInvoiceCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &invoiceOptions{}
+	c := &cobra.Command{
+		Use:   "invoice --month YYYY-MM [--out DIR]",
+		Short: "Write each tenant's invoice for a month as CSV and printable HTML",
+		Long: `Price each tenant's month with the inventory's price list and write
+invoice-MONTH-TENANT.csv and .html per tenant, and invoices-MONTH.csv
+listing them, into DIR (default ./invoices). The totals are those of
+omc usage report for the month, to the cent: each line is rounded once
+(half up), VAT is taken on the net total. Running it again rewrites the
+same files. Usage without a tenant (no Scalelite tenant-id) is not
+invoiced.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runInvoice(c.Context(), s, g, o) },
+	}
+	c.Flags().StringVar(&o.Month, "month", "", "the month, YYYY-MM (required)")
+	c.Flags().StringVar(&o.Out, "out", "invoices", "directory the invoices are written to")
+	return c
+}
+
+func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoiceOptions) error {
+	if o.Month == "" {
+		return usageError("omc invoice needs --month YYYY-MM")
+	}
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return err
+	}
+	r, pl, err := openReport(ctx, inv, o.Month, "", true)
+	if err != nil {
+		return err
+	}
+	invs := usage.Invoices(r, pl)
+	paths, err := usage.WriteInvoices(o.Out, r.Month, invs)
+	if err != nil {
+		return fmt.Errorf("writing invoices: %w", err)
+	}
+	if g.json() {
+		type item struct {
+			Invoice    string `json:"invoice"`
+			Tenant     string `json:"tenant"`
+			TotalCents int64  `json:"total_cents"`
+			Total      string `json:"total"`
+		}
+		out := struct {
+			V          int      `json:"v"`
+			Type       string   `json:"type"`
+			Month      string   `json:"month"`
+			Currency   string   `json:"currency"`
+			Invoices   []item   `json:"invoices"`
+			TotalCents int64    `json:"total_cents"`
+			Total      string   `json:"total"`
+			Files      []string `json:"files"`
+		}{V: 1, Type: "invoices", Month: r.Month, Currency: r.Currency, Invoices: []item{}, TotalCents: int64(r.Total), Total: r.Total.String(), Files: paths}
+		for _, x := range invs {
+			out.Invoices = append(out.Invoices, item{x.Number, x.Tenant, int64(x.Charges.Total), x.Charges.Total.String()})
+		}
+		return json.NewEncoder(s.Out).Encode(out)
+	}
+	for _, x := range invs {
+		fmt.Fprintf(s.Out, "%s\t%s\t%s %s\n", x.Number, x.Tenant, x.Charges.Total, x.Currency)
+	}
+	fmt.Fprintf(s.Out, "total\t\t%s %s\n", r.Total, r.Currency)
+	for _, t := range r.Tenants {
+		if t.Charges == nil && t.ParticipantMinutes > 0 {
+			fmt.Fprintf(s.Err, "warning: %d participant-minutes without a tenant are not invoiced\n", t.ParticipantMinutes)
+		}
+	}
+	fmt.Fprintf(s.Err, "wrote %d files to %s\n", len(paths), o.Out)
+	return nil
+}
