@@ -8,6 +8,15 @@ type Firewall struct {
 	// SSH from anywhere (no admin_cidrs set).
 	AdminV4, AdminV6 []string
 	Rules            []Rule
+	// Limited rules open a port only to their source ranges (the
+	// monitoring sources for exporters).
+	Limited []LimitedRule
+}
+
+// LimitedRule opens Ports for Proto only to the V4 and V6 ranges.
+type LimitedRule struct {
+	Proto, Ports, Comment string
+	V4, V6                []string
 }
 
 // Rule opens Ports ("443" or "16384-32768") for Proto (tcp or udp).
