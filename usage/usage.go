@@ -32,7 +32,9 @@
 //
 // Peak concurrent users is the largest sum of one tenant's users over the
 // nodes in one sample minute; recording storage is the largest sum of the
-// bytes of the tenant's recordings the nodes held in one sample minute.
+// bytes of the tenant's recordings the nodes held in one sample minute
+// (getRecordings: published and unpublished). Recordings that Scalelite's
+// importer has moved off the nodes are not seen by this collector.
 //
 // # Idempotence and crashes
 //
