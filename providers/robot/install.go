@@ -225,7 +225,8 @@ func InstallConfig(drives []string, hostname, image string) string {
 // PostInstall is the script installimage runs in the chroot of the new
 // system: it replaces the image's host keys with omc's, authorizes the
 // operator's keys and makes the login user. Paths are under $OMC_ROOT
-// (empty in the chroot) so the script can be tried on a scratch tree.
+// (empty in the chroot) so the script can be tried on a scratch tree;
+// making the login user (useradd) only works in the chroot.
 func PostInstall(t Target) string {
 	keys := strings.Join(t.AuthorizedKeys, "\n")
 	var b strings.Builder
@@ -242,7 +243,7 @@ func PostInstall(t Target) string {
 		b.WriteString("id -u " + q + " >/dev/null 2>&1 || useradd -m -s /bin/bash " + q + "\n")
 		b.WriteString("h=$(getent passwd " + q + " | cut -d: -f6)\nmkdir -p \"$h/.ssh\"\ncp /root/.ssh/authorized_keys \"$h/.ssh/authorized_keys\"\n")
 		b.WriteString("chown -R " + q + ": \"$h/.ssh\"\nchmod 700 \"$h/.ssh\"\n")
-		b.WriteString("printf '%s\\n' " + quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >/etc/sudoers.d/90-omc-" + u + "\nchmod 440 /etc/sudoers.d/90-omc-" + u + "\n")
+		b.WriteString("printf '%s\\n' " + quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >\"$R/etc/sudoers.d/90-omc-" + u + "\"\nchmod 440 \"$R/etc/sudoers.d/90-omc-" + u + "\"\n")
 	}
 	return b.String()
 }
