@@ -105,6 +105,12 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if live != nil {
 		live.Stop()
 	}
+	// Pools: the bbb nodes that converged join their group's pool once
+	// they pass its health gate (pool.go).
+	var poolErr error
+	if mode == provision.Apply {
+		poolErr = syncAfterUp(ctx, s, g, inv, nodes, results, nil)
+	}
 	// Plan: machines a provider would create are pending as a whole.
 	for _, n := range missing {
 		e := provision.Event{V: provision.EventVersion, Type: "host", Host: n.Name, Status: "pending",
@@ -128,6 +134,12 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		ui.WriteTable(s.Out, outStyles, s.OutTTY, results, false)
 	}
 
+	if poolErr != nil {
+		if sum.Failed == 0 {
+			return withLog(poolErr, logPath)
+		}
+		fmt.Fprintln(s.Err, poolErr.Error())
+	}
 	if sum.Failed > 0 {
 		if !g.json() {
 			for _, r := range results {

@@ -15,6 +15,7 @@ const (
 	ExitPending   = 2   // plan: changes are pending (drift)
 	ExitInventory = 3   // the inventory is invalid; nothing was contacted
 	ExitUsage     = 4   // bad command line: unknown flag, missing argument
+	ExitUnhealthy = 5   // status: a pool node is unhealthy
 	ExitInterrupt = 130 // interrupted (Ctrl-C / SIGTERM)
 )
 
@@ -27,6 +28,8 @@ const exitCodesHelp = `omc exits with one of these codes:
   3    the inventory is invalid (errors are printed as FILE:LINE:COL);
        nothing was contacted
   4    usage error: unknown command or flag, missing argument
+  5    "omc status" only: a pool node is unhealthy (or Scalelite did
+       not answer); use it from monitoring
   130  interrupted by Ctrl-C or SIGTERM; hosts finish or abandon their
        current step atomically and release their locks
 `

@@ -42,10 +42,24 @@ type Pool struct {
 // nodes = ceil(users × (100 + headroom%) / 100 / users_per_node), then at
 // least min_nodes and at most max_nodes.
 type Capacity struct {
-	UsersPerNode    int `yaml:"users_per_node" desc:"Concurrent users one node carries (default 200, BBB's figure for its minimum server)."`
-	HeadroomPercent int `yaml:"headroom_percent" desc:"Spare capacity on top, in percent (default 20)."`
-	MinNodes        int `yaml:"min_nodes" desc:"Never fewer nodes (default 1)."`
-	MaxNodes        int `yaml:"max_nodes" desc:"Never more nodes (default: no limit)."`
+	UsersPerNode    int  `yaml:"users_per_node" desc:"Concurrent users one node carries (default 200, BBB's figure for its minimum server)."`
+	HeadroomPercent *int `yaml:"headroom_percent" desc:"Spare capacity on top, in percent (default 20)."`
+	MinNodes        int  `yaml:"min_nodes" desc:"Never fewer nodes (default 1)."`
+	MaxNodes        int  `yaml:"max_nodes" desc:"Never more nodes (default: no limit)."`
+}
+
+// Model is the capacity model with the inventory's values over the
+// defaults (pool.DefaultCapacity: 200 users per node, 20% headroom, at
+// least 1 node).
+func (c Capacity) Model() (usersPerNode, headroomPercent, minNodes, maxNodes int) {
+	usersPerNode, headroomPercent, minNodes, maxNodes = c.UsersPerNode, 20, max(c.MinNodes, 1), c.MaxNodes
+	if usersPerNode == 0 {
+		usersPerNode = 200
+	}
+	if c.HeadroomPercent != nil {
+		headroomPercent = *c.HeadroomPercent
+	}
+	return
 }
 
 // Ways omc talks to a Scalelite (Pool.API).
@@ -193,13 +207,13 @@ func (v *validator) pool(g *Group) {
 	v.multiplier(&p.LoadMultiplier)
 	v.tag(&p.Tag)
 	c := &p.Capacity
-	for _, f := range []*int{&c.UsersPerNode, &c.HeadroomPercent, &c.MinNodes, &c.MaxNodes} {
-		if *f < 0 {
+	for _, f := range []*int{&c.UsersPerNode, c.HeadroomPercent, &c.MinNodes, &c.MaxNodes} {
+		if f != nil && *f < 0 {
 			v.errf(f, "must not be negative")
 		}
 	}
-	if c.HeadroomPercent > 1000 {
-		v.errf(&c.HeadroomPercent, "%d%% headroom is more than 1000%%", c.HeadroomPercent)
+	if h := c.HeadroomPercent; h != nil && *h > 1000 {
+		v.errf(h, "%d%% headroom is more than 1000%%", *h)
 	}
 	if c.MaxNodes > maxNodes {
 		v.errf(&c.MaxNodes, "at most %d nodes per inventory", maxNodes)

@@ -48,8 +48,14 @@ func TestPoolBlock(t *testing.T) {
 	if p == nil || p.URL != "https://scalelite.example.org" || p.APIKind() != PoolAPI || p.Secret.Value() != "lb-value-not-for-eyes" {
 		t.Fatalf("pool %+v", p)
 	}
-	if p.Capacity != (Capacity{UsersPerNode: 150, HeadroomPercent: 10, MinNodes: 2, MaxNodes: 8}) {
-		t.Errorf("capacity %+v", p.Capacity)
+	if u, h, mn, mx := p.Capacity.Model(); u != 150 || h != 10 || mn != 2 || mx != 8 {
+		t.Errorf("capacity %d %d %d %d", u, h, mn, mx)
+	}
+	if u, h, mn, mx := (Capacity{}).Model(); u != 200 || h != 20 || mn != 1 || mx != 0 {
+		t.Errorf("default capacity %d %d %d %d", u, h, mn, mx)
+	}
+	if _, h, _, _ := (Capacity{HeadroomPercent: new(int)}).Model(); h != 0 {
+		t.Errorf("headroom_percent: 0 must mean none, got %d", h)
 	}
 	if got := strings.Join(p.HealthChecks(), ","); got != "tls,turn" {
 		t.Errorf("default checks %s", got)

@@ -1,0 +1,227 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/pool"
+)
+
+// drainOptions serve drain, enable and remove: one node of a pool.
+type drainOptions struct {
+	Node    string
+	Force   bool
+	Timeout time.Duration
+	deps    *poolDeps
+}
+
+func newDrainCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &drainOptions{}
+	c := &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Take a node out of its pool: no new meetings, wait until its meetings end",
+		Long: `Cordon the node in Scalelite (running meetings go on, new ones go to other
+nodes) and wait until Scalelite reports it disabled, which it does once
+the node's load is 0. The node stays out (omc up does not put it back)
+until omc enable NODE.
+
+After --timeout (default 2h) omc stops waiting and fails, leaving the node
+cordoned; with --force it ends the remaining meetings instead (Scalelite's
+panic), and --force with --timeout 0 ends them at once.`,
+		Example: `  omc drain bbb-eu-1-2
+  omc drain bbb-eu-1-2 --timeout 30m --force`,
+		Args: exactArgs(1, "omc drain NODE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Node = args[0]
+			return runDrain(c.Context(), s, g, o)
+		},
+	}
+	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
+	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for the meetings to end")
+	return c
+}
+
+func newEnableCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &drainOptions{}
+	return &cobra.Command{
+		Use:   "enable NODE",
+		Short: "Put a node back into its pool once it passes the health check",
+		Long: `Release an operator's drain and enable the node in Scalelite, registering
+it first if Scalelite does not have it. The node must pass the health
+gate (BBB API root with the expected version, a signed getMeetings, the
+pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
+		Args: exactArgs(1, "omc enable NODE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Node = args[0]
+			return runEnable(c.Context(), s, g, o)
+		},
+	}
+}
+
+func newRemoveCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &drainOptions{}
+	c := &cobra.Command{
+		Use:   "remove NODE",
+		Short: "Drain a node and deregister it from its pool (the machine stays)",
+		Long: `Drain the node (as omc drain) and then remove it from Scalelite. The
+machine is not touched; the node stays held, so omc up registers it again
+but leaves it disabled until omc enable NODE. To retire it for good, take
+it out of the inventory, or use omc scale.`,
+		Args: exactArgs(1, "omc remove NODE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Node = args[0]
+			return runRemove(c.Context(), s, g, o)
+		},
+	}
+	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
+	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for the meetings to end")
+	return c
+}
+
+// exactArgs requires n arguments, with a usage error naming the form.
+func exactArgs(n int, form string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("usage: %s", form)
+		}
+		return nil
+	}
+}
+
+// openNodePool opens the pool of one node.
+func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node string, deps *poolDeps) (*fleetPool, pool.Member, *redact.Redactor, error) {
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return nil, pool.Member{}, nil, err
+	}
+	_, grp, err := nodeGroup(inv, node)
+	if err != nil {
+		return nil, pool.Member{}, nil, err
+	}
+	red := redact.New(poolSecrets(inv)...)
+	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	if err != nil {
+		return nil, pool.Member{}, nil, err
+	}
+	m, _ := fp.member(node)
+	return fp, m, red, nil
+}
+
+func drainOpts(s *ui.Streams, red *redact.Redactor, o *drainOptions) pool.DrainOptions {
+	last := ""
+	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, Progress: func(sv pool.Server) {
+		line := fmt.Sprintf("%s: %s, load %s", o.Node, sv.State, sv.LoadText())
+		if line != last {
+			fmt.Fprintln(s.Err, red.String(line))
+			last = line
+		}
+	}}
+}
+
+func operator(what string) string {
+	who := "someone"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return fmt.Sprintf("%s by %s at %s", what, who, time.Now().UTC().Format(time.RFC3339))
+}
+
+// drainResultV1 is omc drain/enable/remove -o json.
+type drainResultV1 struct {
+	V      int     `json:"v"`
+	Type   string  `json:"type"` // "node"
+	Node   string  `json:"node"`
+	Action string  `json:"action"` // drain, enable, remove
+	State  string  `json:"pool_state"`
+	Load   *string `json:"load,omitempty"`
+}
+
+func writeNodeResult(s *ui.Streams, g *globalOptions, action string, sv pool.Server, node string) {
+	r := drainResultV1{V: 1, Type: "node", Node: node, Action: action, State: sv.State}
+	if sv.State != "" {
+		l := sv.LoadText()
+		r.Load = &l
+	}
+	if g.json() {
+		ui.NewJSONLines(s.Out).Write(r)
+		return
+	}
+	state := sv.State
+	if state == "" {
+		state = "absent"
+	}
+	fmt.Fprintf(s.Out, "%s\t%s\n", node, state)
+}
+
+func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
+	if err != nil {
+		return err
+	}
+	defer fp.close()
+	sv, err := pool.ServerFor(ctx, fp.api, m)
+	if err != nil {
+		return err
+	}
+	// Held first, so that an omc up running meanwhile does not enable it.
+	if err := fp.holds.Set(o.Node, operator("omc drain")); err != nil {
+		return fmt.Errorf("recording the drain: %w", err)
+	}
+	sv, err = pool.Drain(ctx, fp.api, sv.ID, drainOpts(s, red, o))
+	if err != nil {
+		var te *pool.DrainTimeoutError
+		if errors.As(err, &te) {
+			return &exitError{Code: ExitError, Err: fmt.Errorf("%s: %w; it stays cordoned", o.Node, err)}
+		}
+		return err
+	}
+	writeNodeResult(s, g, "drain", sv, o.Node)
+	return nil
+}
+
+func runEnable(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
+	if err != nil {
+		return err
+	}
+	defer fp.close()
+	if err := fp.holds.Clear(o.Node); err != nil {
+		return fmt.Errorf("releasing the drain: %w", err)
+	}
+	rep, err := pool.Sync(ctx, fp.api, []pool.Member{m}, pool.SyncOptions{Gate: fp.gate, Holds: fp.holds})
+	if rep != nil {
+		reportChanges(s, g, red, fp.group.Name, rep.Changes)
+	}
+	if err != nil {
+		return err
+	}
+	if h := rep.Health[o.Node]; !h.OK {
+		return &exitError{Code: ExitError, Err: errors.New(red.String((&pool.GateError{Node: o.Node, Health: h}).Error()) + "; left out of the pool")}
+	}
+	writeNodeResult(s, g, "enable", rep.Servers[o.Node], o.Node)
+	return nil
+}
+
+func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
+	if err != nil {
+		return err
+	}
+	defer fp.close()
+	if err := fp.holds.Set(o.Node, operator("omc remove")); err != nil {
+		return fmt.Errorf("recording the removal: %w", err)
+	}
+	if err := pool.Remove(ctx, fp.api, m, drainOpts(s, red, o)); err != nil {
+		return fmt.Errorf("%s: %w", o.Node, err)
+	}
+	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: "drained and deregistered; the machine stays"})
+	writeNodeResult(s, g, "remove", pool.Server{}, o.Node)
+	return nil
+}

@@ -1,0 +1,313 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/providers"
+)
+
+type statusOptions struct {
+	Targets []string
+	deps    *poolDeps
+}
+
+func newStatusCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &statusOptions{}
+	c := &cobra.Command{
+		Use:   "status [GROUP...]",
+		Short: "Show each pool's nodes: machine, BBB, Scalelite state, load and health",
+		Long: `Show one table per pool (every group with a pool, or the named ones): each
+bbb node's provider, address, BBB version, pool state, online, meetings,
+users, load, TLS expiry and last converge. The providers, Scalelite and
+each node's BBB API are asked in parallel; nothing is changed.
+
+A node is unhealthy when its health gate fails (BBB API, secret, TLS,
+TURN), when Scalelite does not have it or sees it offline, or when it is
+out of service without an operator having drained it. Then omc status
+exits 5, so monitoring can run it. With -o json it prints one object
+(version 1, see README).`,
+		Example: `  omc status
+  omc status eu-1 -o json`,
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Targets = args
+			return runStatus(c.Context(), s, g, o)
+		},
+	}
+	return c
+}
+
+// statusV1 is omc status -o json, version 1. Fields are only ever added.
+type statusV1 struct {
+	V       int            `json:"v"`
+	Type    string         `json:"type"` // "status"
+	Healthy bool           `json:"healthy"`
+	Pools   []statusPoolV1 `json:"pools"`
+}
+
+type statusPoolV1 struct {
+	Group     string `json:"group"`
+	Scalelite string `json:"scalelite"`
+	// Error says why Scalelite could not be asked ("" when it answered).
+	Error string         `json:"error,omitempty"`
+	Nodes []statusNodeV1 `json:"nodes"`
+	// Unmanaged counts servers in the pool that are no member's.
+	Unmanaged int `json:"unmanaged"`
+}
+
+type statusNodeV1 struct {
+	Node     string `json:"node"`
+	Provider string `json:"provider"`
+	Address  string `json:"address"`
+	// Machine is the provider's word for the machine ("" when it has none).
+	Machine    string `json:"machine"`
+	BBBVersion string `json:"bbb_version"`
+	// PoolState is Scalelite's: enabled, cordoned, disabled, or absent.
+	PoolState string `json:"pool_state"`
+	Online    bool   `json:"online"`
+	// Meetings and Users are from the node's BBB API; null when it did not answer.
+	Meetings *int `json:"meetings"`
+	Users    *int `json:"users"`
+	// Load is Scalelite's; null when unavailable.
+	Load         *float64   `json:"load"`
+	TLSExpires   *time.Time `json:"tls_expires"`
+	LastConverge *time.Time `json:"last_converge"`
+	// Held is the operator's reason when omc drain took the node out.
+	Held     string   `json:"held,omitempty"`
+	Healthy  bool     `json:"healthy"`
+	Problems []string `json:"problems"`
+}
+
+func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOptions) error {
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return err
+	}
+	groups, err := poolGroups(inv, o.Targets)
+	if err != nil {
+		return err
+	}
+	red := redact.New(poolSecrets(inv)...)
+	st := statusV1{V: 1, Type: "status", Healthy: true}
+	for _, grp := range groups {
+		p := poolStatus(ctx, s, inv, grp, o.deps, red)
+		for _, n := range p.Nodes {
+			st.Healthy = st.Healthy && n.Healthy
+		}
+		st.Healthy = st.Healthy && p.Error == ""
+		st.Pools = append(st.Pools, p)
+	}
+	if g.json() {
+		b, _ := json.Marshal(st)
+		fmt.Fprintln(s.Out, red.String(string(b)))
+	} else {
+		writeStatus(s.Out, red, st)
+	}
+	if !st.Healthy {
+		bad, all := 0, 0
+		for _, p := range st.Pools {
+			for _, n := range p.Nodes {
+				all++
+				if !n.Healthy {
+					bad++
+				}
+			}
+		}
+		if !g.json() {
+			fmt.Fprintf(s.Err, "%d of %d nodes unhealthy\n", bad, all)
+		}
+		return &exitError{Code: ExitUnhealthy, Silent: true, Err: fmt.Errorf("%d of %d nodes unhealthy", bad, all)}
+	}
+	return nil
+}
+
+// poolStatus asks the provider, Scalelite and every node at once.
+func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor) statusPoolV1 {
+	out := statusPoolV1{Group: grp.Name, Scalelite: grp.Pool.URL, Nodes: []statusNodeV1{}}
+	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	if err != nil {
+		out.Error = red.String(err.Error())
+		return out
+	}
+	defer fp.close()
+
+	var wg sync.WaitGroup
+	var machines map[string]providers.Machine
+	var machErr, listErr error
+	var servers []pool.Server
+	var health map[string]pool.Health
+	wg.Go(func() {
+		p, err := deps.provider(s, grp)
+		if err != nil {
+			machErr = err
+			return
+		}
+		ms, err := p.List(ctx, inv, grp)
+		machErr = err
+		machines = map[string]providers.Machine{}
+		for _, m := range ms {
+			machines[m.Name] = m
+		}
+	})
+	wg.Go(func() { servers, listErr = fp.api.List(ctx) })
+	wg.Go(func() { health = fp.gate.CheckAll(ctx, fp.members) })
+	wg.Wait()
+	if listErr != nil {
+		out.Error = red.String(listErr.Error())
+	}
+	known := map[string]bool{}
+	converged := lastConverge(inv)
+	for i, n := range fp.nodes {
+		m := fp.members[i]
+		h := health[m.Node]
+		row := statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, BBBVersion: h.BBBVersion, PoolState: "absent", Problems: []string{}}
+		if mc, ok := machines[n.Name]; ok {
+			row.Machine = mc.Status
+			if mc.Address != "" {
+				row.Address = mc.Address
+			}
+		} else if machErr != nil {
+			row.Problems = append(row.Problems, "provider: "+red.String(machErr.Error()))
+		} else {
+			row.Problems = append(row.Problems, "no machine (run omc up "+n.Name+")")
+		}
+		if h.Answered {
+			row.Meetings, row.Users = &h.Meetings, &h.Users
+		}
+		if t := h.Expires(); !t.IsZero() {
+			row.TLSExpires = &t
+		}
+		if t, ok := converged[n.Name]; ok {
+			row.LastConverge = &t
+		}
+		for _, p := range h.Problems {
+			row.Problems = append(row.Problems, red.String(p))
+		}
+		reason, held := fp.holds.Held(n.Name)
+		row.Held = reason
+		if listErr == nil {
+			regs := pool.FindByURL(servers, m.URL)
+			known[pool.NormalizeURL(m.URL)] = true
+			switch {
+			case len(regs) == 0:
+				row.Problems = append(row.Problems, "not registered in Scalelite (run omc up "+n.Name+")")
+			default:
+				sv := regs[0]
+				row.PoolState, row.Online = sv.State, sv.Online
+				if sv.LoadKnown {
+					l := sv.Load
+					row.Load = &l
+				}
+				if len(regs) > 1 {
+					row.Problems = append(row.Problems, fmt.Sprintf("registered %d times under %s", len(regs), m.URL))
+				}
+				if !sv.Online && !held {
+					row.Problems = append(row.Problems, "Scalelite sees it offline")
+				}
+				if sv.State != pool.Enabled && !held {
+					row.Problems = append(row.Problems, sv.State+" in Scalelite without an operator's drain (omc enable "+n.Name+")")
+				}
+			}
+		}
+		row.Healthy = len(row.Problems) == 0
+		out.Nodes = append(out.Nodes, row)
+	}
+	for _, sv := range servers {
+		if !known[pool.NormalizeURL(sv.URL)] {
+			out.Unmanaged++
+		}
+	}
+	return out
+}
+
+// writeStatus prints one aligned table per pool, then each unhealthy
+// node's problems.
+func writeStatus(w io.Writer, red *redact.Redactor, st statusV1) {
+	for i, p := range st.Pools {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		healthy := 0
+		for _, n := range p.Nodes {
+			if n.Healthy {
+				healthy++
+			}
+		}
+		fmt.Fprintf(w, "pool %s (%s): %d nodes, %d healthy", p.Group, p.Scalelite, len(p.Nodes), healthy)
+		if p.Unmanaged > 0 {
+			fmt.Fprintf(w, ", %d other servers", p.Unmanaged)
+		}
+		fmt.Fprintln(w)
+		if p.Error != "" {
+			fmt.Fprintf(w, "  Scalelite: %s\n", p.Error)
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tPROVIDER\tADDRESS\tBBB\tPOOL\tONLINE\tMEETINGS\tUSERS\tLOAD\tTLS EXPIRY\tLAST CONVERGE\tHEALTH")
+		for _, n := range p.Nodes {
+			online := "offline"
+			if n.Online {
+				online = "online"
+			}
+			health := "ok"
+			switch {
+			case !n.Healthy:
+				health = "UNHEALTHY"
+			case n.Held != "":
+				health = "drained"
+			}
+			state := n.PoolState
+			fmt.Fprintln(tw, strings.Join([]string{n.Node, n.Provider, dash(n.Address), dash(n.BBBVersion), state, online,
+				intOr(n.Meetings), intOr(n.Users), floatOr(n.Load), timeOr(n.TLSExpires, "2006-01-02"), timeOr(n.LastConverge, "2006-01-02 15:04Z"), health}, "\t"))
+		}
+		tw.Flush()
+		for _, n := range p.Nodes {
+			if n.Held != "" {
+				fmt.Fprintf(w, "  %s: drained by an operator: %s\n", n.Node, red.String(n.Held))
+			}
+			for _, pr := range n.Problems {
+				fmt.Fprintf(w, "  %s: %s\n", n.Node, pr)
+			}
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func intOr(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.Itoa(*p)
+}
+
+func floatOr(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', -1, 64)
+}
+
+func timeOr(t *time.Time, layout string) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(layout)
+}

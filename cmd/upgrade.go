@@ -1,0 +1,215 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/pool"
+)
+
+type upgradeOptions struct {
+	Group   string
+	To      string
+	Batch   int
+	Timeout time.Duration
+	Force   bool
+	deps    *poolDeps
+}
+
+func newUpgradeCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &upgradeOptions{}
+	c := &cobra.Command{
+		Use:   "upgrade GROUP --to VERSION",
+		Short: "Upgrade a pool's BBB nodes one batch at a time, without dropping a meeting",
+		Long: `A rolling upgrade of the group's bbb nodes, --batch at a time (default 1),
+least loaded first: drain (cordon, wait until Scalelite reports the batch
+disabled), converge each node with settings.bbb_version set to the line of
+VERSION (3.0 for 3.0.5), check it against VERSION with the health gate,
+enable it. Nodes already at VERSION and healthy are skipped.
+
+It stops at the first batch with a failure: the nodes that failed stay
+out of the pool with the reason, later nodes are not touched, and the rest
+keep serving. Fix and run it again to continue.
+
+A node only moves within a line when its packages say so: pin
+settings.bbb_packages (bigbluebutton=...) in the inventory for a patch
+release. Afterwards set settings.bbb_version in the inventory to the line,
+so that omc up keeps it.`,
+		Example: `  omc upgrade eu-1 --to 3.0
+  omc upgrade eu-1 --to 3.0.5 --batch 2 --timeout 1h`,
+		Args: exactArgs(1, "omc upgrade GROUP --to VERSION"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Group = args[0]
+			return runUpgrade(c.Context(), s, g, o)
+		},
+	}
+	c.Flags().StringVar(&o.To, "to", "", "the BBB version every node must report afterwards (e.g. 3.0 or 3.0.5)")
+	c.Flags().IntVar(&o.Batch, "batch", 1, "nodes out of service at once")
+	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for a batch's meetings to end")
+	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
+	return c
+}
+
+var reVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?([-+~][A-Za-z0-9.+~-]+)?$`)
+
+// versionLine is the release line of a version: 3.0 for 3.0.5.
+func versionLine(v string) string {
+	parts := strings.SplitN(v, ".", 3)
+	line := parts[0] + "." + parts[1]
+	return strings.FieldsFunc(line, func(r rune) bool { return r == '-' || r == '+' || r == '~' })[0]
+}
+
+// upgradeReportV1 is omc upgrade -o json's last line.
+type upgradeReportV1 struct {
+	V         int               `json:"v"`
+	Type      string            `json:"type"` // "upgrade"
+	Group     string            `json:"group"`
+	To        string            `json:"to"`
+	Upgraded  []string          `json:"upgraded"`
+	Skipped   []string          `json:"skipped"`
+	Failed    map[string]string `json:"failed"`
+	Untouched []string          `json:"untouched"`
+}
+
+func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgradeOptions) error {
+	if o.To == "" {
+		return usageError("name the version: omc upgrade %s --to VERSION", o.Group)
+	}
+	if !reVersion.MatchString(o.To) {
+		return usageError("--to %q is not a BBB version such as 3.0 or 3.0.5", o.To)
+	}
+	if o.Batch < 1 {
+		return usageError("--batch must be at least 1")
+	}
+	inv, err := loadInventory(s, g)
+	if err != nil {
+		return err
+	}
+	grp := inv.Group(o.Group)
+	if grp == nil {
+		return usageError("no group named %q in %s", o.Group, inv.Path)
+	}
+	if grp.Pool == nil {
+		return usageError("group %s has no pool (groups.%s.pool)", grp.Name, grp.Name)
+	}
+	red := redact.New(poolSecrets(inv)...)
+	logf, logPath, closeLog := openRunLogFor(red, "upgrade")
+	defer closeLog()
+	logf("start", "command", "upgrade", "group", grp.Name, "to", o.To, "batch", o.Batch)
+	fp, err := openPool(ctx, s, inv, grp, o.deps, red)
+	if err != nil {
+		return err
+	}
+	defer fp.close()
+	_, machines, err := machinesOf(ctx, s, inv, grp, o.deps)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*inventory.Node{}
+	for _, n := range fp.nodes {
+		byName[n.Name] = n
+	}
+	line := versionLine(o.To)
+	hook := func(ctx context.Context, batch []pool.Member) map[string]error {
+		var nodes []*inventory.Node
+		for _, m := range batch {
+			nodes = append(nodes, withSettings(byName[m.Node], map[string]any{"bbb_version": line}))
+		}
+		failed := o.deps.converge(ctx, s, inv, nodes, machines)
+		for n, err := range failed {
+			logf("converge failed", "node", n, "error", err.Error())
+		}
+		return failed
+	}
+	// Nodes already at the version (its line, when --to is one) and
+	// serving need nothing: RollingUpgrade only skips exact matches.
+	servers, err := fp.api.List(ctx)
+	if err != nil {
+		return err
+	}
+	at := make([]pool.Member, len(fp.members))
+	for i, m := range fp.members {
+		m.ExpectVersion = o.To
+		at[i] = m
+	}
+	now := fp.gate.CheckAll(ctx, at)
+	var todo []pool.Member
+	var skipped []string
+	for _, m := range fp.members {
+		h := now[m.Node]
+		regs := pool.FindByURL(servers, m.URL)
+		if h.OK && pool.VersionMatches(o.To, h.BBBVersion) && len(regs) == 1 && regs[0].State == pool.Enabled {
+			skipped = append(skipped, m.Node)
+			reportChange(s, g, red, grp.Name, pool.Change{Node: m.Node, Action: "skip", Detail: fmt.Sprintf("already at %s and healthy", h.BBBVersion)})
+			continue
+		}
+		todo = append(todo, m)
+	}
+	rep := &pool.UpgradeReport{Failed: map[string]string{}}
+	if len(todo) > 0 {
+		rep, err = pool.RollingUpgrade(ctx, fp.api, todo, pool.UpgradeOptions{
+			To: o.To, Batch: o.Batch, Gate: fp.gate, Holds: fp.holds, Upgrade: hook,
+			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force},
+			Progress: func(c pool.Change) {
+				logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
+				reportChange(s, g, red, grp.Name, c)
+			},
+		})
+		if rep == nil {
+			rep = &pool.UpgradeReport{Failed: map[string]string{}}
+		}
+	}
+	out := upgradeReportV1{V: 1, Type: "upgrade", Group: grp.Name, To: o.To,
+		Upgraded: nonNil(rep.Upgraded), Skipped: nonNil(append(skipped, rep.Skipped...)), Failed: map[string]string{}, Untouched: nonNil(rep.Untouched)}
+	for n, why := range rep.Failed {
+		out.Failed[n] = red.String(why)
+	}
+	if g.json() {
+		ui.NewJSONLines(s.Out).Write(out)
+	} else {
+		fmt.Fprintf(s.Out, "upgraded\t%s\nskipped\t%s\nfailed\t%s\nuntouched\t%s\n", list(out.Upgraded), list(out.Skipped), list(keys(out.Failed)), list(out.Untouched))
+	}
+	if err != nil {
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%s (full log: %s)", red.String(err.Error()), logPath)}
+	}
+	stale := false
+	for _, m := range fp.members {
+		stale = stale || m.ExpectVersion != line
+	}
+	if stale && !g.json() {
+		fmt.Fprintf(s.Err, "%s: every bbb node reports %s; set settings.bbb_version: %q in the inventory so that omc up keeps it\n", grp.Name, o.To, line)
+	}
+	return nil
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func list(l []string) string {
+	if len(l) == 0 {
+		return "-"
+	}
+	return strings.Join(l, ",")
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
