@@ -5,7 +5,8 @@
 //
 // Steps returns, in order: base (every node), firewall, tls (bbb and turn
 // nodes), turn (turn nodes, and a bbb node whose group has none), bbb
-// (with its secrets and tuning), sysctl, bandwidth.
+// (with its secrets and tuning), sysctl, bandwidth, monitoring and backup
+// (nodes whose settings have monitoring or backup).
 //
 // # Settings
 //
@@ -69,12 +70,49 @@
 //	  html5: {public: {...}}       # any other bbb-html5.yml setting (merged)
 //	  sfu: {...}                   # any bbb-webrtc-sfu production.yml setting (merged)
 //
+// Any node (optional; without them nothing is installed):
+//
+//	monitoring:                    # Prometheus node exporter (Debian's prometheus-node-exporter)
+//	  listen: 10.0.0.10            # the only address it binds (default: private_ip, else address)
+//	  sources: [192.0.2.0/24]      # the only ranges the firewall lets reach 9100/tcp
+//	                               #   (none: the port stays closed)
+//	backup:                        # nightly restic backups (Debian's restic)
+//	  repository: sftp:backup@backup.example.org:/srv/restic/{node}
+//	                               # required; {node} is the node name: a path on the node,
+//	                               #   sftp: (root's SSH key and known_hosts on the node), s3:, b2:, rest:
+//	  password_secret: restic_password  # inventory secret with the repository password (default restic_password)
+//	  environment: {AWS_ACCESS_KEY_ID: s3_key_id, AWS_SECRET_ACCESS_KEY: s3_key}
+//	                               # backend variables from inventory secrets (0600 on the node)
+//	  schedule: "*-*-* 01:30:00"   # systemd OnCalendar (default 01:30), persistent
+//	  random_delay: 2h             # RandomizedDelaySec (default 2h)
+//	  keep: {daily: 7, weekly: 4, monthly: 6}   # restic forget --prune (these are the defaults)
+//	  paths: [/etc/default/greenlight]          # more paths backed up with the configuration
+//	  recordings: true             # bbb nodes (default: unless bbb.recording is false)
+//	  db_dump: "runuser -u postgres -- pg_dump --format=custom scalelite_production"
+//	                               # scalelite nodes: prints the database (this is the default)
+//
+// Backups make one snapshot per target and run, tagged omc-TARGET:
+// config (bbb: /etc/bigbluebutton, FreeSWITCH's vars.xml, the nginx site;
+// turn: /etc/turnserver.conf and /etc/turnserver; bbb and turn:
+// /etc/letsencrypt; scalelite: /etc/default/scalelite; plus backup.paths),
+// recordings (bbb: /var/bigbluebutton/published, unpublished and
+// recording/raw) and scalelite-db (scalelite: db_dump's output, dumped
+// to /var/backups/omc/scalelite.pgdump first). Paths that do not exist
+// are left out. The repository is initialised once; every converge checks
+// it with a read-only restic cat config. /usr/local/sbin/omc-restic runs
+// restic with the node's repository and password; omc backup status and
+// omc restore use it. No BBB exporter is packaged for Debian or Ubuntu, so
+// monitoring installs none; dropping the monitoring or backup setting
+// closes the exporter's port but leaves what was installed.
+//
 // # Secrets
 //
 // The API secret comes from the inventory (api_secret) or is derived; the
 // TURN shared secret (per TURN server) and FreeSWITCH's default_password
 // are derived: sha256(purpose NUL node NUL seed). None is ever part of a
-// step ID or summary; SecretValues lists them so output can mask diffs.
+// step ID or summary; SecretValues lists them so output can mask diffs,
+// with the restic password and backup credentials (written only to
+// 0600 files under /etc/omc/backup, never in a script or a command line).
 //
 // # Restarts
 //

@@ -24,9 +24,19 @@ func (b *builder) firewall() {
 			fw.AdminV6 = append(fw.AdminV6, p.String())
 		}
 	}
-	for _, p := range Ports(NodeRoles(b.n, b.fleet)) {
+	roles := NodeRoles(b.n, b.fleet)
+	if b.s.Monitoring != nil {
+		roles = append(roles, roleMonitoring)
+	}
+	for _, p := range Ports(roles) {
 		if p.Admin {
 			continue // SSH: from the admin sets above, on the node's SSH port
+		}
+		if p.Monitor {
+			if r := b.limitedRule(p); r != nil {
+				fw.Limited = append(fw.Limited, *r)
+			}
+			continue
 		}
 		fw.Rules = append(fw.Rules, templates.Rule{Proto: p.Proto, Ports: p.Range(), Comment: p.Purpose})
 	}

@@ -13,7 +13,10 @@ type Port struct {
 	From, To int    // To == From for a single port
 	// Admin ports are open only to settings.admin_cidrs (anywhere when
 	// that is unset).
-	Admin   bool
+	Admin bool
+	// Monitor ports are open only to settings.monitoring.sources (closed
+	// when that is unset).
+	Monitor bool
 	Purpose string
 }
 
@@ -42,6 +45,8 @@ var portTable = []struct {
 		{Proto: "udp", From: 443, To: 443, Purpose: "turn over dtls"},
 		{Proto: "udp", From: 32769, To: 65535, Purpose: "turn relay"},
 	}},
+	// Not an inventory role: nodes with settings.monitoring.
+	{roleMonitoring, []Port{{Proto: "tcp", From: NodeExporterPort, To: NodeExporterPort, Monitor: true, Purpose: "prometheus node exporter"}}},
 }
 
 // Ports returns the inbound ports for a node with these roles: SSH for

@@ -48,7 +48,8 @@ func (b *builder) addFile(path, tmpl string, data any, mode uint32, owner, group
 
 // Steps returns node n's built-in role steps, in order: base (every node),
 // firewall, tls, turn, bbb (with its secrets and tuning), sysctl tuning,
-// bandwidth. fleet is every node of the inventory: TURN servers and the
+// bandwidth, monitoring and backup (nodes whose settings configure them).
+// fleet is every node of the inventory: TURN servers and the
 // BBB nodes they relay for are found in n's group. Same inputs give the
 // same steps, byte for byte.
 func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
@@ -75,6 +76,8 @@ func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node)
 	}
 	b.sysctl()
 	b.bandwidth()
+	b.monitoring()
+	b.backup()
 	if err := stepsErr(b.errs); err != nil {
 		return nil, err
 	}

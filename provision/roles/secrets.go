@@ -97,6 +97,7 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 				out = append(out, v)
 			}
 		}
+		out = append(out, x.backupSecrets(n, s)...) // the restic password, backend credentials
 	}
 	return out
 }

@@ -38,6 +38,8 @@ type Settings struct {
 	BBB           map[string]any
 	Sysctl        map[string]*string
 	Bandwidth     *Bandwidth
+	Backup        *BackupSettings     // backup.go
+	Monitoring    *MonitoringSettings // monitoring.go
 }
 
 // Admin is an operator account: key logins and passwordless sudo.
@@ -221,6 +223,8 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 		s.AdminCIDRs = append(s.AdminCIDRs, p.Masked())
 	}
 	s.Admins = readAdmins(r)
+	s.Backup = readBackup(r)
+	s.Monitoring = readMonitoring(r)
 	if rr := r.sub("bbb_repo", "url", "suite", "components", "key_url", "trusted"); rr != nil {
 		s.BBBRepo = Repo{URL: rr.str("url", "", reURL), Suite: rr.str("suite", "", reWord),
 			Components: rr.str("components", "main", regexp.MustCompile(`^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$`)),

@@ -1,0 +1,456 @@
+package roles
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/templates"
+)
+
+// BackupSettings is settings.backup: nightly restic backups of what a
+// node cannot rebuild (see the package doc).
+type BackupSettings struct {
+	// Repository is restic's repository; {node} is replaced by the node name.
+	Repository string
+	// PasswordSecret names the inventory secret holding the repository password.
+	PasswordSecret string
+	// Environment maps backend variables (AWS_SECRET_ACCESS_KEY, …) to
+	// inventory secrets.
+	Environment map[string]string
+	// Schedule is the timer's OnCalendar, RandomDelay its RandomizedDelaySec.
+	Schedule, RandomDelay string
+	// Keep is the retention: restic forget --keep-daily/weekly/monthly.
+	KeepDaily, KeepWeekly, KeepMonthly int
+	// Paths are more paths backed up with the node's configuration.
+	Paths []string
+	// Recordings overrides whether a bbb node backs up its recordings
+	// (default: unless settings.bbb.recording is false).
+	Recordings *bool
+	// DBDump prints Scalelite's database on a scalelite node.
+	DBDump string
+}
+
+// DefaultResticSecret names the inventory secret holding the restic
+// password unless settings.backup.password_secret names another.
+const DefaultResticSecret = "restic_password"
+
+// Backup target names: snapshots are tagged "omc-" + name.
+const (
+	TargetConfig      = "config"
+	TargetRecordings  = "recordings"
+	TargetScaleliteDB = "scalelite-db"
+)
+
+// Where the backup role keeps its files on a node.
+const (
+	backupDir      = "/etc/omc/backup"
+	backupPassword = backupDir + "/password"
+	backupEnv      = backupDir + "/env"
+	// ResticWrapper runs restic with the node's repository and password.
+	ResticWrapper = "/usr/local/sbin/omc-restic"
+	backupScript  = "/usr/local/sbin/omc-backup"
+	backupUnit    = "omc-backup.service"
+	backupTimer   = "omc-backup.timer"
+	scaleliteDump = "/var/backups/omc/scalelite.pgdump"
+	// The package's own properties: present exactly when bbb-web is installed.
+	bbbPackageProps = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
+)
+
+const defaultDBDump = "runuser -u postgres -- pg_dump --format=custom scalelite_production"
+
+var (
+	reRepo     = regexp.MustCompile(`^[A-Za-z0-9_.:/@{}+=,~%-]+$`)
+	rePath     = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`)
+	reCalendar = regexp.MustCompile(`^[A-Za-z0-9*:/,. ~-]+$`)
+	reDelay    = regexp.MustCompile(`^[0-9]+(s|min|h|d)?$`)
+	reEnvName  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
+
+// integer reads a positive whole number.
+func (r *settingsReader) integer(key string, def int) int {
+	v, ok := r.m[key]
+	if !ok || v == nil {
+		return def
+	}
+	switch t := v.(type) {
+	case int:
+		if t >= 0 {
+			return t
+		}
+	case float64:
+		if t >= 0 && t == float64(int(t)) {
+			return int(t)
+		}
+	}
+	r.fail(key, "expected a whole number of 0 or more, got %v", v)
+	return def
+}
+
+// readBackup reads settings.backup (nil when it is not set).
+func readBackup(r *settingsReader) *BackupSettings {
+	br := r.sub("backup", "repository", "password_secret", "environment", "schedule", "random_delay", "keep", "paths", "recordings", "db_dump")
+	if br == nil {
+		return nil
+	}
+	b := &BackupSettings{
+		Repository:     br.str("repository", "", reRepo),
+		PasswordSecret: br.str("password_secret", DefaultResticSecret, nil),
+		Schedule:       br.str("schedule", "*-*-* 01:30:00", reCalendar),
+		RandomDelay:    br.str("random_delay", "2h", reDelay),
+		Paths:          br.list("paths", rePath),
+		DBDump:         br.str("db_dump", defaultDBDump, nil),
+		KeepDaily:      7, KeepWeekly: 4, KeepMonthly: 6,
+	}
+	if b.Repository == "" {
+		br.fail("repository", "required: a restic repository (a path such as /srv/restic/{node}, or sftp:user@host:/path/{node}, s3:…)")
+	}
+	if strings.Contains(b.DBDump, "\n") {
+		br.fail("db_dump", "one command line, please")
+	}
+	if kr := br.sub("keep", "daily", "weekly", "monthly"); kr != nil {
+		b.KeepDaily, b.KeepWeekly, b.KeepMonthly = kr.integer("daily", 7), kr.integer("weekly", 4), kr.integer("monthly", 6)
+	}
+	if b.KeepDaily+b.KeepWeekly+b.KeepMonthly == 0 {
+		br.fail("keep", "would keep no snapshot at all")
+	}
+	if _, set := br.m["recordings"]; set {
+		v := br.boolean("recordings", true)
+		b.Recordings = &v
+	}
+	if m := br.mapping("environment"); m != nil {
+		b.Environment = map[string]string{}
+		for _, k := range sortedKeys(m) {
+			name, ok := m[k].(string)
+			switch {
+			case !reEnvName.MatchString(k):
+				br.fail("environment."+k, "not an environment variable name")
+			case strings.HasPrefix(k, "RESTIC_"):
+				br.fail("environment."+k, "omc sets restic's own variables (repository, password file, cache)")
+			case !ok || name == "":
+				br.fail("environment."+k, "expected the name of an inventory secret (the value is never written in the inventory)")
+			default:
+				b.Environment[k] = name
+			}
+		}
+	}
+	return b
+}
+
+// BackupTarget is one thing a node backs up: each run makes one restic
+// snapshot of it tagged "omc-" + Name (only of the paths that exist).
+type BackupTarget struct {
+	Name  string
+	Paths []string
+}
+
+// Tag is the restic tag of the target's snapshots.
+func (t BackupTarget) Tag() string { return "omc-" + t.Name }
+
+// BackupTargets returns what node n backs up, in order, or nil when its
+// settings configure no backup.
+func BackupTargets(n *inventory.Node, fleet []*inventory.Node) ([]BackupTarget, error) {
+	s, err := ParseSettings(n)
+	if err != nil {
+		return nil, err
+	}
+	if s.Backup == nil {
+		return nil, nil
+	}
+	var out []BackupTarget
+	for _, t := range backupTargets(n, fleet, s) {
+		out = append(out, BackupTarget{Name: t.Name, Paths: t.Paths})
+	}
+	return out, nil
+}
+
+// backupTargets: the node's configuration (per role), its recordings on
+// a bbb node that records, Scalelite's database on a scalelite node.
+func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *Settings) []templates.BackupTarget {
+	roles := NodeRoles(n, fleet)
+	var conf []string
+	if has(n, RoleBBB) {
+		conf = append(conf, "/etc/bigbluebutton", fsVars, bbbNginxSite)
+	}
+	if slices.Contains(roles, RoleTURN) {
+		conf = append(conf, "/etc/turnserver.conf")
+		if dedicatedTURN(n) {
+			conf = append(conf, "/etc/turnserver")
+		}
+	}
+	if has(n, RoleBBB) || has(n, RoleTURN) {
+		conf = append(conf, "/etc/letsencrypt")
+	}
+	if has(n, RoleScalelite) {
+		conf = append(conf, "/etc/default/scalelite")
+	}
+	for _, p := range s.Backup.Paths {
+		if !slices.Contains(conf, p) {
+			conf = append(conf, p)
+		}
+	}
+	var out []templates.BackupTarget
+	if len(conf) > 0 {
+		out = append(out, templates.BackupTarget{Name: TargetConfig, Paths: conf})
+	}
+	if has(n, RoleBBB) && records(s) {
+		out = append(out, templates.BackupTarget{Name: TargetRecordings,
+			Paths: []string{"/var/bigbluebutton/published", "/var/bigbluebutton/unpublished", "/var/bigbluebutton/recording/raw"}})
+	}
+	if has(n, RoleScalelite) {
+		out = append(out, templates.BackupTarget{Name: TargetScaleliteDB, Paths: []string{scaleliteDump}, Dump: s.Backup.DBDump})
+	}
+	return out
+}
+
+// records: backup.recordings when set, else whether BBB records
+// (settings.bbb.recording, default true as in BBB).
+func records(s *Settings) bool {
+	if s.Backup.Recordings != nil {
+		return *s.Backup.Recordings
+	}
+	if v, ok := s.BBB["recording"].(bool); ok {
+		return v
+	}
+	return true
+}
+
+// repository is the node's repository with {node} filled in.
+func (bs *BackupSettings) repository(n *inventory.Node) string {
+	return strings.ReplaceAll(bs.Repository, "{node}", n.Name)
+}
+
+// password is the repository password from the inventory.
+func (x secrets) resticPassword(n *inventory.Node, s *Settings) (string, error) {
+	if s.Backup == nil {
+		return "", fmt.Errorf("node %s: no backup settings", n.Name)
+	}
+	v, ok := x.inv.Secret(s.Backup.PasswordSecret)
+	if !ok || v == "" {
+		return "", fmt.Errorf("node %s: settings.backup.password_secret: no secret named %q in the inventory (the restic repository password; never written in clear text)", n.Name, s.Backup.PasswordSecret)
+	}
+	return v, nil
+}
+
+// backupEnv resolves settings.backup.environment, sorted by variable.
+func (x secrets) backupEnv(n *inventory.Node, s *Settings) ([]templates.KV, error) {
+	if s.Backup == nil {
+		return nil, nil
+	}
+	var out []templates.KV
+	for _, k := range sortedKeys(s.Backup.Environment) {
+		v, ok := x.inv.Secret(s.Backup.Environment[k])
+		if !ok {
+			return nil, fmt.Errorf("node %s: settings.backup.environment.%s: no secret named %q in the inventory", n.Name, k, s.Backup.Environment[k])
+		}
+		out = append(out, templates.KV{Key: k, Value: v})
+	}
+	return out, nil
+}
+
+// backupSecrets lists the node's backup secrets for masking.
+func (x secrets) backupSecrets(n *inventory.Node, s *Settings) []string {
+	if s.Backup == nil {
+		return nil
+	}
+	var out []string
+	if v, err := x.resticPassword(n, s); err == nil {
+		out = append(out, v)
+	}
+	env, _ := x.backupEnv(n, s)
+	for _, kv := range env {
+		out = append(out, kv.Value, q(kv.Value))
+	}
+	return out
+}
+
+// backup: restic, the repository's credentials (0600, root only), the
+// nightly script, its service and timer, and the repository initialised
+// once. Nothing here changes on a second run.
+func (b *builder) backup() {
+	if b.s.Backup == nil {
+		return
+	}
+	b.add(b.backupAccess()...)
+	bs := b.s.Backup
+	data := templates.Backup{Node: b.n.Name, Targets: backupTargets(b.n, b.fleet, b.s),
+		KeepDaily: bs.KeepDaily, KeepWeekly: bs.KeepWeekly, KeepMonthly: bs.KeepMonthly,
+		Schedule: bs.Schedule, RandomDelay: bs.RandomDelay}
+	b.addFile(backupScript, templates.BackupScript, data, 0o700, "root", "root")
+	b.add(&provision.CommandStep{Label: "restic init (" + b.n.Name + ")",
+		Run:    ResticWrapper + " init",
+		Unless: ResticWrapper + " --no-lock --no-cache cat config >/dev/null 2>&1"})
+	b.addFile("/etc/systemd/system/"+backupUnit, templates.BackupUnit, data, 0o644, "root", "root")
+	b.addFile("/etc/systemd/system/"+backupTimer, templates.BackupTimer, data, 0o644, "root", "root", backupTimer)
+	b.add(daemonReload(backupUnit), daemonReload(backupTimer),
+		&provision.ServiceStep{Name: backupTimer, Enabled: true, Running: true})
+}
+
+// backupAccess: what running restic against the node's repository needs.
+func (b *builder) backupAccess() []provision.Step {
+	n, s := b.n, b.s
+	pass, err := b.sec.resticPassword(n, s)
+	b.fail(err)
+	env, err := b.sec.backupEnv(n, s)
+	b.fail(err)
+	if pass == "" || err != nil {
+		return nil
+	}
+	for i := range env {
+		env[i].Value = q(env[i].Value)
+	}
+	steps := []provision.Step{
+		&provision.PackagesStep{Names: []string{"restic"}},
+		&provision.DirStep{Path: "/etc/omc", Mode: 0o755, Owner: "root", Group: "root"},
+		&provision.DirStep{Path: backupDir, Mode: 0o700, Owner: "root", Group: "root"},
+		&provision.FileStep{Path: backupPassword, Content: []byte(pass), Mode: 0o600, Owner: "root", Group: "root"},
+	}
+	for _, f := range []struct {
+		path, tmpl string
+		data       any
+		mode       uint32
+	}{
+		{backupEnv, templates.BackupEnv, templates.BackupEnvironment{Node: n.Name, Env: env}, 0o600},
+		{ResticWrapper, templates.ResticWrapper, templates.Restic{Node: n.Name, Repository: s.Backup.repository(n)}, 0o755},
+	} {
+		fs, err := file(f.path, f.tmpl, f.data, osMode(f.mode), "root", "root")
+		if err != nil {
+			b.fail(err)
+			return nil
+		}
+		steps = append(steps, fs)
+	}
+	return steps
+}
+
+// BackupAccessSteps are the steps that let restic reach node n's
+// repository (restic, password, credentials, the omc-restic wrapper),
+// for omc restore on a rebuilt node before omc up; nil without backup
+// settings.
+func BackupAccessSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
+	s, err := ParseSettings(n)
+	if err != nil {
+		return nil, err
+	}
+	if s.Backup == nil {
+		return nil, nil
+	}
+	b := &builder{inv: inv, n: n, fleet: fleet, s: s, sec: secrets{inv}}
+	steps := b.backupAccess()
+	if err := stepsErr(b.errs); err != nil {
+		return nil, err
+	}
+	return steps, nil
+}
+
+// BackupStatusScript prints, on node n, the result of the last backup run
+// (result=…, from systemd) and either snapshots=<restic snapshots --json
+// of this node> or error=<why restic could not list them>, or
+// state=absent when the node has no backup installed.
+func BackupStatusScript(n *inventory.Node) string {
+	return `if ! command -v restic >/dev/null || [ ! -x ` + ResticWrapper + ` ]; then echo state=absent; exit 0; fi
+echo "result=$(systemctl show -p Result --value ` + backupUnit + ` 2>/dev/null)"
+echo "ran=$(systemctl show -p ExecMainExitTimestamp --value ` + backupUnit + ` 2>/dev/null)"
+e=$(mktemp)
+if out=$(` + ResticWrapper + ` --no-lock snapshots --json --host ` + q(n.Name) + ` 2>"$e"); then
+  echo "snapshots=$(printf '%s' "$out" | tr -d '\n')"
+else
+  echo "error=$(tr '\n' ' ' < "$e" | cut -c1-300)"
+fi
+rm -f "$e"`
+}
+
+// snapshotID: restic's full or short snapshot IDs.
+var snapshotID = regexp.MustCompile(`^[0-9a-f]{8,64}$`)
+
+// RestoreStep puts node Node's backed-up targets back from its repository
+// (the latest snapshot of each, or the one Snapshot names) onto the node,
+// over what is there. It refuses while meetings are live on a BBB node,
+// or while the node cannot tell, unless Force. Run BackupAccessSteps
+// first; afterwards omc up converges the node again.
+type RestoreStep struct {
+	Node     string
+	Targets  []BackupTarget
+	Snapshot string // "" or "latest": the latest of each target
+	Force    bool
+}
+
+func (s *RestoreStep) ID() string { return "restore " + s.Node }
+
+func (s *RestoreStep) Probe() string {
+	return `if [ -e ` + bbbPackageProps + ` ]; then
+` + meetingsProbe + `
+else echo meetings=none; fi`
+}
+
+func (s *RestoreStep) Plan(obs []string) (*provision.Change, error) {
+	if s.Snapshot != "" && s.Snapshot != "latest" && !snapshotID.MatchString(s.Snapshot) {
+		return nil, fmt.Errorf("%q is not a restic snapshot ID (see omc backup status)", s.Snapshot)
+	}
+	m, ok := field(obs, "meetings")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if !s.Force && m != "none" && m != "0" {
+		if reason, unknown := strings.CutPrefix(m, "unknown:"); unknown {
+			return nil, fmt.Errorf("restoring would overwrite BBB's configuration and recordings, and the node cannot tell whether meetings are live (%s); use --force to go ahead", reason)
+		}
+		return nil, fmt.Errorf("restoring would overwrite BBB's configuration and recordings while %s meeting(s) are live on the node; drain it first, or use --force", m)
+	}
+	var sc strings.Builder
+	sc.WriteString("set -e\nr=" + ResticWrapper + "\n")
+	var what []string
+	if s.Snapshot != "" && s.Snapshot != "latest" {
+		sid := q(s.Snapshot)
+		sc.WriteString(`if ! "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"hostname":` + jsonQ(s.Node) + `'; then
+  echo "snapshot ` + s.Snapshot + ` is not one of ` + s.Node + `'s (see omc backup status)" >&2; exit 1
+fi
+"$r" --no-lock restore ` + sid + ` --target /
+`)
+		what = append(what, "snapshot "+s.Snapshot)
+	} else {
+		// A target never backed up (its paths did not exist yet) is skipped.
+		sc.WriteString("n=0\n")
+		for _, t := range s.Targets {
+			sel := ` --host ` + q(s.Node) + ` --tag ` + q(t.Tag())
+			sc.WriteString(`if "$r" --no-lock snapshots --json` + sel + ` | grep -q '"id"'; then
+  "$r" --no-lock restore latest` + sel + ` --target /; n=$((n+1))
+else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
+`)
+			what = append(what, t.Name)
+		}
+		sc.WriteString(`[ "$n" -gt 0 ] || { echo "the repository holds no snapshot of ` + s.Node + `" >&2; exit 1; }` + "\n")
+	}
+	// Restic restores numeric owners; on a rebuilt node BBB's user may
+	// have another id, and BBB reads recordings as that user.
+	for _, t := range s.Targets {
+		if t.Name != TargetRecordings {
+			continue
+		}
+		sc.WriteString("if id bigbluebutton >/dev/null 2>&1; then for d in " + strings.Join(quoteAll(t.Paths), " ") +
+			"; do [ ! -e \"$d\" ] || chown -R bigbluebutton:bigbluebutton \"$d\"; done; fi\n")
+	}
+	if len(what) == 0 {
+		return nil, fmt.Errorf("node %s backs up nothing to restore", s.Node)
+	}
+	next := "then run omc up"
+	if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }) {
+		next += "; load " + scaleliteDump + " into Scalelite's database with pg_restore"
+	}
+	return &provision.Change{Step: s, Summary: "restore " + strings.Join(what, ", ") + " from " + firstOr(s.Snapshot, "the latest snapshots") + " (" + next + ")",
+		Script: strings.TrimRight(sc.String(), "\n")}, nil
+}
+
+// jsonQ is s as a JSON string, for matching restic's --json output.
+func jsonQ(s string) string { return strconv.Quote(s) }
+
+func firstOr(s, def string) string {
+	if s == "" || s == "latest" {
+		return def
+	}
+	return s
+}
