@@ -508,7 +508,10 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 	// bbb-3 has a meeting, so it goes last.
 	r.bbb.Node("bbb-3").CreateMeetingAt("class", 5, 1, time.Now().Add(-time.Hour))
 	r.sl.StartPoller(t, 5*time.Millisecond)
-	waitUntil(t, func() bool { s := r.state(t, "bbb-3"); return s.Online && s.Load == 6 && r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online })
+	waitUntil(t, func() bool {
+		s := r.state(t, "bbb-3")
+		return s.Online && s.Load == 6 && r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online
+	})
 	var mu sync.Mutex
 	var converged []string
 	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
@@ -718,7 +721,9 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 		t.Fatal(errs)
 	}
 	r.sl.StartPoller(t, 5*time.Millisecond)
-	waitUntil(t, func() bool { return r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online && r.state(t, "bbb-3").Online })
+	waitUntil(t, func() bool {
+		return r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online && r.state(t, "bbb-3").Online
+	})
 
 	// --dry-run: the capacity model's reasoning, nothing made.
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
@@ -846,5 +851,21 @@ func TestSTUNBindingAgainstALocalResponder(t *testing.T) {
 	addr := stunResponder(t)
 	if err := stunBinding(context.Background(), addr); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestExitCodeFiveIsDocumented(t *testing.T) {
+	out, _, code := run(t, "", "help", "exit-codes")
+	if code != 0 || !strings.Contains(out, `5    "omc status" only: a pool node is unhealthy`) {
+		t.Fatalf("%d\n%s", code, out)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil || !strings.Contains(string(readme), "| 5 | `omc status` only") {
+		t.Fatal("README's exit code table lacks 5")
+	}
+	for _, c := range []string{"status", "drain", "enable", "remove", "upgrade", "scale", "tenant"} {
+		if !strings.Contains(string(readme), "| `omc "+c) {
+			t.Errorf("README's command table lacks omc %s", c)
+		}
 	}
 }
