@@ -11,6 +11,7 @@ import (
 
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers/robot"
 	"github.com/omc-coop/omc/remote"
 )
 
@@ -18,6 +19,7 @@ type downOptions struct {
 	Targets []string
 	Limit   []string
 	Yes     bool
+	Cancel  bool // robot: cancel the dedicated servers omc ordered
 }
 
 func newDownCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -28,7 +30,9 @@ func newDownCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Long: `Delete the machines a provider made for the selected groups or nodes, and
 everything omc made with them. Only resources this inventory owns are
 touched. Asks for confirmation on a terminal; elsewhere --yes is required.
-Claimed (static) servers are never deleted.`,
+Claimed (static) servers are never deleted. Hetzner dedicated servers
+(robot) are rentals: they are cancelled only with --cancel and --yes, and
+only those omc ordered, never claimed ones.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("name the groups or nodes to take down (omc down GROUP|NODE...)")
@@ -39,6 +43,7 @@ Claimed (static) servers are never deleted.`,
 	}
 	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	c.Flags().StringSliceVarP(&o.Limit, "limit", "l", nil, "only these nodes (glob patterns)")
+	c.Flags().BoolVar(&o.Cancel, "cancel", false, "also cancel the Hetzner dedicated servers (robot) omc ordered, at the earliest date; needs --yes")
 	return c
 }
 
@@ -47,12 +52,26 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	if err != nil {
 		return err
 	}
+	if o.Cancel && !o.Yes {
+		return usageError("--cancel ends server rentals: give --yes as well")
+	}
+	if o.Cancel {
+		ctx = robot.AllowCancels(ctx)
+	}
 	byGroup, order := groupNodes(nodes)
-	var names []string
+	var names, rented []string
 	for _, n := range nodes {
-		if n.Provider != "static" {
+		if n.Provider == "robot" && !o.Cancel {
+			rented = append(rented, n.Name)
+		} else if n.Provider != "static" {
 			names = append(names, n.Name)
 		}
+	}
+	if len(rented) > 0 {
+		fmt.Fprintf(s.Err, "not cancelling %s: dedicated servers (robot) are cancelled only with --cancel --yes\n", strings.Join(rented, ", "))
+	}
+	if len(names) == 0 && len(rented) > 0 {
+		return fmt.Errorf("nothing to take down: nothing was cancelled")
 	}
 	if len(names) == 0 {
 		return fmt.Errorf("nothing to take down: the selected nodes are claimed (static) servers, which omc never deletes")
@@ -63,7 +82,7 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
 	for _, gname := range order {
 		grp := inv.Group(gname)
-		if grp.Provider == "static" {
+		if grp.Provider == "static" || (grp.Provider == "robot" && !o.Cancel) {
 			continue
 		}
 		p, err := providerFor(grp.Provider, s)

@@ -11,6 +11,7 @@ import (
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/hcloud"
 	"github.com/omc-coop/omc/providers/local"
+	"github.com/omc-coop/omc/providers/robot"
 	"github.com/omc-coop/omc/providers/static"
 	"github.com/omc-coop/omc/provision"
 )
@@ -26,6 +27,12 @@ func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
 		// Token: the group's token secret, else $HCLOUD_TOKEN; endpoint:
 		// $HCLOUD_ENDPOINT (as the hcloud CLI), else the public API.
 		return hcloud.New(hcloud.Options{StateDir: stateDir(), Stderr: s.Err, Version: version}), nil
+	case "robot":
+		// Credentials: the group's robot_user/robot_password, else
+		// $ROBOT_USER/$ROBOT_PASSWORD; endpoint: $ROBOT_ENDPOINT. Orders
+		// and cancellations only where the command allows them
+		// (robot.AllowOrders, robot.AllowCancels on the context).
+		return robot.New(robot.Options{StateDir: stateDir(), Stderr: s.Err, Version: version}), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", name)
 }
