@@ -152,14 +152,14 @@ type BackupTarget struct {
 func (t BackupTarget) Tag() string { return "omc-" + t.Name }
 
 // BackupTargets returns what node n backs up, in order, or nil when its
-// settings configure no backup.
+// settings configure no backup (or it has no roles, so no role steps).
 func BackupTargets(n *inventory.Node, fleet []*inventory.Node) ([]BackupTarget, error) {
 	s, err := ParseSettings(n)
 	if err != nil {
 		return nil, err
 	}
-	if s.Backup == nil {
-		return nil, nil
+	if s.Backup == nil || len(n.Roles) == 0 {
+		return nil, nil // a node without roles gets no role steps
 	}
 	var out []BackupTarget
 	for _, t := range backupTargets(n, fleet, s) {

@@ -1,0 +1,144 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/provision/roles"
+	"github.com/omc-coop/omc/remote"
+)
+
+type restoreOptions struct {
+	Node     string
+	Snapshot string
+	Force    bool
+}
+
+func newRestoreCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
+	o := &restoreOptions{}
+	c := &cobra.Command{
+		Use:   "restore NODE",
+		Short: "Put a node's backed-up configuration and recordings back from its restic repository",
+		Long: `Restore node NODE's backup targets (configuration; recordings on a bbb node;
+Scalelite's database dump on a scalelite node) from the newest snapshot of
+each, or only the snapshot --snapshot names (an ID from omc backup status),
+over what is on the node now. On a rebuilt node, omc first installs restic
+and the repository's credentials (the backup role's own steps). Then run
+omc up NODE: it converges the node again and restarts BBB with the
+restored configuration.
+
+While meetings are live on the node's BBB, or while it cannot tell, restore
+refuses, unless --force; drain the node first (omc drain). A Scalelite
+database dump comes back as a file; load it with pg_restore.`,
+		Example: `  omc restore bbb-3
+  omc restore bbb-3 --snapshot 4f2a9c1e`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError("omc restore takes exactly one NODE, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Node = args[0]
+			return runRestore(c.Context(), s, g, o)
+		},
+	}
+	c.Flags().StringVar(&o.Snapshot, "snapshot", "", "restore only this snapshot (an ID from omc backup status; default: the newest of each target)")
+	c.Flags().BoolVar(&o.Force, "force", false, "restore even while meetings are live on the node (they will see BBB's configuration change)")
+	return c
+}
+
+func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restoreOptions) error {
+	inv, nodes, err := selectNodes(s, g, []string{o.Node}, nil)
+	if err != nil {
+		return err
+	}
+	if len(nodes) != 1 || nodes[0].Name != o.Node {
+		return usageError("omc restore works on one node at a time: %q is a group (name one of its nodes)", o.Node)
+	}
+	n := nodes[0]
+	where := fmt.Sprintf("%s:%d:%d", inv.Path, n.Pos.Line, n.Pos.Col)
+	targets, err := roles.BackupTargets(n, inv.Nodes())
+	if err != nil {
+		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
+	}
+	if targets == nil {
+		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s has no backup settings (settings.backup), so there is nothing to restore from", where, n.Name)}
+	}
+	red := redact.New(secretValues(inv)...)
+	log, logPath, closeLog := openRunLog(red, "restore")
+	defer closeLog()
+	log.Info("start", "command", "restore", "inventory", inv.Path, "node", n.Name, "snapshot", o.Snapshot, "force", o.Force, "version", version)
+
+	start := time.Now()
+	machines, missing, err := machinesFor(ctx, s, inv, nodes, provision.Plan)
+	if err != nil {
+		return withLog(err, logPath)
+	}
+	if len(missing) > 0 {
+		return &exitError{Code: ExitError, Err: fmt.Errorf("node %s has no machine yet (provider %s): create it with omc up or omc rebuild first", n.Name, n.Provider)}
+	}
+	fleet := fleetWith(inv, machines)
+	var self *inventory.Node
+	for _, f := range fleet {
+		if f.Name == n.Name {
+			self = f
+		}
+	}
+	steps, err := roles.BackupAccessSteps(inv, self, fleet)
+	if err != nil {
+		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
+	}
+	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: targets, Snapshot: o.Snapshot, Force: o.Force})
+	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: knownHostsPath()})
+	if err != nil {
+		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s: %w", where, n.Name, err)}
+	}
+	host := provision.Host{Name: n.Name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) {
+		c, err := remote.Dial(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return provision.SSH(c), nil
+	}}
+
+	obs := ui.Multi{provision.ObserverFunc(func(e provision.Event) {
+		log.Info("event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
+	})}
+	var jsonOut *ui.JSONLines
+	if g.json() {
+		jsonOut = ui.NewJSONLines(s.Out)
+		obs = append(obs, jsonOut)
+	} else {
+		obs = append(obs, ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)))
+	}
+	results := provision.Run(ctx, []provision.Host{host}, provision.Options{
+		Mode:     provision.Apply,
+		Parallel: 1,
+		Holder:   lockHolder("restore", nodes),
+		Observer: obs,
+		Redact:   red.String,
+		Log:      log,
+	})
+	sum := ui.Summarize("restore", results)
+	sum.DurationMS = time.Since(start).Milliseconds()
+	sum.Log = logPath
+	log.Info("done", "changed", sum.Changed, "failed", sum.Failed, "ms", sum.DurationMS)
+	if jsonOut != nil {
+		jsonOut.Write(sum)
+	}
+	if sum.Failed > 0 {
+		return &exitError{Code: ExitError, Err: fmt.Errorf("restore of %s failed: %s; full log: %s", n.Name, red.String(results[0].Err.Error()), logPath)}
+	}
+	if !g.json() {
+		fmt.Fprintf(s.Err, "%s restored; now run omc up %s to converge it and restart BBB with the restored configuration\n", n.Name, n.Name)
+	}
+	return nil
+}
