@@ -10,13 +10,14 @@ import (
 
 // Exit codes. Scripts and CI depend on these; they only ever grow.
 const (
-	ExitOK        = 0   // success; for plan: nothing would change
-	ExitError     = 1   // a host failed or could not be checked, or another error
-	ExitPending   = 2   // plan: changes are pending (drift)
-	ExitInventory = 3   // the inventory is invalid; nothing was contacted
-	ExitUsage     = 4   // bad command line: unknown flag, missing argument
-	ExitUnhealthy = 5   // status: a pool node is unhealthy
-	ExitInterrupt = 130 // interrupted (Ctrl-C / SIGTERM)
+	ExitOK          = 0   // success; for plan: nothing would change
+	ExitError       = 1   // a host failed or could not be checked, or another error
+	ExitPending     = 2   // plan: changes are pending (drift)
+	ExitInventory   = 3   // the inventory is invalid; nothing was contacted
+	ExitUsage       = 4   // bad command line: unknown flag, missing argument
+	ExitUnhealthy   = 5   // status: a pool node is unhealthy
+	ExitBackupStale = 6   // backup status: a backup is missing or too old
+	ExitInterrupt   = 130 // interrupted (Ctrl-C / SIGTERM)
 )
 
 const exitCodesHelp = `omc exits with one of these codes:
@@ -30,6 +31,8 @@ const exitCodesHelp = `omc exits with one of these codes:
   4    usage error: unknown command or flag, missing argument
   5    "omc status" only: a pool node is unhealthy (or Scalelite did
        not answer); use it from monitoring
+  6    "omc backup status" only: a node's backup target has no snapshot
+       newer than --max-age (a day), or its repository cannot be read
   130  interrupted by Ctrl-C or SIGTERM; hosts finish or abandon their
        current step atomically and release their locks
 `

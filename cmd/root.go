@@ -94,6 +94,9 @@ each Scalelite pool equal to the inventory.`,
 		newTenantCmd(s, g),
 		newUsageCmd(s, g),
 		newInvoiceCmd(s, g),
+		newBackupCmd(s, g),
+		newRestoreCmd(s, g),
+		newMonitoringCmd(s, g),
 		newVersionCmd(s, g),
 	)
 	root.AddCommand(&cobra.Command{
