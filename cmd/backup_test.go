@@ -244,3 +244,19 @@ func TestMonitoringTargets(t *testing.T) {
 		t.Errorf("plain: %d %s", code, errs)
 	}
 }
+
+func TestExitCodeSixAndOpsCommandsAreDocumented(t *testing.T) {
+	out, _, code := run(t, "", "help", "exit-codes")
+	if code != 0 || !strings.Contains(out, `6    "omc backup status" only`) {
+		t.Fatalf("%d\n%s", code, out)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil || !strings.Contains(string(readme), "| 6 | `omc backup status` only") {
+		t.Fatal("README's exit code table lacks 6")
+	}
+	for _, c := range []string{"backup status", "restore", "monitoring targets"} {
+		if !strings.Contains(string(readme), "| `omc "+c) {
+			t.Errorf("README's command table lacks omc %s", c)
+		}
+	}
+}
