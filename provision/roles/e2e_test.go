@@ -55,6 +55,8 @@ groups:
     nodes:
       - {name: rt1, roles: [turn], domain: rt1.omc.test}
       - {name: rb1, roles: [bbb], domain: rb1.omc.test}
+      # No roles here: omc install makes it a BBB server (testInstall).
+      - {name: ri1}
 `
 
 // e2eEnv is one test's hosts and how to reach them.
@@ -101,7 +103,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := p.Delete(ctx, e.inv, g, []string{"rt1", "rb1"}); err != nil {
+		if err := p.Delete(ctx, e.inv, g, []string{"rt1", "rb1", "ri1"}); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
 	})
@@ -275,17 +277,19 @@ PEBBLE
 systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/omc-e2e/pebble.json
 i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
 	}
-	c, err := e.dial(context.Background(), "rb1")
-	must(e.t, err)
-	defer c.Close()
-	err = filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(repo, p)
-		return c.upload(p, "/srv/omc-standin/"+rel)
-	})
-	must(e.t, err)
+	for _, name := range []string{"rb1", "ri1"} {
+		c, err := e.dial(context.Background(), name)
+		must(e.t, err)
+		err = filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
+			if err != nil || fi.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(repo, p)
+			return c.upload(p, "/srv/omc-standin/"+rel)
+		})
+		c.Close()
+		must(e.t, err)
+	}
 }
 
 func TestE2ERoles(t *testing.T) {
@@ -337,4 +341,5 @@ func TestE2ERoles(t *testing.T) {
 	t.Run("bandwidth", func(t *testing.T) { e.testBandwidth(t, "rt1") })
 	t.Run("bbb", func(t *testing.T) { e.testBBB(t) })
 	t.Run("firewall-revert", func(t *testing.T) { e.testFirewallRevert(t) })
+	t.Run("install", func(t *testing.T) { e.testInstall(t) })
 }
