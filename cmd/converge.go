@@ -192,13 +192,9 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 	var hosts []provision.Host
 	var errs []string
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
-	fleet := fleetWith(inv, machines)
-	byName := make(map[string]*inventory.Node, len(fleet))
-	for _, f := range fleet {
-		byName[f.Name] = f
-	}
-	for _, n := range nodes {
-		steps, err := nodeSteps(inv, byName[n.Name], fleet)
+	fleet, own := fleetWith(inv, nodes, machines)
+	for i, n := range nodes {
+		steps, err := nodeSteps(inv, own[i], fleet)
 		if err != nil {
 			errs = append(errs, err.Error())
 			continue

@@ -472,7 +472,7 @@ func stunBinding(ctx context.Context, addr string) error {
 // that failed.
 func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
 	failed := map[string]error{}
-	hosts, err := poolHosts(inv, nodes, machines)
+	hosts, err := hostsFor(inv, nodes, machines)
 	if err != nil {
 		for _, n := range nodes {
 			failed[n.Name] = err
@@ -626,60 +626,6 @@ func reportChange(s *ui.Streams, g *globalOptions, red *redact.Redactor, group s
 func openRunLogFor(red *redact.Redactor, command string) (func(msg string, args ...any), string, func()) {
 	log, path, closeFn := openRunLog(red, command)
 	return func(msg string, args ...any) { log.Info(msg, args...) }, path, closeFn
-}
-
-// poolHosts is hostsFor for nodes the pool commands made up: a node with
-// changed settings (the upgrade's bbb_version), or one the inventory does
-// not list yet (omc scale). The given nodes replace or join the fleet the
-// roles see.
-func poolHosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) ([]provision.Host, error) {
-	fleet := fleetWith(inv, machines)
-	for _, n := range nodes {
-		c := *n
-		if m, ok := machines[n.Name]; ok && m.Address != "" {
-			c.Address = m.Address
-		}
-		i := slices.IndexFunc(fleet, func(f *inventory.Node) bool { return f.Name == n.Name })
-		if i >= 0 {
-			fleet[i] = &c
-		} else {
-			fleet = append(fleet, &c)
-		}
-	}
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
-	var hosts []provision.Host
-	var errs []string
-	for _, f := range fleet {
-		if !slices.ContainsFunc(nodes, func(n *inventory.Node) bool { return n.Name == f.Name }) {
-			continue
-		}
-		steps, err := nodeSteps(inv, f, fleet)
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		m, ok := machines[f.Name]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("node %s has no machine (provider %s)", f.Name, f.Provider))
-			continue
-		}
-		cfg, err := sshConfig(f, m, kh)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("node %s: %v", f.Name, err))
-			continue
-		}
-		hosts = append(hosts, provision.Host{Name: f.Name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) {
-			c, err := remote.Dial(ctx, cfg)
-			if err != nil {
-				return nil, err
-			}
-			return provision.SSH(c), nil
-		}})
-	}
-	if len(errs) > 0 {
-		return nil, errors.New(strings.Join(errs, "\n"))
-	}
-	return hosts, nil
 }
 
 // withSettings returns a copy of n with settings overridden (top level).

@@ -85,13 +85,8 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if len(missing) > 0 {
 		return &exitError{Code: ExitError, Err: fmt.Errorf("node %s has no machine yet (provider %s): create it with omc up or omc rebuild first", n.Name, n.Provider)}
 	}
-	fleet := fleetWith(inv, machines)
-	var self *inventory.Node
-	for _, f := range fleet {
-		if f.Name == n.Name {
-			self = f
-		}
-	}
+	fleet, own := fleetWith(inv, []*inventory.Node{n}, machines)
+	self := own[0]
 	steps, err := roles.BackupAccessSteps(inv, self, fleet)
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}

@@ -41,20 +41,43 @@ func nodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.N
 	return append(steps, extra...), nil
 }
 
-// fleetWith returns every node of the inventory with the address its
-// machine has where a provider reported one, so that roles naming other
-// nodes (a TURN server's BBB peers) see real addresses. The inventory's
-// own nodes are not changed.
-func fleetWith(inv *inventory.Inventory, machines map[string]providers.Machine) []*inventory.Node {
-	fleet := inv.Nodes()
-	for i, n := range fleet {
+// fleetWith returns every node of the inventory, with the caller's own
+// version of the nodes it works on (a command may have changed their
+// settings, as upgrade does), and the address each machine has where a
+// provider reported one, so that roles naming other nodes (a TURN
+// server's BBB peers) see real addresses. It also returns nodes' fleet
+// copies, in order. Neither the inventory nor nodes are changed.
+func fleetWith(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) (fleet, own []*inventory.Node) {
+	mine := make(map[string]*inventory.Node, len(nodes))
+	for _, n := range nodes {
+		mine[n.Name] = n
+	}
+	withAddr := func(n *inventory.Node) *inventory.Node {
 		if m, ok := machines[n.Name]; ok && m.Address != "" && n.Address != m.Address {
 			c := *n
 			c.Address = m.Address
-			fleet[i] = &c
+			return &c
 		}
+		return n
 	}
-	return fleet
+	index := map[string]*inventory.Node{}
+	for _, n := range inv.Nodes() {
+		if v, ok := mine[n.Name]; ok {
+			n = v
+		}
+		n = withAddr(n)
+		index[n.Name] = n
+		fleet = append(fleet, n)
+	}
+	for _, n := range nodes {
+		f, ok := index[n.Name]
+		if !ok { // not in the inventory's list: still its own fleet member
+			f = withAddr(n)
+			fleet = append(fleet, f)
+		}
+		own = append(own, f)
+	}
+	return fleet, own
 }
 
 // secretValues is every secret output must mask: the inventory's stored
