@@ -25,12 +25,16 @@ type convergeOptions struct {
 	Limit    []string
 	Parallel int
 	Timeout  time.Duration
+	// Force lets BBB restart or upgrade while meetings are live (the
+	// bbb_force setting, for this run only).
+	Force bool
 }
 
 func (o *convergeOptions) addFlags(c *cobra.Command) {
 	c.Flags().StringSliceVarP(&o.Limit, "limit", "l", nil, "only these nodes (glob patterns, comma-separated or repeated)")
 	c.Flags().IntVarP(&o.Parallel, "parallel", "p", 20, "hosts worked on at once")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long (e.g. 30m; default: no limit)")
+	c.Flags().BoolVar(&o.Force, "force", false, "restart or upgrade BBB even while meetings are live on a node (they are dropped)")
 }
 
 // converge runs the engine over the selected nodes and reports the
@@ -51,6 +55,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	}
 	if o.Parallel < 1 {
 		return usageError("--parallel must be at least 1")
+	}
+	if o.Force {
+		nodes = forced(nodes)
 	}
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -160,6 +167,16 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		fmt.Fprintf(s.Err, "%d hosts: %d changed, %d unchanged, 0 failed\n", sum.Hosts, sum.Changed, sum.OK)
 	}
 	return nil
+}
+
+// forced returns copies of nodes whose BBB may restart or upgrade while
+// meetings are live (--force).
+func forced(nodes []*inventory.Node) []*inventory.Node {
+	out := make([]*inventory.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = withSettings(n, map[string]any{"bbb_force": true})
+	}
+	return out
 }
 
 // without returns nodes minus drop.

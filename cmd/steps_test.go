@@ -8,6 +8,8 @@ import (
 
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 const stepsInventory = `apiVersion: omc/v1
@@ -144,5 +146,40 @@ func writeFile(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestForcedNodesMayRestartBBB(t *testing.T) {
+	inv := loadSteps(t)
+	fleet := inv.Nodes()
+	force := func(steps []provision.Step) (n int) {
+		for _, s := range steps {
+			switch s := s.(type) {
+			case *roles.BBBPackagesStep:
+				if s.Force {
+					n++
+				}
+			case *roles.BBBRestartStep:
+				if s.Force {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	plain, err := nodeSteps(inv, node(t, fleet, "bbb"), fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := forced([]*inventory.Node{node(t, fleet, "bbb")})
+	withForce, err := nodeSteps(inv, f[0], fleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if force(plain) != 0 || force(withForce) != 2 {
+		t.Fatalf("force: without %d, with %d steps allowed to restart BBB", force(plain), force(withForce))
+	}
+	if _, set := node(t, fleet, "bbb").Settings["bbb_force"]; set {
+		t.Fatal("--force changed the inventory's node")
 	}
 }

@@ -49,9 +49,9 @@ func liveMeetings(obs []string, force bool, what string) error {
 		return nil
 	}
 	if reason, unknown := strings.CutPrefix(m, "unknown:"); unknown {
-		return fmt.Errorf("%s would restart BBB, and the node cannot tell whether meetings are live (%s); set bbb_force: true to go ahead", what, reason)
+		return fmt.Errorf("%s would restart BBB, and the node cannot tell whether meetings are live (%s); drain it (omc drain NODE), or pass --force (setting bbb_force: true) to go ahead", what, reason)
 	}
-	return fmt.Errorf("%s would restart BBB while %s meeting(s) are live on the node; drain it first, or set bbb_force: true", what, m)
+	return fmt.Errorf("%s would restart BBB while %s meeting(s) are live on the node; drain it first (omc drain NODE), or pass --force (setting bbb_force: true) to drop them", what, m)
 }
 
 // BBBPreflight fails before anything is installed when the node's OS is
