@@ -22,7 +22,13 @@ import (
 
 type statusOptions struct {
 	Targets []string
-	deps    *poolDeps
+	// Watch redraws a live view every Interval (status_watch.go).
+	Watch    bool
+	Interval time.Duration
+	// HTML also writes the public status page there (status_html.go).
+	HTML string
+	deps *poolDeps
+	live watchDeps
 }
 
 func newStatusCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -39,14 +45,26 @@ A node is unhealthy when its health gate fails (BBB API, secret, TLS,
 TURN), when Scalelite does not have it or sees it offline, or when it is
 out of service without an operator having drained it. Then omc status
 exits 5, so monitoring can run it. With -o json it prints one object
-(version 1, see README).`,
+(version 1, see README).
+
+--watch redraws a live view of the pools on the terminal every --interval
+until Ctrl-C. --html FILE also writes a static, public-safe status page
+(regions, up/down, capacity used, last incident; no node names,
+addresses or secrets). Every run records in the state directory when a
+node turns unhealthy or healthy again: the page's incidents.`,
 		Example: `  omc status
-  omc status eu-1 -o json`,
+  omc status eu-1 -o json
+  omc status --watch --interval 10s
+  omc status --html /var/www/status/index.html`,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Targets = args
 			return runStatus(c.Context(), s, g, o)
 		},
 	}
+	f := c.Flags()
+	f.BoolVar(&o.Watch, "watch", false, "redraw a live view on the terminal until Ctrl-C")
+	f.DurationVar(&o.Interval, "interval", 5*time.Second, "with --watch: how often to refresh (at least 1s)")
+	f.StringVar(&o.HTML, "html", "", "also write the public status page to `FILE` (atomically)")
 	return c
 }
 
@@ -92,6 +110,9 @@ type statusNodeV1 struct {
 }
 
 func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOptions) error {
+	if err := checkStatusFlags(s, g, o); err != nil {
+		return err
+	}
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
@@ -101,14 +122,21 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		return err
 	}
 	red := redact.New(poolSecrets(inv)...)
-	st := statusV1{V: 1, Type: "status", Healthy: true}
-	for _, grp := range groups {
-		p := poolStatus(ctx, s, inv, grp, o.deps, red)
-		for _, n := range p.Nodes {
-			st.Healthy = st.Healthy && n.Healthy
+	if o.Watch {
+		return runStatusWatch(ctx, s, inv, groups, o, red)
+	}
+	st := collectStatus(ctx, s, inv, groups, o.deps, red)
+	log, lerr := recordIncidents(inv, st, o.live.now())
+	if lerr != nil {
+		fmt.Fprintf(s.Err, "omc: incident log: %v\n", lerr)
+	}
+	if o.HTML != "" {
+		if err := writeStatusPage(o.HTML, inv, st, log, o.live.now()); err != nil {
+			return err
 		}
-		st.Healthy = st.Healthy && p.Error == ""
-		st.Pools = append(st.Pools, p)
+		if !g.json() {
+			fmt.Fprintf(s.Err, "wrote the status page %s\n", o.HTML)
+		}
 	}
 	if g.json() {
 		b, _ := json.Marshal(st)
@@ -132,6 +160,20 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		return &exitError{Code: ExitUnhealthy, Silent: true, Err: fmt.Errorf("%d of %d nodes unhealthy", bad, all)}
 	}
 	return nil
+}
+
+// collectStatus asks every pool of groups (omc status, --watch, --html).
+func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, deps *poolDeps, red *redact.Redactor) statusV1 {
+	st := statusV1{V: 1, Type: "status", Healthy: true}
+	for _, grp := range groups {
+		p := poolStatus(ctx, s, inv, grp, deps, red)
+		for _, n := range p.Nodes {
+			st.Healthy = st.Healthy && n.Healthy
+		}
+		st.Healthy = st.Healthy && p.Error == ""
+		st.Pools = append(st.Pools, p)
+	}
+	return st
 }
 
 // poolStatus asks the provider, Scalelite and every node at once.

@@ -1,0 +1,224 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omc-coop/omc/internal/ui"
+)
+
+func TestStatusWatchRefusesWhereItCannotWork(t *testing.T) {
+	isolate(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		// run's streams are not terminals.
+		{"not a terminal", []string{"status", "--watch"}, "--watch needs a terminal on stdout: from scripts and monitoring run omc status"},
+		{"json", []string{"status", "--watch", "-o", "json"}, "run omc status -o json for one object per run"},
+		{"with html", []string{"status", "--watch", "--html", "x.html"}, "write the page with omc status --html FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs, code := run(t, "", tt.args...)
+			if code != ExitUsage || !strings.Contains(errs, tt.want) || out != "" {
+				t.Fatalf("code %d\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+		})
+	}
+	// On a terminal, an interval under a second is refused too.
+	s := &ui.Streams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard, OutTTY: true, ErrTTY: true}
+	err := checkStatusFlags(s, &globalOptions{Output: "text"}, &statusOptions{Watch: true, Interval: 100 * time.Millisecond})
+	if exitCode(err) != ExitUsage || !strings.Contains(err.Error(), "at least 1s") {
+		t.Fatalf("short interval: %v", err)
+	}
+	if err := checkStatusFlags(s, &globalOptions{Output: "text"}, &statusOptions{Watch: true, Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchSnapshotFixture has every kind of row: healthy, drained, offline
+// and unhealthy with two problems, a near TLS expiry, a pool Scalelite
+// did not answer, and a warning.
+func watchSnapshotFixture() watchSnapshot {
+	at := time.Date(2026, 11, 5, 9, 30, 15, 0, time.UTC)
+	i := func(n int) *int { return &n }
+	f := func(x float64) *float64 { return &x }
+	tm := func(d time.Duration) *time.Time { t := at.Add(d); return &t }
+	return watchSnapshot{
+		Fleet: "coop", At: at, Interval: 5 * time.Second,
+		UsersPerNode: map[string]int{"eu": 200, "ap": 100},
+		Warning:      "incident log: permission denied",
+		Status: statusV1{V: 1, Type: "status", Pools: []statusPoolV1{
+			{Group: "eu", Scalelite: "https://sl.eu.example.org", Unmanaged: 1, Nodes: []statusNodeV1{
+				{Node: "bbb-eu-1", PoolState: "enabled", Online: true, Meetings: i(2), Users: i(18), Load: f(18), TLSExpires: tm(60 * 24 * time.Hour), Healthy: true, Problems: []string{}},
+				{Node: "bbb-eu-2", PoolState: "cordoned", Online: true, Meetings: i(1), Users: i(3), Load: f(3), TLSExpires: tm(10*24*time.Hour + time.Hour), Held: "kernel upgrade", Healthy: true, Problems: []string{}},
+				{Node: "bbb-eu-3", PoolState: "enabled", Online: false, TLSExpires: tm(2 * 24 * time.Hour), Healthy: false,
+					Problems: []string{"BBB API: connection refused", "Scalelite sees it offline"}},
+			}},
+			{Group: "ap", Scalelite: "https://sl.ap.example.org", Error: "connection refused\nsecond line", Nodes: []statusNodeV1{}},
+		}},
+	}
+}
+
+func TestStatusWatchFrameGolden(t *testing.T) {
+	sn := watchSnapshotFixture()
+	got := renderWatch(sn, ui.NewStyles(io.Discard, false))
+	if strings.Contains(got, "\x1b") {
+		t.Fatalf("escape codes without colour:\n%q", got)
+	}
+	golden := filepath.Join("testdata", "status-watch.golden")
+	if *update {
+		os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd -update)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("frame differs from %s (go test ./cmd -update rewrites it):\n%s", golden, got)
+	}
+	// With colour the same text, styled: states and problems stand out.
+	col := renderWatch(sn, ui.NewStyles(io.Discard, true))
+	if !strings.Contains(col, "\x1b[") || stripANSI(col) != got {
+		t.Fatalf("coloured frame is not the plain one styled:\n%s", col)
+	}
+}
+
+func stripANSI(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '[' {
+			j := i + 2
+			for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+				j++
+			}
+			i = j
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// fakeScreen collects frames; the test reads them from the channel.
+type fakeScreen struct {
+	frames chan string
+	mu     sync.Mutex
+	closed bool
+}
+
+func (f *fakeScreen) Draw(frame string) error { f.frames <- frame; return nil }
+func (f *fakeScreen) Close() error            { f.mu.Lock(); f.closed = true; f.mu.Unlock(); return nil }
+
+func (f *fakeScreen) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case fr := <-f.frames:
+		return fr
+	case <-time.After(20 * time.Second):
+		t.Fatal("no frame within 20s")
+	}
+	return ""
+}
+
+func TestStatusWatchRedrawsOnEveryTickUntilCancelled(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal(errs)
+	}
+	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 11, 1, time.Now().Add(-time.Hour))
+	r.sl.Poll(context.Background())
+
+	scr := &fakeScreen{frames: make(chan string, 8)}
+	ticks := make(chan time.Time)
+	var interval time.Duration
+	stopped := false
+	var clockMu sync.Mutex
+	at := pageT0
+	o := &statusOptions{Watch: true, Interval: 7 * time.Second, deps: r.deps, live: watchDeps{
+		clock: func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); at = at.Add(7 * time.Second); return at },
+		ticker: func(d time.Duration) (<-chan time.Time, func()) {
+			interval = d
+			return ticks, func() { stopped = true }
+		},
+		screen: func(*ui.Streams) frameWriter { return scr },
+	}}
+	var out, errb bytes.Buffer
+	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, OutTTY: true, ErrTTY: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runStatus(ctx, s, &globalOptions{Inventory: r.inv, Output: "text"}, o) }()
+
+	f1 := scr.next(t)
+	if !strings.Contains(f1, "eu  UP  "+r.sl.URL+"\n  3 nodes · 3 serving · 1 meetings · 12 users of 600 (2%)\n") ||
+		!strings.Contains(f1, "refreshed 2026-11-05 09:30:07 UTC · every 7s") || strings.Contains(f1, "UNHEALTHY") {
+		t.Fatalf("first frame:\n%s", f1)
+	}
+	// bbb-3 stops answering; the next tick shows it.
+	r.bbb.Node("bbb-3").SetDown(true)
+	r.sl.Poll(context.Background())
+	r.sl.Poll(context.Background())
+	ticks <- time.Time{}
+	f2 := scr.next(t)
+	if !strings.Contains(f2, "eu  DEGRADED  "+r.sl.URL+"\n  3 nodes · 2 serving · 1 unhealthy") || !strings.Contains(f2, "bbb-3: ") ||
+		!strings.Contains(f2, "UNHEALTHY") || !strings.Contains(f2, "09:30:14 UTC") {
+		t.Fatalf("second frame:\n%s", f2)
+	}
+	ticks <- time.Time{}
+	f3 := scr.next(t)
+	if !strings.Contains(f3, "09:30:21 UTC") {
+		t.Fatalf("third frame:\n%s", f3)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a stopped watch is no error: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watch did not stop on cancel")
+	}
+	if len(scr.frames) != 0 || !scr.closed || !stopped || interval != 7*time.Second {
+		t.Fatalf("after cancel: %d more frames, closed %v, ticker stopped %v, interval %s", len(scr.frames), scr.closed, stopped, interval)
+	}
+	if out.Len() != 0 || errb.Len() != 0 {
+		t.Fatalf("the watch wrote besides its screen:\n%s\n%s", out.String(), errb.String())
+	}
+	r.seen.WriteString(f1 + f2 + f3)
+	// The turn was recorded for the page.
+	l, _ := readIncidents(r.load())
+	if in, ok := l.latest("eu"); !ok || in.Node != "bbb-3" || in.Healthy || !in.At.Equal(pageT0.Add(14*time.Second)) {
+		t.Fatalf("incident log: %+v", l.Incidents)
+	}
+}
+
+func TestStatusWatchLoopDoesNotDrawARefreshCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	scr := &fakeScreen{frames: make(chan string, 4)}
+	ticks := make(chan time.Time, 1)
+	ticks <- time.Time{}
+	n := 0
+	err := watchLoop(ctx, func(context.Context) watchSnapshot {
+		n++
+		if n == 2 {
+			cancel() // Ctrl-C while Scalelite is being asked
+		}
+		return watchSnapshot{}
+	}, func(watchSnapshot) string { return "frame" }, scr, ticks)
+	if err != nil || n != 2 || len(scr.frames) != 1 {
+		t.Fatalf("err %v, %d refreshes, %d frames", err, n, len(scr.frames))
+	}
+}

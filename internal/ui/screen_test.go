@@ -1,0 +1,56 @@
+package ui
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/lipgloss"
+)
+
+func TestScreenClearsOnceThenRedrawsInPlace(t *testing.T) {
+	var b bytes.Buffer
+	s := NewScreen(&b, func() (int, int) { return 10, 4 })
+	if err := s.Draw("first\nframe\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "\x1b[?25l\x1b[H\x1b[2Jfirst\x1b[K\nframe\x1b[K\n\x1b[J"
+	if got := b.String(); got != want {
+		t.Fatalf("first frame %q, want %q", got, want)
+	}
+	b.Reset()
+	// Too wide and too tall: cropped to 10 columns and 3 lines (the
+	// fourth is the cursor's), never scrolling the terminal.
+	s.Draw("0123456789abcdef\n2\n3\n4\n5")
+	want = "\x1b[H0123456789\x1b[K\n2\x1b[K\n3\x1b[K\n\x1b[J"
+	if got := b.String(); got != want {
+		t.Fatalf("second frame %q, want %q", got, want)
+	}
+	b.Reset()
+	s.Close()
+	if b.String() != "\x1b[?25h" {
+		t.Fatalf("close wrote %q", b.String())
+	}
+}
+
+func TestScreenCropKeepsColourCodesWhole(t *testing.T) {
+	line := "\x1b[31mredredred\x1b[0m tail"
+	got := Crop(line, func() (int, int) { return 5, 0 })
+	if !strings.HasPrefix(got, "\x1b[31mredre") || strings.Contains(got, "tail") || lipgloss.Width(got) != 5 {
+		t.Fatalf("cropped %q", got)
+	}
+}
+
+func TestScreenUnknownSizeCropsNothingAndCloseBeforeDrawIsQuiet(t *testing.T) {
+	var b bytes.Buffer
+	s := NewScreen(&b, nil)
+	s.Close()
+	if b.Len() != 0 {
+		t.Fatalf("close before draw wrote %q", b.String())
+	}
+	long := strings.Repeat("x", 500)
+	s.Draw(long)
+	if !strings.Contains(b.String(), long) {
+		t.Fatal("a frame was cropped without a known size")
+	}
+}
