@@ -114,9 +114,14 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	}
 	// Pools: the bbb nodes that converged join their group's pool once
 	// they pass its health gate (pool.go).
+	// Plan: what that would change in the pools, for the nodes that are
+	// converged already.
 	var poolErr error
+	poolPending := 0
 	if mode == provision.Apply {
 		poolErr = syncAfterUp(ctx, s, g, inv, nodes, results, nil)
+	} else {
+		poolPending, poolErr = planPools(ctx, s, g, inv, nodes, results, nil)
 	}
 	// Plan: machines a provider would create are pending as a whole.
 	for _, n := range missing {
@@ -160,6 +165,12 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if mode == provision.Plan && sum.Changed > 0 {
 		if !g.json() {
 			fmt.Fprintf(s.Err, "%d of %d hosts have changes pending; run omc up to apply them\n", sum.Changed, sum.Hosts)
+		}
+		return &exitError{Code: ExitPending, Silent: true}
+	}
+	if mode == provision.Plan && poolPending > 0 {
+		if !g.json() {
+			fmt.Fprintf(s.Err, "%d pool changes pending; run omc up to apply them\n", poolPending)
 		}
 		return &exitError{Code: ExitPending, Silent: true}
 	}

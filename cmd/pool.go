@@ -536,13 +536,32 @@ func lastConverge(inv *inventory.Inventory) map[string]time.Time {
 // converge of each node, reports each pool change on stderr (or as JSON
 // lines), and fails when a pool cannot be reached or a node was left out.
 func syncAfterUp(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, results []provision.Result, deps *poolDeps) error {
+	_, err := syncPools(ctx, s, g, inv, nodes, results, deps, false)
+	return err
+}
+
+// planPools is the pool step of omc plan: what syncAfterUp would do for
+// the nodes that are converged already (those with changes pending are
+// decided after up), as a dry run that changes no pool. It returns how
+// many pool changes are pending; a node the gate would leave out is
+// reported, not counted.
+func planPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, results []provision.Result, deps *poolDeps) (int, error) {
+	return syncPools(ctx, s, g, inv, nodes, results, deps, true)
+}
+
+func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, results []provision.Result, deps *poolDeps, dry bool) (int, error) {
 	converged := map[string]bool{}
 	for _, r := range results {
-		if !r.Failed() {
+		switch {
+		case r.Failed():
+		case !dry:
 			converged[r.Host] = true
 			recordConverge(inv, r.Host, time.Now())
+		case r.Changed == 0:
+			converged[r.Host] = true
 		}
 	}
+	pending := 0
 	byGroup, order := groupNodes(nodes)
 	red := redact.New(poolSecrets(inv)...)
 	var problems []string
@@ -571,12 +590,14 @@ func syncAfterUp(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inve
 				ms = append(ms, m)
 			}
 		}
-		rep, err := pool.Sync(ctx, fp.api, ms, pool.SyncOptions{Gate: fp.gate, Holds: fp.holds})
+		rep, err := pool.Sync(ctx, fp.api, ms, pool.SyncOptions{Gate: fp.gate, Holds: fp.holds, DryRun: dry})
 		fp.close()
 		if rep != nil {
 			reportChanges(s, g, red, name, rep.Changes)
-			for _, h := range rep.Held() {
-				if _, operator := fp.holds.Held(h.Node); !operator {
+			held := rep.Held()
+			pending += len(rep.Changes) - len(held)
+			for _, h := range held {
+				if _, operator := fp.holds.Held(h.Node); !operator && !dry {
 					problems = append(problems, fmt.Sprintf("%s not enabled in pool %s: %s", h.Node, name, red.String(h.Detail)))
 				}
 			}
@@ -586,9 +607,9 @@ func syncAfterUp(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inve
 		}
 	}
 	if len(problems) > 0 {
-		return &exitError{Code: ExitError, Err: errors.New(strings.Join(problems, "\n"))}
+		return pending, &exitError{Code: ExitError, Err: errors.New(strings.Join(problems, "\n"))}
 	}
-	return nil
+	return pending, nil
 }
 
 // poolEvent is one pool change as a JSON line (version 1).

@@ -178,6 +178,50 @@ func (r *poolRig) up(nodes ...string) (string, int) {
 	return errs, code
 }
 
+// plan runs the pool step of omc plan: the named nodes are converged
+// (nothing pending on them), the others have changes pending.
+func (r *poolRig) plan(nodes ...string) (int, string, int) {
+	r.t.Helper()
+	var pending int
+	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		inv := r.load()
+		var results []provision.Result
+		for _, n := range inv.Nodes() {
+			res := provision.Result{Host: n.Name}
+			if !contains(nodes, n.Name) {
+				res.Changed = 1
+			}
+			results = append(results, res)
+		}
+		var err error
+		pending, err = planPools(context.Background(), s, g, inv, inv.Nodes(), results, r.deps)
+		return err
+	})
+	return pending, errs, code
+}
+
+func TestPoolPlanShowsChangesAndWritesNothing(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	// bbb-3 has host changes pending: its registration waits for up. The
+	// others would be added and enabled: 2 adds, 2 enables.
+	pending, errs, code := r.plan("bbb-1", "bbb-2")
+	if code != 0 || pending != 4 || !strings.Contains(errs, "bbb-1: pool eu: add") || !strings.Contains(errs, "bbb-2: pool eu: enable") || strings.Contains(errs, "bbb-3") {
+		t.Fatalf("plan: code %d, %d pending\n%s", code, pending, errs)
+	}
+	if w := r.sl.Writes(); w != 0 || len(r.sl.Servers()) != 0 {
+		t.Fatalf("plan wrote to the pool: %d writes, %d servers", w, len(r.sl.Servers()))
+	}
+	if _, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal("up failed")
+	}
+	if pending, errs, code := r.plan("bbb-1", "bbb-2", "bbb-3"); code != 0 || pending != 0 || errs != "" {
+		t.Fatalf("plan after up: code %d, %d pending\n%s", code, pending, errs)
+	}
+}
+
 func contains(l []string, s string) bool {
 	for _, x := range l {
 		if x == s {
