@@ -180,7 +180,7 @@ func (l *incidentLog) observe(st statusV1, at time.Time) bool {
 		// so the one the page shows.
 		was, ok := l.Scalelite[p.Group]
 		if (ok && was != up) || (!ok && !up) {
-			l.Incidents = append(l.Incidents, incident{At: at.UTC(), Group: p.Group, Healthy: up})
+			l.Incidents = append(l.Incidents, incident{At: at.UTC().Truncate(time.Second), Group: p.Group, Healthy: up})
 		}
 		if !ok || was != up {
 			l.Scalelite[p.Group] = up
@@ -197,7 +197,7 @@ func (l *incidentLog) observeNodes(p statusPoolV1, at time.Time) bool {
 		seen[n.Node] = n.Healthy
 		was, ok := l.Nodes[p.Group][n.Node]
 		if (ok && was != n.Healthy) || (!ok && !n.Healthy) {
-			in := incident{At: at.UTC(), Group: p.Group, Node: n.Node, Healthy: n.Healthy}
+			in := incident{At: at.UTC().Truncate(time.Second), Group: p.Group, Node: n.Node, Healthy: n.Healthy}
 			if len(n.Problems) > 0 {
 				in.Problem = n.Problems[0]
 			}

@@ -51,12 +51,15 @@ func regionsRig(t *testing.T) *poolRig {
     nodes:
       - {name: ap-1, address: 127.0.0.1}
 `, r.sl.URL, r.bbb.Server.URL)
-	f, err := os.OpenFile(r.inv, os.O_APPEND|os.O_WRONLY, 0)
+	src, err := os.ReadFile(r.inv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString(extra)
-	f.Close()
+	// The fleet is called coop here: the page's title.
+	src = append(bytes.Replace(src, []byte("\nname: t\n"), []byte("\nname: coop\n"), 1), extra...)
+	if err := os.WriteFile(r.inv, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3", "us-1"} {
 		r.node(n, "3.0.4")
 	}
@@ -298,4 +301,19 @@ func TestStatusPageInChromium(t *testing.T) {
 func rgb(img image.Image, x, y int) [3]uint32 {
 	r, g, b, _ := img.At(x, y).RGBA()
 	return [3]uint32{r >> 8, g >> 8, b >> 8}
+}
+
+func TestStatusWatchAndPageAreDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| `omc status --watch [--interval 5s]` |", "| `omc status --html FILE` |", "(docs/status-page.png)", "regions and counts only"} {
+		if !bytes.Contains(readme, []byte(want)) {
+			t.Errorf("README lacks %q", want)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join("..", "docs", "status-page.png")); err != nil || fi.Size() > 200<<10 {
+		t.Errorf("docs/status-page.png: %v (at most 200 KB)", err)
+	}
 }
