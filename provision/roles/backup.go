@@ -57,6 +57,7 @@ const (
 	backupUnit    = "omc-backup.service"
 	backupTimer   = "omc-backup.timer"
 	scaleliteDump = "/var/backups/omc/scalelite.pgdump"
+	restoreStage  = "/var/lib/omc/restore"
 	// The package's own properties: present exactly when bbb-web is installed.
 	bbbPackageProps = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
 )
@@ -402,14 +403,25 @@ func (s *RestoreStep) Plan(obs []string) (*provision.Change, error) {
 		return nil, fmt.Errorf("restoring would overwrite BBB's configuration and recordings while %s meeting(s) are live on the node; drain it first, or use --force", m)
 	}
 	var sc strings.Builder
-	sc.WriteString("set -e\nr=" + ResticWrapper + "\n")
+	// restic (0.14) will not replace a file or symlink that is there
+	// (certbot's live/ links are), so configuration is restored into a
+	// staging directory, all of it or nothing, and copied over; recordings,
+	// which can be large, go straight into place.
+	sc.WriteString("set -e\nr=" + ResticWrapper + "\nst=" + restoreStage + `
+staged() {
+  rm -rf "$st" && mkdir -p -m 0700 "$st"
+  "$r" --no-lock restore "$@" --target "$st"
+  cp -a --remove-destination "$st"/. /
+  rm -rf "$st"
+}
+`)
 	var what []string
 	if s.Snapshot != "" && s.Snapshot != "latest" {
 		sid := q(s.Snapshot)
 		sc.WriteString(`if ! "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"hostname":` + jsonQ(s.Node) + `'; then
   echo "snapshot ` + s.Snapshot + ` is not one of ` + s.Node + `'s (see omc backup status)" >&2; exit 1
 fi
-"$r" --no-lock restore ` + sid + ` --target /
+staged ` + sid + `
 `)
 		what = append(what, "snapshot "+s.Snapshot)
 	} else {
@@ -417,8 +429,12 @@ fi
 		sc.WriteString("n=0\n")
 		for _, t := range s.Targets {
 			sel := ` --host ` + q(s.Node) + ` --tag ` + q(t.Tag())
+			restore := `staged latest` + sel
+			if t.Name == TargetRecordings {
+				restore = `"$r" --no-lock restore latest` + sel + ` --target /`
+			}
 			sc.WriteString(`if "$r" --no-lock snapshots --json` + sel + ` | grep -q '"id"'; then
-  "$r" --no-lock restore latest` + sel + ` --target /; n=$((n+1))
+  ` + restore + `; n=$((n+1))
 else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 `)
 			what = append(what, t.Name)

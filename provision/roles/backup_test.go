@@ -202,7 +202,7 @@ func TestRestorePlan(t *testing.T) {
 		if err != nil || c == nil {
 			t.Fatalf("%s: %v", obs, err)
 		}
-		for _, want := range []string{"restore latest --host 'bbb-1' --tag 'omc-config' --target /", "--tag 'omc-recordings'", "chown -R bigbluebutton:bigbluebutton", "snapshots --json --host 'bbb-1' --tag 'omc-config'"} {
+		for _, want := range []string{"staged latest --host 'bbb-1' --tag 'omc-config';", "restore latest --host 'bbb-1' --tag 'omc-recordings' --target /", "cp -a --remove-destination", "chown -R bigbluebutton:bigbluebutton", "snapshots --json --host 'bbb-1' --tag 'omc-config'"} {
 			if !strings.Contains(c.Script, want) {
 				t.Errorf("%s: script lacks %q:\n%s", obs, want, c.Script)
 			}
@@ -213,7 +213,7 @@ func TestRestorePlan(t *testing.T) {
 	}
 	forced := &RestoreStep{Node: "bbb-1", Targets: ts, Force: true, Snapshot: "0123abcd"}
 	c, err := forced.Plan([]string{"meetings=5"})
-	if err != nil || !strings.Contains(c.Script, `grep -q '"hostname":"bbb-1"'`) || !strings.Contains(c.Script, "restore '0123abcd' --target /") {
+	if err != nil || !strings.Contains(c.Script, `grep -q '"hostname":"bbb-1"'`) || !strings.Contains(c.Script, "staged '0123abcd'\n") {
 		t.Errorf("forced restore of one snapshot: %v\n%v", err, c)
 	}
 	if _, err := (&RestoreStep{Node: "bbb-1", Targets: ts, Snapshot: "latest; rm -rf /"}).Plan([]string{"meetings=0"}); err == nil {
