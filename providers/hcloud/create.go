@@ -117,7 +117,7 @@ func (p *Provider) Create(ctx context.Context, inv *inventory.Inventory, g *inve
 		return nil, err
 	}
 	ms := make([]providers.Machine, len(nodes))
-	err = parallel(len(nodes), p.opts.Parallel, func(i int) error {
+	err = providers.Parallel(len(nodes), p.opts.Parallel, func(i int) error {
 		n := nodes[i]
 		s := pl.servers[n.Name]
 		if s == nil {

@@ -90,7 +90,7 @@ func (p *Provider) Rebuild(ctx context.Context, inv *inventory.Inventory, g *inv
 		return nil, err
 	}
 	ms := make([]providers.Machine, len(nodes))
-	err = parallel(len(nodes), p.opts.Parallel, func(i int) error {
+	err = providers.Parallel(len(nodes), p.opts.Parallel, func(i int) error {
 		n := nodes[i]
 		s := pl.servers[n.Name]
 		var err error

@@ -316,22 +316,3 @@ func ipv6Host(n *net.IPNet) string {
 	ip[15] |= 1
 	return ip.String()
 }
-
-// parallel runs fn for 0..n-1, at most limit at once, and returns the
-// errors joined in index order.
-func parallel(n, limit int, fn func(i int) error) error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}

@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 )
 
 // Delete stops the named hosts of group g and removes everything they
@@ -33,20 +33,16 @@ func (p *Provider) Delete(ctx context.Context, inv *inventory.Inventory, g *inve
 			sts = append(sts, st)
 		}
 	}
-	var mu sync.Mutex
-	var errs []error
-	parallel(p.parallel, len(sts), func(i int) {
+	err = providers.Parallel(len(sts), p.parallel, func(i int) error {
 		if err := p.removeHost(ctx, sts[i]); err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-			return
+			return err
 		}
 		p.logf("%s: deleted", sts[i].Node)
+		return nil
 	})
 	os.Remove(p.hostsDir(inv.Name)) // only if empty
 	p.idle(ctx)
-	return errors.Join(errs...)
+	return err
 }
 
 // removeHost stops a host and deletes its dir.

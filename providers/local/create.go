@@ -117,7 +117,7 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 		}
 	}
 	var mu sync.Mutex
-	parallel(p.parallel, len(live), func(i int) {
+	_ = providers.Parallel(len(live), p.parallel, func(i int) error {
 		j := live[i]
 		err := p.bringUp(ctx, j)
 		if err != nil {
@@ -129,9 +129,10 @@ func (p *Provider) up(ctx context.Context, inv *inventory.Inventory, g *inventor
 		defer mu.Unlock()
 		if err != nil {
 			errs = append(errs, err)
-			return
+			return nil
 		}
 		ready[j.st.Node] = machineOf(j.st)
+		return nil
 	})
 	var ms []providers.Machine
 	for _, n := range nodes {

@@ -8,26 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
-
-// parallel runs f(0..n-1), at most limit at a time.
-func parallel(limit, n int, f func(i int)) {
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			f(i)
-		}()
-	}
-	wg.Wait()
-}
 
 // findTool finds a command in PATH or in the sbin dirs a non-login root
 // shell may lack; "" when there is none.

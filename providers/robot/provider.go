@@ -199,7 +199,7 @@ func (p *Provider) Create(ctx context.Context, inv *inventory.Inventory, g *inve
 		f()
 		return save()
 	}
-	err = parallel(len(jobs), 4, func(i int) error {
+	err = providers.Parallel(len(jobs), 4, func(i int) error {
 		j := jobs[i]
 		if j.wait {
 			if err := p.waitOrder(ctx, c, j.n.Name, j.rec, update); err != nil {
@@ -466,29 +466,10 @@ func (p *Provider) Rebuild(ctx context.Context, inv *inventory.Inventory, g *inv
 		f()
 		return save()
 	}
-	if err := parallel(len(jobs), 4, func(i int) error {
+	if err := providers.Parallel(len(jobs), 4, func(i int) error {
 		return p.install(ctx, c, inv, jobs[i].n, jobs[i].rec, update)
 	}); err != nil {
 		return nil, err
 	}
 	return p.machinesOf(ctx, c, inv, nodes, st)
-}
-
-// parallel runs fn for 0..n-1, at most limit at once, and joins the
-// errors in index order.
-func parallel(n, limit int, fn func(i int) error) error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = fn(i)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
