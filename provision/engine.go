@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"strconv"
 	"sync"
 	"time"
@@ -201,8 +202,11 @@ func (r *run) converge(ctx context.Context) error {
 			e.Status = "pending"
 		}
 		r.emit(e)
+		notify = slices.DeleteFunc(notify, func(n string) bool {
+			return slices.ContainsFunc(c.Starts, func(u string) bool { return sameUnit(n, u) })
+		})
 		for _, n := range c.Notify {
-			if !slices.Contains(notify, n) {
+			if !slices.ContainsFunc(notify, func(u string) bool { return sameUnit(n, u) }) {
 				notify = append(notify, n)
 			}
 		}
@@ -428,4 +432,9 @@ func appendNew(list []string, s string) []string {
 		return list // numeric ids need no lookup
 	}
 	return append(list, s)
+}
+
+// sameUnit: "coturn" and "coturn.service" name one unit.
+func sameUnit(a, b string) bool {
+	return strings.TrimSuffix(a, ".service") == strings.TrimSuffix(b, ".service")
 }

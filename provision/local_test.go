@@ -18,6 +18,8 @@ import (
 // filesystem (a temp dir) in milliseconds; the SSH path is covered by the
 // integration tests against real sshd.
 type localConn struct {
+	// path, when set, goes before the standard PATH (stand-in tools).
+	path   string
 	mu     sync.Mutex
 	runs   int
 	writes []string
@@ -29,7 +31,11 @@ func (c *localConn) Run(ctx context.Context, script string) (RunResult, error) {
 	c.runs++
 	c.mu.Unlock()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
-	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	if c.path != "" {
+		path = c.path + ":" + path
+	}
+	cmd.Env = []string{"PATH=" + path, "LC_ALL=C"}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -29,7 +29,7 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
 	}
 	isEnabled, isActive := enabledStates[en], act == "active"
-	var cmds, what []string
+	var cmds, what, starts []string
 	n := q(s.Name)
 	switch {
 	case s.Enabled && !isEnabled:
@@ -40,13 +40,14 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 	switch {
 	case s.Running && !isActive:
 		cmds, what = append(cmds, "systemctl start -- "+n), append(what, "start")
+		starts = []string{s.Name}
 	case !s.Running && isActive:
 		cmds, what = append(cmds, "systemctl stop -- "+n), append(what, "stop")
 	}
 	if len(cmds) == 0 {
 		return nil, nil
 	}
-	return &Change{Step: s, Summary: strings.Join(what, ", "), Script: strings.Join(cmds, " && ")}, nil
+	return &Change{Step: s, Summary: strings.Join(what, ", "), Script: strings.Join(cmds, " && "), Starts: starts}, nil
 }
 
 // restartScript is a handler: restart a unit notified by changed files.

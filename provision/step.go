@@ -50,6 +50,10 @@ type Change struct {
 	Commit string `json:"-"`
 	// Notify names services to restart once at the end of the run.
 	Notify []string `json:"-"`
+	// Starts names services this change starts from stopped: a restart
+	// notified before it is then done already (the fresh start reads the
+	// changed files), so the engine drops it rather than start twice.
+	Starts []string `json:"-"`
 	// Check turns a finished Script's result into an error, for steps
 	// that must tell an unusual outcome apart (sysctl "not permitted").
 	Check func(stdout, stderr string, code int) error `json:"-"`
