@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
