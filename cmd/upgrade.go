@@ -14,6 +14,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 type upgradeOptions struct {
@@ -122,7 +123,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	hook := func(ctx context.Context, batch []pool.Member) map[string]error {
 		var nodes []*inventory.Node
 		for _, m := range batch {
-			nodes = append(nodes, withSettings(byName[m.Node], map[string]any{"bbb_version": line}))
+			nodes = append(nodes, withSettings(byName[m.Node], map[string]any{"bbb_version": line, roles.RollingSetting: true}))
 		}
 		failed := o.deps.converge(ctx, s, inv, nodes, machines)
 		for n, err := range failed {

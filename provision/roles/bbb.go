@@ -104,7 +104,11 @@ func (b *builder) bbb() {
 	if len(pkgs) == 0 {
 		pkgs = []string{"bigbluebutton"}
 	}
-	b.add(&BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce})
+	step := &BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce}
+	if g := b.inv.Group(n.Group); g != nil && g.Pool != nil && !s.Rolling && !s.BBBForce {
+		step.Pool = n.Group
+	}
+	b.add(step)
 
 	b.bbbConfig()
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},

@@ -87,7 +87,15 @@ func (s *BBBPreflight) Plan(obs []string) (*provision.Change, error) {
 type BBBPackagesStep struct {
 	Packages provision.PackagesStep
 	Force    bool
+	// Pool, when set, names the Scalelite pool the node serves in: a
+	// version change then goes only through omc upgrade, which drains the
+	// node first, so Scalelite never sends a meeting to a node mid-upgrade.
+	Pool string
 }
+
+// RollingSetting is the node setting omc upgrade sets on the node it has
+// drained, allowing its BBB packages to change version.
+const RollingSetting = "omc_rolling_upgrade"
 
 func (s *BBBPackagesStep) ID() string { return "bbb " + s.Packages.ID() }
 
@@ -99,6 +107,9 @@ func (s *BBBPackagesStep) Plan(obs []string) (*provision.Change, error) {
 		return c, err
 	}
 	if strings.Contains(c.Summary, "→") { // an installed package changes version
+		if s.Pool != "" {
+			return nil, fmt.Errorf("upgrading %s: the node serves in pool %s, so its BBB changes version only through a rolling upgrade (omc upgrade %s --to VERSION: drain, upgrade, health check, enable), or with --force", c.Summary, s.Pool, s.Pool)
+		}
 		if err := liveMeetings(obs, s.Force, "upgrading "+c.Summary); err != nil {
 			return nil, err
 		}

@@ -119,5 +119,8 @@
 // Package upgrades and configuration changes that restart BBB first ask
 // the node itself (bbb-web on 127.0.0.1:8090, with a checksum computed on
 // the node) how many meetings are live, and refuse while any are, or
-// while the node cannot tell, unless bbb_force is set.
+// while the node cannot tell, unless bbb_force is set (omc up --force).
+// On a node whose group has a Scalelite pool, a BBB version change goes
+// only through omc upgrade, which drains the node first; omc up refuses
+// it, so Scalelite never sends a meeting to a node mid-upgrade.
 package roles

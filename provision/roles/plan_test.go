@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -180,6 +181,57 @@ func TestUpgradeWaitsForMeetingsButInstallDoesNot(t *testing.T) {
 	}
 	if c, err := s.Plan([]string{"pkg=bigbluebutton|", "meetings=unknown:no-curl"}); err != nil || c == nil {
 		t.Errorf("first install must not need the API: %v %v", c, err)
+	}
+}
+
+// A pool node's BBB changes version only through omc upgrade: up refuses,
+// naming the command; the first install and the drained node's upgrade go
+// through.
+func TestPoolNodeUpgradesOnlyThroughRollingUpgrade(t *testing.T) {
+	s := &BBBPackagesStep{Packages: provision.PackagesStep{Names: []string{"bigbluebutton=3.0.5"}}, Pool: "eu-1"}
+	if _, err := s.Plan([]string{"pkg=bigbluebutton|ii |3.0.4", "meetings=0"}); err == nil || !strings.Contains(err.Error(), "omc upgrade eu-1 --to VERSION") {
+		t.Errorf("in-place upgrade of a pool node: %v", err)
+	}
+	if c, err := s.Plan([]string{"pkg=bigbluebutton|", "meetings=0"}); err != nil || c == nil {
+		t.Errorf("first install of a pool node: %v %v", c, err)
+	}
+
+	const inv = `apiVersion: omc/v1
+name: t
+secrets: {bbb_seed: env:OMC_ROLES_T_SEED}
+defaults:
+  settings: {bbb_version: "3.0", acme_email: ops@example.org, bbb_packages: [bigbluebutton=3.0.5]}
+groups:
+  eu-1:
+    provider: static
+    pool: {url: "https://lb.example.org/bigbluebutton/api", secret: "env:OMC_ROLES_T_SEED"}
+    nodes:
+      - {name: b1, address: 192.0.2.1, roles: [bbb], domain: b1.example.org}
+      - {name: b2, address: 192.0.2.2, roles: [bbb], domain: b2.example.org, settings: {omc_rolling_upgrade: true}}
+  solo:
+    provider: static
+    nodes:
+      - {name: s1, address: 192.0.2.3, roles: [bbb], domain: s1.example.org}
+`
+	t.Setenv("OMC_ROLES_T_SEED", "FAKE-seed")
+	loaded, err := inventory.LoadReader("omc.yaml", strings.NewReader(inv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := map[string]string{}
+	for _, n := range loaded.Nodes() {
+		steps, err := Steps(loaded, n, loaded.Nodes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range steps {
+			if p, ok := st.(*BBBPackagesStep); ok {
+				pools[n.Name] = p.Pool
+			}
+		}
+	}
+	if pools["b1"] != "eu-1" || pools["b2"] != "" || pools["s1"] != "" {
+		t.Errorf("pool guard per node: %v (want b1 guarded, b2 drained by omc upgrade, s1 in no pool)", pools)
 	}
 }
 
