@@ -37,12 +37,12 @@ type Settings struct {
 	BBBForce      bool
 	// Rolling is set by omc upgrade for the node it has drained: only
 	// then may a pool node's BBB change version (RollingSetting).
-	Rolling bool
-	BBB           map[string]any
-	Sysctl        map[string]*string
-	Bandwidth     *Bandwidth
-	Backup        *BackupSettings     // backup.go
-	Monitoring    *MonitoringSettings // monitoring.go
+	Rolling    bool
+	BBB        map[string]any
+	Sysctl     map[string]*string
+	Bandwidth  *Bandwidth
+	Backup     *BackupSettings     // backup.go
+	Monitoring *MonitoringSettings // monitoring.go
 }
 
 // Admin is an operator account: key logins and passwordless sudo.
