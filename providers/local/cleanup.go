@@ -50,6 +50,12 @@ func (p *Provider) removeHost(ctx context.Context, st *state) error {
 	if err := p.stopHost(ctx, st); err != nil {
 		return err
 	}
+	if st.Phase != phaseDeleting && st.Inventory != "" {
+		st.Phase = phaseDeleting
+		if err := st.write(); err != nil {
+			return hostErr(st, "writing state", err)
+		}
+	}
 	return hostErr(st, "removing host dir", removeTree(st.dir))
 }
 
@@ -154,7 +160,11 @@ func (p *Provider) cleanInventory(ctx context.Context, inv string, all bool) err
 		case all:
 			errs = append(errs, p.removeHost(ctx, st))
 		case st.Phase != phaseReady:
-			p.logf("%s: removing a host whose creation did not finish", st.Node)
+			what := "creation"
+			if st.Phase == phaseDeleting {
+				what = "removal"
+			}
+			p.logf("%s: removing a host whose %s did not finish", st.Node, what)
 			errs = append(errs, p.removeHost(ctx, st))
 		case !st.running() && (len(mountsUnder(dir)) > 0 || netnsExists(st.NetNS) || linkExists(st.NetNS)):
 			p.logf("%s: freeing what the stopped host left behind", st.Node)

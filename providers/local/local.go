@@ -224,12 +224,12 @@ func (p *Provider) List(_ context.Context, inv *inventory.Inventory, g *inventor
 	if err != nil {
 		return nil, err
 	}
-	// A host still "creating" while nobody holds the inventory's lock was
-	// abandoned by a crash: it does not exist, and the next Create
-	// replaces it.
+	// A host still "creating" (or "deleting") while nobody holds the
+	// inventory's lock was abandoned by a crash: it does not exist, and
+	// the next Create replaces it.
 	abandoned := false
 	for _, st := range sts {
-		if st.Phase == phaseCreating {
+		if st.Phase != phaseReady {
 			if l, _ := tryLockFile(p.hostsDir(inv.Name) + ".lock"); l != nil {
 				abandoned = true
 				l.unlock()
@@ -239,7 +239,7 @@ func (p *Provider) List(_ context.Context, inv *inventory.Inventory, g *inventor
 	}
 	var ms []providers.Machine
 	for _, st := range sts {
-		if st.Group == g.Name && !(abandoned && st.Phase == phaseCreating) {
+		if st.Group == g.Name && !(abandoned && st.Phase != phaseReady) {
 			ms = append(ms, machineOf(st))
 		}
 	}

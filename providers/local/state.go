@@ -17,9 +17,13 @@ import (
 // phaseCreating until its first boot answered on SSH; one found in that
 // phase with nobody holding its inventory's lock was abandoned by a crash
 // and is removed by Cleanup.
+// A host is put in phaseDeleting before its tree is removed, so that a
+// delete cut short (Ctrl-C, a crash) is finished by the next Cleanup
+// instead of the host being booted again from a half-removed disk.
 const (
 	phaseCreating = "creating"
 	phaseReady    = "ready"
+	phaseDeleting = "deleting"
 )
 
 // state is a host's state.json: everything needed to find, stop and

@@ -1,8 +1,8 @@
 package local
 
 import (
+	"context"
 	"errors"
-	"github.com/omc-coop/omc/providers"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 )
 
 func TestNameFor(t *testing.T) {
@@ -273,5 +276,45 @@ func TestCheckNamesMissingTools(t *testing.T) {
 func linuxOnly(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc: Linux only")
+	}
+}
+
+// A delete cut short after the host was stopped leaves a "deleting" host:
+// List does not show it (so up makes it anew rather than booting a
+// half-removed disk) and the next Cleanup finishes removing it, while a
+// ready host beside it is kept.
+func TestInterruptedDeleteIsFinishedByCleanup(t *testing.T) {
+	linuxOnly(t)
+	if err := Check(); err != nil {
+		t.Skipf("needs the local provider's tools: %v", err)
+	}
+	p, err := New(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(node, phase string) string {
+		dir := p.hostDir("fleet", node)
+		os.MkdirAll(filepath.Join(dir, "rootfs", "etc"), 0o755) // os-release already gone
+		st := &state{Version: stateVersion, Inventory: "fleet", Group: "dev", Node: node, Phase: phase,
+			NetNS: nameFor(p.dir, "fleet", node), Subnet: "10.250.0.4/30", MachineAddr: "10.250.0.5", HostAddr: "10.250.0.6", dir: dir}
+		if err := st.write(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	gone, kept := mk("half", phaseDeleting), mk("whole", phaseReady)
+	inv := &inventory.Inventory{Name: "fleet"}
+	ms, err := p.List(context.Background(), inv, &inventory.Group{Name: "dev"})
+	if err != nil || len(ms) != 1 || ms[0].Name != "whole" {
+		t.Fatalf("List = %+v, %v; want only the ready host", ms, err)
+	}
+	if err := p.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("the half-deleted host is still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(kept, "state.json")); err != nil {
+		t.Errorf("the ready host was touched: %v", err)
 	}
 }
