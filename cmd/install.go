@@ -50,7 +50,7 @@ type installOptions struct {
 const installMarker = "# Written by omc install"
 
 func newInstallCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
-	o := &installOptions{lookup: systemResolver}
+	o := &installOptions{lookup: lookupHost}
 	c := &cobra.Command{
 		Use:   "install --host ADDRESS --domain DOMAIN --email EMAIL",
 		Short: "Install BigBlueButton on one server, without an inventory",
@@ -394,7 +394,12 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Host, err)
 	}
-	resolved, lerr := o.lookup(ctx, o.Domain)
+	// An ignored DNS check is not made at all: no lookup leaves omc.
+	var resolved []string
+	lerr := errors.New("not checked (--ignore-checks dns)")
+	if !slices.Contains(o.IgnoreChecks, "dns") {
+		resolved, lerr = o.lookup(ctx, o.Domain)
+	}
 	own := o.Host
 	if s, err := roles.ParseSettings(n); err == nil && s.PublicIP != "" {
 		facts.Addrs = append(facts.Addrs, s.PublicIP)

@@ -196,6 +196,7 @@ func overlaps(a, b []string) bool {
 // a real DNS server.
 type resolver func(ctx context.Context, host string) ([]string, error)
 
-func systemResolver(ctx context.Context, host string) ([]string, error) {
+// lookupHost is the resolver omc install uses; the tests replace it.
+var lookupHost resolver = func(ctx context.Context, host string) ([]string, error) {
 	return net.DefaultResolver.LookupHost(ctx, host)
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
@@ -201,7 +204,11 @@ func TestInstallChecksTheRealServerFirst(t *testing.T) {
 	// -o json: one check line per check on stdout, nothing on it but them.
 	out.Reset()
 	errb.Reset()
-	o.IgnoreChecks = []string{"cpu", "memory", "disk"}
+	o.IgnoreChecks = []string{"cpu", "memory", "disk", "dns"}
+	o.lookup = func(context.Context, string) ([]string, error) {
+		t.Error("an ignored DNS check looked the name up")
+		return nil, nil
+	}
 	if err := runInstall(context.Background(), s, &globalOptions{Inventory: inv, Output: "json"}, o); exitCode(err) != ExitError {
 		t.Fatalf("json run: %v", err)
 	}
@@ -220,5 +227,39 @@ func TestInstallChecksTheRealServerFirst(t *testing.T) {
 		if c.Check == "os" && c.Status != "failed" {
 			t.Errorf("os: %s", l)
 		}
+	}
+}
+
+// TestInstallAsksOnATerminal runs omc install on a real pseudo-terminal
+// (script(1)) without --domain and --email: it asks for them, takes the
+// answers typed, and goes on to check the real server with them.
+func TestInstallAsksOnATerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("needs script(1) from util-linux for a pseudo-terminal")
+	}
+	d := isolate(t)
+	srv := sshtest.Start(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(d, "omc.yaml")
+	line := strings.Join([]string{self, "install", "-i", inv, "--host", "127.0.0.1", "--port", fmt.Sprint(srv.Port),
+		"--user", srv.User, "--key", srv.KeyFile}, " ")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, scriptBin, "-qec", line, "/dev/null")
+	c.Env = append(os.Environ(), "OMC_TEST_AS_OMC=1", "CI=", "NO_COLOR=1", "TERM=dumb")
+	c.Stdin = strings.NewReader("bbb.school.test\nadmin@school.test\n")
+	out, _ := c.CombinedOutput()
+	text := string(out)
+	for _, want := range []string{"Domain BBB will serve", "Admin email", "checking bbb-school-test", "BBB 3.0 runs on ubuntu-22.04", "bbb.school.test points at 192.0.2.99"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("terminal session lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "Server address") {
+		t.Errorf("asked for a value given as a flag:\n%s", text)
 	}
 }

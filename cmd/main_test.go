@@ -1,0 +1,24 @@
+package cmd
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/omc-coop/omc/internal/ui"
+)
+
+// TestMain lets a test run this test binary as omc itself (with
+// OMC_TEST_AS_OMC=1), for tests that need a real process: a terminal
+// from script(1), signals.
+func TestMain(m *testing.M) {
+	// No test asks a real DNS server: every name points at TEST-NET-1
+	// (never this machine), in process and in omc subprocesses alike.
+	lookupHost = func(_ context.Context, host string) ([]string, error) {
+		return []string{"192.0.2.99"}, nil
+	}
+	if os.Getenv("OMC_TEST_AS_OMC") == "1" {
+		os.Exit(Main(ui.System(), os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
