@@ -45,6 +45,9 @@ type poolDeps struct {
 	Poll time.Duration
 	// STUN answers the TURN check (default: a STUN binding request over UDP).
 	STUN func(ctx context.Context, addr string) error
+	// RakeDocker is the docker command on the Scalelite host for
+	// api: rake (default: docker, from the host's PATH).
+	RakeDocker string
 }
 
 var defaultPoolHTTP = &http.Client{Timeout: 30 * time.Second}
@@ -278,7 +281,11 @@ func openRake(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	if err != nil {
 		return nil, nil, fmt.Errorf("scalelite node %s: %w", host.Name, err)
 	}
-	return &scalelite.Rake{Runner: scalelite.SSHRunner{Client: c}, Container: g.Pool.Container}, func() { _ = c.Close() }, nil
+	r := &scalelite.Rake{Runner: scalelite.SSHRunner{Client: c}, Container: g.Pool.Container}
+	if deps != nil {
+		r.Docker = deps.RakeDocker
+	}
+	return r, func() { _ = c.Close() }, nil
 }
 
 // maskingPool keeps secrets Scalelite returns (each server's BBB secret,

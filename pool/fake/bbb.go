@@ -13,6 +13,10 @@
 //     at the top level, and a poller you step that asks each server's BBB
 //     API for getMeetings and computes online and load as Scalelite does,
 //     turning a cordoned server disabled once its load is 0.
+//   - Scalelite.Rake is a FAKE of Scalelite's rake tasks (servers,
+//     tenants) on the same state, for api: rake: in process
+//     (RakeRunner), or over a real sshd through an executable docker
+//     stand-in (StandInDocker, RakeStandIn).
 //
 // Both listen on 127.0.0.1 only. Neither is a reimplementation: they
 // hold only what omc's clients and tests use.

@@ -43,6 +43,9 @@ type Scalelite struct {
 	writes       int
 	calls        map[string]int
 	failNext     map[string]int // action → HTTP status to answer once
+	// the FAKE rake tasks (rake.go)
+	rakeContainer string
+	rakeCalls     [][]string
 }
 
 type server struct {
@@ -303,6 +306,10 @@ var routes = map[string]string{
 }
 
 func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/_fake/rake" {
+		s.serveRake(w, r)
+		return
+	}
 	action, ok := strings.CutPrefix(r.URL.Path, "/scalelite/api/")
 	method, known := routes[action]
 	if !ok || !known || r.Method != method {

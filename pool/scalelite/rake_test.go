@@ -3,165 +3,43 @@ package scalelite
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/fake"
 	"github.com/omc-coop/omc/remote"
 	"golang.org/x/crypto/ssh"
 )
 
-// rakeEmu answers like Scalelite's rake tasks (lib/tasks/servers.rake,
-// tenants.rake), printing what they print, on an in-memory pool. It is
-// a FAKE for tests.
-type rakeEmu struct {
-	argvs   [][]string
-	servers []map[string]string
-	tenants []map[string]string
-	n       int
-	mt      bool
+// The rake tasks' answers come from the FAKE Scalelite (pool/fake),
+// whose servers are FAKE BBB nodes on 127.0.0.1 (servers:panic ends their
+// meetings).
+func rakeFake(t *testing.T) (*fake.Scalelite, *Rake, *fake.Node) {
+	sl := fake.NewScalelite(t, "lb-secret-unused-by-rake")
+	n := fake.NewBBB(t).AddNode("bbb1", "abc", "3.0.4")
+	return sl, &Rake{Runner: fake.RakeRunner{Scalelite: sl}}, n
 }
 
-var taskRe = regexp.MustCompile(`^([a-zA-Z:_]+)(?:\[(.*)\])?$`)
-
-func (e *rakeEmu) Run(_ context.Context, argv []string) ([]byte, []byte, int, error) {
-	e.argvs = append(e.argvs, argv)
-	if len(argv) != 7 || strings.Join(argv[:6], " ") != "docker exec scalelite-api bundle exec rake" {
-		return nil, []byte("bad argv"), 2, nil
-	}
-	m := taskRe.FindStringSubmatch(argv[6])
-	task := m[1]
-	var args []string
-	if m[2] != "" {
-		args = strings.Split(m[2], ",")
-	}
-	// Ruby's split drops trailing empty fields, as rake does.
-	for len(args) > 0 && args[len(args)-1] == "" {
-		args = args[:len(args)-1]
-	}
-	arg := func(i int) (string, bool) {
-		if i < len(args) {
-			return args[i], true
-		}
-		return "", false
-	}
-	find := func() map[string]string {
-		for _, s := range e.servers {
-			if s["id"] == args[0] {
-				return s
-			}
-		}
-		return nil
-	}
-	var out strings.Builder
-	if strings.HasPrefix(task, "tenants") && !e.mt {
-		return nil, []byte("Multitenancy is disabled, task can not be completed\n"), 1, nil
-	}
-	switch task {
-	case "servers":
-		out.WriteString("I, [2026-11-22T22:00:00] INFO -- : a log line\n")
-		for _, s := range e.servers {
-			fmt.Fprintf(&out, "id: %s\n\turl: %s\n\tsecret: %s\n\t%s\n\tload: %s\n\tload multiplier: %s\n\tbbb version: \n\ttag: %s\n\t%s\n",
-				s["id"], s["url"], s["secret"], s["state"], s["load"], s["lm"], s["tag"], s["online"])
-		}
-	case "servers:add":
-		e.n++
-		lm, _ := arg(2)
-		tag, _ := arg(3)
-		e.servers = append(e.servers, map[string]string{"id": fmt.Sprint("id-", e.n), "url": args[0], "secret": args[1], "state": "disabled",
-			"load": "unavailable", "lm": lm, "tag": tag, "online": "offline"})
-		fmt.Fprintf(&out, "OK\nid: id-%d\n", e.n)
-	case "servers:update", "servers:tag", "servers:enable", "servers:cordon", "servers:disable", "servers:remove", "servers:panic":
-		s := find()
-		if s == nil {
-			return nil, []byte("ERROR: No server found with id: " + args[0] + "\n"), 1, nil
-		}
-		switch task {
-		case "servers:update":
-			if v, ok := arg(1); ok {
-				s["secret"] = v
-			}
-			if v, ok := arg(2); ok {
-				s["lm"] = v
-			}
-		case "servers:tag":
-			s["tag"], _ = arg(1)
-		case "servers:enable":
-			s["state"] = "enabled"
-		case "servers:cordon":
-			s["state"] = "cordoned"
-		case "servers:disable":
-			if s["load"] != "unavailable" && s["load"] != "0" {
-				// $stdin.gets is nil without -i: NoMethodError.
-				return nil, []byte("rake aborted!\nNoMethodError: undefined method `chomp' for nil\n"), 1, nil
-			}
-			s["state"] = "disabled"
-		case "servers:remove":
-			for i, x := range e.servers {
-				if x["id"] == args[0] {
-					e.servers = append(e.servers[:i], e.servers[i+1:]...)
-					break
-				}
-			}
-		case "servers:panic":
-			if _, keep := arg(1); !keep {
-				s["state"] = "disabled"
-			}
-		}
-		out.WriteString("OK\n")
-	case "tenants":
-		for _, t := range e.tenants {
-			fmt.Fprintf(&out, "id: %s\n\tname: %s\n\tsecrets: %s\n", t["id"], t["name"], t["secrets"])
-		}
-		fmt.Fprintf(&out, "Total number of tenants: %d\n", len(e.tenants))
-	case "tenants:add":
-		e.n++
-		e.tenants = append(e.tenants, map[string]string{"id": fmt.Sprint("t-", e.n), "name": args[0], "secrets": args[1]})
-		fmt.Fprintf(&out, "OK\nNew Tenant id: t-%d\n", e.n)
-	case "tenants:update":
-		for _, t := range e.tenants {
-			if t["id"] == args[0] {
-				if v, _ := arg(1); v != "" {
-					t["name"] = v
-				}
-				if v, _ := arg(2); v != "" {
-					t["secrets"] = v
-				}
-			}
-		}
-		out.WriteString("OK\n")
-	case "tenants:remove":
-		for i, t := range e.tenants {
-			if t["id"] == args[0] {
-				e.tenants = append(e.tenants[:i], e.tenants[i+1:]...)
-				out.WriteString("Tenant was successfully deleted.\n")
-				return []byte(out.String()), nil, 0, nil
-			}
-		}
-		return nil, []byte("Couldn't find Tenant\n"), 1, nil
-	default:
-		return nil, []byte("Don't know how to build task '" + task + "'\n"), 1, nil
-	}
-	return []byte(out.String()), nil, 0, nil
+func lastTask(sl *fake.Scalelite, back int) string {
+	c := sl.RakeCalls()
+	return c[len(c)-back][5]
 }
 
 func TestRakeServers(t *testing.T) {
 	ctx := context.Background()
-	emu := &rakeEmu{}
-	r := &Rake{Runner: emu}
+	sl, r, node := rakeFake(t)
 	if l, err := r.List(ctx); err != nil || len(l) != 0 {
 		t.Fatalf("empty: %v %v", l, err)
 	}
-	s, err := r.Add(ctx, pool.ServerSpec{URL: "https://bbb1.example.org/bigbluebutton/api", Secret: "abc", LoadMultiplier: 2, Tag: "eu"})
-	if err != nil || s.ID != "id-1" || s.State != pool.Disabled || s.LoadMultiplier != 2 || s.Tag != "eu" || s.Online {
+	s, err := r.Add(ctx, pool.ServerSpec{URL: node.URL, Secret: "abc", LoadMultiplier: 2, Tag: "eu"})
+	if err != nil || s.ID == "" || s.URL != node.URL || s.State != pool.Disabled || s.LoadMultiplier != 2 || s.Tag != "eu" || s.Online {
 		t.Fatalf("add: %+v %v", s, err)
 	}
-	if got := emu.argvs[len(emu.argvs)-2][6]; got != "servers:add[https://bbb1.example.org/bigbluebutton/api,abc,2,eu]" {
+	if got := lastTask(sl, 2); got != "servers:add["+node.URL+",abc,2,eu]" {
 		t.Fatalf("argv: %q", got)
 	}
 	sec, empty := "def", ""
@@ -170,29 +48,32 @@ func TestRakeServers(t *testing.T) {
 		t.Fatalf("update: %+v %v", s, err)
 	}
 	var tasks []string
-	for _, a := range emu.argvs {
-		tasks = append(tasks, a[6])
+	for _, a := range sl.RakeCalls() {
+		tasks = append(tasks, a[5])
 	}
-	if !strings.Contains(strings.Join(tasks, " "), "servers:update[id-1,def,2] servers:tag[id-1] servers:enable[id-1]") {
+	id := s.ID
+	if !strings.Contains(strings.Join(tasks, " "), "servers:update["+id+",def,2] servers:tag["+id+"] servers:enable["+id+"]") {
 		t.Fatalf("tasks: %q", tasks)
 	}
-	emu.servers[0]["load"] = "12.0"
-	if _, err := r.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Disable}); err == nil || !strings.Contains(err.Error(), "still has load 12") {
+	sl.SetLoad(id, 12)
+	if _, err := r.Update(ctx, id, pool.ServerUpdate{State: pool.Disable}); err == nil || !strings.Contains(err.Error(), "still has load 12") {
 		t.Fatalf("disable with load: %v", err)
 	}
-	if err := r.Panic(ctx, s.ID, true); err != nil || emu.servers[0]["state"] != "enabled" {
-		t.Fatalf("panic keep: %v %v", err, emu.servers[0])
+	node.SetSecret("def")
+	node.CreateMeeting("class", 3, 1)
+	if err := r.Panic(ctx, id, true); err != nil || sl.Servers()[0].State != pool.Enabled || len(node.Meetings()) != 0 {
+		t.Fatalf("panic keep: %v %+v", err, sl.Servers()[0])
 	}
-	if got := emu.argvs[len(emu.argvs)-1][6]; got != "servers:panic[id-1,true]" {
+	if got := lastTask(sl, 1); got != "servers:panic["+id+",true]" {
 		t.Fatalf("argv: %q", got)
 	}
-	if err := r.Panic(ctx, s.ID, false); err != nil || emu.servers[0]["state"] != "disabled" {
-		t.Fatalf("panic: %v %v", err, emu.servers[0])
+	if err := r.Panic(ctx, id, false); err != nil || sl.Servers()[0].State != pool.Disabled {
+		t.Fatalf("panic: %v %+v", err, sl.Servers()[0])
 	}
-	if err := r.Delete(ctx, s.ID); err != nil {
+	if err := r.Delete(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Delete(ctx, s.ID); !errors.Is(err, pool.ErrNotFound) {
+	if err := r.Delete(ctx, id); !errors.Is(err, pool.ErrNotFound) {
 		t.Fatalf("delete twice: %v", err)
 	}
 	if _, err := r.Add(ctx, pool.ServerSpec{URL: "https://x/api", Secret: "a,b"}); err == nil {
@@ -202,21 +83,20 @@ func TestRakeServers(t *testing.T) {
 
 func TestRakeTenants(t *testing.T) {
 	ctx := context.Background()
-	emu := &rakeEmu{}
-	r := &Rake{Runner: emu}
+	sl, r, _ := rakeFake(t)
 	if _, err := r.Tenants(ctx); !errors.Is(err, pool.ErrMultitenancyDisabled) {
 		t.Fatalf("got %v", err)
 	}
-	emu.mt = true
+	sl.SetMultitenancy(true)
 	tn, err := r.AddTenant(ctx, "school", []string{"s1", "s2"})
-	if err != nil || tn.ID != "t-1" || strings.Join(tn.Secrets, " ") != "s1 s2" {
+	if err != nil || tn.ID == "" || tn.Name != "school" || strings.Join(tn.Secrets, " ") != "s1 s2" {
 		t.Fatalf("add: %+v %v", tn, err)
 	}
 	tn, err = r.UpdateTenant(ctx, tn.ID, "", []string{"s3"})
 	if err != nil || tn.Name != "school" || strings.Join(tn.Secrets, " ") != "s3" {
 		t.Fatalf("update: %+v %v", tn, err)
 	}
-	if got := emu.argvs[len(emu.argvs)-2][6]; got != "tenants:update[t-1,,s3]" {
+	if got := lastTask(sl, 2); got != "tenants:update["+tn.ID+",,s3]" {
 		t.Fatalf("argv %q", got)
 	}
 	if err := r.DeleteTenant(ctx, tn.ID); err != nil {

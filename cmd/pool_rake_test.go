@@ -1,0 +1,424 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/fake"
+	"github.com/omc-coop/omc/provision/roles"
+)
+
+// The stand-in docker on the Scalelite host is this test binary (see
+// fake.StandInDocker).
+func init() { fake.RakeStandIn() }
+
+// rakeRig is the pool rig with api: rake: omc reaches Scalelite over SSH
+// to a real sshd on 127.0.0.1 (the node scalelite-1), whose docker is
+// the FAKE stand-in answering Scalelite's rake tasks on the FAKE
+// Scalelite's state; the nodes are FAKE BBB APIs.
+type rakeRig struct {
+	*poolRig
+	srv *sshtest.Server
+}
+
+const rakeContainer = "sl-api" // not the default: the inventory's is used
+
+func newRakeRig(t *testing.T) *rakeRig {
+	t.Helper()
+	d := isolate(t)
+	t.Setenv("OMC_T_LB", testLBSecret)
+	t.Setenv("OMC_T_SEED", testSeed)
+	srv := sshtest.Start(t)
+	r := &rakeRig{poolRig: &poolRig{t: t, dir: d, sl: fake.NewScalelite(t, testLBSecret), bbb: fake.NewBBB(t)}, srv: srv}
+	r.sl.SetRakeContainer(rakeContainer)
+	r.deps = &poolDeps{Poll: 20 * time.Millisecond, RakeDocker: r.sl.StandInDocker(t, d)}
+	hostKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey)))
+	src := fmt.Sprintf(`apiVersion: omc/v1
+name: t
+secrets:
+  bbb_seed: env:OMC_T_SEED
+groups:
+  lb:
+    provider: static
+    roles: [scalelite]
+    nodes:
+      - name: scalelite-1
+        address: 127.0.0.1
+        domain: scalelite.example.org
+        host_key: %q
+        ssh: {port: %d, key: %s, user: %s}
+  eu:
+    roles: [bbb]
+    domain: "{name}.example.org"
+    settings: {bbb_version: "3.0"}
+    pool:
+      url: https://scalelite.example.org
+      secret: env:OMC_T_LB
+      api: rake
+      host: scalelite-1
+      container: %s
+      bbb_url: %s/{name}/bigbluebutton/api
+      checks: []
+      tenant_secrets: tenants
+%s`, hostKey, srv.Port, srv.KeyFile, srv.User, rakeContainer, r.bbb.Server.URL, staticNodes)
+	r.inv = filepath.Join(d, "omc.yaml")
+	if err := os.WriteFile(r.inv, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.checkNeverShown)
+	t.Cleanup(r.checkHostSide)
+	return r
+}
+
+// checkHostSide: on the Scalelite host, the load-balancer secret never
+// arrives (rake does not need it); a node's BBB secret only as an
+// argument of the tasks that register it, a tenant's only in the tasks
+// that set it. Every task ran in the inventory's container without -i or
+// -t, and sshd saw no secret (its log names the one exec: the shell).
+func (r *rakeRig) checkHostSide() {
+	inv, err := inventory.Load(r.inv)
+	if err != nil {
+		r.t.Error(err)
+		return
+	}
+	nodeSecrets := roles.SecretValues(inv, inv.Nodes())
+	var tenantSecrets []string
+	for _, t := range r.sl.Tenants() {
+		tenantSecrets = append(tenantSecrets, t.Secrets...)
+	}
+	calls := r.sl.RakeCalls()
+	if len(calls) == 0 {
+		r.t.Error("no rake task reached the Scalelite host")
+	}
+	for _, c := range calls {
+		line := strings.Join(c, " ")
+		if !strings.HasPrefix(line, "exec "+rakeContainer+" bundle exec rake ") || len(c) != 6 {
+			r.t.Errorf("unexpected docker arguments: %q", c)
+			continue
+		}
+		task, _, _ := strings.Cut(c[5], "[")
+		if strings.Contains(line, testLBSecret) || strings.Contains(line, testSeed) {
+			r.t.Errorf("%s: the load-balancer secret or the seed reached the Scalelite host", task)
+		}
+		for _, sec := range nodeSecrets {
+			if sec != "" && strings.Contains(line, sec) && task != "servers:add" && task != "servers:update" {
+				r.t.Errorf("%s carried a node's BBB secret", task)
+			}
+		}
+		for _, sec := range tenantSecrets {
+			if sec != "" && strings.Contains(line, sec) && task != "tenants:add" && task != "tenants:update" {
+				r.t.Errorf("%s carried a tenant secret", task)
+			}
+		}
+	}
+	log := r.srv.Log()
+	for _, sec := range append(append([]string{testLBSecret, testSeed}, nodeSecrets...), tenantSecrets...) {
+		if sec != "" && strings.Contains(log, sec) {
+			r.t.Errorf("a secret (%.6s…) is in sshd's log", sec)
+		}
+	}
+}
+
+// tasksSince are the task names (without arguments) run since call n.
+func (r *rakeRig) tasksSince(n int) []string {
+	var out []string
+	for _, c := range r.sl.RakeCalls()[n:] {
+		task, _, _ := strings.Cut(c[5], "[")
+		out = append(out, task)
+	}
+	return out
+}
+
+func TestRakePoolUpRegistersTheGroupAndASecondRunWritesNothing(t *testing.T) {
+	r := newRakeRig(t)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	// plan first: the changes are shown, nothing runs but listings.
+	pending, errs, code := r.plan("bbb-1", "bbb-2")
+	if code != 0 || pending != 4 || !strings.Contains(errs, "bbb-1: pool eu: add") || r.sl.Writes() != 0 {
+		t.Fatalf("plan: code %d, %d pending, %d writes\n%s", code, pending, r.sl.Writes(), errs)
+	}
+	if got := strings.Join(r.tasksSince(0), " "); strings.Trim(strings.ReplaceAll(got, "servers", ""), " ") != "" {
+		t.Fatalf("plan ran more than listings: %s", got)
+	}
+
+	// bbb-3 failed to converge: it is not touched.
+	errs, code = r.up("bbb-1", "bbb-2")
+	if code != 0 || !strings.Contains(errs, "bbb-1: pool eu: add") || !strings.Contains(errs, "bbb-2: pool eu: enable health check passed") {
+		t.Fatalf("code %d\n%s", code, errs)
+	}
+	if s := r.state(t, "bbb-1"); s.State != pool.Enabled || s.LoadMultiplier != 1 {
+		t.Fatalf("bbb-1: %+v", s)
+	}
+	if s := r.state(t, "bbb-3"); s.State != "absent" {
+		t.Fatalf("bbb-3 was registered although it failed to converge: %+v", s)
+	}
+	if w := r.sl.Writes(); w != 4 {
+		t.Fatalf("writes %d, want 4 (2 servers:add, 2 servers:enable)", w)
+	}
+	if errs, code = r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 || r.sl.Writes() != 6 || strings.Contains(errs, "bbb-1:") {
+		t.Fatalf("third node: code %d writes %d\n%s", code, r.sl.Writes(), errs)
+	}
+
+	// The second run: listings only, no writes, nothing reported.
+	before, calls := r.sl.Writes(), len(r.sl.RakeCalls())
+	errs, code = r.up("bbb-1", "bbb-2", "bbb-3")
+	if code != 0 || r.sl.Writes() != before || errs != "" {
+		t.Fatalf("second run: code %d, %d writes\n%s", code, r.sl.Writes()-before, errs)
+	}
+	if got := r.tasksSince(calls); len(got) == 0 || strings.Trim(strings.ReplaceAll(strings.Join(got, " "), "servers", ""), " ") != "" {
+		t.Fatalf("second run ran %v", got)
+	}
+	if pending, errs, code := r.plan("bbb-1", "bbb-2", "bbb-3"); code != 0 || pending != 0 || errs != "" || r.sl.Writes() != before {
+		t.Fatalf("plan after up: code %d, %d pending\n%s", code, pending, errs)
+	}
+	if len(r.sl.Servers()) != 3 {
+		t.Fatalf("duplicates: %+v", r.sl.Servers())
+	}
+
+	// A changed tag and multiplier: servers:update and servers:tag.
+	src, _ := os.ReadFile(r.inv)
+	os.WriteFile(r.inv, bytes.Replace(src, []byte("{name: bbb-2, address: 127.0.0.1}"), []byte("{name: bbb-2, address: 127.0.0.1, tag: big, load_multiplier: 2}"), 1), 0o644)
+	calls = len(r.sl.RakeCalls())
+	errs, code = r.up("bbb-1", "bbb-2", "bbb-3")
+	s := r.state(t, "bbb-2")
+	if code != 0 || s.Tag != "big" || s.LoadMultiplier != 2 || s.State != pool.Enabled || r.sl.Writes() != before+2 {
+		t.Fatalf("update: code %d %+v writes %d\n%s", code, s, r.sl.Writes()-before, errs)
+	}
+	if got := strings.Join(r.tasksSince(calls), " "); !strings.Contains(got, "servers:update servers:tag") {
+		t.Fatalf("update ran %s", got)
+	}
+}
+
+func TestRakeDrainEnableRemove(t *testing.T) {
+	r := newRakeRig(t)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal(errs)
+	}
+	r.bbb.Node("bbb-2").CreateMeetingAt("class", 5, 1, time.Now().Add(-time.Hour))
+	r.sl.StartPoller(t, 5*time.Millisecond)
+	waitUntil(t, func() bool { s := r.state(t, "bbb-2"); return s.Online && s.Load == 6 })
+	ctx := context.Background()
+
+	// The meeting goes on: the drain gives up, the node stays cordoned.
+	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 300 * time.Millisecond, deps: r.deps})
+	})
+	if code != ExitError || !strings.Contains(errs, "still has load 6") || r.state(t, "bbb-2").State != pool.Cordoned || len(r.bbb.Node("bbb-2").Meetings()) != 1 {
+		t.Fatalf("drain timeout: code %d %+v\n%s", code, r.state(t, "bbb-2"), errs)
+	}
+	// The meeting ends: Scalelite disables the node, the drain finishes.
+	go func() { time.Sleep(100 * time.Millisecond); r.bbb.Node("bbb-2").EndMeeting("class") }()
+	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, deps: r.deps})
+	})
+	if code != 0 || out != "bbb-2\tdisabled\n" {
+		t.Fatalf("drain: %d %q\n%s", code, out, errs)
+	}
+
+	// --force: servers:panic ends the meetings at the deadline.
+	r.bbb.Node("bbb-3").CreateMeetingAt("late", 3, 0, time.Now().Add(-time.Hour))
+	waitUntil(t, func() bool { return r.state(t, "bbb-3").Load == 3 })
+	calls := len(r.sl.RakeCalls())
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 100 * time.Millisecond, Force: true, deps: r.deps})
+	})
+	if code != 0 || len(r.bbb.Node("bbb-3").Meetings()) != 0 || r.state(t, "bbb-3").State != pool.Disabled {
+		t.Fatalf("force: %d %+v\n%s", code, r.state(t, "bbb-3"), errs)
+	}
+	if got := strings.Join(r.tasksSince(calls), " "); !strings.Contains(got, "servers:cordon") || !strings.Contains(got, "servers:panic") {
+		t.Fatalf("force ran %s", got)
+	}
+
+	// enable: back in after the health gate.
+	out, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-2", deps: r.deps})
+	})
+	if code != 0 || out != "bbb-2\tenabled\n" || r.state(t, "bbb-2").State != pool.Enabled {
+		t.Fatalf("enable: %d %q\n%s", code, out, errs)
+	}
+	// A node failing the gate stays out; the error names no secret.
+	r.bbb.Node("bbb-3").SetSecret("rotated-by-hand")
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-3", deps: r.deps})
+	})
+	if code != ExitError || !strings.Contains(errs, "checksumError") || r.state(t, "bbb-3").State != pool.Disabled {
+		t.Fatalf("enable with a wrong secret: %d\n%s", code, errs)
+	}
+
+	// remove: drained and deregistered (servers:remove).
+	calls = len(r.sl.RakeCalls())
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, deps: r.deps})
+	})
+	if code != 0 || r.state(t, "bbb-1").State != "absent" || !strings.Contains(strings.Join(r.tasksSince(calls), " "), "servers:remove") {
+		t.Fatalf("remove: %d %+v %v\n%s", code, r.state(t, "bbb-1"), r.tasksSince(calls), errs)
+	}
+	// Removing it again: Scalelite does not have it, nothing to do.
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: time.Second, deps: r.deps})
+	})
+	if code != 0 {
+		t.Fatalf("remove twice: %d\n%s", code, errs)
+	}
+}
+
+func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
+	r := newRakeRig(t)
+	r.sl.SetMultitenancy(true)
+	ctx := context.Background()
+	forget := func(secret string) { // the one deliberate showing is not "seen" output
+		r.mu.Lock()
+		seen := strings.ReplaceAll(r.seen.String(), secret, "")
+		r.seen.Reset()
+		r.seen.WriteString(seen)
+		r.mu.Unlock()
+	}
+	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+	})
+	secret := strings.TrimSpace(out)
+	tl := r.sl.Tenants()
+	if code != 0 || len(secret) != 64 || len(tl) != 1 || tl[0].Name != "school-a" || tl[0].Secrets[0] != secret || !strings.Contains(errs, "tenant school-a: the secret above is shown only this once") {
+		t.Fatalf("add: %d %q\n%s", code, out, errs)
+	}
+	forget(secret)
+	stored := filepath.Join(r.dir, "tenants", "school-a.secret")
+	if b, err := os.ReadFile(stored); err != nil || strings.TrimSpace(string(b)) != secret {
+		t.Fatalf("stored: %v %q", err, b)
+	}
+	// -o json carries the name and the ID rake printed.
+	out, _, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-b", deps: r.deps})
+	})
+	var added tenantSecretV1
+	if code != 0 || json.Unmarshal([]byte(out), &added) != nil || added.Name != "school-b" || added.ID != r.sl.Tenants()[1].ID || len(added.Secret) != 64 {
+		t.Fatalf("add -o json: %d %s", code, out)
+	}
+	forget(added.Secret)
+	// The same name again: rake's refusal, no secret in it.
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+	})
+	if code != ExitError || !strings.Contains(errs, "tenants:add exited 1") || len(r.sl.Tenants()) != 2 {
+		t.Fatalf("add twice: %d\n%s", code, errs)
+	}
+
+	// list: names and IDs, never secrets (checkNeverShown reads it all).
+	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+	})
+	if code != 0 || !strings.Contains(out, "school-a") || !strings.Contains(out, "school-b") || !strings.Contains(out, tl[0].ID) || !strings.Contains(out, stored) {
+		t.Fatalf("list: %s", out)
+	}
+	out, _, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+	})
+	var l tenantListV1
+	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Tenants) != 2 || l.Tenants[0].Name != "school-a" || l.Tenants[1].Secrets != 1 || strings.Contains(out, `"secret":`) {
+		t.Fatalf("list -o json: %s", out)
+	}
+
+	// rotate --keep-old: tenants:update with both secrets.
+	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, deps: r.deps})
+	})
+	second := strings.TrimSpace(out)
+	if code != 0 || strings.Join(r.sl.Tenants()[0].Secrets, ":") != second+":"+secret || r.sl.Tenants()[0].Name != "school-a" {
+		t.Fatalf("rotate --keep-old: %d %+v", code, r.sl.Tenants()[0])
+	}
+	forget(second)
+	// disable: one secret nobody is told.
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantDisable(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true, deps: r.deps})
+	})
+	if now := r.sl.Tenants()[0].Secrets; code != 0 || len(now) != 1 || now[0] == secret || now[0] == second || fileExists(stored) {
+		t.Fatalf("disable: %d %v\n%s", code, now, errs)
+	}
+	// Multitenancy off: rake's abort, explained.
+	r.sl.SetMultitenancy(false)
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+	})
+	if code != ExitError || !strings.Contains(errs, "MULTITENANCY_ENABLED") {
+		t.Fatalf("multitenancy off: %d %s", code, errs)
+	}
+}
+
+func TestRakeStatusShowsThePool(t *testing.T) {
+	r := newRakeRig(t)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal(errs)
+	}
+	old := time.Now().Add(-time.Hour)
+	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 12, 1, old)
+	r.bbb.Node("bbb-2").CreateMeetingAt("music", 2, 1, old)
+	r.sl.Poll(context.Background())
+	status := func(json bool, targets ...string) (string, string, int) {
+		return r.call(json, func(s *ui.Streams, g *globalOptions) error {
+			return runStatus(context.Background(), s, g, &statusOptions{Targets: targets, deps: r.deps})
+		})
+	}
+	out, errs, code := status(false)
+	if code != 0 || !strings.Contains(out, "pool eu (https://scalelite.example.org): 3 nodes, 3 healthy") {
+		t.Fatalf("healthy: code %d\n%s\n%s", code, out, errs)
+	}
+	rows := map[string]bool{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 9 {
+			rows[strings.Join(f[:9], " ")] = true
+		}
+	}
+	for _, row := range []string{"bbb-1 static 127.0.0.1 3.0.4 enabled online 1 13 13", "bbb-2 static 127.0.0.1 3.0.4 enabled online 1 3 3", "bbb-3 static 127.0.0.1 3.0.4 enabled online 0 0 0"} {
+		if !rows[row] {
+			t.Errorf("no row %q in\n%s", row, out)
+		}
+	}
+
+	// bbb-3 stops answering: offline in Scalelite, exit 5.
+	r.bbb.Node("bbb-3").SetDown(true)
+	r.sl.Poll(context.Background())
+	r.sl.Poll(context.Background())
+	out, _, code = status(true, "eu")
+	if code != ExitUnhealthy {
+		t.Fatalf("unhealthy: code %d\n%s", code, out)
+	}
+	checkStatusSchema(t, out)
+	var st statusV1
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	p := st.Pools[0]
+	n1, n3 := p.Nodes[0], p.Nodes[2]
+	if st.Healthy || p.Error != "" || p.Scalelite != "https://scalelite.example.org" || n1.PoolState != pool.Enabled || *n1.Load != 13 || !n1.Healthy ||
+		n3.Healthy || n3.Online || !strings.Contains(strings.Join(n3.Problems, "\n"), "Scalelite sees it offline") {
+		t.Fatalf("json: %s", out)
+	}
+
+	// The Scalelite host unreachable: the pool's error says so, exit 5.
+	r.srv.Stop()
+	out, _, code = status(false)
+	if code != ExitUnhealthy || !strings.Contains(out, "Scalelite: scalelite node scalelite-1:") {
+		t.Fatalf("host down: code %d\n%s", code, out)
+	}
+}
