@@ -18,6 +18,7 @@ import (
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/pool/fake"
+	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/provision/roles"
 )
 
@@ -420,5 +421,48 @@ func TestRakeStatusShowsThePool(t *testing.T) {
 	out, _, code = status(false)
 	if code != ExitUnhealthy || !strings.Contains(out, "Scalelite: scalelite node scalelite-1:") {
 		t.Fatalf("host down: code %d\n%s", code, out)
+	}
+}
+
+// usage collect names the tenants of an api: rake pool from its rake
+// tasks (it used to warn that they show as IDs).
+func TestRakeUsageCollectNamesTenants(t *testing.T) {
+	r := newRakeRig(t)
+	src, _ := os.ReadFile(r.inv)
+	os.WriteFile(r.inv, append(src, "billing: {database: state/usage.db}\n"...), 0o644)
+	r.sl.SetMultitenancy(true)
+	// Made through the JSON API: the rake tasks see the same fake.
+	tn, err := (&scalelite.Client{URL: r.sl.URL, Secret: testLBSecret}).AddTenant(context.Background(), "school", []string{"school-tenant-secret-4b1e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	start := time.Date(2026, 11, 30, 23, 50, 0, 0, time.UTC)
+	r.bbb.Node("bbb-1").CreateMeetingAt("lesson", 10, 1, start)
+	r.bbb.Node("bbb-1").SetMetadata("lesson", map[string]string{"tenant-id": tn.ID})
+	for _, m := range []int{0, 2} {
+		at := start.Add(time.Duration(m) * time.Minute)
+		_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+			return runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: func() time.Time { return at }, deps: r.deps})
+		})
+		if code != 0 || strings.Contains(errs, "warning") || !strings.Contains(errs, "bbb-1: sampled") {
+			t.Fatalf("collect: %d\n%s", code, errs)
+		}
+	}
+	if got := strings.Join(r.tasksSince(0), " "); !strings.Contains(got, "tenants") {
+		t.Fatalf("the tenants were not read through rake: %s", got)
+	}
+	out, errs, code := run(t, "", "usage", "report", "--month", "2026-11", "-i", r.inv, "-o", "json")
+	r.seen.WriteString(out + errs)
+	var rep struct {
+		Tenants []struct {
+			Tenant             string `json:"tenant"`
+			ParticipantMinutes int64  `json:"participant_minutes"`
+		} `json:"tenants"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "school" || rep.Tenants[0].ParticipantMinutes != 20 {
+		t.Fatalf("report: %d\n%s\n%s", code, out, errs)
 	}
 }

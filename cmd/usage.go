@@ -30,6 +30,8 @@ type usageCollectOptions struct {
 	// Scalelite and BBB calls.
 	Now  func() time.Time
 	HTTP *http.Client
+	// deps reach the Scalelite hosts of api: rake pools (tests).
+	deps *poolDeps
 }
 
 type usageReportOptions struct {
@@ -116,11 +118,18 @@ func priceList(b *inventory.Billing) *usage.PriceList {
 }
 
 // meteredFleet is what collect samples: each pool's Scalelite (for tenant
-// names) and its bbb nodes, and the secrets to mask.
-func meteredFleet(inv *inventory.Inventory, hc *http.Client) ([]pool.Pool, []usage.Node, []string, []string, error) {
+// names: its API, or its rake tasks over SSH to the Scalelite host, closed
+// by the returned func) and its bbb nodes, and the secrets to mask.
+func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, hc *http.Client, deps *poolDeps, red *redact.Redactor) ([]pool.Pool, []usage.Node, []string, func(), error) {
 	var pools []pool.Pool
 	var nodes []usage.Node
-	var secrets, warnings []string
+	var warnings []string
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	for _, g := range inv.Groups {
 		p := g.Pool
 		if p == nil {
@@ -129,11 +138,17 @@ func meteredFleet(inv *inventory.Inventory, hc *http.Client) ([]pool.Pool, []usa
 		switch {
 		case !p.Secret.IsSet():
 			warnings = append(warnings, fmt.Sprintf("group %s: the pool's secret %s is not readable: tenant names not updated", g.Name, p.Secret.Ref))
-		case p.APIKind() != inventory.PoolAPI:
-			warnings = append(warnings, fmt.Sprintf("group %s: tenant names are read through Scalelite's API only (api: %s): tenants show as IDs", g.Name, p.APIKind()))
+		case p.APIKind() == inventory.PoolRake:
+			rp, closeFn, err := openRake(ctx, s, inv, g, deps)
+			if err != nil {
+				warnings = append(warnings, fmt.Sprintf("group %s: tenant names not updated: %v", g.Name, err))
+				break
+			}
+			closers = append(closers, closeFn)
+			pools = append(pools, &maskingPool{Pool: rp, red: red})
 		default:
-			secrets = append(secrets, p.Secret.Value())
-			pools = append(pools, &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc})
+			red.Add(p.Secret.Value())
+			pools = append(pools, &maskingPool{Pool: &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc}, red: red})
 		}
 		for _, n := range inv.Nodes() {
 			if n.Group != g.Name || !slices.Contains(n.Roles, "bbb") {
@@ -141,13 +156,14 @@ func meteredFleet(inv *inventory.Inventory, hc *http.Client) ([]pool.Pool, []usa
 			}
 			sec, err := roles.APISecret(inv, n)
 			if err != nil {
+				closeAll()
 				return nil, nil, nil, nil, &exitError{Code: ExitInventory, Err: err}
 			}
-			secrets = append(secrets, sec)
+			red.Add(sec)
 			nodes = append(nodes, usage.Node{Name: n.Name, URL: p.MemberURL(n), Secret: sec})
 		}
 	}
-	return pools, nodes, secrets, warnings, nil
+	return pools, nodes, warnings, closeAll, nil
 }
 
 func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *usageCollectOptions) error {
@@ -162,11 +178,12 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
-	pools, nodes, secrets, warnings, err := meteredFleet(inv, hc)
+	red := redact.New(inv.SecretValues()...)
+	pools, nodes, warnings, closePools, err := meteredFleet(ctx, s, inv, hc, o.deps, red)
 	if err != nil {
 		return err
 	}
-	red := redact.New(append(inv.SecretValues(), secrets...)...)
+	defer closePools()
 	if len(nodes) == 0 {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: no group has a pool with bbb nodes: nothing to meter", inv.Path)}
 	}
