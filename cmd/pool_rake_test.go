@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/pool/fake"
 	"github.com/omc-coop/omc/pool/scalelite"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision/roles"
 )
 
@@ -464,5 +466,51 @@ func TestRakeUsageCollectNamesTenants(t *testing.T) {
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "school" || rep.Tenants[0].ParticipantMinutes != 20 {
 		t.Fatalf("report: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
+	r := newRakeRig(t)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal(errs)
+	}
+	r.sl.StartPoller(t, 5*time.Millisecond)
+	waitUntil(t, func() bool {
+		return r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online && r.state(t, "bbb-3").Online
+	})
+	var mu sync.Mutex
+	var converged []string
+	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range nodes {
+			if s := r.state(t, n.Name); s.State != pool.Disabled {
+				t.Errorf("%s converged while %s", n.Name, s.State)
+			}
+			converged = append(converged, n.Name)
+			r.bbb.Node(n.Name).SetVersion("3.0.5")
+		}
+		return nil
+	}
+	calls := len(r.sl.RakeCalls())
+	out, errs, code := r.call(true, func(s *ui.Streams, g *globalOptions) error {
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, deps: r.deps})
+	})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var rep upgradeReportV1
+	if code != 0 || json.Unmarshal([]byte(lines[len(lines)-1]), &rep) != nil || len(rep.Upgraded) != 3 || len(converged) != 3 {
+		t.Fatalf("upgrade: code %d converged %v\n%s\n%s", code, converged, out, errs)
+	}
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		if s := r.state(t, n); s.State != pool.Enabled || r.bbb.Node(n).Version() != "3.0.5" {
+			t.Errorf("%s is %s at %s", n, s.State, r.bbb.Node(n).Version())
+		}
+	}
+	tasks := strings.Join(r.tasksSince(calls), " ")
+	if strings.Count(tasks, "servers:cordon") != 3 || strings.Count(tasks, "servers:enable") != 3 || strings.Contains(tasks, "servers:panic") {
+		t.Fatalf("upgrade ran %s", tasks)
 	}
 }
