@@ -400,11 +400,11 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	if !slices.Contains(o.IgnoreChecks, "dns") {
 		resolved, lerr = o.lookup(ctx, o.Domain)
 	}
-	own := o.Host
-	if s, err := roles.ParseSettings(n); err == nil && s.PublicIP != "" {
-		facts.Addrs = append(facts.Addrs, s.PublicIP)
+	// Behind NAT the domain points at the public address.
+	if set, err := roles.ParseSettings(n); err == nil && set.PublicIP != "" {
+		facts.Addrs = append(facts.Addrs, set.PublicIP)
 	}
-	results := evaluate(facts, wantOS, o.Version, o.Domain, resolved, lerr, own, o.IgnoreChecks)
+	results := evaluate(facts, wantOS, o.Version, o.Domain, resolved, lerr, o.Host, o.IgnoreChecks)
 	styles := ui.NewStyles(s.Err, s.ErrColor)
 	for _, r := range results {
 		if g.json() {
