@@ -258,7 +258,11 @@ func (p *Provider) waitSSH(ctx context.Context, st *state, timeout time.Duration
 	var last error
 	for {
 		if !st.running() {
-			return fmt.Errorf("systemd-nspawn exited; see %s", filepath.Join(st.dir, "console.log"))
+			// The console's end says why; the host (and the log) may be
+			// removed before anyone reads the file.
+			log := filepath.Join(st.dir, "console.log")
+			b, _ := os.ReadFile(log)
+			return fmt.Errorf("systemd-nspawn exited (%s): %s", log, strings.TrimSpace(lastLines(string(b), 3)))
 		}
 		last = probeSSH(addr, want)
 		if last == nil {
