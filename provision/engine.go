@@ -175,8 +175,19 @@ func (r *run) converge(ctx context.Context) error {
 		return err
 	}
 	var notify []string
+	var dirt dirtSet
 	for i := 0; i < len(steps); i++ {
 		s := steps[i]
+		// Look again, before going on, when a change may have altered
+		// what this step sees (see reprobe.go).
+		if dirt.affects(s) {
+			rest, err := r.probe(ctx, steps[i:])
+			if err != nil {
+				return err
+			}
+			copy(obs[i:], rest)
+			dirt = dirtSet{}
+		}
 		t0 := time.Now()
 		c, err := s.Plan(obs[i])
 		if err == nil && c != nil {
@@ -210,14 +221,8 @@ func (r *run) converge(ctx context.Context) error {
 				notify = append(notify, n)
 			}
 		}
-		// A change may alter what later steps see (a package creates a
-		// config file, a user appears): look again before going on.
-		if r.o.Mode == Apply && i+1 < len(steps) {
-			rest, err := r.probe(ctx, steps[i+1:])
-			if err != nil {
-				return err
-			}
-			copy(obs[i+1:], rest)
+		if r.o.Mode == Apply {
+			dirt.add(s)
 		}
 	}
 	for _, unit := range notify {

@@ -1,0 +1,85 @@
+package provision
+
+import "strings"
+
+// A change may alter what later steps see: a package creates a config file
+// or a user, a command does anything. The engine probes the remaining
+// steps again before planning one whose view a change may have altered,
+// and only then: a probe is a round trip that runs every remaining check
+// (on a cold host that was most of omc's time above the package manager's).
+// Steps that know exactly what they change and what they read say so
+// through these two interfaces; any other step is assumed to change, and
+// to read, anything.
+
+// Toucher is a step whose change alters nothing but these paths (kernel
+// parameters as their /proc/sys paths).
+type Toucher interface{ Touches() []string }
+
+// Reader is a step whose probe reads nothing but these paths (a
+// directory covers what is below it).
+type Reader interface{ Observes() []string }
+
+// dirtSet collects what the changes made since the last probe touched.
+type dirtSet struct {
+	paths   []string
+	unknown bool // a change that may have touched anything
+}
+
+func (d *dirtSet) add(s Step) {
+	if t, ok := s.(Toucher); ok {
+		d.paths = append(d.paths, t.Touches()...)
+		return
+	}
+	d.unknown = true
+}
+
+func (d *dirtSet) clean() bool { return !d.unknown && len(d.paths) == 0 }
+
+// affects reports whether s's probe may see something the changes touched.
+func (d *dirtSet) affects(s Step) bool {
+	if d.clean() {
+		return false
+	}
+	o, ok := s.(Reader)
+	if d.unknown || !ok {
+		return true
+	}
+	for _, p := range o.Observes() {
+		for _, t := range d.paths {
+			if overlaps(p, t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// overlaps: the same path, or one below the other.
+func overlaps(a, b string) bool {
+	a, b = strings.TrimSuffix(a, "/"), strings.TrimSuffix(b, "/")
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// Paths the built-in steps change and read. A file's probe also asks
+// whether its parent exists; only a change at or below that parent can
+// create it (a directory, or another file's mkdir -p of it), and that
+// change's path is below the parent, so it overlaps. Owners are read by
+// name, so the account files count too.
+var accountFiles = []string{"/etc/passwd", "/etc/group"}
+
+func (s *FileStep) Touches() []string  { return []string{s.Path} }
+func (s *FileStep) Observes() []string { return append([]string{s.Path}, accountFiles...) }
+func (s *DirStep) Touches() []string   { return []string{s.Path} }
+func (s *DirStep) Observes() []string  { return append([]string{s.Path}, accountFiles...) }
+func (s *LineStep) Touches() []string  { return []string{s.Path} }
+func (s *LineStep) Observes() []string { return append([]string{s.Path}, accountFiles...) }
+
+func (s *SysctlStep) procPath() string   { return "/proc/sys/" + strings.ReplaceAll(s.Name, ".", "/") }
+func (s *SysctlStep) Touches() []string  { return []string{s.confPath(), s.procPath()} }
+func (s *SysctlStep) Observes() []string { return []string{s.confPath(), s.procPath()} }
+
+// systemdState stands for units' files and their runtime state.
+var systemdState = []string{"/etc/systemd", "/run/systemd", "/lib/systemd", "/usr/lib/systemd"}
+
+func (s *ServiceStep) Touches() []string  { return systemdState }
+func (s *ServiceStep) Observes() []string { return systemdState }

@@ -1,0 +1,92 @@
+package provision
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// probeCounter is a localConn that counts the probes (the engine's
+// checking scripts start with "set +e").
+type probeCounter struct {
+	*localConn
+	mu     sync.Mutex
+	probes int
+}
+
+func (c *probeCounter) Run(ctx context.Context, script string) (RunResult, error) {
+	if strings.HasPrefix(script, "set +e\n") {
+		c.mu.Lock()
+		c.probes++
+		c.mu.Unlock()
+	}
+	return c.localConn.Run(ctx, script)
+}
+
+func convergeCounting(t *testing.T, steps ...Step) (Result, int) {
+	t.Helper()
+	c := &probeCounter{localConn: &localConn{}}
+	rs := Run(context.Background(), []Host{{Name: "local", Steps: steps, Dial: func(context.Context) (Conn, error) { return c, nil }}}, Options{Mode: Apply})
+	return rs[0], c.probes
+}
+
+// The engine looks again only where a change may have altered what a
+// later step sees: files in unrelated places need no second probe; a
+// directory a later file lives in, or a command (which may read
+// anything), do. What each later step then decides is right.
+func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
+	needRoot(t)
+	d := tempDir(t)
+	file := func(p, content string) *FileStep {
+		return &FileStep{Path: p, Content: []byte(content), Mode: 0o644, Owner: "root", Group: "root"}
+	}
+
+	// Three unrelated files: one probe for the run.
+	r, probes := convergeCounting(t, file(d+"/a", "a\n"), file(d+"/b", "b\n"), file(d+"/c", "c\n"))
+	if r.Err != nil || r.Changed != 3 || probes != 1 {
+		t.Fatalf("unrelated files: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
+	}
+
+	// A directory, then a file in it: the file's probe must see the new
+	// directory (else it would plan a mkdir of its parent again).
+	sub := filepath.Join(d, "sub")
+	r, probes = convergeCounting(t, &DirStep{Path: sub, Mode: 0o750, Owner: "root", Group: "root"}, file(sub+"/f", "f\n"), file(d+"/g", "g\n"))
+	if r.Err != nil || r.Changed != 3 || probes != 2 {
+		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
+	}
+
+	// A command reads anything: after a change it is checked again, and
+	// its guard sees the file the change wrote, so it does not run.
+	marker := filepath.Join(d, "ran")
+	r, probes = convergeCounting(t, file(d+"/flag", "on\n"),
+		&CommandStep{Run: "touch " + q(marker), Unless: "grep -q on " + q(d+"/flag")})
+	if r.Err != nil || r.Changed != 1 || probes != 2 {
+		t.Fatalf("file then command: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the command ran although its guard, checked after the change, says done")
+	}
+
+	// A second run of everything: nothing changes, one probe.
+	r, probes = convergeCounting(t, file(d+"/a", "a\n"), &DirStep{Path: sub, Mode: 0o750, Owner: "root", Group: "root"}, file(sub+"/f", "f\n"))
+	if r.Err != nil || r.Changed != 0 || probes != 1 {
+		t.Fatalf("converged: err %v, changed %d, probes %d", r.Err, r.Changed, probes)
+	}
+}
+
+func TestOverlaps(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"/etc/a", "/etc/a", true}, {"/etc", "/etc/a", true}, {"/etc/a/", "/etc/a/b", true},
+		{"/etc/a", "/etc/ab", false}, {"/etc/a", "/var/a", false}, {"/proc/sys/net/core/somaxconn", "/proc/sys/net/core/rmem_max", false},
+	} {
+		if got := overlaps(c.a, c.b); got != c.want {
+			t.Errorf("overlaps(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
