@@ -72,7 +72,7 @@ func (p *Provider) ensureProxy(ctx context.Context) error {
 	if err := p.writeProxyConfig(want); err != nil {
 		return fmt.Errorf("apt proxy: writing config: %w", err)
 	}
-	pid, err := startDetached(filepath.Join(dir, "acng.out"), nil,
+	pid, _, err := startDetached(filepath.Join(dir, "acng.out"), nil,
 		"apt-cacher-ng", "-c", filepath.Join(dir, "conf"), "ForeGround=1")
 	if err != nil {
 		return fmt.Errorf("apt proxy: starting apt-cacher-ng: %w", err)

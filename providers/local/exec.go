@@ -84,11 +84,15 @@ func lastLines(s string, n int) string {
 
 // startDetached starts a process that outlives omc: its own session (no
 // signals from omc's terminal), stdin /dev/null, output appended to
-// logPath. omc reaps it while it lives, so it never lingers as a zombie.
-func startDetached(logPath string, env []string, name string, args ...string) (int, error) {
+// logPath. omc reaps it while it lives, so it never lingers as a zombie;
+// exited is closed when it ends. Right after the start, /proc may still
+// show the parent's comm and an empty cmdline (the kernel names the new
+// program after Start has returned), so "is it still ours" must not be
+// asked of /proc in that window: exited answers it exactly.
+func startDetached(logPath string, env []string, name string, args ...string) (pid int, exited <-chan struct{}, err error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	cmd := exec.Command(lookTool(name), args...)
@@ -101,8 +105,12 @@ func startDetached(logPath string, env []string, name string, args ...string) (i
 	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	go cmd.Wait()
-	return cmd.Process.Pid, nil
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
+	return cmd.Process.Pid, done, nil
 }

@@ -232,12 +232,12 @@ func (p *Provider) boot(st *state) error {
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW",
 		"--link-journal=no", "--resolv-conf=off", "--console=read-only",
 	}
-	pid, err := startDetached(filepath.Join(st.dir, "console.log"),
+	pid, exited, err := startDetached(filepath.Join(st.dir, "console.log"),
 		[]string{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"}, "systemd-nspawn", args...)
 	if err != nil {
 		return err
 	}
-	st.PID = pid
+	st.PID, st.exited = pid, exited
 	st.Booted = time.Now().UTC()
 	return st.write()
 }

@@ -50,6 +50,9 @@ type state struct {
 	Booted  time.Time `json:"booted,omitzero"`
 
 	dir string // the host dir; not stored
+	// exited is closed when the nspawn this process booted ends; nil for
+	// a host booted by an earlier omc. Not stored.
+	exited <-chan struct{}
 }
 
 const stateVersion = 1
@@ -91,6 +94,15 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 // running reports whether the recorded nspawn process is alive and is
 // really the nspawn that boots this host (pids get reused).
 func (st *state) running() bool {
+	if st.exited != nil {
+		// Booted by this process: /proc can lag right after the start.
+		select {
+		case <-st.exited:
+			return false
+		default:
+			return true
+		}
+	}
 	return st.PID > 0 && isOurNspawn(st.PID, st.rootDir())
 }
 

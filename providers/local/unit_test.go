@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,5 +317,39 @@ func TestInterruptedDeleteIsFinishedByCleanup(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(kept, "state.json")); err != nil {
 		t.Errorf("the ready host was touched: %v", err)
+	}
+}
+
+// A host this process booted is running exactly while its process lives,
+// whatever /proc says of it: right after the start the kernel may still
+// show the parent's name, which once made a healthy boot look "exited".
+// (The process here is sleep, which isOurNspawn never accepts.)
+func TestRunningFollowsTheProcessWeStarted(t *testing.T) {
+	dir := t.TempDir()
+	pid, exited, err := startDetached(filepath.Join(dir, "out.log"), nil, "sleep", "30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state{PID: pid, exited: exited, dir: dir}
+	if !st.running() {
+		t.Fatal("running() = false for the live process this omc started")
+	}
+	if isOurNspawn(pid, st.rootDir()) {
+		t.Fatal("isOurNspawn accepted sleep; the test would not tell the two checks apart")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("exited was not closed after the process was killed")
+	}
+	if st.running() {
+		t.Fatal("running() = true after the process ended")
+	}
+	// A state read back from disk (another omc booted it) asks /proc.
+	if (&state{PID: pid, dir: dir}).running() {
+		t.Fatal("running() = true for a dead PID read from disk")
 	}
 }
