@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"strings"
 )
 
 // CommandStep runs a command only when its guard says the work is not done:
@@ -27,14 +28,18 @@ func (s *CommandStep) ID() string {
 }
 
 func (s *CommandStep) Probe() string {
-	p := "done=no"
+	var b strings.Builder
 	if s.Creates != "" {
-		p = "[ -e " + q(s.Creates) + " ] && echo done=creates || echo done=no"
+		b.WriteString("if [ -e " + q(s.Creates) + " ]; then echo done=creates; el")
 	}
 	if s.Unless != "" {
-		p = "if " + p + " | grep -q done=creates; then echo done=creates; elif (" + s.Unless + "\n) </dev/null >/dev/null 2>&1; then echo done=unless; else echo done=no; fi"
+		b.WriteString("if (" + s.Unless + "\n) </dev/null >/dev/null 2>&1; then echo done=unless; el")
 	}
-	return p
+	if b.Len() == 0 {
+		return "echo done=no"
+	}
+	b.WriteString("se echo done=no; fi")
+	return b.String()
 }
 
 func (s *CommandStep) Plan(obs []string) (*Change, error) {

@@ -260,11 +260,12 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 		}
 	}
 	nonce := newNonce()
-	res, err := r.run(ctx, probeScript(nonce, steps, owners, groups, cleanup))
+	script, facts := probeScript(nonce, steps, owners, groups, cleanup)
+	res, err := r.run(ctx, script)
 	if err != nil {
 		return nil, fmt.Errorf("checking state: %w", err)
 	}
-	obs, uids, gids, err := parseProbe(nonce, len(steps), string(res.Stdout))
+	obs, uids, gids, err := parseProbe(nonce, steps, facts, string(res.Stdout))
 	if err != nil {
 		return nil, fmt.Errorf("checking state: %w", err)
 	}

@@ -28,10 +28,22 @@ type FileStep struct {
 func (s *FileStep) ID() string { return "file " + s.Path }
 
 func (s *FileStep) Probe() string {
+	own := ""
+	if !batchable(s.Path) {
+		own = `set -- $(sha256sum < "$f"); echo "sum=$1"; ` + statProbe
+	}
 	return "f=" + q(s.Path) + `
-if [ -f "$f" ] && [ ! -L "$f" ]; then echo state=file; echo "sum=$(sha256sum < "$f" | cut -d' ' -f1)"; ` + statProbe + `
+if [ -f "$f" ] && [ ! -L "$f" ]; then echo state=file; ` + own + `
 elif [ -e "$f" ] || [ -L "$f" ]; then echo state=other
 else echo state=absent; [ -d "$(dirname -- "$f")" ] || echo parent=missing; fi`
+}
+
+// facts: the hash and attributes, asked for with every other step's.
+func (s *FileStep) facts() []fact {
+	if !batchable(s.Path) {
+		return nil
+	}
+	return []fact{{factSum, s.Path}, {factStat, s.Path}}
 }
 
 func (s *FileStep) Plan(obs []string) (*Change, error) {
@@ -89,10 +101,21 @@ type DirStep struct {
 func (s *DirStep) ID() string { return "dir " + s.Path }
 
 func (s *DirStep) Probe() string {
+	own := ""
+	if !batchable(s.Path) {
+		own = statProbe
+	}
 	return "f=" + q(s.Path) + `
-if [ -d "$f" ] && [ ! -L "$f" ]; then echo state=dir; ` + statProbe + `
+if [ -d "$f" ] && [ ! -L "$f" ]; then echo state=dir; ` + own + `
 elif [ -e "$f" ] || [ -L "$f" ]; then echo state=other
 else echo state=absent; fi`
+}
+
+func (s *DirStep) facts() []fact {
+	if !batchable(s.Path) {
+		return nil
+	}
+	return []fact{{factStat, s.Path}}
 }
 
 func (s *DirStep) Plan(obs []string) (*Change, error) {

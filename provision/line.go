@@ -20,10 +20,22 @@ type LineStep struct {
 func (s *LineStep) ID() string { return "line " + s.Path + ": " + s.Line }
 
 func (s *LineStep) Probe() string {
+	own := ""
+	if !batchable(s.Path) {
+		own = statProbe
+	}
 	return "f=" + q(s.Path) + `
-if [ -f "$f" ]; then echo state=file; grep -qxF -e ` + q(s.Line) + ` -- "$f" && echo present=yes; ` + statProbe + `
+if [ -f "$f" ]; then echo state=file; grep -qxF -e ` + q(s.Line) + ` -- "$f" && echo present=yes; ` + own + `
 elif [ -e "$f" ]; then echo state=other
 else echo state=absent; [ -d "$(dirname -- "$f")" ] || echo parent=missing; fi`
+}
+
+// facts: the attributes, kept when the file is rewritten.
+func (s *LineStep) facts() []fact {
+	if !batchable(s.Path) {
+		return nil
+	}
+	return []fact{{factStat, s.Path}}
 }
 
 func (s *LineStep) Plan(obs []string) (*Change, error) {

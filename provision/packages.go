@@ -1,9 +1,6 @@
 package provision
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // PackagesStep wants Debian packages installed, optionally at a version
 // ("name=version"). Installs never prompt and never replace a changed
@@ -15,13 +12,29 @@ type PackagesStep struct {
 func (s *PackagesStep) ID() string { return "packages " + strings.Join(s.Names, " ") }
 
 func (s *PackagesStep) Probe() string {
-	var b strings.Builder
-	b.WriteString("for p in")
+	// One dpkg-query for all: it goes on past a package it does not know,
+	// printing nothing for it. ${Package} has no architecture suffix, so
+	// a name asked for with one ("foo:i386") gets a query of its own.
+	var all, own []string
 	for _, n := range s.Names {
 		name, _, _ := strings.Cut(n, "=")
-		b.WriteString(" " + q(name))
+		if strings.Contains(name, ":") {
+			own = append(own, q(name))
+		} else {
+			all = append(all, q(name))
+		}
 	}
-	b.WriteString(`; do v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$p" 2>/dev/null); echo "pkg=$p|$v"; done`)
+	var b strings.Builder
+	if len(all) > 0 {
+		b.WriteString(`dpkg-query -W -f='pkg=${Package}|${db:Status-Abbrev}|${Version}\n' -- ` + strings.Join(all, " ") + " 2>/dev/null")
+	}
+	if len(own) > 0 {
+		b.WriteString("\n")
+		b.WriteString("for p in " + strings.Join(own, " ") + `; do v=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$p" 2>/dev/null); echo "pkg=$p|$v"; done`)
+	}
+	if b.Len() == 0 {
+		return ":" // an empty { } is a syntax error
+	}
 	return b.String()
 }
 
@@ -42,10 +55,7 @@ func (s *PackagesStep) Plan(obs []string) (*Change, error) {
 	var install, what []string
 	for _, n := range s.Names {
 		name, ver, pinned := strings.Cut(n, "=")
-		cur, seen := have[name]
-		if !seen {
-			return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
-		}
+		cur := have[name] // not there: not installed (dpkg-query printed nothing)
 		switch {
 		case cur == "":
 			install = append(install, n)

@@ -20,7 +20,7 @@ func TestPlanDecisions(t *testing.T) {
 		{"pkg missing", &PackagesStep{Names: []string{"nginx", "coturn"}}, []string{"pkg=nginx|ii |1.22", "pkg=coturn|"}, "install coturn", "install -- 'coturn'", ""},
 		{"pkg removed but config left", &PackagesStep{Names: []string{"nginx"}}, []string{"pkg=nginx|rc |1.22"}, "install nginx", "--force-confold", ""},
 		{"pkg pinned other version", &PackagesStep{Names: []string{"coturn=4.6.1"}}, []string{"pkg=coturn|ii |4.6.0"}, "coturn 4.6.0→4.6.1", "'coturn=4.6.1'", ""},
-		{"pkg no probe line", &PackagesStep{Names: []string{"x"}}, nil, "", "", "unexpected probe output"},
+		{"pkg dpkg does not know", &PackagesStep{Names: []string{"x"}}, nil, "install x", "install -- 'x'", ""},
 		{"service ok", &ServiceStep{Name: "nginx", Enabled: true, Running: true}, []string{"enabled=enabled", "active=active"}, "", "", ""},
 		{"service static counts as enabled", &ServiceStep{Name: "x", Enabled: true, Running: true}, []string{"enabled=static", "active=active"}, "", "", ""},
 		{"service stopped", &ServiceStep{Name: "nginx", Enabled: true, Running: true}, []string{"enabled=enabled", "active=inactive"}, "start", "systemctl start -- 'nginx'", ""},
@@ -83,14 +83,21 @@ func TestSysctlNotPermittedIsAFailureNotSuccess(t *testing.T) {
 
 func TestParseProbeRejectsTruncatedOutput(t *testing.T) {
 	steps := []Step{&DirStep{Path: "/a"}, &DirStep{Path: "/b"}}
+	var facts [numFacts][]string
+	facts[factStat] = []string{"/a", "/b"}
 	out := "@@n 0\nstate=absent\n" // the second step's marker never came
-	if _, _, _, err := parseProbe("n", len(steps), out); err == nil || !strings.Contains(err.Error(), "ended early") {
+	if _, _, _, err := parseProbe("n", steps, facts, out); err == nil || !strings.Contains(err.Error(), "ended early") {
 		t.Fatalf("err = %v", err)
 	}
-	out = "@@n 0\nstate=absent\n@@n 1\nstate=dir\n@@n ids\nuid=www-data 33\ngid=root 0\n"
-	obs, uids, gids, err := parseProbe("n", 2, out)
+	out = "@@n 0\nstate=absent\n@@n 1\nstate=dir\n@@n stat\n/b\t755 0 0 root root\n" +
+		"@@n ids\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n@@n gids\nroot:x:0:\n"
+	obs, uids, gids, err := parseProbe("n", steps, facts, out)
 	if err != nil || obs[1][0] != "state=dir" || uids["www-data"] != 33 || gids["root"] != 0 {
 		t.Fatalf("obs=%v uids=%v gids=%v err=%v", obs, uids, gids, err)
+	}
+	// Each step gets its own path's attributes, and only those.
+	if len(obs[0]) != 1 || len(obs[1]) != 2 || obs[1][1] != "stat=755 0 0 root root" {
+		t.Fatalf("facts not handed to their steps: %q", obs)
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 
 // probeScript joins the probes of steps into one script, so checking a
 // whole host costs one round trip. Each step's output follows a marker
-// line carrying a per-run nonce, which step output cannot forge by chance.
-// owners and groups are looked up in the same trip, for file writes.
-func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []string) string {
+// line carrying a per-run nonce, which step output cannot forge by chance;
+// the steps' facts (facts.go) follow, one command per kind. owners and
+// groups are looked up in the same trip, one getent each, for file writes.
+func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []string) (string, [numFacts][]string) {
 	var b strings.Builder
 	b.WriteString("set +e\n")
 	for _, t := range cleanup {
@@ -22,27 +23,60 @@ func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []
 	for i, s := range steps {
 		fmt.Fprintf(&b, "echo '@@%s %d'\n{\n%s\n} 2>/dev/null\n", nonce, i, s.Probe())
 	}
+	facts := factScript(&b, nonce, steps)
+	// getent goes on past a name it does not know; its entries are
+	// "name:x:id:...".
 	fmt.Fprintf(&b, "echo '@@%s ids'\n", nonce)
-	for _, o := range owners {
-		fmt.Fprintf(&b, "echo \"uid=%s $(id -u -- %s 2>/dev/null)\"\n", o, q(o))
+	if len(owners) > 0 {
+		fmt.Fprintf(&b, "getent passwd -- %s\n", joinQuoted(owners))
 	}
-	for _, g := range groups {
-		fmt.Fprintf(&b, "echo \"gid=%s $(getent group -- %s | cut -d: -f3)\"\n", g, q(g))
+	fmt.Fprintf(&b, "echo '@@%s gids'\n", nonce)
+	if len(groups) > 0 {
+		fmt.Fprintf(&b, "getent group -- %s\n", joinQuoted(groups))
 	}
-	return b.String()
+	return b.String(), facts
 }
 
-// parseProbe splits probe output into per-step lines and the id tables.
-func parseProbe(nonce string, n int, out string) (obs [][]string, uids, gids map[string]int, err error) {
+func joinQuoted(args []string) string {
+	qs := make([]string, len(args))
+	for i, a := range args {
+		qs[i] = q(a)
+	}
+	return strings.Join(qs, " ")
+}
+
+// parseProbe splits probe output into per-step lines, each with the lines
+// its facts stand for, and the id tables.
+func parseProbe(nonce string, steps []Step, facts [numFacts][]string, out string) (obs [][]string, uids, gids map[string]int, err error) {
+	n := len(steps)
 	obs = make([][]string, n)
 	uids, gids = map[string]int{}, map[string]int{}
-	cur := -2 // before the first marker
+	const (
+		before = -2 // the first marker
+		ids    = -1 // passwd entries
+		gidsAt = -4 // group entries
+		inFact = -3 // a kind's section; which one is in kind
+	)
+	cur, kind := before, factKind(0)
+	var factLines [numFacts][]string
 	seen := make([]bool, n)
 	prefix := "@@" + nonce + " "
 	for _, line := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(line, prefix); ok {
-			if rest == "ids" {
-				cur = -1
+			switch rest {
+			case "ids":
+				cur = ids
+				continue
+			case "gids":
+				cur = gidsAt
+				continue
+			case "stat", "sum", "active", "value":
+				cur = inFact
+				for k, name := range factNames {
+					if name == rest {
+						kind = factKind(k)
+					}
+				}
 				continue
 			}
 			i, err := strconv.Atoi(rest)
@@ -55,9 +89,12 @@ func parseProbe(nonce string, n int, out string) (obs [][]string, uids, gids map
 		switch {
 		case cur >= 0:
 			obs[cur] = append(obs[cur], line)
-		case cur == -1:
-			parseID(line, "uid=", uids)
-			parseID(line, "gid=", gids)
+		case cur == inFact:
+			factLines[kind] = append(factLines[kind], line)
+		case cur == ids:
+			parseID(line, uids)
+		case cur == gidsAt:
+			parseID(line, gids)
 		}
 	}
 	for i, ok := range seen {
@@ -65,17 +102,22 @@ func parseProbe(nonce string, n int, out string) (obs [][]string, uids, gids map
 			return nil, nil, nil, fmt.Errorf("probe output ended early (step %d of %d missing)", i+1, n)
 		}
 	}
+	var vals [numFacts]map[string]string
+	for k := range vals {
+		vals[k] = factValues(factKind(k), facts[k], factLines[k])
+	}
+	addFacts(steps, obs, vals)
 	return obs, uids, gids, nil
 }
 
-func parseID(line, prefix string, into map[string]int) {
-	rest, ok := strings.CutPrefix(line, prefix)
-	if !ok {
+// parseID reads a getent passwd or group entry, "name:x:id:...".
+func parseID(line string, into map[string]int) {
+	f := strings.SplitN(line, ":", 4)
+	if len(f) < 4 {
 		return
 	}
-	name, id, _ := strings.Cut(rest, " ")
-	if n, err := strconv.Atoi(strings.TrimSpace(id)); err == nil {
-		into[name] = n
+	if n, err := strconv.Atoi(f[2]); err == nil {
+		into[f[0]] = n
 	}
 }
 

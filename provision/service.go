@@ -14,9 +14,13 @@ type ServiceStep struct {
 
 func (s *ServiceStep) ID() string { return "service " + s.Name }
 
+// Probe asks is-enabled alone: given several units, it stops at the first
+// unknown one. is-active answers for every unit, so it is a fact.
 func (s *ServiceStep) Probe() string {
-	return `echo "enabled=$(systemctl is-enabled -- ` + q(s.Name) + ` 2>/dev/null)"; echo "active=$(systemctl is-active -- ` + q(s.Name) + ` 2>/dev/null)"`
+	return `echo "enabled=$(systemctl is-enabled -- ` + q(s.Name) + ` 2>/dev/null)"`
 }
+
+func (s *ServiceStep) facts() []fact { return []fact{{factActive, s.Name}} }
 
 // enabledStates count as enabled: units that cannot be enabled by hand
 // (static, generated, indirect, alias) are started by something else.

@@ -20,15 +20,17 @@ func (s *SysctlStep) confPath() string { return "/etc/sysctl.d/90-omc-" + s.Name
 func (s *SysctlStep) conf() []byte     { return []byte(s.Name + " = " + s.Value + "\n") }
 
 func (s *SysctlStep) Probe() string {
-	p := "/proc/sys/" + strings.ReplaceAll(s.Name, ".", "/")
-	return `echo "value=$(cat -- ` + q(p) + ` 2>/dev/null || echo '<unknown>')"; f=` + q(s.confPath()) + `; [ -f "$f" ] && echo "conf=$(cat -- "$f")"`
+	p := s.procPath()
+	// The value is a fact (one grep for all); the conf file is printed
+	// with builtins, as "conf=" and its first line, then the others.
+	return `[ -e ` + q(p) + ` ] || echo 'value=<unknown>'
+f=` + q(s.confPath()) + `; if [ -f "$f" ]; then p=conf=; while IFS= read -r l || [ -n "$l" ]; do echo "$p$l"; p=; done < "$f"; [ -n "$p" ] && echo conf=; fi`
 }
 
+func (s *SysctlStep) facts() []fact { return []fact{{factValue, s.procPath()}} }
+
 func (s *SysctlStep) Plan(obs []string) (*Change, error) {
-	val, ok := field(obs, "value")
-	if !ok {
-		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
-	}
+	val, _ := field(obs, "value") // none: the kernel file is empty
 	if val == "<unknown>" {
 		return nil, fmt.Errorf("sysctl %s does not exist on this host", s.Name)
 	}

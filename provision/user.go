@@ -23,7 +23,10 @@ func (s *UserStep) ID() string { return "user " + s.Name }
 func (s *UserStep) Probe() string {
 	n := q(s.Name)
 	return `if e=$(getent passwd -- ` + n + `); then echo "passwd=$e"; echo "groups=$(id -nG -- ` + n + `)"
-h=$(echo "$e" | cut -d: -f6); k="$h/.ssh/authorized_keys"; [ -f "$k" ] && echo "keys=$(sha256sum < "$k" | cut -d' ' -f1)"
+IFS=: read -r _ _ _ _ _ h _ <<OMC_PASSWD
+$e
+OMC_PASSWD
+k="$h/.ssh/authorized_keys"; [ -f "$k" ] && { set -- $(sha256sum < "$k"); echo "keys=$1"; }
 else echo passwd=; fi`
 }
 
