@@ -1,6 +1,9 @@
 package provision
 
-import "strings"
+import (
+	"path"
+	"strings"
+)
 
 // A change may alter what later steps see: a package creates a config file
 // or a user, a command does anything. The engine probes the remaining
@@ -19,13 +22,25 @@ type Toucher interface{ Touches() []string }
 // directory covers what is below it).
 type Reader interface{ Observes() []string }
 
+// shallowToucher is a Toucher whose change alters its paths themselves
+// (made, or their mode and owner), never what is below them: a directory.
+type shallowToucher interface {
+	Toucher
+	shallow()
+}
+
 // dirtSet collects what the changes made since the last probe touched.
 type dirtSet struct {
 	paths   []string
-	unknown bool // a change that may have touched anything
+	shallow []string // changed themselves, not what is below
+	unknown bool     // a change that may have touched anything
 }
 
 func (d *dirtSet) add(s Step) {
+	if t, ok := s.(shallowToucher); ok {
+		d.shallow = append(d.shallow, t.Touches()...)
+		return
+	}
 	if t, ok := s.(Toucher); ok {
 		d.paths = append(d.paths, t.Touches()...)
 		return
@@ -33,7 +48,7 @@ func (d *dirtSet) add(s Step) {
 	d.unknown = true
 }
 
-func (d *dirtSet) clean() bool { return !d.unknown && len(d.paths) == 0 }
+func (d *dirtSet) clean() bool { return !d.unknown && len(d.paths) == 0 && len(d.shallow) == 0 }
 
 // affects reports whether s's probe may see something the changes touched.
 func (d *dirtSet) affects(s Step) bool {
@@ -50,8 +65,19 @@ func (d *dirtSet) affects(s Step) bool {
 				return true
 			}
 		}
+		for _, t := range d.shallow {
+			if covers(p, t) {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// covers: observing a sees b, the same path or one below a.
+func covers(a, b string) bool {
+	a, b = strings.TrimSuffix(a, "/"), strings.TrimSuffix(b, "/")
+	return a == b || strings.HasPrefix(b, a+"/") || a == ""
 }
 
 // overlaps: the same path, or one below the other.
@@ -60,19 +86,31 @@ func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// Paths the built-in steps change and read. A file's probe also asks
-// whether its parent exists; only a change at or below that parent can
-// create it (a directory, or another file's mkdir -p of it), and that
-// change's path is below the parent, so it overlaps. Owners are read by
-// name, so the account files count too.
+// Paths the built-in steps change and read. Owners are read by name, so
+// the account files count too. A file's probe also asks whether its
+// parent exists, but a file step plans the same either way (create, with
+// a mkdir -p that is then a no-op), so a directory made before it needs
+// no second look; a line step refuses a missing parent, so it reads it.
 var accountFiles = []string{"/etc/passwd", "/etc/group"}
 
 func (s *FileStep) Touches() []string  { return []string{s.Path} }
 func (s *FileStep) Observes() []string { return append([]string{s.Path}, accountFiles...) }
 func (s *DirStep) Touches() []string   { return []string{s.Path} }
 func (s *DirStep) Observes() []string  { return append([]string{s.Path}, accountFiles...) }
+func (*DirStep) shallow()              {}
 func (s *LineStep) Touches() []string  { return []string{s.Path} }
-func (s *LineStep) Observes() []string { return append([]string{s.Path}, accountFiles...) }
+func (s *LineStep) Observes() []string {
+	return append([]string{s.Path, path.Dir(s.Path)}, accountFiles...)
+}
+
+// A user's probe reads the account files and, when its keys are managed,
+// the authorized_keys file in a home that may be anywhere.
+func (s *UserStep) Observes() []string {
+	if s.AuthorizedKeys != nil {
+		return []string{"/"}
+	}
+	return append([]string{"/etc/shadow", "/etc/gshadow"}, accountFiles...)
+}
 
 func (s *SysctlStep) procPath() string   { return "/proc/sys/" + strings.ReplaceAll(s.Name, ".", "/") }
 func (s *SysctlStep) Touches() []string  { return []string{s.confPath(), s.procPath()} }

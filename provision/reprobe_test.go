@@ -50,12 +50,31 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 		t.Fatalf("unrelated files: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
 	}
 
-	// A directory, then a file in it: the file's probe must see the new
-	// directory (else it would plan a mkdir of its parent again).
+	// A directory, then a file in it: making the directory changes
+	// nothing the file step decides (create, after a mkdir -p that is
+	// then a no-op), so no second probe; the directory keeps its mode.
 	sub := filepath.Join(d, "sub")
 	r, probes = convergeCounting(t, &DirStep{Path: sub, Mode: 0o750, Owner: "root", Group: "root"}, file(sub+"/f", "f\n"), file(d+"/g", "g\n"))
-	if r.Err != nil || r.Changed != 3 || probes != 2 {
-		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
+	if r.Err != nil || r.Changed != 3 || probes != 1 {
+		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
+	}
+	if st, err := os.Stat(sub); err != nil || st.Mode().Perm() != 0o750 || readFile(t, sub+"/f") != "f\n" {
+		t.Fatalf("dir then file: %v %v", st, err)
+	}
+	// A directory, then a line in a new file in it: a line step refuses a
+	// missing directory, so it must see the new one.
+	sub2 := filepath.Join(d, "sub2")
+	r, probes = convergeCounting(t, &DirStep{Path: sub2, Mode: 0o755, Owner: "root", Group: "root"}, &LineStep{Path: sub2 + "/l", Line: "x=1"})
+	if r.Err != nil || r.Changed != 2 || probes != 2 || readFile(t, sub2+"/l") != "x=1\n" {
+		t.Fatalf("dir then line: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
+	}
+	// A directory made, then a step that reads everything below a parent
+	// of it (a user with managed keys reads "/"): looked at again.
+	if !(&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x", AuthorizedKeys: []string{}}) {
+		t.Fatal("a shallow change below / does not affect a step that reads /")
+	}
+	if (&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x"}) {
+		t.Fatal("a directory's change affects a user step that reads only the account files")
 	}
 
 	// A command reads anything: after a change it is checked again, and
