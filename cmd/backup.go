@@ -30,9 +30,13 @@ type nodeExec func(ctx context.Context, n *inventory.Node, m providers.Machine, 
 type backupStatusOptions struct {
 	Targets []string
 	MaxAge  time.Duration
-	// Now and Exec are for tests (default: the clock, SSH).
-	Now  func() time.Time
-	Exec nodeExec
+	// Secrets adds the operator's target (omc backup secrets).
+	Secrets bool
+	// Now, Exec and Restic are for tests (default: the clock, SSH,
+	// restic on PATH).
+	Now    func() time.Time
+	Exec   nodeExec
+	Restic string
 }
 
 func newBackupCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -44,7 +48,7 @@ repository the inventory names (omc up installs and schedules it; see
 go doc ./provision/roles). These commands look at the backups.`,
 		Args: noArgs,
 	}
-	c.AddCommand(newBackupStatusCmd(s, g))
+	c.AddCommand(newBackupStatusCmd(s, g), newBackupSecretsCmd(s, g))
 	return c
 }
 
@@ -57,14 +61,17 @@ func newBackupStatusCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 for its restic snapshots (restic snapshots --json on the node, over SSH,
 read-only) and show, per node and target (config, recordings,
 scalelite-db), the newest snapshot, its age, and the result of the last
-nightly run.
+nightly run. With --secrets, also the operator's own target (omc backup
+secrets: the inventory and its file: secrets), read with restic on this
+machine, shown as node omc-secrets, target secrets.
 
 A target is not ok when it has no snapshot, when its newest is older than
 --max-age (a day), or when the repository cannot be read; a failed last
 run is reported too. Then omc backup status exits 6, so monitoring can run
 it. With -o json it prints one object (version 1, see README).`,
 		Example: `  omc backup status
-  omc backup status eu-1 -o json`,
+  omc backup status eu-1 -o json
+  omc backup status --secrets`,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Targets = args
 			if o.MaxAge <= 0 {
@@ -74,6 +81,7 @@ it. With -o json it prints one object (version 1, see README).`,
 		},
 	}
 	c.Flags().DurationVar(&o.MaxAge, "max-age", 24*time.Hour, "a newest snapshot older than this is too old")
+	c.Flags().BoolVar(&o.Secrets, "secrets", false, "also check the operator's files (omc backup secrets; restic runs on this machine)")
 	return c
 }
 
@@ -139,7 +147,7 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 			backed = append(backed, n)
 		}
 	}
-	if len(backed) == 0 {
+	if len(backed) == 0 && !o.Secrets {
 		return &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has backup settings (settings.backup; see go doc ./provision/roles)")}
 	}
 	red := redact.New(secretValues(inv)...)
@@ -186,6 +194,9 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 		}()
 	}
 	wg.Wait()
+	if o.Secrets {
+		st.Nodes = append(st.Nodes, secretsBackupStatus(ctx, inv, o.Restic, now(), o.MaxAge, red))
+	}
 	for _, n := range st.Nodes {
 		st.OK = st.OK && n.OK
 	}
