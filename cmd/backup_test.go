@@ -254,7 +254,7 @@ func TestExitCodeSixAndOpsCommandsAreDocumented(t *testing.T) {
 	if err != nil || !strings.Contains(string(readme), "| 6 | `omc backup status` only") {
 		t.Fatal("README's exit code table lacks 6")
 	}
-	for _, c := range []string{"backup status", "restore", "monitoring targets"} {
+	for _, c := range []string{"backup status", "backup secrets", "restore", "monitoring targets"} {
 		if !strings.Contains(string(readme), "| `omc "+c) {
 			t.Errorf("README's command table lacks omc %s", c)
 		}
