@@ -57,6 +57,9 @@ node turns unhealthy or healthy again: the page's incidents.`,
   omc status --watch --interval 10s
   omc status --html /var/www/status/index.html`,
 		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("interval") && !o.Watch {
+				return usageError("--interval only applies with --watch (one omc status is one look; run it from a timer for more)")
+			}
 			o.Targets = args
 			return runStatus(c.Context(), s, g, o)
 		},

@@ -25,6 +25,7 @@ func TestStatusWatchRefusesWhereItCannotWork(t *testing.T) {
 		{"not a terminal", []string{"status", "--watch"}, "--watch needs a terminal on stdout: from scripts and monitoring run omc status"},
 		{"json", []string{"status", "--watch", "-o", "json"}, "run omc status -o json for one object per run"},
 		{"with html", []string{"status", "--watch", "--html", "x.html"}, "write the page with omc status --html FILE"},
+		{"interval without watch", []string{"status", "--interval", "10s"}, "--interval only applies with --watch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
