@@ -1,25 +1,16 @@
 package roles
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
-
-	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/providers"
-	"github.com/omc-coop/omc/providers/local"
 )
 
 // TestE2EBackup runs the omc binary against a real local BBB node (the
@@ -30,138 +21,13 @@ import (
 // meeting is live and then brings them back; a second converge changes
 // nothing. The exporter answers the test (its monitoring source) on the
 // node's address, and the firewall rule exists.
-
-const e2eBackupInventory = `apiVersion: omc/v1
-name: omc-backup-e2e
-secrets:
-  bbb_seed: env:OMC_E2E_BACKUP_SEED
-  restic_password: env:OMC_E2E_RESTIC_PASSWORD
-defaults:
-  ssh: {key: %q}
-  settings:
-    acme_directory: https://127.0.0.1:14000/dir
-    acme_ca_file: /etc/omc-e2e/pebble-ca.pem
-    bbb_version: 9.9-standin
-    bbb_os: debian-12
-    bbb_repo: {url: "file:/srv/omc-standin", suite: standin, components: main, trusted: true}
-    bbb_packages: [bigbluebutton=1.0]
-    sysctl: {net.core.rmem_max: null, net.core.wmem_max: null}
-    backup: {repository: "/var/backups/omc-e2e-restic/{node}", keep: {daily: 3, weekly: 1, monthly: 1}}
-    monitoring: {sources: [10.250.0.0/16]}
-groups:
-  e2e:
-    provider: local
-    image: debian-12
-    nodes:
-      - {name: bk1, roles: [bbb], domain: bk1.omc.test}
-`
-
-const (
-	e2eBackupSeed   = "FAKE-e2e-backup-seed-not-a-real-one"
-	e2eResticSecret = "FAKE-e2e-restic-password-not-a-real-one"
-)
-
 func TestE2EBackup(t *testing.T) {
-	if os.Getenv("OMC_E2E") == "" {
-		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
-	}
-	if err := local.Check(); err != nil {
-		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
-	}
-	dir := os.Getenv("OMC_LOCAL_DIR")
-	if dir == "" {
-		dir = "/var/cache/omc-test"
-	}
-	work := t.TempDir()
-	omc := filepath.Join(work, "omc")
-	if out, err := exec.Command("go", "build", "-o", omc, "github.com/omc-coop/omc").CombinedOutput(); err != nil {
-		t.Fatalf("building omc: %v\n%s", err, out)
-	}
-	p, err := local.New(local.Options{Dir: dir, Stderr: logWriter{t}})
-	must(t, err)
-	e := &e2eEnv{t: t, p: p, keyPath: filepath.Join(work, "id_ed25519")}
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "omc-e2e-backup", "-f", e.keyPath).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
-	}
-	b, _ := os.ReadFile(e.keyPath)
-	e.signer, err = ssh.ParsePrivateKey(b)
-	must(t, err)
-	invPath := filepath.Join(work, "omc.yaml")
-	must(t, os.WriteFile(invPath, []byte(fmt.Sprintf(e2eBackupInventory, e.keyPath)), 0o644))
-	t.Setenv("OMC_E2E_BACKUP_SEED", e2eBackupSeed)
-	t.Setenv("OMC_E2E_RESTIC_PASSWORD", e2eResticSecret)
-	e.inv, err = inventory.Load(invPath)
-	must(t, err)
-	e.fleet = e.inv.Nodes()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	g := e.inv.Group("e2e")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		if err := p.Delete(ctx, e.inv, g, []string{"bk1"}); err != nil {
-			t.Logf("cleanup: %v", err)
-		}
-	})
-	ms, err := p.Create(ctx, e.inv, g, e.fleet)
-	must(t, err)
-	e.machines = map[string]providers.Machine{}
-	for _, m := range ms {
-		e.machines[m.Name] = m
-	}
-	e.setAddresses()
+	b := newBackupE2E(t, "omc-backup-e2e", "bk1")
+	b.writeInventory("/var/backups/omc-e2e-restic/{node}")
+	b.create(false)
+	e, omcRun, up := b.e2eEnv, b.omcRun, b.up
 	addr := e.machines["bk1"].Address
 	prepareBackupHost(e, "bk1", buildStandinRepo(t, "1.0"))
-
-	// omc itself, as an operator runs it.
-	env := append(os.Environ(), "OMC_LOCAL_DIR="+dir, "OMC_STATE_DIR="+filepath.Join(work, "state"), "CI=true", "NO_COLOR=1", "OMC_INVENTORY="+invPath)
-	omcRun := func(args ...string) (string, string, int) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-		defer cancel()
-		c := exec.CommandContext(ctx, omc, args...)
-		c.Env = env
-		var out, errb strings.Builder
-		c.Stdout, c.Stderr = &out, &errb
-		err := c.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("omc %v: %v", args, err)
-		}
-		if strings.Contains(out.String()+errb.String(), e2eResticSecret) {
-			t.Fatalf("omc %v: the restic password reached the output", args)
-		}
-		return out.String(), errb.String(), code
-	}
-	up := func(what string) int {
-		t.Helper()
-		out, errs, code := omcRun("up", "e2e", "-o", "json")
-		if code != 0 {
-			t.Fatalf("%s: omc up: exit %d\n%s\n%s", what, code, out, errs)
-		}
-		var sum struct {
-			Type  string `json:"type"`
-			Steps int    `json:"steps_changed"`
-		}
-		var changed []string
-		sc := bufio.NewScanner(strings.NewReader(out))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var ev map[string]any
-			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["type"] == "step" && ev["status"] == "changed" {
-				changed = append(changed, fmt.Sprint(ev["step"], " (", ev["summary"], ")"))
-			}
-			json.Unmarshal(sc.Bytes(), &sum)
-		}
-		if sum.Type != "summary" {
-			t.Fatalf("%s: no summary line:\n%s", what, out)
-		}
-		t.Logf("%s: %d steps changed: %s", what, sum.Steps, strings.Join(changed, "; "))
-		return sum.Steps
-	}
 
 	up("first converge")
 	if n := up("second converge"); n != 0 {
