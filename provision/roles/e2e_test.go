@@ -331,6 +331,11 @@ func TestE2ERoles(t *testing.T) {
 			t.Errorf("rb1: BBB API over verified TLS: %s", out)
 		}
 		e.mustSh("rt1", "cmp /etc/letsencrypt/live/rt1.omc.test/fullchain.pem /etc/turnserver/fullchain.pem && ss -ltn | grep -q ':443 '")
+		// omc's drop-in is loaded (a drop-in new since systemd's last
+		// reload is invisible to NeedDaemonReload; the guard sees it).
+		if out := e.mustSh("rt1", "systemctl show -p LimitNOFILE --value coturn; systemctl show -p DropInPaths --value coturn"); !strings.HasPrefix(out, "1048576\n") || !strings.Contains(out, "/etc/systemd/system/coturn.service.d/50-omc.conf") {
+			t.Errorf("rt1: coturn runs without omc's drop-in: %q", out)
+		}
 	})
 	t.Run("turn", func(t *testing.T) { e.testTURN(t) })
 	t.Run("sysctl", func(t *testing.T) {

@@ -71,12 +71,18 @@ func (s *secretLine) ID() string { return s.id }
 
 // daemonReload reloads systemd when a unit or drop-in that omc wrote has
 // changed on disk: the engine's handlers only restart, and a restart
-// after a changed unit file would run the old definition.
+// after a changed unit file would run the old definition. NeedDaemonReload
+// alone misses a drop-in that is new since the last reload (systemd 252
+// only looks at the drop-ins it loaded), so the guard also wants every
+// drop-in on disk among the loaded ones.
 func daemonReload(unit string) *provision.CommandStep {
+	u := q(unit)
 	return &provision.CommandStep{
-		Label:  "systemctl daemon-reload (" + unit + ")",
-		Run:    "systemctl daemon-reload",
-		Unless: `[ "$(systemctl show -p NeedDaemonReload --value -- ` + q(unit) + `)" != yes ]`,
+		Label: "systemctl daemon-reload (" + unit + ")",
+		Run:   "systemctl daemon-reload",
+		Unless: `[ "$(systemctl show -p NeedDaemonReload --value -- ` + u + `)" != yes ] || exit 1
+l=" $(systemctl show -p DropInPaths --value -- ` + u + `) "
+for f in /etc/systemd/system/` + u + `.d/*.conf; do [ -e "$f" ] || continue; case "$l" in *" $f "*) ;; *) exit 1;; esac; done`,
 	}
 }
 
