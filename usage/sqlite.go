@@ -139,20 +139,27 @@ func (s *SQLite) Begin(ctx context.Context) (Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
 	}
-	return &sqlTx{tx: tx}, nil
+	return &sqlTx{tx: tx, bind: sqliteBind}, nil
 }
 
-type sqlTx struct{ tx *sql.Tx }
+// sqlTx is a collect's transaction on either store: the SQL is written
+// once, with ? placeholders that bind turns into the driver's.
+type sqlTx struct {
+	tx   *sql.Tx
+	bind func(string) string
+}
+
+func sqliteBind(q string) string { return q }
 
 func (t *sqlTx) NodeSampled(ctx context.Context, node string, minute time.Time) (bool, error) {
 	var n int
-	err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM samples WHERE node = ? AND minute = ?`, node, minute.Unix()).Scan(&n)
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT COUNT(*) FROM samples WHERE node = ? AND minute = ?`), node, minute.Unix()).Scan(&n)
 	return n > 0, err
 }
 
 func (t *sqlTx) LastSample(ctx context.Context, node string, before time.Time) (time.Time, bool, error) {
 	var m sql.NullInt64
-	err := t.tx.QueryRowContext(ctx, `SELECT MAX(minute) FROM samples WHERE node = ? AND minute < ?`, node, before.Unix()).Scan(&m)
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT MAX(minute) FROM samples WHERE node = ? AND minute < ?`), node, before.Unix()).Scan(&m)
 	if err != nil || !m.Valid {
 		return time.Time{}, false, err
 	}
@@ -160,13 +167,13 @@ func (t *sqlTx) LastSample(ctx context.Context, node string, before time.Time) (
 }
 
 func (t *sqlTx) PutTenant(ctx context.Context, id, name string) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO tenants (id, name) VALUES (?, ?)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name`, id, name)
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO tenants (id, name) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name`), id, name)
 	return err
 }
 
 func (t *sqlTx) PutSample(ctx context.Context, node string, minute time.Time, credit time.Duration) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO samples (node, minute, credit_seconds) VALUES (?, ?, ?)`,
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO samples (node, minute, credit_seconds) VALUES (?, ?, ?)`),
 		node, minute.Unix(), int64(credit/time.Second))
 	return err
 }
@@ -176,16 +183,16 @@ func (t *sqlTx) PutUsage(ctx context.Context, u Row) error {
 	if u.RecordingsKnown {
 		bytes = u.RecordingBytes
 	}
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO tenant_usage
-		(node, minute, tenant_id, meetings, users, participant_minutes, recording_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO tenant_usage
+		(node, minute, tenant_id, meetings, users, participant_minutes, recording_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		u.Node, u.Minute.Unix(), u.TenantID, u.Meetings, u.Users, u.ParticipantMinutes, bytes)
 	return err
 }
 
 func (t *sqlTx) PutMeeting(ctx context.Context, key, tenantID string, minute time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO meetings (meeting_key, tenant_id, first_minute, last_minute) VALUES (?, ?, ?, ?)
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO meetings (meeting_key, tenant_id, first_minute, last_minute) VALUES (?, ?, ?, ?)
 		ON CONFLICT (meeting_key) DO UPDATE SET last_minute =
-			CASE WHEN excluded.last_minute > meetings.last_minute THEN excluded.last_minute ELSE meetings.last_minute END`,
+			CASE WHEN excluded.last_minute > meetings.last_minute THEN excluded.last_minute ELSE meetings.last_minute END`),
 		key, tenantID, minute.Unix(), minute.Unix())
 	return err
 }
@@ -197,6 +204,11 @@ func (t *sqlTx) Rollback() error { return t.tx.Rollback() }
 // the largest per-minute sum over the nodes; meetings count by the
 // minute they were first seen.
 func (s *SQLite) Usage(ctx context.Context, from, to time.Time) ([]TenantUsage, error) {
+	return sumUsage(ctx, s.db, sqliteBind, from, to)
+}
+
+// sumUsage is Usage on either store.
+func sumUsage(ctx context.Context, db *sql.DB, bind func(string) string, from, to time.Time) ([]TenantUsage, error) {
 	byID := map[string]*TenantUsage{}
 	get := func(id string) *TenantUsage {
 		u := byID[id]
@@ -206,13 +218,14 @@ func (s *SQLite) Usage(ctx context.Context, from, to time.Time) ([]TenantUsage, 
 		}
 		return u
 	}
-	rows, err := s.db.QueryContext(ctx, `
+	rows, err := db.QueryContext(ctx, bind(`
 		WITH per_minute AS (
 			SELECT tenant_id, minute, SUM(users) AS users, SUM(participant_minutes) AS pm,
 				SUM(COALESCE(recording_bytes, 0)) AS bytes
 			FROM tenant_usage WHERE minute >= ? AND minute < ?
 			GROUP BY tenant_id, minute)
-		SELECT tenant_id, SUM(pm), MAX(users), MAX(bytes), COUNT(*) FROM per_minute GROUP BY tenant_id`,
+		SELECT tenant_id, CAST(SUM(pm) AS BIGINT), CAST(MAX(users) AS BIGINT), CAST(MAX(bytes) AS BIGINT), COUNT(*)
+		FROM per_minute GROUP BY tenant_id`),
 		from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
@@ -231,7 +244,7 @@ func (s *SQLite) Usage(ctx context.Context, from, to time.Time) ([]TenantUsage, 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
 	}
-	rows, err = s.db.QueryContext(ctx, `SELECT tenant_id, COUNT(*) FROM meetings WHERE first_minute >= ? AND first_minute < ? GROUP BY tenant_id`,
+	rows, err = db.QueryContext(ctx, bind(`SELECT tenant_id, COUNT(*) FROM meetings WHERE first_minute >= ? AND first_minute < ? GROUP BY tenant_id`),
 		from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
@@ -250,7 +263,7 @@ func (s *SQLite) Usage(ctx context.Context, from, to time.Time) ([]TenantUsage, 
 		return nil, fmt.Errorf("usage store: %w", err)
 	}
 	names := map[string]string{}
-	rows, err = s.db.QueryContext(ctx, `SELECT id, name FROM tenants`)
+	rows, err = db.QueryContext(ctx, `SELECT id, name FROM tenants`)
 	if err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
 	}
