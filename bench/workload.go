@@ -263,6 +263,9 @@ func dumpScript(steps []step, root, name string) string {
 			stamp(root + "/etc/timezone")
 		}
 	}
+	// What is missing is simply not printed; the last [ -e ] must not
+	// make that an error (a fresh loopback root has no /etc/timezone).
+	b.WriteString("exit 0\n")
 	return b.String()
 }
 
