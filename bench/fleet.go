@@ -306,10 +306,13 @@ func newLoopFleet(ctx context.Context, work string, n int, authorizedKeys string
 			HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
 			Root:    filepath.Join(work, "roots", name),
 			conf:    filepath.Join(dir, "sshd_config"), logPath: filepath.Join(dir, "sshd.log")}
+		// StrictModes no: the key lives under WORK, by default in
+		// /var/tmp (mode 1777), where sshd would refuse it.
 		conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
 HostKey %s
 PidFile none
 AuthorizedKeysFile %s
+StrictModes no
 PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
