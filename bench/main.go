@@ -432,16 +432,28 @@ func (b *bench) armCell(ctx context.Context, e *env, arm string, n int) error {
 	// cold: fresh hosts each time; the last one is what the other
 	// scenarios start from.
 	cold := max(1, b.runsFor(arm, "cold", n))
-	for r := range cold {
+	retried := false
+	for r := 0; r < cold; r++ {
 		b.logf("N=%d %s: resetting hosts", n, arm)
 		t0 := time.Now()
 		if err := e.fleet.Reset(ctx, n); err != nil {
 			return fmt.Errorf("reset: %w", err)
 		}
 		b.logf("N=%d %s: reset in %.1fs", n, arm, time.Since(t0).Seconds())
+		nf := len(b.failures)
 		rec, err := b.timed(ctx, e, arm, "cold", n, r, nil)
 		if err != nil {
 			return err
+		}
+		if rec.Failed > 0 && b.c.quick && !retried {
+			// CI's gate is the no-op; a cold run on a loaded machine now
+			// and then has a unit fail to start (seen for nftables, in
+			// every arm). Said here, then tried once more on fresh hosts.
+			b.logf("N=%d %s cold: %d hosts failed; -quick tries the cold run once more on fresh hosts. Output:\n%s", n, arm, rec.Failed, tail(rec.output, 3000))
+			b.failures, b.records = b.failures[:nf], b.records[:len(b.records)-1]
+			retried = true
+			r--
+			continue
 		}
 		if rec.Failed > 0 {
 			b.fail("N=%d %s cold: %d hosts failed:\n%s", n, arm, rec.Failed, tail(rec.output, 3000))
