@@ -55,23 +55,22 @@ func factScript(b *strings.Builder, nonce string, steps []Step) (facts [numFacts
 			}
 		}
 	}
-	quoted := joinQuoted
 	if ps := facts[factStat]; len(ps) > 0 {
-		fmt.Fprintf(b, "echo '@@%s stat'\nstat --printf '%%n\\t%%a %%u %%g %%U %%G\\n' -- %s 2>/dev/null\n", nonce, quoted(ps))
+		fmt.Fprintf(b, "echo '@@%s stat'\nstat --printf '%%n\\t%%a %%u %%g %%U %%G\\n' -- %s 2>/dev/null\n", nonce, joinQuoted(ps))
 	}
 	if ps := facts[factSum]; len(ps) > 0 {
 		// Only regular files: reading a FIFO or a device would block or
 		// never end.
-		fmt.Fprintf(b, "echo '@@%s sum'\nset --\nfor f in %s; do [ -f \"$f\" ] && [ ! -L \"$f\" ] && set -- \"$@\" \"$f\"; done\n[ $# -gt 0 ] && sha256sum -- \"$@\" 2>/dev/null\n", nonce, quoted(ps))
+		fmt.Fprintf(b, "echo '@@%s sum'\nset --\nfor f in %s; do [ -f \"$f\" ] && [ ! -L \"$f\" ] && set -- \"$@\" \"$f\"; done\n[ $# -gt 0 ] && sha256sum -- \"$@\" 2>/dev/null\n", nonce, joinQuoted(ps))
 	}
 	if us := facts[factActive]; len(us) > 0 {
 		// is-active prints one line per unit, unknown ones included.
-		fmt.Fprintf(b, "echo '@@%s active'\nsystemctl is-active -- %s 2>/dev/null\n", nonce, quoted(us))
+		fmt.Fprintf(b, "echo '@@%s active'\nsystemctl is-active -- %s 2>/dev/null\n", nonce, joinQuoted(us))
 	}
 	if ps := facts[factValue]; len(ps) > 0 {
 		// Not the shell's read: /proc/sys answers a read at an offset
 		// past 0 with EOF, and read takes a byte at a time.
-		fmt.Fprintf(b, "echo '@@%s value'\ngrep -H -e '' -- %s 2>/dev/null\n", nonce, quoted(ps))
+		fmt.Fprintf(b, "echo '@@%s value'\ngrep -H -e '' -- %s 2>/dev/null\n", nonce, joinQuoted(ps))
 	}
 	return facts
 }

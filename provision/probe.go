@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -70,13 +71,9 @@ func parseProbe(nonce string, steps []Step, facts [numFacts][]string, out string
 			case "gids":
 				cur = gidsAt
 				continue
-			case "stat", "sum", "active", "value":
-				cur = inFact
-				for k, name := range factNames {
-					if name == rest {
-						kind = factKind(k)
-					}
-				}
+			}
+			if k := slices.Index(factNames[:], rest); k >= 0 {
+				cur, kind = inFact, factKind(k)
 				continue
 			}
 			i, err := strconv.Atoi(rest)
