@@ -180,7 +180,7 @@ func (r *run) converge(ctx context.Context) error {
 		s := steps[i]
 		// Look again, before going on, when a change may have altered
 		// what this step sees (see reprobe.go).
-		if dirt.affects(s) {
+		if dirt.affects(s, obs[i]) {
 			rest, err := r.probe(ctx, steps[i:])
 			if err != nil {
 				return err

@@ -22,6 +22,9 @@ type Toucher interface{ Touches() []string }
 // directory covers what is below it).
 type Reader interface{ Observes() []string }
 
+// givenReader is a Reader whose paths depend on what its probe found.
+type givenReader interface{ ObservesGiven(obs []string) []string }
+
 // shallowToucher is a Toucher whose change alters its paths themselves
 // (made, or their mode and owner), never what is below them: a directory.
 type shallowToucher interface {
@@ -50,16 +53,23 @@ func (d *dirtSet) add(s Step) {
 
 func (d *dirtSet) clean() bool { return !d.unknown && len(d.paths) == 0 && len(d.shallow) == 0 }
 
-// affects reports whether s's probe may see something the changes touched.
-func (d *dirtSet) affects(s Step) bool {
+// affects reports whether s's probe, which found obs, may see something
+// the changes touched.
+func (d *dirtSet) affects(s Step, obs []string) bool {
 	if d.clean() {
 		return false
 	}
-	o, ok := s.(Reader)
-	if d.unknown || !ok {
+	var seen []string
+	switch o := s.(type) {
+	case givenReader:
+		seen = o.ObservesGiven(obs)
+	case Reader:
+		seen = o.Observes()
+	}
+	if d.unknown || seen == nil {
 		return true
 	}
-	for _, p := range o.Observes() {
+	for _, p := range seen {
 		for _, t := range d.paths {
 			if overlaps(p, t) {
 				return true
@@ -90,7 +100,8 @@ func overlaps(a, b string) bool {
 // the account files count too. A file's probe also asks whether its
 // parent exists, but a file step plans the same either way (create, with
 // a mkdir -p that is then a no-op), so a directory made before it needs
-// no second look; a line step refuses a missing parent, so it reads it.
+// no second look. A line step refuses a missing parent, so it reads it,
+// but only when its probe found it missing: no step removes a directory.
 var accountFiles = []string{"/etc/passwd", "/etc/group"}
 
 func (s *FileStep) Touches() []string  { return []string{s.Path} }
@@ -101,6 +112,12 @@ func (*DirStep) shallow()              {}
 func (s *LineStep) Touches() []string  { return []string{s.Path} }
 func (s *LineStep) Observes() []string {
 	return append([]string{s.Path, path.Dir(s.Path)}, accountFiles...)
+}
+func (s *LineStep) ObservesGiven(obs []string) []string {
+	if _, missing := field(obs, "parent"); missing {
+		return s.Observes()
+	}
+	return append([]string{s.Path}, accountFiles...)
 }
 
 // A user's probe reads the account files and, when its keys are managed,

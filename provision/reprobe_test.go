@@ -68,12 +68,32 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	if r.Err != nil || r.Changed != 2 || probes != 2 || readFile(t, sub2+"/l") != "x=1\n" {
 		t.Fatalf("dir then line: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
 	}
+	// A file written beside an existing file, then a line in that file:
+	// the line step found its directory there, and no step removes one,
+	// so the file beside it changes nothing it decides: one probe (on a
+	// cold BBB host this was a second probe before /etc/hosts, for
+	// every file written in /etc).
+	if err := os.WriteFile(d+"/hosts", []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, probes = convergeCounting(t, file(d+"/beside", "b\n"), &LineStep{Path: d + "/hosts", Line: "127.0.1.1 x"}, &LineStep{Path: d + "/new", Line: "n=1"})
+	if r.Err != nil || r.Changed != 3 || probes != 1 || readFile(t, d+"/hosts") != "127.0.0.1 localhost\n127.0.1.1 x\n" || readFile(t, d+"/new") != "n=1\n" {
+		t.Fatalf("file then line beside it: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
+	}
+	// A file in a new directory, then a line in a new file there: the
+	// line step found the directory missing, so it must look again.
+	sub3 := filepath.Join(d, "sub3")
+	r, probes = convergeCounting(t, file(sub3+"/f", "f\n"), &LineStep{Path: sub3 + "/l", Line: "y=1"})
+	if r.Err != nil || r.Changed != 2 || probes != 2 || readFile(t, sub3+"/l") != "y=1\n" {
+		t.Fatalf("file in a new dir then line: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
+	}
+
 	// A directory made, then a step that reads everything below a parent
 	// of it (a user with managed keys reads "/"): looked at again.
-	if !(&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x", AuthorizedKeys: []string{}}) {
+	if !(&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x", AuthorizedKeys: []string{}}, nil) {
 		t.Fatal("a shallow change below / does not affect a step that reads /")
 	}
-	if (&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x"}) {
+	if (&dirtSet{shallow: []string{sub}}).affects(&UserStep{Name: "x"}, nil) {
 		t.Fatal("a directory's change affects a user step that reads only the account files")
 	}
 
