@@ -77,7 +77,11 @@ func (t *failTx) PutMeeting(ctx context.Context, key, tenant string, m time.Time
 }
 
 func TestFailureMidCollectLeavesNothingHalfCounted(t *testing.T) {
-	r := newRig(t)
+	eachStore(t, testFailureMidCollectLeavesNothingHalfCounted)
+}
+
+func testFailureMidCollectLeavesNothingHalfCounted(t *testing.T, b backend) {
+	r := newRigOn(t, b)
 	// Fail each of the first writes of the 09:03 sample in turn (tenant
 	// names, bbb-1's sample, its meetings and rows, bbb-2's...): the
 	// store must look as before every time, and a later run of the same
@@ -115,16 +119,42 @@ func TestFailureMidCollectLeavesNothingHalfCounted(t *testing.T) {
 // (SIGKILL, no chance to roll back) after some of its writes, then checks
 // the database it left.
 func TestKilledMidCollectLeavesNothingHalfCounted(t *testing.T) {
-	if os.Getenv("OMC_USAGE_CRASH_CHILD") != "" {
-		crashChild(t, os.Getenv("OMC_USAGE_CRASH_CHILD"))
+	if spec := os.Getenv("OMC_USAGE_CRASH_CHILD"); spec != "" {
+		crashChild(t, spec)
 		return
 	}
-	dir := t.TempDir()
-	db := dir + "/usage.db"
+	eachStore(t, testKilledMidCollectLeavesNothingHalfCounted)
+}
+
+// openSpec opens the store a crash child and its parent share:
+// sqlite:PATH or postgres:URL.
+func openSpec(t *testing.T, spec string) Store {
+	t.Helper()
+	var st Store
+	var err error
+	switch kind, arg, _ := strings.Cut(spec, ":"); kind {
+	case "sqlite":
+		st, err = OpenSQLite(context.Background(), arg)
+	case "postgres":
+		st, err = OpenPostgres(context.Background(), arg, "")
+	default:
+		t.Fatalf("store %q", spec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func testKilledMidCollectLeavesNothingHalfCounted(t *testing.T, b backend) {
+	spec := "sqlite:" + t.TempDir() + "/usage.db"
+	if b.name == "postgres" {
+		spec = "postgres:" + pgNewDatabase(t, "")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKilledMidCollectLeavesNothingHalfCounted$", "-test.v")
-	cmd.Env = append(os.Environ(), "OMC_USAGE_CRASH_CHILD="+db)
+	cmd.Env = append(os.Environ(), "OMC_USAGE_CRASH_CHILD="+spec)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -149,10 +179,7 @@ func TestKilledMidCollectLeavesNothingHalfCounted(t *testing.T) {
 
 	// The child committed the 09:00 sample (A 10×2; C not a minute old
 	// yet, but seen: 15 people), then died writing 09:01.
-	st, err := OpenSQLite(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openSpec(t, spec)
 	defer st.Close()
 	from, to, _ := Month("2026-11", time.UTC)
 	us, err := st.Usage(context.Background(), from, to)
@@ -162,7 +189,8 @@ func TestKilledMidCollectLeavesNothingHalfCounted(t *testing.T) {
 	if len(us) != 1 || us[0].ParticipantMinutes != 20 || us[0].Samples != 1 || us[0].Meetings != 2 || us[0].PeakUsers != 15 {
 		t.Fatalf("after the kill: %+v", us)
 	}
-	tx, err := st.Begin(context.Background())
+	// (On PostgreSQL this also waits for the dead collect's lock.)
+	tx, err := st.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +204,10 @@ func TestKilledMidCollectLeavesNothingHalfCounted(t *testing.T) {
 
 // crashChild runs in the child: one good sample, then a collect that
 // stops for good after a few writes, holding its transaction open.
-func crashChild(t *testing.T, db string) {
+func crashChild(t *testing.T, spec string) {
 	r := newRig(t)
 	r.store.Close()
-	st, err := OpenSQLite(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openSpec(t, spec)
 	r.store = st
 	r.c.Store = st
 	r.meeting(r.n1, "a", 10, at(8, 58, 0), &r.school)

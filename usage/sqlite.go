@@ -91,11 +91,23 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return migrateSQL(ctx, s.db, sqliteBind, schema, "")
+}
+
+// migrateSQL makes the schema and the meta rows on either store, in one
+// transaction; lock (if any) is run first in it, so that two processes
+// opening a new store at once do not both make the salt.
+func migrateSQL(ctx context.Context, db *sql.DB, bind func(string) string, schema []string, lock string) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if lock != "" {
+		if _, err := tx.ExecContext(ctx, lock); err != nil {
+			return err
+		}
+	}
 	for _, q := range schema {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
@@ -105,12 +117,12 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema'`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema', ?)`, schemaVersion); err != nil {
+		if _, err := tx.ExecContext(ctx, bind(`INSERT INTO meta (key, value) VALUES ('schema', ?)`), schemaVersion); err != nil {
 			return err
 		}
 		salt := make([]byte, 32)
 		rand.Read(salt)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('salt', ?)`, hex.EncodeToString(salt)); err != nil {
+		if _, err := tx.ExecContext(ctx, bind(`INSERT INTO meta (key, value) VALUES ('salt', ?)`), hex.EncodeToString(salt)); err != nil {
 			return err
 		}
 	case err != nil:
@@ -125,9 +137,12 @@ func (s *SQLite) migrate(ctx context.Context) error {
 func (s *SQLite) Close() error { return s.db.Close() }
 
 // Salt returns the store's meeting-key salt.
-func (s *SQLite) Salt(ctx context.Context) ([]byte, error) {
+func (s *SQLite) Salt(ctx context.Context) ([]byte, error) { return readSalt(ctx, s.db) }
+
+// readSalt is Salt on either store.
+func readSalt(ctx context.Context, db *sql.DB) ([]byte, error) {
 	var v string
-	if err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&v); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'salt'`).Scan(&v); err != nil {
 		return nil, fmt.Errorf("usage store: reading the salt: %w", err)
 	}
 	return hex.DecodeString(v)

@@ -26,7 +26,8 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // rig is a fake fleet: two BBB nodes behind a fake Scalelite with
-// multitenancy and two tenants, and a fresh store.
+// multitenancy and two tenants, and a fresh store (SQLite unless
+// newRigOn is given another).
 type rig struct {
 	t           *testing.T
 	clk         *clock
@@ -35,15 +36,44 @@ type rig struct {
 	sl          *fake.Scalelite
 	pool        pool.Pool
 	school, uni pool.Tenant
-	path        string
-	store       *SQLite
+	path        string // the SQLite store's file ("" on PostgreSQL)
+	store       Store
 	c           *Collector
 	// repeat collects again this many times at each collectAt, a few
 	// seconds later in the same minute.
 	repeat, repeated int
 }
 
-func newRig(t *testing.T) *rig {
+// backend opens a fresh, empty store for a test; path is the SQLite
+// file ("" for other stores).
+type backend struct {
+	name string
+	open func(t *testing.T) (st Store, path string)
+}
+
+var sqliteBackend = backend{"sqlite", func(t *testing.T) (Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "usage.db")
+	st, err := OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, path
+}}
+
+// backends are the stores every behavioural test runs on.
+var backends = []backend{sqliteBackend, postgresBackend}
+
+// eachStore runs test once per store, as subtests named after them.
+func eachStore(t *testing.T, test func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b) })
+	}
+}
+
+func newRig(t *testing.T) *rig { return newRigOn(t, sqliteBackend) }
+
+func newRigOn(t *testing.T, b backend) *rig {
 	t.Helper()
 	ctx := context.Background()
 	r := &rig{t: t, clk: &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}}
@@ -61,10 +91,7 @@ func newRig(t *testing.T) *rig {
 	if r.uni, err = r.pool.AddTenant(ctx, "uni", []string{"uni-secret"}); err != nil {
 		t.Fatal(err)
 	}
-	r.path = filepath.Join(t.TempDir(), "usage.db")
-	if r.store, err = OpenSQLite(ctx, r.path); err != nil {
-		t.Fatal(err)
-	}
+	r.store, r.path = b.open(t)
 	t.Cleanup(func() { r.store.Close() })
 	r.c = &Collector{Pools: []pool.Pool{r.pool}, Store: r.store, Now: r.clk.Now, Nodes: []Node{
 		{Name: "bbb-1", URL: r.n1.URL, Secret: "secret-one"},
@@ -179,8 +206,10 @@ func (r *rig) script() {
 	r.collectAt(at(9, 21, 0))
 }
 
-func TestCollectMetersScriptedMeetings(t *testing.T) {
-	r := newRig(t)
+func TestCollectMetersScriptedMeetings(t *testing.T) { eachStore(t, testCollectMetersScriptedMeetings) }
+
+func testCollectMetersScriptedMeetings(t *testing.T, b backend) {
+	r := newRigOn(t, b)
 	r.script()
 	got := r.usage("2026-11")
 	want := map[string]TenantUsage{
@@ -200,9 +229,13 @@ func TestCollectMetersScriptedMeetings(t *testing.T) {
 }
 
 func TestCollectTwiceCountsNothingTwice(t *testing.T) {
-	once := newRig(t)
+	eachStore(t, testCollectTwiceCountsNothingTwice)
+}
+
+func testCollectTwiceCountsNothingTwice(t *testing.T, be backend) {
+	once := newRigOn(t, be)
 	once.script()
-	twice := newRig(t)
+	twice := newRigOn(t, be)
 	// The same script, but every collect is run twice more in the same
 	// minute (cron overlap, a retry): "already", nothing added.
 	twice.repeat = 2
