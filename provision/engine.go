@@ -110,6 +110,7 @@ type run struct {
 	handshakes chan struct{}
 	conn       Conn
 	uids, gids map[string]int
+	made       map[string]bool // directories this run made
 	changed    int
 }
 
@@ -329,6 +330,35 @@ func (r *run) describe(ctx context.Context, c *Change) error {
 }
 
 func (r *run) apply(ctx context.Context, c *Change) error {
+	if err := r.applyChange(ctx, c); err != nil {
+		return err
+	}
+	// A file in a directory made earlier in this run needs no mkdir: a
+	// round trip less per file on a cold host.
+	if d, ok := c.Step.(*DirStep); ok {
+		r.madeDir(d.Path)
+	}
+	return nil
+}
+
+func (r *run) madeDir(p string) {
+	if r.made == nil {
+		r.made = map[string]bool{}
+	}
+	r.made[p] = true
+}
+
+func (r *run) applyChange(ctx context.Context, c *Change) error {
+	if c.MakeDir != "" && !r.made[c.MakeDir] {
+		res, err := r.run(ctx, "mkdir -p -- "+q(c.MakeDir))
+		if err != nil {
+			return err
+		}
+		if res.ExitCode != 0 {
+			return scriptError("making "+c.MakeDir, res)
+		}
+		r.madeDir(c.MakeDir)
+	}
 	if c.Before != "" {
 		res, err := r.run(ctx, c.Before)
 		if err != nil {

@@ -55,7 +55,7 @@ func (s *FileStep) Plan(obs []string) (*Change, error) {
 		w.ContentChanged = true
 		c := &Change{Step: s, Summary: "create (" + modeString(s.Mode) + " " + s.Owner + ":" + s.Group + ")", Write: w, Notify: s.Notify}
 		if _, missing := field(obs, "parent"); missing {
-			c.Before = "mkdir -p -- " + q(path.Dir(s.Path))
+			c.MakeDir = path.Dir(s.Path)
 		}
 		return c, nil
 	case "file":

@@ -13,24 +13,31 @@ import (
 // checking scripts start with "set +e").
 type probeCounter struct {
 	*localConn
-	mu     sync.Mutex
-	probes int
+	mu      sync.Mutex
+	probes  int
+	scripts []string
 }
 
 func (c *probeCounter) Run(ctx context.Context, script string) (RunResult, error) {
+	c.mu.Lock()
+	c.scripts = append(c.scripts, script)
 	if strings.HasPrefix(script, "set +e\n") {
-		c.mu.Lock()
 		c.probes++
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 	return c.localConn.Run(ctx, script)
 }
 
 func convergeCounting(t *testing.T, steps ...Step) (Result, int) {
+	r, c := convergeRecording(t, steps...)
+	return r, c.probes
+}
+
+func convergeRecording(t *testing.T, steps ...Step) (Result, *probeCounter) {
 	t.Helper()
 	c := &probeCounter{localConn: &localConn{}}
 	rs := Run(context.Background(), []Host{{Name: "local", Steps: steps, Dial: func(context.Context) (Conn, error) { return c, nil }}}, Options{Mode: Apply})
-	return rs[0], c.probes
+	return rs[0], c
 }
 
 // The engine looks again only where a change may have altered what a
@@ -53,10 +60,19 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	// A directory, then a file in it: making the directory changes
 	// nothing the file step decides (create, after a mkdir -p that is
 	// then a no-op), so no second probe; the directory keeps its mode.
+	// Nor a mkdir of it: the engine knows it made it. Two files in a new
+	// directory no step makes: one mkdir.
 	sub := filepath.Join(d, "sub")
-	r, probes = convergeCounting(t, &DirStep{Path: sub, Mode: 0o750, Owner: "root", Group: "root"}, file(sub+"/f", "f\n"), file(d+"/g", "g\n"))
-	if r.Err != nil || r.Changed != 3 || probes != 1 {
-		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
+	r, rec := convergeRecording(t, &DirStep{Path: sub, Mode: 0o750, Owner: "root", Group: "root"}, file(sub+"/f", "f\n"), file(d+"/g", "g\n"),
+		file(d+"/new/x", "x\n"), file(d+"/new/y", "y\n"))
+	if r.Err != nil || r.Changed != 5 || rec.probes != 1 {
+		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, rec.probes)
+	}
+	if n := strings.Count(strings.Join(rec.scripts, "\n"), "mkdir -p -- "); n != 2 {
+		t.Fatalf("dir then files: %d mkdirs, want 2 (the directory step's, one for new/): %q", n, rec.scripts)
+	}
+	if readFile(t, d+"/new/y") != "y\n" {
+		t.Fatal("second file in a new directory not written")
 	}
 	if st, err := os.Stat(sub); err != nil || st.Mode().Perm() != 0o750 || readFile(t, sub+"/f") != "f\n" {
 		t.Fatalf("dir then file: %v %v", st, err)
@@ -76,8 +92,8 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	if err := os.WriteFile(d+"/hosts", []byte("127.0.0.1 localhost\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, probes = convergeCounting(t, file(d+"/beside", "b\n"), &LineStep{Path: d + "/hosts", Line: "127.0.1.1 x"}, &LineStep{Path: d + "/new", Line: "n=1"})
-	if r.Err != nil || r.Changed != 3 || probes != 1 || readFile(t, d+"/hosts") != "127.0.0.1 localhost\n127.0.1.1 x\n" || readFile(t, d+"/new") != "n=1\n" {
+	r, probes = convergeCounting(t, file(d+"/beside", "b\n"), &LineStep{Path: d + "/hosts", Line: "127.0.1.1 x"}, &LineStep{Path: d + "/newline", Line: "n=1"})
+	if r.Err != nil || r.Changed != 3 || probes != 1 || readFile(t, d+"/hosts") != "127.0.0.1 localhost\n127.0.1.1 x\n" || readFile(t, d+"/newline") != "n=1\n" {
 		t.Fatalf("file then line beside it: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, probes)
 	}
 	// A file in a new directory, then a line in a new file there: the

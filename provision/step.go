@@ -36,8 +36,11 @@ type Change struct {
 	// (secrets masked) when Write is set and content differs.
 	Diff string `json:"diff,omitempty"`
 
-	// Before runs first (e.g. mkdir of a missing parent).
+	// Before runs first (e.g. making a user's missing groups).
 	Before string `json:"-"`
+	// MakeDir is a missing parent directory to make before Write
+	// (mkdir -p), unless this run already made it.
+	MakeDir string `json:"-"`
 	// Write, when set, is a file written atomically over SFTP.
 	Write *FileWrite `json:"-"`
 	// Script runs after Write.
