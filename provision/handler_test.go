@@ -15,12 +15,21 @@ d=%DIR%
 echo "$*" >> "$d/calls"
 verb=$1; shift; [ "$1" = "--" ] && shift
 u=${1%.service}
+if [ -e "$d/units/$u.broken" ] && [ "$verb" = start -o "$verb" = restart ]; then
+  echo "Job for $u.service failed because the control process exited with error code." >&2; exit 1
+fi
 case "$verb" in
 is-enabled) echo enabled ;;
 is-active) if [ "$(cat "$d/units/$u" 2>/dev/null)" = active ]; then echo active; else echo inactive; exit 3; fi ;;
 start|restart) echo active > "$d/units/$u" ;;
 stop) rm -f "$d/units/$u" ;;
 esac
+`
+
+// standinJournalctl is a STAND-IN for journalctl: one line naming the unit
+// it was asked about.
+const standinJournalctl = `#!/bin/sh
+[ "$1" = -u ] && echo "nft: /etc/nftables.conf:3: syntax error (unit $2)"
 `
 
 func systemctlStandin(t *testing.T) (dir string, calls func() []string) {
@@ -30,6 +39,8 @@ func systemctlStandin(t *testing.T) (dir string, calls func() []string) {
 	os.MkdirAll(filepath.Join(dir, "bin"), 0o755)
 	writeFile(t, filepath.Join(dir, "bin", "systemctl"), strings.ReplaceAll(standinSystemctl, "%DIR%", dir))
 	os.Chmod(filepath.Join(dir, "bin", "systemctl"), 0o755)
+	writeFile(t, filepath.Join(dir, "bin", "journalctl"), standinJournalctl)
+	os.Chmod(filepath.Join(dir, "bin", "journalctl"), 0o755)
 	return dir, func() []string {
 		b, _ := os.ReadFile(filepath.Join(dir, "calls"))
 		var out []string
@@ -88,5 +99,26 @@ func TestHandlerSkipsAUnitStartedAfterTheChange(t *testing.T) {
 	}
 	if got := strings.Join(calls(), "; "); got != "start -- coturn.service; restart -- coturn" {
 		t.Fatalf("calls: %s", got)
+	}
+}
+
+// A unit that fails to start or restart: the error carries its last log
+// lines, not only systemctl's pointer to a journal on another machine.
+func TestServiceFailureShowsTheUnitsLog(t *testing.T) {
+	needRoot(t)
+	dir, _ := systemctlStandin(t)
+	writeFile(t, filepath.Join(dir, "units", "nftables.broken"), "")
+	c := &localConn{path: filepath.Join(dir, "bin")}
+	r, _ := converge(t, Apply, c, &ServiceStep{Name: "nftables", Enabled: true, Running: true})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "exit status 1") || !strings.Contains(r.Err.Error(), "syntax error (unit nftables)") {
+		t.Fatalf("start of a broken unit: %v", r.Err)
+	}
+
+	// The restart handler of a changed file, likewise.
+	writeFile(t, filepath.Join(dir, "units", "nftables"), "active")
+	conf := filepath.Join(dir, "nftables.conf")
+	r, _ = converge(t, Apply, c, &FileStep{Path: conf, Content: []byte("x\n"), Mode: 0o644, Owner: "root", Group: "root", Notify: []string{"nftables"}})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "restart nftables") || !strings.Contains(r.Err.Error(), "syntax error (unit nftables)") {
+		t.Fatalf("restart of a broken unit: %v", r.Err)
 	}
 }

@@ -43,7 +43,7 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 	}
 	switch {
 	case s.Running && !isActive:
-		cmds, what = append(cmds, "systemctl start -- "+n), append(what, "start")
+		cmds, what = append(cmds, withJournal("systemctl start -- "+n, s.Name)), append(what, "start")
 		starts = []string{s.Name}
 	case !s.Running && isActive:
 		cmds, what = append(cmds, "systemctl stop -- "+n), append(what, "stop")
@@ -55,4 +55,12 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 }
 
 // restartScript is a handler: restart a unit notified by changed files.
-func restartScript(unit string) string { return "systemctl restart -- " + q(unit) }
+func restartScript(unit string) string { return withJournal("systemctl restart -- "+q(unit), unit) }
+
+// withJournal adds, when cmd fails, the unit's last log lines to its
+// stderr: systemctl's "see journalctl -xeu" helps nobody reading omc's
+// output on another machine, and a unit that failed once under load
+// is gone by the time anyone looks.
+func withJournal(cmd, unit string) string {
+	return cmd + " || { rc=$?; journalctl -u " + q(unit) + " -n 6 --no-pager -o cat >&2 2>/dev/null; exit $rc; }"
+}
