@@ -45,8 +45,10 @@ func newUsageCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Short: "Meter what each tenant uses, and report it",
 		Long: `Usage metering: omc usage collect takes one sample of every pool's BBB
 nodes (run it from a timer or cron, every minute); omc usage report sums a
-month per tenant. The database (billing.database in the inventory) holds
-counts only: no meeting names, user names or user IDs.`,
+month per tenant. The database (billing.database in the inventory: an
+SQLite file, or a postgres:// URL with the password in
+billing.password_secret) holds counts only: no meeting names, user names
+or user IDs.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			return usageError("usage needs a subcommand: collect or report")
@@ -187,7 +189,7 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 	if len(nodes) == 0 {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: no group has a pool with bbb nodes: nothing to meter", inv.Path)}
 	}
-	st, err := usage.OpenSQLite(ctx, inv.BillingDatabase())
+	st, err := openUsageStore(ctx, inv)
 	if err != nil {
 		return err
 	}
@@ -235,6 +237,26 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 	return nil
 }
 
+// openUsageStore opens the inventory's usage store: PostgreSQL when
+// billing.database is a postgres:// URL (with the password from
+// billing.password_secret), else the SQLite file. Errors are redacted of
+// every secret value.
+func openUsageStore(ctx context.Context, inv *inventory.Inventory) (usage.Store, error) {
+	db := inv.BillingDatabase()
+	if !inventory.IsPostgresURL(db) {
+		return usage.OpenSQLite(ctx, db)
+	}
+	password, err := inv.BillingPassword()
+	if err != nil {
+		return nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("billing.password_secret: %w", err)}
+	}
+	st, err := usage.OpenPostgres(ctx, db, password)
+	if err != nil {
+		return nil, errors.New(redact.New(inv.SecretValues()...).String(err.Error()))
+	}
+	return st, nil
+}
+
 // openReport opens the existing usage database and builds a month's
 // report (nil price list: quantities only).
 func openReport(ctx context.Context, inv *inventory.Inventory, month, tenant string, priced bool) (*usage.Report, *usage.PriceList, error) {
@@ -245,11 +267,12 @@ func openReport(ctx context.Context, inv *inventory.Inventory, month, tenant str
 	if _, _, err := usage.Month(month, nil); err != nil {
 		return nil, nil, usageError("--month: %v", err)
 	}
-	path := inv.BillingDatabase()
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("no usage database at %s (omc usage collect makes it): %w", path, err)
+	if path := inv.BillingDatabase(); !inventory.IsPostgresURL(path) {
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("no usage database at %s (omc usage collect makes it): %w", path, err)
+		}
 	}
-	st, err := usage.OpenSQLite(ctx, path)
+	st, err := openUsageStore(ctx, inv)
 	if err != nil {
 		return nil, nil, err
 	}
