@@ -123,7 +123,7 @@ func (s *DirStep) Plan(obs []string) (*Change, error) {
 	switch state {
 	case "absent":
 		return &Change{Step: s, Summary: "create (" + modeString(s.Mode) + " " + s.Owner + ":" + s.Group + ")",
-			Script: "mkdir -p -- " + q(s.Path) + " && " + chmodChown(s.Path, s.Mode, s.Owner, s.Group)}, nil
+			Script: makeDir(s.Path, s.Mode, s.Owner, s.Group)}, nil
 	case "dir":
 	case "other":
 		return nil, fmt.Errorf("%s exists but is not a directory", s.Path)
@@ -177,6 +177,12 @@ func (st fileStat) diff(mode os.FileMode, owner, group string) []string {
 
 func chmodChown(p string, mode os.FileMode, owner, group string) string {
 	return fmt.Sprintf("chown %s -- %s && chmod %s -- %s", q(owner+":"+group), q(p), modeString(mode), q(p))
+}
+
+// makeDir makes p, and any missing parents as mkdir -p would, with its
+// mode and owner set in one process (mkdir, chown, chmod were three).
+func makeDir(p string, mode os.FileMode, owner, group string) string {
+	return fmt.Sprintf("install -d -o %s -g %s -m %s -- %s", q(owner), q(group), modeString(mode), q(p))
 }
 
 func modeString(m os.FileMode) string { return fmt.Sprintf("%04o", uint32(m)) }

@@ -42,6 +42,11 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 		cmds, what = append(cmds, "systemctl disable -- "+n), append(what, "disable")
 	}
 	switch {
+	case s.Running && !isActive && len(cmds) == 1 && what[0] == "enable":
+		// One systemctl, not two: each is a process and a D-Bus call on
+		// a host that, on a cold run, is busy with everything else.
+		cmds, what = []string{withJournal("systemctl enable --now -- "+n, s.Name)}, append(what, "start")
+		starts = []string{s.Name}
 	case s.Running && !isActive:
 		cmds, what = append(cmds, withJournal("systemctl start -- "+n, s.Name)), append(what, "start")
 		starts = []string{s.Name}
