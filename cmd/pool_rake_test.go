@@ -41,6 +41,13 @@ const rakeContainer = "sl-api" // not the default: the inventory's is used
 
 func newRakeRig(t *testing.T) *rakeRig {
 	t.Helper()
+	return newRakeRigWith(t, staticNodes)
+}
+
+// newRakeRigWith: the eu group's machines are given by nodes (the static
+// three, or a counted group of a provider).
+func newRakeRigWith(t *testing.T, nodes string) *rakeRig {
+	t.Helper()
 	d := isolate(t)
 	t.Setenv("OMC_T_LB", testLBSecret)
 	t.Setenv("OMC_T_SEED", testSeed)
@@ -76,7 +83,7 @@ groups:
       bbb_url: %s/{name}/bigbluebutton/api
       checks: []
       tenant_secrets: tenants
-%s`, hostKey, srv.Port, srv.KeyFile, srv.User, rakeContainer, r.bbb.Server.URL, staticNodes)
+%s`, hostKey, srv.Port, srv.KeyFile, srv.User, rakeContainer, r.bbb.Server.URL, nodes)
 	r.inv = filepath.Join(d, "omc.yaml")
 	if err := os.WriteFile(r.inv, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -512,5 +519,102 @@ func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
 	tasks := strings.Join(r.tasksSince(calls), " ")
 	if strings.Count(tasks, "servers:cordon") != 3 || strings.Count(tasks, "servers:enable") != 3 || strings.Contains(tasks, "servers:panic") {
 		t.Fatalf("upgrade ran %s", tasks)
+	}
+}
+
+// omc scale with api: rake: the new machine is registered and enabled
+// through rake once healthy, and scaling down drains the least loaded
+// node through rake (cordon), waits for its meeting to end, removes it
+// from the pool and only then deletes its machine.
+func TestRakeScaleUpAndDown(t *testing.T) {
+	r := newRakeRigWith(t, `    provider: hcloud
+    location: fsn1
+    server_type: cx22
+    image: ubuntu-22.04
+    count: 2
+    name: bbb-{n}
+`)
+	hc, endpoint := hcloudFake(t)
+	pub := testPubKey(t)
+	r.deps.Provider = func(s *ui.Streams, g *inventory.Group) (providers.Provider, error) {
+		if g.Provider != "hcloud" {
+			return providerFor(g.Provider, s) // the static Scalelite host
+		}
+		return &watchedProvider{Provider: newTestHcloud(t, endpoint, pub), r: r.poolRig, t: t}, nil
+	}
+	var mu sync.Mutex
+	var converged []string
+	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range nodes {
+			converged = append(converged, n.Name)
+			r.node(n.Name, "3.0.4")
+		}
+		return nil
+	}
+	inv := r.load()
+	eu, _ := inv.Select([]string{"eu"}, nil)
+	p, _ := r.deps.Provider(nil, inv.Group("eu"))
+	if _, err := p.Create(context.Background(), inv, inv.Group("eu"), eu); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bbb-1", "bbb-2"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2"); code != 0 {
+		t.Fatal(errs)
+	}
+	r.sl.StartPoller(t, 5*time.Millisecond)
+	waitUntil(t, func() bool { return r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online })
+
+	// 2 → 3: made, converged, registered and enabled through rake.
+	calls := len(r.sl.RakeCalls())
+	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 3, deps: r.deps})
+	})
+	if code != 0 || strings.Join(converged, " ") != "bbb-3" || len(hc.Servers()) != 3 || r.state(t, "bbb-3").State != pool.Enabled {
+		t.Fatalf("scale up: %d %v %+v\n%s", code, converged, r.state(t, "bbb-3"), errs)
+	}
+	if got := strings.Join(r.tasksSince(calls), " "); !strings.Contains(got, "servers:add") || !strings.Contains(got, "servers:enable") {
+		t.Fatalf("scale up ran %s", got)
+	}
+	if g := r.load().Group("eu"); g.Count != 3 {
+		t.Fatalf("inventory count %d", g.Count)
+	}
+
+	// 3 → 2 with a meeting on every node: bbb-3 (the names above the new
+	// count go) is cordoned through rake and deleted only after its
+	// meeting ended; the others keep theirs.
+	old := time.Now().Add(-time.Hour)
+	for n, users := range map[string]int{"bbb-1": 9, "bbb-2": 1, "bbb-3": 5} {
+		r.bbb.Node(n).CreateMeetingAt("m-"+n, users, 0, old)
+	}
+	waitUntil(t, func() bool {
+		return r.state(t, "bbb-1").Load == 9 && r.state(t, "bbb-2").Load == 1 && r.state(t, "bbb-3").Load == 5
+	})
+	go func() {
+		waitUntil(t, func() bool { return r.state(t, "bbb-3").State != pool.Enabled })
+		time.Sleep(20 * time.Millisecond)
+		r.bbb.Node("bbb-3").EndMeeting("m-bbb-3")
+	}()
+	calls = len(r.sl.RakeCalls())
+	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 2, Yes: true, Timeout: 10 * time.Second, deps: r.deps})
+	})
+	if code != 0 || !strings.Contains(errs, "remove, least loaded first: bbb-3") || len(hc.Servers()) != 2 {
+		t.Fatalf("scale down: %d servers %d\n%s", code, len(hc.Servers()), errs)
+	}
+	if got := strings.Join(r.tasksSince(calls), " "); !strings.Contains(got, "servers:cordon") || !strings.Contains(got, "servers:remove") {
+		t.Fatalf("scale down ran %s", got)
+	}
+	if r.state(t, "bbb-3").State != "absent" || r.state(t, "bbb-1").State != pool.Enabled || r.state(t, "bbb-2").State != pool.Enabled {
+		t.Fatalf("pool after scale down: %+v", r.sl.Servers())
+	}
+	if len(r.bbb.Node("bbb-1").Meetings()) != 1 || len(r.bbb.Node("bbb-2").Meetings()) != 1 {
+		t.Fatal("a meeting on a kept node was ended")
+	}
+	if g := r.load().Group("eu"); g.Count != 2 {
+		t.Fatalf("inventory count %d", g.Count)
 	}
 }
