@@ -618,3 +618,70 @@ func TestRakeScaleUpAndDown(t *testing.T) {
 		t.Fatalf("inventory count %d", g.Count)
 	}
 }
+
+// omc status --watch over rake keeps its one SSH connection to the
+// Scalelite host from one refresh to the next, and closes it at the end.
+func TestRakeStatusWatchKeepsOneConnection(t *testing.T) {
+	r := newRakeRig(t)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatal(errs)
+	}
+	r.sl.Poll(context.Background())
+	accepted := func() int { return strings.Count(r.srv.Log(), "Accepted publickey") }
+	before := accepted()
+
+	scr := &fakeScreen{frames: make(chan string, 8)}
+	ticks := make(chan time.Time)
+	o := &statusOptions{Watch: true, Interval: 5 * time.Second, deps: r.deps, live: watchDeps{
+		ticker: func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} },
+		screen: func(*ui.Streams) frameWriter { return scr },
+	}}
+	var out, errb bytes.Buffer
+	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, OutTTY: true, ErrTTY: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runStatus(ctx, s, &globalOptions{Inventory: r.inv, Output: "text"}, o) }()
+	for i := 0; i < 3; i++ {
+		if i > 0 {
+			ticks <- time.Time{}
+		}
+		if f := scr.next(t); !strings.Contains(f, "3 serving") {
+			t.Fatalf("frame %d:\n%s", i+1, f)
+		}
+	}
+	calls := len(r.sl.RakeCalls())
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := accepted() - before; n != 1 || calls < 3 {
+		t.Fatalf("three refreshes: %d SSH connections (want 1), %d rake calls", n, calls)
+	}
+	// Closed at the end: sshd sees the client go.
+	waitUntil(t, func() bool { return strings.Count(r.srv.Log(), "Closing connection to") >= accepted() })
+}
+
+// A kept pool whose listing failed is closed and dropped, so the next
+// refresh opens it afresh; one that worked stays open.
+func TestKeptPoolsDropAFailedPool(t *testing.T) {
+	closed := 0
+	fp := &fleetPool{close: func() { closed++ }}
+	k := &keptPools{pools: map[string]*fleetPool{"eu": fp}}
+	k.release("eu", fp)(false)
+	if closed != 0 || k.pools["eu"] != fp {
+		t.Fatalf("a pool that worked: closed %d times, kept %v", closed, k.pools["eu"] != nil)
+	}
+	k.release("eu", fp)(true)
+	if closed != 1 || k.pools["eu"] != nil {
+		t.Fatalf("a failed pool: closed %d times, kept %v", closed, k.pools["eu"] != nil)
+	}
+	k.pools["eu"] = fp
+	k.close()
+	if closed != 2 || len(k.pools) != 0 {
+		t.Fatalf("close: closed %d times, %d left", closed, len(k.pools))
+	}
+}

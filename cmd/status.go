@@ -128,7 +128,7 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	if o.Watch {
 		return runStatusWatch(ctx, s, inv, groups, o, red)
 	}
-	st := collectStatus(ctx, s, inv, groups, o.deps, red)
+	st := collectStatus(ctx, s, inv, groups, o.deps, red, nil)
 	log, lerr := recordIncidents(inv, st, o.live.now())
 	if lerr != nil {
 		fmt.Fprintf(s.Err, "omc: incident log: %v\n", lerr)
@@ -166,10 +166,11 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 }
 
 // collectStatus asks every pool of groups (omc status, --watch, --html).
-func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, deps *poolDeps, red *redact.Redactor) statusV1 {
+// kept, when not nil, keeps the pools open for the next call.
+func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, deps *poolDeps, red *redact.Redactor, kept *keptPools) statusV1 {
 	st := statusV1{V: 1, Type: "status", Healthy: true}
 	for _, grp := range groups {
-		p := poolStatus(ctx, s, inv, grp, deps, red)
+		p := poolStatus(ctx, s, inv, grp, deps, red, kept)
 		for _, n := range p.Nodes {
 			st.Healthy = st.Healthy && n.Healthy
 		}
@@ -180,18 +181,19 @@ func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory,
 }
 
 // poolStatus asks the provider, Scalelite and every node at once.
-func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor) statusPoolV1 {
+func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor, kept *keptPools) statusPoolV1 {
 	out := statusPoolV1{Group: grp.Name, Scalelite: grp.Pool.URL, Nodes: []statusNodeV1{}}
-	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	fp, release, err := kept.open(ctx, s, inv, grp, deps, red)
 	if err != nil {
 		out.Error = red.String(err.Error())
 		return out
 	}
-	defer fp.close()
+	var listErr error
+	defer func() { release(listErr != nil) }()
 
 	var wg sync.WaitGroup
 	var machines map[string]providers.Machine
-	var machErr, listErr error
+	var machErr error
 	var servers []pool.Server
 	var health map[string]pool.Health
 	wg.Go(func() {
@@ -355,4 +357,47 @@ func timeOr(t *time.Time, layout string) string {
 		return "-"
 	}
 	return t.UTC().Format(layout)
+}
+
+// keptPools keeps each group's pool open from one refresh of omc status
+// --watch to the next: over api: rake opening one is an SSH connection
+// (and a handshake in the Scalelite host's log) every few seconds. A pool
+// whose listing failed is closed and opened afresh next time. A nil
+// keptPools opens and closes the pool for each call.
+type keptPools struct{ pools map[string]*fleetPool }
+
+func (k *keptPools) open(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor) (*fleetPool, func(failed bool), error) {
+	if k != nil {
+		if fp, ok := k.pools[grp.Name]; ok {
+			return fp, k.release(grp.Name, fp), nil
+		}
+	}
+	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	if err != nil {
+		return nil, nil, err
+	}
+	if k == nil {
+		return fp, func(bool) { fp.close() }, nil
+	}
+	if k.pools == nil {
+		k.pools = map[string]*fleetPool{}
+	}
+	k.pools[grp.Name] = fp
+	return fp, k.release(grp.Name, fp), nil
+}
+
+func (k *keptPools) release(group string, fp *fleetPool) func(failed bool) {
+	return func(failed bool) {
+		if failed {
+			fp.close()
+			delete(k.pools, group)
+		}
+	}
+}
+
+func (k *keptPools) close() {
+	for g, fp := range k.pools {
+		fp.close()
+		delete(k.pools, g)
+	}
 }

@@ -94,9 +94,11 @@ func runStatusWatch(ctx context.Context, s *ui.Streams, inv *inventory.Inventory
 	defer stop()
 	st := ui.NewStyles(s.Out, s.OutColor)
 	per := usersPerNode(groups)
+	kept := &keptPools{}
+	defer kept.close()
 	refresh := func(ctx context.Context) watchSnapshot {
 		sn := watchSnapshot{Fleet: inv.Name, Interval: o.Interval, UsersPerNode: per}
-		sn.Status = collectStatus(ctx, s, inv, groups, o.deps, red)
+		sn.Status = collectStatus(ctx, s, inv, groups, o.deps, red, kept)
 		sn.At = o.live.now()
 		if _, err := recordIncidents(inv, sn.Status, sn.At); err != nil {
 			sn.Warning = "incident log: " + err.Error()
