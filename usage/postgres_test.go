@@ -336,11 +336,14 @@ func TestPostgresSchemaHoldsCountsOnly(t *testing.T) {
 		got[tbl] = append(got[tbl], col+" "+typ)
 	}
 	want := map[string][]string{
-		"meta":         {"key text", "value text"},
-		"tenants":      {"id text", "name text"},
-		"samples":      {"node text", "minute bigint", "credit_seconds bigint"},
-		"tenant_usage": {"node text", "minute bigint", "tenant_id text", "meetings bigint", "users bigint", "participant_minutes bigint", "recording_bytes bigint"},
-		"meetings":     {"meeting_key text", "tenant_id text", "first_minute bigint", "last_minute bigint"},
+		"meta":                 {"key text", "value text"},
+		"tenants":              {"id text", "name text"},
+		"samples":              {"node text", "minute bigint", "credit_seconds bigint"},
+		"tenant_usage":         {"node text", "minute bigint", "tenant_id text", "meetings bigint", "users bigint", "participant_minutes bigint", "recording_bytes bigint"},
+		"meetings":             {"meeting_key text", "tenant_id text", "first_minute bigint", "last_minute bigint"},
+		"recordings":           {"recording_key text", "tenant_id text", "bytes bigint"},
+		"scalelite_recordings": {"scalelite text", "minute bigint", "tenant_id text", "recording_bytes bigint", "unknown_recordings bigint"},
+		"scalelite_samples":    {"scalelite text", "minute bigint", "recordings_known bigint"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("columns\n got %v\nwant %v", got, want)

@@ -49,6 +49,31 @@ var schema = []string{
 		first_minute INTEGER NOT NULL,
 		last_minute INTEGER NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS meetings_first ON meetings (first_minute)`,
+	// Each recording's last size seen on a node, by a salted hash of its
+	// recordID: Scalelite's getRecordings has no size, so a recording its
+	// importer moved off the nodes is billed at this size.
+	`CREATE TABLE IF NOT EXISTS recordings (
+		recording_key TEXT PRIMARY KEY,
+		tenant_id TEXT NOT NULL,
+		bytes INTEGER NOT NULL)`,
+	// One row per Scalelite and minute whose getRecordings was taken;
+	// recordings_known is 0 when it failed (nothing of it counted).
+	`CREATE TABLE IF NOT EXISTS scalelite_samples (
+		scalelite TEXT NOT NULL,
+		minute INTEGER NOT NULL,
+		recordings_known INTEGER NOT NULL,
+		PRIMARY KEY (scalelite, minute))`,
+	// The bytes of the recordings a Scalelite listed that no node's row of
+	// the minute counts, per tenant, and how many it listed of unknown size.
+	`CREATE TABLE IF NOT EXISTS scalelite_recordings (
+		scalelite TEXT NOT NULL,
+		minute INTEGER NOT NULL,
+		tenant_id TEXT NOT NULL,
+		recording_bytes INTEGER NOT NULL,
+		unknown_recordings INTEGER NOT NULL,
+		PRIMARY KEY (scalelite, minute, tenant_id),
+		FOREIGN KEY (scalelite, minute) REFERENCES scalelite_samples (scalelite, minute))`,
+	`CREATE INDEX IF NOT EXISTS scalelite_recordings_minute ON scalelite_recordings (minute)`,
 }
 
 // SQLite is the embedded store: one file, written in WAL mode, each
@@ -212,6 +237,53 @@ func (t *sqlTx) PutMeeting(ctx context.Context, key, tenantID string, minute tim
 	return err
 }
 
+func (t *sqlTx) RecordingSizes(ctx context.Context) (map[string]RecordingSize, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT recording_key, tenant_id, bytes FROM recordings`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]RecordingSize{}
+	for rows.Next() {
+		var k string
+		var r RecordingSize
+		if err := rows.Scan(&k, &r.TenantID, &r.Bytes); err != nil {
+			return nil, err
+		}
+		out[k] = r
+	}
+	return out, rows.Err()
+}
+
+func (t *sqlTx) PutRecordingSize(ctx context.Context, key string, r RecordingSize) error {
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO recordings (recording_key, tenant_id, bytes) VALUES (?, ?, ?)
+		ON CONFLICT (recording_key) DO UPDATE SET tenant_id = excluded.tenant_id, bytes = excluded.bytes`), key, r.TenantID, r.Bytes)
+	return err
+}
+
+func (t *sqlTx) ScaleliteSampled(ctx context.Context, scalelite string, minute time.Time) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, t.bind(`SELECT COUNT(*) FROM scalelite_samples WHERE scalelite = ? AND minute = ?`), scalelite, minute.Unix()).Scan(&n)
+	return n > 0, err
+}
+
+func (t *sqlTx) PutScaleliteSample(ctx context.Context, scalelite string, minute time.Time, known bool) error {
+	k := 0
+	if known {
+		k = 1
+	}
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO scalelite_samples (scalelite, minute, recordings_known) VALUES (?, ?, ?)`),
+		scalelite, minute.Unix(), k)
+	return err
+}
+
+func (t *sqlTx) PutScaleliteRecordings(ctx context.Context, r ScaleliteRow) error {
+	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO scalelite_recordings
+		(scalelite, minute, tenant_id, recording_bytes, unknown_recordings) VALUES (?, ?, ?, ?, ?)`),
+		r.Scalelite, r.Minute.Unix(), r.TenantID, r.RecordingBytes, r.UnknownRecordings)
+	return err
+}
+
 func (t *sqlTx) Commit() error   { return t.tx.Commit() }
 func (t *sqlTx) Rollback() error { return t.tx.Rollback() }
 
@@ -233,27 +305,38 @@ func sumUsage(ctx context.Context, db *sql.DB, bind func(string) string, from, t
 		}
 		return u
 	}
+	// Recording bytes of a minute: the nodes' rows (NULL when a node's
+	// getRecordings failed) and the Scalelites' rows, which never count a
+	// recording a node's row counts.
 	rows, err := db.QueryContext(ctx, bind(`
-		WITH per_minute AS (
-			SELECT tenant_id, minute, SUM(users) AS users, SUM(participant_minutes) AS pm,
-				SUM(COALESCE(recording_bytes, 0)) AS bytes
+		WITH src AS (
+			SELECT tenant_id, minute, users, participant_minutes AS pm,
+				COALESCE(recording_bytes, 0) AS bytes, 0 AS unknown
 			FROM tenant_usage WHERE minute >= ? AND minute < ?
-			GROUP BY tenant_id, minute)
-		SELECT tenant_id, CAST(SUM(pm) AS BIGINT), CAST(MAX(users) AS BIGINT), CAST(MAX(bytes) AS BIGINT), COUNT(*)
+			UNION ALL
+			SELECT tenant_id, minute, 0, 0, recording_bytes, unknown_recordings
+			FROM scalelite_recordings WHERE minute >= ? AND minute < ?),
+		per_minute AS (
+			SELECT tenant_id, minute, SUM(users) AS users, SUM(pm) AS pm,
+				SUM(bytes) AS bytes, SUM(unknown) AS unknown
+			FROM src GROUP BY tenant_id, minute)
+		SELECT tenant_id, CAST(SUM(pm) AS BIGINT), CAST(MAX(users) AS BIGINT), CAST(MAX(bytes) AS BIGINT), COUNT(*),
+			CAST(MAX(unknown) AS BIGINT)
 		FROM per_minute GROUP BY tenant_id`),
-		from.Unix(), to.Unix())
+		from.Unix(), to.Unix(), from.Unix(), to.Unix())
 	if err != nil {
 		return nil, fmt.Errorf("usage store: %w", err)
 	}
 	for rows.Next() {
 		var id string
-		var pm, peak, bytes, n int64
-		if err := rows.Scan(&id, &pm, &peak, &bytes, &n); err != nil {
+		var pm, peak, bytes, n, unknown int64
+		if err := rows.Scan(&id, &pm, &peak, &bytes, &n, &unknown); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("usage store: %w", err)
 		}
 		u := get(id)
 		u.ParticipantMinutes, u.PeakUsers, u.PeakRecordingBytes, u.Samples = pm, peak, bytes, n
+		u.UnknownRecordings = unknown
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -8,8 +8,9 @@ import (
 // Store keeps the samples. SQLite (OpenSQLite) is the default; the
 // interface is small and its SQL portable so that a PostgreSQL store can
 // stand beside it. A store holds counts per node, minute and tenant, and
-// salted hashes of meeting IDs to count meetings: never names, user IDs,
-// meeting names or content.
+// salted hashes of meeting and recording IDs (to count meetings, and to
+// remember each recording's size): never names, user IDs, meeting names
+// or content.
 type Store interface {
 	// Begin starts the one transaction a collect writes in: either all
 	// of a sample is stored or none of it.
@@ -38,6 +39,21 @@ type Tx interface {
 	// PutMeeting counts a meeting (by its salted key) for a tenant, first
 	// seen at minute; seeing it again only moves its last minute.
 	PutMeeting(ctx context.Context, key, tenantID string, minute time.Time) error
+	// RecordingSizes are the remembered recordings, by salted key.
+	RecordingSizes(ctx context.Context) (map[string]RecordingSize, error)
+	// PutRecordingSize remembers a recording's tenant and size (the last
+	// a node listed).
+	PutRecordingSize(ctx context.Context, key string, r RecordingSize) error
+	// ScaleliteSampled reports whether a Scalelite's recordings were
+	// sampled at minute already.
+	ScaleliteSampled(ctx context.Context, scalelite string, minute time.Time) (bool, error)
+	// PutScaleliteSample records that a Scalelite's getRecordings was
+	// sampled at minute; known is false when it failed. Unique per
+	// Scalelite and minute.
+	PutScaleliteSample(ctx context.Context, scalelite string, minute time.Time, known bool) error
+	// PutScaleliteRecordings records one tenant's recordings a Scalelite
+	// listed at minute (after PutScaleliteSample).
+	PutScaleliteRecordings(ctx context.Context, r ScaleliteRow) error
 	Commit() error
 	Rollback() error
 }
@@ -58,6 +74,25 @@ type Row struct {
 	RecordingsKnown bool
 }
 
+// RecordingSize is what the store remembers of a recording.
+type RecordingSize struct {
+	TenantID string
+	Bytes    int64
+}
+
+// ScaleliteRow is one tenant's recordings in a Scalelite's getRecordings
+// at one minute that no node's row of that minute counts.
+type ScaleliteRow struct {
+	Scalelite string
+	Minute    time.Time
+	TenantID  string
+	// RecordingBytes: the remembered sizes of the recordings.
+	RecordingBytes int64
+	// UnknownRecordings: recordings no node ever listed (size unknown,
+	// not in RecordingBytes).
+	UnknownRecordings int64
+}
+
 // TenantUsage is what one tenant used over a period.
 type TenantUsage struct {
 	TenantID string `json:"tenant_id"`
@@ -68,6 +103,10 @@ type TenantUsage struct {
 	ParticipantMinutes int64  `json:"participant_minutes"`
 	PeakUsers          int64  `json:"peak_users"`
 	PeakRecordingBytes int64  `json:"peak_recording_bytes"`
+	// UnknownRecordings is the most recordings of unknown size in one
+	// sample minute: listed by Scalelite, never seen on a node, so not
+	// in PeakRecordingBytes.
+	UnknownRecordings int64 `json:"unknown_recordings,omitempty"`
 	// Samples is the number of sample minutes with data for the tenant.
 	Samples int64 `json:"samples"`
 }

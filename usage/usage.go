@@ -7,7 +7,8 @@
 // A Collector takes one sample per call of Collect (run it from a timer
 // or cron, e.g. every minute). A sample is keyed by the current time
 // truncated to the minute, per node: each node's getMeetings (signed, with
-// the node's BBB secret) and getRecordings. Meetings are attributed to a
+// the node's BBB secret) and getRecordings; and per Scalelite, its
+// getRecordings (see Recording storage). Meetings are attributed to a
 // tenant by the "tenant-id" metadata Scalelite adds to every create when
 // multitenancy is on (meta_tenant-id = the tenant's ID); the tenant's name
 // comes from the pool's tenant list. Meetings without it count as
@@ -31,10 +32,33 @@
 // of the sample that measured them.
 //
 // Peak concurrent users is the largest sum of one tenant's users over the
-// nodes in one sample minute; recording storage is the largest sum of the
-// bytes of the tenant's recordings the nodes held in one sample minute
-// (getRecordings: published and unpublished). Recordings that Scalelite's
-// importer has moved off the nodes are not seen by this collector.
+// nodes in one sample minute.
+//
+// # Recording storage
+//
+// Recording storage is the largest sum, in one sample minute, of the
+// bytes of the tenant's recordings that exist that minute on a node or in
+// a pool's Scalelite, each recording counted once. Every collect asks each
+// node's getRecordings (published and unpublished) and each Scalelite's
+// (Collector.Scalelites: the BBB API it serves; see Scalelite for how a
+// multitenant Scalelite is asked once per tenant). Scalelite's answer
+// carries no size, so the store remembers each recording's last size a
+// node listed, under a salted hash of its recordID; a recording the
+// importer moved off the nodes keeps being counted at that size while
+// Scalelite lists it, and stops when it is deleted there. A recording on
+// a node and in Scalelite at once (during an import) is counted once, in
+// the Scalelite's part. A recording Scalelite lists that no node ever
+// listed (made before omc metered, or imported from elsewhere) has no
+// known size: it is not counted; the collect warns and the report gives
+// the most such recordings in one minute (UnknownRecordings).
+//
+// A node whose getRecordings fails stores its recordings of the minute
+// as unknown (NULL, counted as 0). A Scalelite whose getRecordings (or,
+// with multitenancy, its tenant list or one tenant's call) fails stores
+// the minute as unknown for it, and the nodes' rows of that collect then
+// count what they hold: a minute may count less than was stored, never a
+// recording twice. The peak is over all minutes, so one minute seen in
+// part does not lower it unless every minute of the month was.
 //
 // # Idempotence and crashes
 //
@@ -47,9 +71,10 @@
 // # Personal data
 //
 // The store holds counts per node, minute and tenant, tenant names
-// (organisations), and meetings only as salted hashes of BBB's internal
-// meeting ID, so they can be counted once: never meeting names, user
-// names, user IDs or any content.
+// (organisations), meetings only as salted hashes of BBB's internal
+// meeting ID, so they can be counted once, and recordings only as salted
+// hashes of their recordID with tenant and size: never meeting names,
+// user names, user IDs or any content.
 package usage
 
 import (
@@ -89,7 +114,11 @@ type Collector struct {
 	// Scalelites passes each; tenant IDs are Scalelite's UUIDs.
 	Pools []pool.Pool
 	Nodes []Node
-	Store Store
+	// Scalelites are asked for the recordings their importers took off
+	// the nodes (none: the nodes' recordings only). A Scalelite's Pool
+	// that is also in Pools is asked for its tenants once.
+	Scalelites []Scalelite
+	Store      Store
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// MaxGap bounds the time one sample credits (default DefaultMaxGap).
@@ -104,8 +133,27 @@ type Collector struct {
 type Result struct {
 	Minute time.Time    `json:"minute"`
 	Nodes  []NodeResult `json:"nodes"`
+	// Scalelites: each Scalelite's part (its recordings).
+	Scalelites []ScaleliteResult `json:"scalelites,omitempty"`
 	// Warnings: tenant names or recordings that could not be read.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ScaleliteResult is one Scalelite's part of a sample.
+type ScaleliteResult struct {
+	Scalelite string `json:"scalelite"`
+	// Status is "sampled", "already" (this minute was taken before) or
+	// "failed" (its getRecordings did not answer: the minute is stored
+	// as unknown for it, and no node's row of this collect leaves a
+	// recording to it).
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+	// Recordings it listed; RecordingBytes the remembered sizes of those
+	// no node's row of this collect counts; UnknownRecordings those no
+	// node ever listed (size unknown: not counted).
+	Recordings        int64 `json:"recordings"`
+	RecordingBytes    int64 `json:"recording_bytes"`
+	UnknownRecordings int64 `json:"unknown_recordings"`
 }
 
 // NodeResult is one node's part of a sample.
@@ -134,7 +182,7 @@ func (r *Result) Failed() int {
 
 type fetched struct {
 	meetings    []bbbapi.Meeting
-	recordings  map[string]int64 // tenant ID → bytes
+	recordings  []listed
 	err, recErr error
 }
 
@@ -151,15 +199,34 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 	minute := now().UTC().Truncate(time.Minute)
 	res := &Result{Minute: minute}
 
+	type tenantList struct {
+		l   []pool.Tenant
+		err error
+	}
+	type askedPool struct {
+		p pool.Pool
+		tenantList
+	}
+	var asked []askedPool
+	tenantsOf := func(p pool.Pool) tenantList {
+		for _, a := range asked {
+			if samePool(a.p, p) {
+				return a.tenantList
+			}
+		}
+		ts, err := p.Tenants(ctx)
+		asked = append(asked, askedPool{p, tenantList{ts, err}})
+		return tenantList{ts, err}
+	}
 	var tenants []pool.Tenant
 	for _, p := range c.Pools {
-		ts, err := p.Tenants(ctx)
+		tl := tenantsOf(p)
 		switch {
-		case errors.Is(err, pool.ErrMultitenancyDisabled):
-		case err != nil:
-			res.Warnings = append(res.Warnings, "tenant names not updated: "+err.Error())
+		case errors.Is(tl.err, pool.ErrMultitenancyDisabled):
+		case tl.err != nil:
+			res.Warnings = append(res.Warnings, "tenant names not updated: "+tl.err.Error())
 		default:
-			tenants = append(tenants, ts...)
+			tenants = append(tenants, tl.l...)
 		}
 	}
 	salt, err := c.Store.Salt(ctx)
@@ -168,6 +235,15 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 	}
 
 	data := c.fetchAll(ctx)
+	slData := make([]fetched, len(c.Scalelites))
+	for i, sl := range c.Scalelites {
+		var tl tenantList
+		if sl.Pool != nil {
+			tl = tenantsOf(sl.Pool)
+		}
+		l, err := fetchScalelite(ctx, c.httpClient(), sl, tl.l, tl.err)
+		slData[i] = fetched{recordings: l, recErr: err}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -187,6 +263,56 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("usage store: %w", err)
 		}
 	}
+
+	// Remember the size of every recording a node lists; those Scalelite
+	// lists are billed at it once they are gone from the nodes.
+	sizes, err := tx.RecordingSizes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("usage store: %w", err)
+	}
+	for _, d := range data {
+		if d.err != nil || d.recErr != nil {
+			continue
+		}
+		for _, rec := range d.recordings {
+			k := recordingKey(salt, rec.ID)
+			r := RecordingSize{TenantID: rec.Tenant, Bytes: rec.Size}
+			if old, ok := sizes[k]; ok && old == r {
+				continue
+			}
+			if err := tx.PutRecordingSize(ctx, k, r); err != nil {
+				return nil, fmt.Errorf("usage store: %w", err)
+			}
+			sizes[k] = r
+		}
+	}
+	// A recording a Scalelite lists in this collect is counted in that
+	// Scalelite's row, never in a node's (during an import it is on
+	// both). When a Scalelite whose row of this minute exists already
+	// did not answer now, what that row counts is not known: the nodes'
+	// recordings of this collect are then unknown rather than counted
+	// twice.
+	inScalelite := map[string]bool{}
+	slDone := make([]bool, len(c.Scalelites))
+	nodesRecordingsUnknown := ""
+	for i, sl := range c.Scalelites {
+		done, err := tx.ScaleliteSampled(ctx, sl.name(), minute)
+		if err != nil {
+			return nil, fmt.Errorf("usage store: %w", err)
+		}
+		slDone[i] = done
+		d := slData[i]
+		if d.recErr != nil {
+			if done {
+				nodesRecordingsUnknown = sl.name()
+			}
+			continue
+		}
+		for _, rec := range d.recordings {
+			inScalelite[recordingKey(salt, rec.ID)] = true
+		}
+	}
+	counted := map[string]bool{} // recordings a node's row counts
 	for i, n := range c.Nodes {
 		name := nodeName(n)
 		nr := NodeResult{Node: name}
@@ -196,6 +322,7 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 			res.Nodes = append(res.Nodes, nr)
 			continue
 		}
+		recKnown := d.recErr == nil && nodesRecordingsUnknown == ""
 		if d.recErr != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: recordings not measured: %v", name, d.recErr))
 		}
@@ -221,7 +348,7 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 		row := func(tenant string) *Row {
 			r := rows[tenant]
 			if r == nil {
-				r = &Row{Node: name, Minute: minute, TenantID: tenant, RecordingsKnown: d.recErr == nil}
+				r = &Row{Node: name, Minute: minute, TenantID: tenant, RecordingsKnown: recKnown}
 				rows[tenant] = r
 			}
 			return r
@@ -246,8 +373,18 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 				return nil, fmt.Errorf("usage store: %w", err)
 			}
 		}
-		for tenant, b := range d.recordings {
-			row(tenant).RecordingBytes += b
+		if d.recErr == nil && !recKnown {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: recordings not measured: Scalelite %s, sampled earlier this minute, did not answer now", name, nodesRecordingsUnknown))
+		}
+		if recKnown {
+			for _, rec := range d.recordings {
+				k := recordingKey(salt, rec.ID)
+				if counted[k] || inScalelite[k] {
+					continue
+				}
+				counted[k] = true
+				row(rec.Tenant).RecordingBytes += rec.Size
+			}
 		}
 		for _, tenant := range sortedKeys(rows) {
 			r := rows[tenant]
@@ -261,11 +398,87 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 		nr.Status, nr.CreditSeconds = "sampled", int64(credit/time.Second)
 		res.Nodes = append(res.Nodes, nr)
 	}
+	for i, sl := range c.Scalelites {
+		sr, err := c.putScalelite(ctx, tx, salt, minute, sl, slData[i], slDone[i], sizes, counted)
+		if err != nil {
+			return nil, fmt.Errorf("usage store: %w", err)
+		}
+		switch {
+		case sr.Status == "failed":
+			res.Warnings = append(res.Warnings, fmt.Sprintf("Scalelite %s: recordings not measured (stored as unknown for this minute): %s", sr.Scalelite, sr.Error))
+		case sr.UnknownRecordings > 0:
+			res.Warnings = append(res.Warnings, fmt.Sprintf("Scalelite %s: %d recordings of unknown size (listed by Scalelite, never seen on a node): not counted", sr.Scalelite, sr.UnknownRecordings))
+		}
+		res.Scalelites = append(res.Scalelites, sr)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("usage store: commit: %w", err)
 	}
 	committed = true
 	return res, nil
+}
+
+// putScalelite stores a Scalelite's part of the sample: each recording it
+// lists once (not when a node's row counts it, nor when another
+// Scalelite did), at its remembered size, or counted as unknown.
+func (c *Collector) putScalelite(ctx context.Context, tx Tx, salt []byte, minute time.Time, sl Scalelite, d fetched, done bool,
+	sizes map[string]RecordingSize, counted map[string]bool) (ScaleliteResult, error) {
+	sr := ScaleliteResult{Scalelite: sl.name(), Recordings: int64(len(d.recordings))}
+	if done {
+		sr.Status = "already"
+		if d.recErr != nil {
+			sr.Error = d.recErr.Error()
+		}
+		return sr, nil
+	}
+	if d.recErr != nil {
+		sr.Status, sr.Error = "failed", d.recErr.Error()
+		return sr, tx.PutScaleliteSample(ctx, sr.Scalelite, minute, false)
+	}
+	if err := tx.PutScaleliteSample(ctx, sr.Scalelite, minute, true); err != nil {
+		return sr, err
+	}
+	rows := map[string]*ScaleliteRow{}
+	row := func(tenant string) *ScaleliteRow {
+		r := rows[tenant]
+		if r == nil {
+			r = &ScaleliteRow{Scalelite: sr.Scalelite, Minute: minute, TenantID: tenant}
+			rows[tenant] = r
+		}
+		return r
+	}
+	for _, rec := range d.recordings {
+		k := recordingKey(salt, rec.ID)
+		if counted[k] {
+			continue
+		}
+		counted[k] = true
+		if size, ok := sizes[k]; ok {
+			row(size.TenantID).RecordingBytes += size.Bytes
+			sr.RecordingBytes += size.Bytes
+		} else {
+			row(rec.Tenant).UnknownRecordings++
+			sr.UnknownRecordings++
+		}
+	}
+	for _, tenant := range sortedKeys(rows) {
+		if err := tx.PutScaleliteRecordings(ctx, *rows[tenant]); err != nil {
+			return sr, err
+		}
+	}
+	sr.Status = "sampled"
+	return sr, nil
+}
+
+// samePool reports whether a and b are the same pool (false for a pool
+// type that cannot be compared).
+func samePool(a, b pool.Pool) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -323,12 +536,17 @@ func (c *Collector) fetchAll(ctx context.Context) []fetched {
 	return out
 }
 
-func (c *Collector) fetch(ctx context.Context, n Node) fetched {
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+
+func (c *Collector) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
 	}
-	cl := &bbbapi.Client{URL: n.URL, Secret: n.Secret, HTTP: hc}
+	return defaultHTTP
+}
+
+func (c *Collector) fetch(ctx context.Context, n Node) fetched {
+	cl := &bbbapi.Client{URL: n.URL, Secret: n.Secret, HTTP: c.httpClient()}
 	ms, err := cl.Meetings(ctx)
 	if err != nil {
 		return fetched{err: err}

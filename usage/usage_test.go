@@ -269,12 +269,19 @@ func testCollectTwiceCountsNothingTwice(t *testing.T, be backend) {
 
 func TestNoPersonalDataInTheStore(t *testing.T) {
 	r := newRig(t)
+	r.meterScalelite()
 	ctx := context.Background()
 	name := "Jane Doe's private room"
 	r.n1.CreateMeetingAt(name, 3, 1, at(8, 50, 0))
 	r.n1.SetMetadata(name, map[string]string{"tenant-id": r.school.ID, "bbb-context": "Counselling session for John Roe",
 		"bbb-origin-server-name": "lms.example.org"})
+	// Recordings: only a salted hash of the recordID is stored.
+	recMeta := map[string]string{"tenant-id": r.school.ID, "bbb-context": "Counselling session for John Roe"}
+	r.n1.AddRecording(fake.Recording{RecordID: "rec-of-jane-doe-1", MeetingID: name, Size: 1000, Metadata: recMeta})
+	r.n1.AddRecording(fake.Recording{RecordID: "rec-of-jane-doe-2", MeetingID: name, Size: 2000, Metadata: recMeta})
 	r.collectAt(at(9, 0, 0))
+	r.sl.Import(r.n1, "rec-of-jane-doe-1")
+	r.sl.AddRecording(fake.Recording{RecordID: "rec-of-jane-doe-3", MeetingID: name, Metadata: recMeta})
 	r.collectAt(at(9, 1, 0))
 	r.store.Close()
 
@@ -285,11 +292,14 @@ func TestNoPersonalDataInTheStore(t *testing.T) {
 	}
 	defer db.Close()
 	want := map[string][]string{
-		"meta":         {"key", "value"},
-		"tenants":      {"id", "name"},
-		"samples":      {"node", "minute", "credit_seconds"},
-		"tenant_usage": {"node", "minute", "tenant_id", "meetings", "users", "participant_minutes", "recording_bytes"},
-		"meetings":     {"meeting_key", "tenant_id", "first_minute", "last_minute"},
+		"meta":                 {"key", "value"},
+		"tenants":              {"id", "name"},
+		"samples":              {"node", "minute", "credit_seconds"},
+		"tenant_usage":         {"node", "minute", "tenant_id", "meetings", "users", "participant_minutes", "recording_bytes"},
+		"meetings":             {"meeting_key", "tenant_id", "first_minute", "last_minute"},
+		"recordings":           {"recording_key", "tenant_id", "bytes"},
+		"scalelite_samples":    {"scalelite", "minute", "recordings_known"},
+		"scalelite_recordings": {"scalelite", "minute", "tenant_id", "recording_bytes", "unknown_recordings"},
 	}
 	tables, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
 	if err != nil {
@@ -324,7 +334,7 @@ func TestNoPersonalDataInTheStore(t *testing.T) {
 	// Every text value in the store is one of: a node name, a tenant ID
 	// or name, a 32-hex meeting key, the schema version or the salt.
 	allowed := map[string]bool{"bbb-1": true, "bbb-2": true, r.school.ID: true, r.uni.ID: true, "school": true, "uni": true,
-		"schema": true, "salt": true, schemaVersion: true, "": true}
+		"schema": true, "salt": true, schemaVersion: true, "": true, r.c.Scalelites[0].name(): true}
 	for tbl, cols := range want {
 		for _, col := range cols {
 			rows, err := db.QueryContext(ctx, `SELECT CAST(`+col+` AS TEXT), typeof(`+col+`) FROM `+tbl)
@@ -340,7 +350,7 @@ func TestNoPersonalDataInTheStore(t *testing.T) {
 				}
 				switch {
 				case allowed[v.String]:
-				case col == "meeting_key" && len(v.String) == 32:
+				case (col == "meeting_key" || col == "recording_key") && len(v.String) == 32:
 				case tbl == "meta" && col == "value" && len(v.String) == 64:
 				default:
 					t.Errorf("%s.%s holds %q", tbl, col, v.String)
@@ -355,7 +365,7 @@ func TestNoPersonalDataInTheStore(t *testing.T) {
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
-		for _, s := range []string{name, "Jane", "John Roe", "lms.example.org", "Greenlight", "private room"} {
+		for _, s := range []string{name, "Jane", "John Roe", "lms.example.org", "Greenlight", "private room", "rec-of"} {
 			if containsFold(b, s) {
 				t.Errorf("%s contains %q", filepath.Base(p), s)
 			}

@@ -13,6 +13,14 @@
 //     at the top level, and a poller you step that asks each server's BBB
 //     API for getMeetings and computes online and load as Scalelite does,
 //     turning a cordoned server disabled once its load is 0.
+//   - Scalelite also serves getRecordings of the BBB API under
+//     /bigbluebutton/api (its recording importer's store) in Scalelite's
+//     shape (get_recordings.xml.builder: no size), checking checksums as
+//     Scalelite's api_helper.rb does: SHA1, SHA256 or SHA512 by length;
+//     with multitenancy against the secrets of the tenant named by the
+//     first label of the request's host (none: checksumError), listing
+//     that tenant's recordings only; without it against the load-balancer
+//     secret.
 //   - Scalelite.Rake is a FAKE of Scalelite's rake tasks (servers,
 //     tenants) on the same state, for api: rake: in process
 //     (RakeRunner), or over a real sshd through an executable docker

@@ -43,6 +43,9 @@ type Scalelite struct {
 	writes       int
 	calls        map[string]int
 	failNext     map[string]int // action → HTTP status to answer once
+	down         bool
+	// recordings its importer holds (bbbapi.go), by record ID
+	recordings map[string]*Recording
 	// the FAKE rake tasks (rake.go)
 	rakeContainer string
 	rakeCalls     [][]string
@@ -308,6 +311,17 @@ var routes = map[string]string{
 func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/_fake/rake" {
 		s.serveRake(w, r)
+		return
+	}
+	s.mu.Lock()
+	down := s.down
+	s.mu.Unlock()
+	if down {
+		http.Error(w, "502 Bad Gateway", http.StatusBadGateway)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/bigbluebutton/api") {
+		s.serveBBB(w, r)
 		return
 	}
 	action, ok := strings.CutPrefix(r.URL.Path, "/scalelite/api/")
