@@ -6,6 +6,8 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,7 +30,7 @@ func (c *testClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // usageFleet is a pool group of two fake BBB nodes behind a fake
 // Scalelite with two tenants, and an inventory with a billing block.
-func usageFleet(t *testing.T) (inv string, clk *testClock, bbb *fake.BBB, schoolID, uniID string) {
+func usageFleet(t *testing.T) (inv string, clk *testClock, bbb *fake.BBB, sl *fake.Scalelite, schoolID, uniID string) {
 	t.Helper()
 	d := isolate(t)
 	t.Setenv("OMC_T_LB", "lb-secret-not-for-eyes")
@@ -39,7 +41,7 @@ func usageFleet(t *testing.T) (inv string, clk *testClock, bbb *fake.BBB, school
 	bbb.Now = clk.Now
 	bbb.AddNode("bbb-1", "bbb1-secret-not-for-eyes", "3.0.4")
 	bbb.AddNode("bbb-2", "bbb2-secret-not-for-eyes", "3.0.4")
-	sl := fake.NewScalelite(t, "lb-secret-not-for-eyes")
+	sl = fake.NewScalelite(t, "lb-secret-not-for-eyes")
 	sl.SetMultitenancy(true)
 	c := &scalelite.Client{URL: sl.URL, Secret: "lb-secret-not-for-eyes"}
 	school, err := c.AddTenant(context.Background(), "school", []string{"school-tenant-secret"})
@@ -84,7 +86,22 @@ billing:
 	if err := os.WriteFile(inv, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return inv, clk, bbb, school.ID, uni.ID
+	return inv, clk, bbb, sl, school.ID, uni.ID
+}
+
+// tenantDNS is an HTTP client that sends every host name to 127.0.0.1:
+// collect asks a multitenant Scalelite at each tenant's host
+// (school.127.0.0.1:PORT here), which the tenants' DNS would resolve.
+func tenantDNS() *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil && net.ParseIP(host) == nil {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			return d.DialContext(ctx, network, addr)
+		}}}
 }
 
 func collectAt(t *testing.T, inv string, clk *testClock, at time.Time, jsonOut bool) (string, string, error) {
@@ -96,25 +113,36 @@ func collectAt(t *testing.T, inv string, clk *testClock, at time.Time, jsonOut b
 	if jsonOut {
 		g.Output = "json"
 	}
-	err := runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: clk.Now})
+	err := runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: clk.Now, HTTP: tenantDNS()})
 	return out.String(), errb.String(), err
 }
 
 func TestUsageCollectReportInvoice(t *testing.T) {
-	inv, clk, bbb, schoolID, uniID := usageFleet(t)
+	inv, clk, bbb, sl, schoolID, uniID := usageFleet(t)
 	n1, n2 := bbb.Node("bbb-1"), bbb.Node("bbb-2")
 	start := time.Date(2026, 11, 30, 23, 50, 0, 0, time.UTC)
 	n1.CreateMeetingAt("Dr Jane Doe's room", 10, 1, start)
 	n1.SetMetadata("Dr Jane Doe's room", map[string]string{"tenant-id": schoolID})
 	n2.CreateMeetingAt("lecture", 4, 1, start)
 	n2.SetMetadata("lecture", map[string]string{"tenant-id": uniID})
+	// school's recording: on bbb-1, then (from 23:52) in Scalelite only;
+	// uni has one Scalelite got elsewhere, of unknown size.
+	n1.AddRecording(fake.Recording{RecordID: "rec-1", MeetingID: "m", Size: 2_000_000_000, Metadata: map[string]string{"tenant-id": schoolID}})
+	sl.AddRecording(fake.Recording{RecordID: "rec-old", MeetingID: "m0", Metadata: map[string]string{"tenant-id": uniID}})
 
 	// 23:50 (age 0), 23:52, 23:53, then across midnight 00:01.
 	var all strings.Builder
 	for _, m := range []int{50, 52, 53} {
+		if m == 52 {
+			sl.Import(n1, "rec-1")
+		}
 		out, errs, err := collectAt(t, inv, clk, start.Add(time.Duration(m-50)*time.Minute), false)
 		if err != nil {
 			t.Fatalf("collect: %v\n%s", err, errs)
+		}
+		if !strings.Contains(errs, "Scalelite 127.0.0.1:") || !strings.Contains(errs, "1 of unknown size") ||
+			!strings.Contains(errs, "warning: Scalelite") {
+			t.Errorf("collect at 23:%d: no Scalelite sample or warning:\n%s", m, errs)
 		}
 		all.WriteString(out + errs)
 	}
@@ -151,6 +179,8 @@ func TestUsageCollectReportInvoice(t *testing.T) {
 			Meetings           int64  `json:"meetings"`
 			ParticipantMinutes int64  `json:"participant_minutes"`
 			PeakUsers          int64  `json:"peak_users"`
+			PeakRecordingBytes int64  `json:"peak_recording_bytes"`
+			UnknownRecordings  int64  `json:"unknown_recordings"`
 			Charges            struct {
 				TotalCents int64 `json:"total_cents"`
 			} `json:"charges"`
@@ -162,6 +192,12 @@ func TestUsageCollectReportInvoice(t *testing.T) {
 	if len(rep.Tenants) != 2 || rep.Tenants[0].Tenant != "school" || rep.Tenants[0].ParticipantMinutes != 30 || rep.Tenants[0].PeakUsers != 10 ||
 		rep.Tenants[0].Meetings != 1 || rep.Tenants[1].Tenant != "uni" || rep.Tenants[1].ParticipantMinutes != 12 {
 		t.Fatalf("report %s", out)
+	}
+	// The recording counts at its size on bbb-1 after the import too;
+	// uni's of unknown size is reported, not guessed.
+	if rep.Tenants[0].PeakRecordingBytes != 2_000_000_000 || rep.Tenants[0].UnknownRecordings != 0 ||
+		rep.Tenants[1].PeakRecordingBytes != 0 || rep.Tenants[1].UnknownRecordings != 1 {
+		t.Errorf("recordings: %s", out)
 	}
 	// school: 25 + 0.105→0.11 + 12.50 = 37.61, VAT 7.1459 → 7.15 = 44.76;
 	// uni: 0.042→0.04 + 5.00 = 5.04, no VAT.

@@ -240,9 +240,11 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteCSV writes one row per tenant, money as decimals.
 func (r *Report) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"month", "tenant", "tenant_id", "meetings", "participant_minutes", "peak_users", "peak_recording_bytes", "net", "vat", "total", "currency"})
+	cw.Write([]string{"month", "tenant", "tenant_id", "meetings", "participant_minutes", "peak_users", "peak_recording_bytes", "net", "vat", "total", "currency",
+		"unknown_recordings"})
 	for _, t := range r.Tenants {
-		row := []string{r.Month, t.Tenant, t.TenantID, itoa(t.Meetings), itoa(t.ParticipantMinutes), itoa(t.PeakUsers), itoa(t.PeakRecordingBytes), "", "", "", ""}
+		row := []string{r.Month, t.Tenant, t.TenantID, itoa(t.Meetings), itoa(t.ParticipantMinutes), itoa(t.PeakUsers), itoa(t.PeakRecordingBytes), "", "", "", "",
+			itoa(t.UnknownRecordings)}
 		if c := t.Charges; c != nil {
 			row[7], row[8], row[9], row[10] = c.Net.String(), c.VAT.String(), c.Total.String(), r.Currency
 		}
@@ -275,7 +277,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	if priced {
 		fmt.Fprintf(tw, "total\t\t\t\t\t%s\t%s\t%s\n", r.Net, r.VAT, r.Total)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range r.Tenants {
+		if t.UnknownRecordings > 0 {
+			fmt.Fprintf(w, "%s: up to %d recordings in Scalelite of unknown size (never seen on a node) are not in RECORDINGS\n", t.Tenant, t.UnknownRecordings)
+		}
+	}
+	return nil
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -176,6 +176,18 @@ func testRecordingsMovedToScalelite(t *testing.T, r *rig) {
 		u.PeakRecordingBytes != 300_000_000 || u.UnknownRecordings != 0 {
 		t.Errorf("month: %+v", got)
 	}
+	// The report says so.
+	rep, err := BuildReport(context.Background(), r.store, "2026-11", nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, csv strings.Builder
+	rep.WriteText(&text)
+	rep.WriteCSV(&csv)
+	if !strings.Contains(text.String(), "school: up to 1 recordings in Scalelite of unknown size") ||
+		!strings.Contains(csv.String(), ",unknown_recordings\n") || !strings.Contains(csv.String(), "1500000000,,,,,1\n") {
+		t.Errorf("report:\n%s\n%s", text.String(), csv.String())
+	}
 }
 
 // TestScaleliteWithoutMultitenancy: one getRecordings signed with the
