@@ -76,6 +76,27 @@ func (t *failTx) PutMeeting(ctx context.Context, key, tenant string, m time.Time
 	return t.write()
 }
 
+func (t *failTx) PutRecordingSize(ctx context.Context, key string, r RecordingSize) error {
+	if err := t.Tx.PutRecordingSize(ctx, key, r); err != nil {
+		return err
+	}
+	return t.write()
+}
+
+func (t *failTx) PutScaleliteSample(ctx context.Context, sl string, m time.Time, known bool) error {
+	if err := t.Tx.PutScaleliteSample(ctx, sl, m, known); err != nil {
+		return err
+	}
+	return t.write()
+}
+
+func (t *failTx) PutScaleliteRecordings(ctx context.Context, r ScaleliteRow) error {
+	if err := t.Tx.PutScaleliteRecordings(ctx, r); err != nil {
+		return err
+	}
+	return t.write()
+}
+
 func TestFailureMidCollectLeavesNothingHalfCounted(t *testing.T) {
 	eachStore(t, testFailureMidCollectLeavesNothingHalfCounted)
 }

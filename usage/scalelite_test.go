@@ -2,6 +2,8 @@ package usage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"reflect"
@@ -250,4 +252,47 @@ func (s staleSecrets) Tenants(ctx context.Context) ([]pool.Tenant, error) {
 		ts[i].Secrets = []string{"stale"}
 	}
 	return ts, err
+}
+
+// TestFailureMidCollectWithScalelite fails each write of a collect with
+// Scalelite's part in turn (remembered sizes, the nodes' rows, the
+// Scalelite's sample and rows): the store looks as before every time,
+// and the collect that goes through counts each recording once.
+func TestFailureMidCollectWithScalelite(t *testing.T) {
+	eachStore(t, func(t *testing.T, b backend) {
+		r := newRigOn(t, b)
+		r.meterScalelite()
+		school := map[string]string{"tenant-id": r.school.ID}
+		uni := map[string]string{"tenant-id": r.uni.ID}
+		r.n1.AddRecording(fake.Recording{RecordID: "r1", MeetingID: "m1", Size: 1 * gB, Metadata: school})
+		r.n2.AddRecording(fake.Recording{RecordID: "r2", MeetingID: "m2", Size: 300_000_000, Metadata: uni})
+		r.sl.AddRecording(fake.Recording{RecordID: "rx", MeetingID: "mx", Metadata: school})
+		r.collectAt(at(9, 0, 0))
+		r.sl.Import(r.n1, "r1")
+		r.n2.AddRecording(fake.Recording{RecordID: "r4", MeetingID: "m4", Size: 200_000_000, Metadata: uni})
+		before := fmt.Sprint(r.usage("2026-11"))
+		fs := &failStore{Store: r.store}
+		r.c.Store = fs
+		r.clk.Set(at(9, 1, 0))
+		k := 1
+		for ; ; k++ {
+			fs.failAt, fs.writes = k, 0
+			_, err := r.c.Collect(context.Background())
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("write %d: %v", k, err)
+			}
+			if got := fmt.Sprint(r.usage("2026-11")); got != before {
+				t.Fatalf("after a failure at write %d:\n got %s\nwant %s", k, got, before)
+			}
+		}
+		// r4's size, bbb-2's sample and row, the Scalelite's sample and
+		// its two tenants' rows at least.
+		if k < 6 {
+			t.Errorf("only %d writes failed in turn", k-1)
+		}
+		r.wantStorage(at(9, 1, 0), map[string]storage{"school": {1 * gB, 1}, "uni": {500_000_000, 0}})
+	})
 }
