@@ -275,6 +275,9 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 			continue
 		}
 		for _, rec := range d.recordings {
+			if rec.ID == "" {
+				continue // nothing to know it by
+			}
 			k := recordingKey(salt, rec.ID)
 			r := RecordingSize{TenantID: rec.Tenant, Bytes: rec.Size}
 			if old, ok := sizes[k]; ok && old == r {
@@ -378,11 +381,13 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 		}
 		if recKnown {
 			for _, rec := range d.recordings {
-				k := recordingKey(salt, rec.ID)
-				if counted[k] || inScalelite[k] {
-					continue
+				if rec.ID != "" {
+					k := recordingKey(salt, rec.ID)
+					if counted[k] || inScalelite[k] {
+						continue
+					}
+					counted[k] = true
 				}
-				counted[k] = true
 				row(rec.Tenant).RecordingBytes += rec.Size
 			}
 		}
@@ -449,7 +454,9 @@ func (c *Collector) putScalelite(ctx context.Context, tx Tx, salt []byte, minute
 	}
 	for _, rec := range d.recordings {
 		k := recordingKey(salt, rec.ID)
-		if counted[k] {
+		if rec.ID == "" {
+			k = "" // never remembered: of unknown size
+		} else if counted[k] {
 			continue
 		}
 		counted[k] = true
