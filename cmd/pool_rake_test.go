@@ -438,6 +438,8 @@ func TestRakeStatusShowsThePool(t *testing.T) {
 func TestRakeUsageCollectNamesTenants(t *testing.T) {
 	r := newRakeRig(t)
 	src, _ := os.ReadFile(r.inv)
+	// Scalelite's own BBB API (its recordings) is at pool.url.
+	src = bytes.Replace(src, []byte("url: https://scalelite.example.org"), []byte("url: "+r.sl.URL), 1)
 	os.WriteFile(r.inv, append(src, "billing: {database: state/usage.db}\n"...), 0o644)
 	r.sl.SetMultitenancy(true)
 	// Made through the JSON API: the rake tasks see the same fake.
@@ -451,10 +453,21 @@ func TestRakeUsageCollectNamesTenants(t *testing.T) {
 	start := time.Date(2026, 11, 30, 23, 50, 0, 0, time.UTC)
 	r.bbb.Node("bbb-1").CreateMeetingAt("lesson", 10, 1, start)
 	r.bbb.Node("bbb-1").SetMetadata("lesson", map[string]string{"tenant-id": tn.ID})
+	// A recording on bbb-1, moved into Scalelite by its importer after
+	// the first sample: still billed at the size bbb-1 listed.
+	r.bbb.Node("bbb-1").AddRecording(fake.Recording{RecordID: "rec-1", MeetingID: "lesson", Size: 3_000_000_000, Metadata: map[string]string{"tenant-id": tn.ID}})
 	for _, m := range []int{0, 2} {
+		if m == 2 {
+			// rec-1 only in Scalelite now, and a second on the node: the
+			// peak is both, only if Scalelite's part is counted.
+			if !r.sl.Import(r.bbb.Node("bbb-1"), "rec-1") {
+				t.Fatal("import")
+			}
+			r.bbb.Node("bbb-1").AddRecording(fake.Recording{RecordID: "rec-2", MeetingID: "lesson", Size: 1_000_000_000, Metadata: map[string]string{"tenant-id": tn.ID}})
+		}
 		at := start.Add(time.Duration(m) * time.Minute)
 		_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-			return runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: func() time.Time { return at }, deps: r.deps})
+			return runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: func() time.Time { return at }, HTTP: tenantDNS(), deps: r.deps})
 		})
 		if code != 0 || strings.Contains(errs, "warning") || !strings.Contains(errs, "bbb-1: sampled") {
 			t.Fatalf("collect: %d\n%s", code, errs)
@@ -469,9 +482,11 @@ func TestRakeUsageCollectNamesTenants(t *testing.T) {
 		Tenants []struct {
 			Tenant             string `json:"tenant"`
 			ParticipantMinutes int64  `json:"participant_minutes"`
+			PeakRecordingBytes int64  `json:"peak_recording_bytes"`
 		} `json:"tenants"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "school" || rep.Tenants[0].ParticipantMinutes != 20 {
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Tenants) != 1 || rep.Tenants[0].Tenant != "school" || rep.Tenants[0].ParticipantMinutes != 20 ||
+		rep.Tenants[0].PeakRecordingBytes != 4_000_000_000 {
 		t.Fatalf("report: %d\n%s\n%s", code, out, errs)
 	}
 }

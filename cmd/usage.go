@@ -62,7 +62,7 @@ or user IDs.`,
 getRecordings per node, tenant names from Scalelite, and Scalelite's
 getRecordings for the recordings its importer moved off the nodes (billed
 at the size a node last listed; once per tenant with multitenancy, at
-https://TENANT.SCALELITE-HOST; not for api: rake pools). Samples are keyed by
+https://TENANT.SCALELITE-HOST, also for api: rake pools). Samples are keyed by
 node and minute and written in one transaction, so running collect twice
 in a minute counts nothing twice and a crash leaves nothing half-counted.
 Participant-minutes between two samples count at most 5 minutes (see
@@ -152,9 +152,13 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 				break
 			}
 			closers = append(closers, closeFn)
-			// Not asked for the recordings it holds (yet): an api: rake
-			// pool's recording storage is its nodes' only (README).
-			pools = append(pools, &maskingPool{Pool: rp, red: red})
+			// Tenants through rake; the recordings through the BBB API
+			// that Scalelite serves at pool.url, whatever omc manages
+			// it with.
+			red.Add(p.Secret.Value())
+			mp := &maskingPool{Pool: rp, red: red}
+			pools = append(pools, mp)
+			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Pool: mp})
 		default:
 			red.Add(p.Secret.Value())
 			mp := &maskingPool{Pool: &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc}, red: red}
