@@ -6,9 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/hcloud"
 	hcfake "github.com/omc-coop/omc/providers/hcloud/fake"
 )
@@ -60,4 +65,43 @@ func stunResponder(t *testing.T) string {
 		}
 	}()
 	return c.LocalAddr().String()
+}
+
+// hcloudGroup puts group eu's machines in the FAKE Hetzner Cloud API
+// (other groups keep their own provider), makes the machines of the
+// named nodes and starts their BBB; converging a node from then on
+// starts its BBB, and converged lists those converged.
+func (r *poolRig) hcloudGroup(t *testing.T, nodes ...string) (*hcfake.Fake, func() []string) {
+	hc, endpoint := hcloudFake(t)
+	pub := testPubKey(t)
+	r.deps.Provider = func(s *ui.Streams, g *inventory.Group) (providers.Provider, error) {
+		if g.Provider != "hcloud" {
+			return providerFor(g.Provider, s)
+		}
+		return &watchedProvider{Provider: newTestHcloud(t, endpoint, pub), r: r, t: t}, nil
+	}
+	var mu sync.Mutex
+	var converged []string
+	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range nodes {
+			if _, ok := machines[n.Name]; !ok {
+				t.Errorf("%s converged without a machine", n.Name)
+			}
+			converged = append(converged, n.Name)
+			r.node(n.Name, "3.0.4")
+		}
+		return nil
+	}
+	inv := r.load()
+	eu, _ := inv.Select([]string{"eu"}, nil)
+	p, _ := r.deps.Provider(nil, inv.Group("eu"))
+	if _, err := p.Create(context.Background(), inv, inv.Group("eu"), eu); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		r.node(n, "3.0.4")
+	}
+	return hc, func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(converged) }
 }

@@ -549,34 +549,7 @@ func TestRakeScaleUpAndDown(t *testing.T) {
     count: 2
     name: bbb-{n}
 `)
-	hc, endpoint := hcloudFake(t)
-	pub := testPubKey(t)
-	r.deps.Provider = func(s *ui.Streams, g *inventory.Group) (providers.Provider, error) {
-		if g.Provider != "hcloud" {
-			return providerFor(g.Provider, s) // the static Scalelite host
-		}
-		return &watchedProvider{Provider: newTestHcloud(t, endpoint, pub), r: r.poolRig, t: t}, nil
-	}
-	var mu sync.Mutex
-	var converged []string
-	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, n := range nodes {
-			converged = append(converged, n.Name)
-			r.node(n.Name, "3.0.4")
-		}
-		return nil
-	}
-	inv := r.load()
-	eu, _ := inv.Select([]string{"eu"}, nil)
-	p, _ := r.deps.Provider(nil, inv.Group("eu"))
-	if _, err := p.Create(context.Background(), inv, inv.Group("eu"), eu); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"bbb-1", "bbb-2"} {
-		r.node(n, "3.0.4")
-	}
+	hc, converged := r.hcloudGroup(t, "bbb-1", "bbb-2")
 	if errs, code := r.up("bbb-1", "bbb-2"); code != 0 {
 		t.Fatal(errs)
 	}
@@ -588,8 +561,8 @@ func TestRakeScaleUpAndDown(t *testing.T) {
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
 		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 3, deps: r.deps})
 	})
-	if code != 0 || strings.Join(converged, " ") != "bbb-3" || len(hc.Servers()) != 3 || r.state(t, "bbb-3").State != pool.Enabled {
-		t.Fatalf("scale up: %d %v %+v\n%s", code, converged, r.state(t, "bbb-3"), errs)
+	if code != 0 || strings.Join(converged(), " ") != "bbb-3" || len(hc.Servers()) != 3 || r.state(t, "bbb-3").State != pool.Enabled {
+		t.Fatalf("scale up: %d %v %+v\n%s", code, converged(), r.state(t, "bbb-3"), errs)
 	}
 	if got := strings.Join(r.tasksSince(calls), " "); !strings.Contains(got, "servers:add") || !strings.Contains(got, "servers:enable") {
 		t.Fatalf("scale up ran %s", got)

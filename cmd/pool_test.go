@@ -733,34 +733,7 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
     count: 3
     name: bbb-{n}
 `)
-	hc, endpoint := hcloudFake(t)
-	pub := testPubKey(t)
-	r.deps.Provider = func(s *ui.Streams, g *inventory.Group) (providers.Provider, error) {
-		return &watchedProvider{Provider: newTestHcloud(t, endpoint, pub), r: r, t: t}, nil
-	}
-	var mu sync.Mutex
-	var converged []string
-	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, n := range nodes {
-			if _, ok := machines[n.Name]; !ok {
-				t.Errorf("%s converged without a machine", n.Name)
-			}
-			converged = append(converged, n.Name)
-			r.node(n.Name, "3.0.4")
-		}
-		return nil
-	}
-	// The first three, as omc up made them.
-	inv := r.load()
-	p, _ := r.deps.Provider(nil, inv.Group("eu"))
-	if _, err := p.Create(context.Background(), inv, inv.Group("eu"), inv.Nodes()); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
+	hc, converged := r.hcloudGroup(t, "bbb-1", "bbb-2", "bbb-3")
 	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
 		t.Fatal(errs)
 	}
@@ -781,8 +754,8 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
 		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: -1, ForUsers: 700, deps: r.deps})
 	})
-	if code != 0 || strings.Join(converged, " ") != "bbb-4 bbb-5" || len(hc.Servers()) != 5 || !strings.Contains(errs, "eu: count set to 5") {
-		t.Fatalf("scale up: %d %v\n%s", code, converged, errs)
+	if code != 0 || strings.Join(converged(), " ") != "bbb-4 bbb-5" || len(hc.Servers()) != 5 || !strings.Contains(errs, "eu: count set to 5") {
+		t.Fatalf("scale up: %d %v\n%s", code, converged(), errs)
 	}
 	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3", "bbb-4", "bbb-5"} {
 		if s := r.state(t, n); s.State != pool.Enabled {
