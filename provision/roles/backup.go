@@ -58,6 +58,10 @@ const (
 	backupTimer   = "omc-backup.timer"
 	scaleliteDump = "/var/backups/omc/scalelite.pgdump"
 	restoreStage  = "/var/lib/omc/restore"
+	// restoreOwners lists the restored files whose owners' names the node
+	// does not know yet, as "user:group path" lines, until omc up has
+	// installed the packages that create those users.
+	restoreOwners = "/var/lib/omc/restore-owners"
 	// The package's own properties: present exactly when bbb-web is installed.
 	bbbPackageProps = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
 )
@@ -276,6 +280,7 @@ func (b *builder) backup() {
 	if b.s.Backup == nil {
 		return
 	}
+	b.restoredOwners("", true)
 	b.add(b.backupAccess()...)
 	bs := b.s.Backup
 	data := templates.Backup{Node: b.n.Name, Targets: backupTargets(b.n, b.fleet, b.s),
@@ -402,26 +407,82 @@ func (s *RestoreStep) Plan(obs []string) (*provision.Change, error) {
 		}
 		return nil, fmt.Errorf("restoring would overwrite BBB's configuration and recordings while %s meeting(s) are live on the node; drain it first, or use --force", m)
 	}
+	var all []string
+	for _, t := range s.Targets {
+		all = append(all, t.Paths...)
+	}
 	var sc strings.Builder
 	// restic (0.14) will not replace a file or symlink that is there
 	// (certbot's live/ links are), so configuration is restored into a
-	// staging directory, all of it or nothing, and copied over; recordings,
-	// which can be large, go straight into place.
-	sc.WriteString("set -e\nr=" + ResticWrapper + "\nst=" + restoreStage + `
+	// staging directory, all of it or nothing, and put in place path by
+	// path: only the backed-up paths, never the directories above them
+	// (copying the staging directory itself over / made / 0700, and then
+	// no service running as its own user could start: coturn failed with
+	// status=200/CHDIR), and each file whole, copied next to its place and
+	// renamed over it. Recordings, which can be large, go straight into
+	// place. restic restores numeric owners, which on a rebuilt node may
+	// be other users or none; the owners' names in the snapshot are put
+	// back instead (see restoredOwnersScript).
+	sc.WriteString("set -e\nr=" + ResticWrapper + "\nst=" + restoreStage + "\nown=" + restoreOwners + `
+mkdir -p -m 0700 "${own%/*}"
+: > "$own.new"
+# owners "PATH..." SELECTION...: "user:group path" of the selected
+# snapshot's files at or under the paths, appended to $own.new.
+owners() {
+  ps=$1; shift
+  "$r" --no-lock find --json "$@" '*' > "$own.json"
+  sed 's/},{/}\n{/g' "$own.json" |
+    sed -n 's/.*"path":"\([^"]*\)".*"user":"\([^"]*\)","group":"\([^"]*\)".*/\2:\3 \1/p' |
+    awk -v ps="$ps" 'BEGIN { n = split(ps, P, " ") }
+      { p = substr($0, index($0, " ") + 1)
+        for (i = 1; i <= n; i++) if (p == P[i] || index(p, P[i] "/") == 1) { print; next } }' >> "$own.new"
+  rm -f "$own.json"
+}
+# place PATH: the staged PATH over PATH.
+place() {
+  [ -e "$st$1" ] || [ -L "$st$1" ] || return 0
+  mkdir -p "${1%/*}/"
+  cd "$st"
+  find ".$1" -type d ! -name '*
+*' | while IFS= read -r d; do
+    d=${d#.}
+    if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then rm -f "$d"; fi
+    mkdir -p "$d"
+  done
+  find ".$1" ! -type d ! -name '*
+*' | while IFS= read -r f; do
+    f=${f#.}
+    if [ -d "$f" ] && [ ! -L "$f" ]; then rm -rf "$f"; fi
+    cp -a "$st$f" "$f.omc-restore"
+    mv -f -T "$f.omc-restore" "$f"
+  done
+  find ".$1" -depth -type d ! -name '*
+*' | while IFS= read -r d; do
+    d=${d#.}
+    chown --reference="$st$d" "$d"
+    chmod --reference="$st$d" "$d"
+    touch -r "$st$d" "$d"
+  done
+  cd /
+}
+# staged "PATH..." SELECTION...
 staged() {
+  ps=$1; shift
   rm -rf "$st" && mkdir -p -m 0700 "$st"
   "$r" --no-lock restore "$@" --target "$st"
-  cp -a --remove-destination "$st"/. /
+  for p in $ps; do place "$p"; done
   rm -rf "$st"
 }
 `)
 	var what []string
 	if s.Snapshot != "" && s.Snapshot != "latest" {
 		sid := q(s.Snapshot)
+		ps := q(strings.Join(all, " "))
 		sc.WriteString(`if ! "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"hostname":` + jsonQ(s.Node) + `'; then
   echo "snapshot ` + s.Snapshot + ` is not one of ` + s.Node + `'s (see omc backup status)" >&2; exit 1
 fi
-staged ` + sid + `
+owners ` + ps + ` -s ` + sid + `
+staged ` + ps + ` ` + sid + `
 `)
 		what = append(what, "snapshot "+s.Snapshot)
 	} else {
@@ -429,11 +490,13 @@ staged ` + sid + `
 		sc.WriteString("n=0\n")
 		for _, t := range s.Targets {
 			sel := ` --host ` + q(s.Node) + ` --tag ` + q(t.Tag())
-			restore := `staged latest` + sel
+			ps := q(strings.Join(t.Paths, " "))
+			restore := `staged ` + ps + ` latest` + sel
 			if t.Name == TargetRecordings {
 				restore = `"$r" --no-lock restore latest` + sel + ` --target /`
 			}
 			sc.WriteString(`if "$r" --no-lock snapshots --json` + sel + ` | grep -q '"id"'; then
+  owners ` + ps + ` -s latest` + sel + `
   ` + restore + `; n=$((n+1))
 else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 `)
@@ -441,15 +504,8 @@ else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 		}
 		sc.WriteString(`[ "$n" -gt 0 ] || { echo "the repository holds no snapshot of ` + s.Node + `" >&2; exit 1; }` + "\n")
 	}
-	// Restic restores numeric owners; on a rebuilt node BBB's user may
-	// have another id, and BBB reads recordings as that user.
-	for _, t := range s.Targets {
-		if t.Name != TargetRecordings {
-			continue
-		}
-		sc.WriteString("if id bigbluebutton >/dev/null 2>&1; then for d in " + strings.Join(quoteAll(t.Paths), " ") +
-			"; do [ ! -e \"$d\" ] || chown -R bigbluebutton:bigbluebutton \"$d\"; done; fi\n")
-	}
+	sc.WriteString(`cat "$own.new" >> "$own" && rm -f "$own.new"
+` + restoredOwnersScript(false) + "\n")
 	if len(what) == 0 {
 		return nil, fmt.Errorf("node %s backs up nothing to restore", s.Node)
 	}
@@ -459,6 +515,51 @@ else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 	}
 	return &provision.Change{Step: s, Summary: "restore " + strings.Join(what, ", ") + " from " + firstOr(s.Snapshot, "the latest snapshots") + " (" + next + ")",
 		Script: strings.TrimRight(sc.String(), "\n")}, nil
+}
+
+// restoredOwnersScript gives the files restoreOwners lists their owners
+// by name where the node has the user and the group, and root:root until
+// it has both (never the old node's numeric ids, which may be someone
+// else here); final drops the list, saying which names never came,
+// otherwise the lines still waiting stay in it.
+func restoredOwnersScript(final bool) string {
+	rest := `if [ -s "$own.wait" ]; then mv -f "$own.wait" "$own"; else rm -f "$own.wait" "$own"; fi`
+	if final {
+		rest = `if [ -s "$own.wait" ]; then
+  echo "restored files left owned by root:root, their owners are not on this node: $(cut -d' ' -f1 "$own.wait" | sort -u | tr '\n' ' ')" >&2
+fi
+rm -f "$own.wait" "$own"`
+	}
+	return `own=` + restoreOwners + `
+if [ -e "$own" ]; then
+: > "$own.wait"
+while IFS= read -r l; do
+  o=${l%% *} p=${l#* }
+  [ -e "$p" ] || [ -L "$p" ] || continue
+  u=${o%%:*} g=${o#*:}
+  if getent passwd "$u" >/dev/null && getent group "$g" >/dev/null; then
+    chown -h "$u:$g" "$p"
+  else
+    chown -h root:root "$p"
+    printf '%s\n' "$l" >> "$own.wait"
+  fi
+done < "$own"
+` + rest + `
+fi`
+}
+
+// restoredOwners: the restored files' owners by name once the packages
+// just installed have created them (see restoredOwnersScript); final
+// is the last such step of the converge.
+func (b *builder) restoredOwners(after string, final bool) {
+	if b.s.Backup == nil {
+		return
+	}
+	label := "restored owners"
+	if after != "" {
+		label += " after " + after
+	}
+	b.add(&provision.CommandStep{Label: label, Run: restoredOwnersScript(final), Unless: "[ ! -e " + restoreOwners + " ]"})
 }
 
 // jsonQ is s as a JSON string, for matching restic's --json output.

@@ -202,9 +202,20 @@ func TestRestorePlan(t *testing.T) {
 		if err != nil || c == nil {
 			t.Fatalf("%s: %v", obs, err)
 		}
-		for _, want := range []string{"staged latest --host 'bbb-1' --tag 'omc-config';", "restore latest --host 'bbb-1' --tag 'omc-recordings' --target /", "cp -a --remove-destination", "chown -R bigbluebutton:bigbluebutton", "snapshots --json --host 'bbb-1' --tag 'omc-config'"} {
+		for _, want := range []string{"staged '/etc/bigbluebutton' latest --host 'bbb-1' --tag 'omc-config';",
+			"restore latest --host 'bbb-1' --tag 'omc-recordings' --target /", "snapshots --json --host 'bbb-1' --tag 'omc-config'",
+			"owners '/etc/bigbluebutton' -s latest --host 'bbb-1' --tag 'omc-config'\n",
+			"owners '/var/bigbluebutton/published' -s latest --host 'bbb-1' --tag 'omc-recordings'\n",
+			`cp -a "$st$f" "$f.omc-restore"`, `mv -f -T "$f.omc-restore" "$f"`, `chown -h "$u:$g" "$p"`} {
 			if !strings.Contains(c.Script, want) {
 				t.Errorf("%s: script lacks %q:\n%s", obs, want, c.Script)
+			}
+		}
+		// The staging directory itself (0700) must never be copied over /:
+		// no service running as its own user could chdir to / then.
+		for _, bad := range []string{`"$st"/. /`, `"$st"/.`, "chown -R"} {
+			if strings.Contains(c.Script, bad) {
+				t.Errorf("%s: script holds %q:\n%s", obs, bad, c.Script)
 			}
 		}
 		if !strings.Contains(c.Summary, "config, recordings") || !strings.Contains(c.Summary, "omc up") {
@@ -213,7 +224,7 @@ func TestRestorePlan(t *testing.T) {
 	}
 	forced := &RestoreStep{Node: "bbb-1", Targets: ts, Force: true, Snapshot: "0123abcd"}
 	c, err := forced.Plan([]string{"meetings=5"})
-	if err != nil || !strings.Contains(c.Script, `grep -q '"hostname":"bbb-1"'`) || !strings.Contains(c.Script, "staged '0123abcd'\n") {
+	if err != nil || !strings.Contains(c.Script, `grep -q '"hostname":"bbb-1"'`) || !strings.Contains(c.Script, "staged '/etc/bigbluebutton /var/bigbluebutton/published' '0123abcd'\n") {
 		t.Errorf("forced restore of one snapshot: %v\n%v", err, c)
 	}
 	if _, err := (&RestoreStep{Node: "bbb-1", Targets: ts, Snapshot: "latest; rm -rf /"}).Plan([]string{"meetings=0"}); err == nil {

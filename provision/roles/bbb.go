@@ -109,6 +109,7 @@ func (b *builder) bbb() {
 		step.Pool = n.Group
 	}
 	b.add(step)
+	b.restoredOwners("bbb", false)
 
 	b.bbbConfig()
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},

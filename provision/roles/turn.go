@@ -97,6 +97,7 @@ func (b *builder) turn() {
 		t.AllowedPeers = appendNew(t.AllowedPeers, ml, mp)
 	}
 	b.add(&provision.PackagesStep{Names: []string{"coturn"}})
+	b.restoredOwners("coturn", false)
 	b.addFile("/etc/systemd/system/coturn.service.d/50-omc.conf", templates.CoturnUnit, nil, 0o644, "root", "root", "coturn")
 	b.add(daemonReload("coturn.service"))
 	// Older packages start coturn only with this set; harmless elsewhere.
