@@ -33,21 +33,21 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
 	}
 	isEnabled, isActive := enabledStates[en], act == "active"
+	enable, start := s.Enabled && !isEnabled, s.Running && !isActive
 	var cmds, what, starts []string
 	n := q(s.Name)
 	switch {
-	case s.Enabled && !isEnabled:
+	case enable && start:
+		// One systemctl, not two: each is a process and a D-Bus call on
+		// a host that, on a cold run, is busy with everything else.
+		return &Change{Step: s, Summary: "enable, start", Script: withJournal("systemctl enable --now -- "+n, s.Name), Starts: []string{s.Name}}, nil
+	case enable:
 		cmds, what = append(cmds, "systemctl enable -- "+n), append(what, "enable")
 	case !s.Enabled && en == "enabled":
 		cmds, what = append(cmds, "systemctl disable -- "+n), append(what, "disable")
 	}
 	switch {
-	case s.Running && !isActive && len(cmds) == 1 && what[0] == "enable":
-		// One systemctl, not two: each is a process and a D-Bus call on
-		// a host that, on a cold run, is busy with everything else.
-		cmds, what = []string{withJournal("systemctl enable --now -- "+n, s.Name)}, append(what, "start")
-		starts = []string{s.Name}
-	case s.Running && !isActive:
+	case start:
 		cmds, what = append(cmds, withJournal("systemctl start -- "+n, s.Name)), append(what, "start")
 		starts = []string{s.Name}
 	case !s.Running && isActive:
