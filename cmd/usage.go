@@ -142,6 +142,10 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 		if p == nil {
 			continue
 		}
+		// The tenants through Scalelite's API or its rake tasks; the
+		// recordings through the BBB API it serves at pool.url, whatever
+		// omc manages it with.
+		var api pool.Pool
 		switch {
 		case !p.Secret.IsSet():
 			warnings = append(warnings, fmt.Sprintf("group %s: the pool's secret %s is not readable: tenant names not updated", g.Name, p.Secret.Ref))
@@ -152,16 +156,13 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 				break
 			}
 			closers = append(closers, closeFn)
-			// Tenants through rake; the recordings through the BBB API
-			// that Scalelite serves at pool.url, whatever omc manages
-			// it with.
-			red.Add(p.Secret.Value())
-			mp := &maskingPool{Pool: rp, red: red}
-			pools = append(pools, mp)
-			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Pool: mp})
+			api = rp
 		default:
+			api = &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc}
+		}
+		if api != nil {
 			red.Add(p.Secret.Value())
-			mp := &maskingPool{Pool: &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc}, red: red}
+			mp := &maskingPool{Pool: api, red: red}
 			pools = append(pools, mp)
 			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Pool: mp})
 		}
