@@ -36,15 +36,7 @@ func (r *rig) meterScalelite() {
 func (r *rig) minute(t time.Time) map[string]TenantUsage {
 	r.t.Helper()
 	from := t.Truncate(time.Minute)
-	us, err := r.store.Usage(context.Background(), from, from.Add(time.Minute))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	m := map[string]TenantUsage{}
-	for _, u := range us {
-		m[u.Tenant] = u
-	}
-	return m
+	return r.between(from, from.Add(time.Minute))
 }
 
 // storage is each tenant's recording bytes and unknown recordings in the

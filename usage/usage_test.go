@@ -141,6 +141,12 @@ func (r *rig) usage(month string) map[string]TenantUsage {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return r.between(from, to)
+}
+
+// between is each tenant's usage in [from, to), by tenant name.
+func (r *rig) between(from, to time.Time) map[string]TenantUsage {
+	r.t.Helper()
 	us, err := r.store.Usage(context.Background(), from, to)
 	if err != nil {
 		r.t.Fatal(err)
