@@ -216,12 +216,7 @@ func TestRakePoolUpRegistersTheGroupAndASecondRunWritesNothing(t *testing.T) {
 
 func TestRakeDrainEnableRemove(t *testing.T) {
 	r := newRakeRig(t)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	r.bbb.Node("bbb-2").CreateMeetingAt("class", 5, 1, time.Now().Add(-time.Hour))
 	r.sl.StartPoller(t, 5*time.Millisecond)
 	waitUntil(t, func() bool { s := r.state(t, "bbb-2"); return s.Online && s.Load == 6 })
@@ -374,12 +369,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 
 func TestRakeStatusShowsThePool(t *testing.T) {
 	r := newRakeRig(t)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	old := time.Now().Add(-time.Hour)
 	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 12, 1, old)
 	r.bbb.Node("bbb-2").CreateMeetingAt("music", 2, 1, old)
@@ -493,12 +483,7 @@ func TestRakeUsageCollectNamesTenants(t *testing.T) {
 
 func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
 	r := newRakeRig(t)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	r.sl.StartPoller(t, 5*time.Millisecond)
 	waitUntil(t, func() bool {
 		return r.state(t, "bbb-1").Online && r.state(t, "bbb-2").Online && r.state(t, "bbb-3").Online
@@ -611,39 +596,22 @@ func TestRakeScaleUpAndDown(t *testing.T) {
 // Scalelite host from one refresh to the next, and closes it at the end.
 func TestRakeStatusWatchKeepsOneConnection(t *testing.T) {
 	r := newRakeRig(t)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	r.sl.Poll(context.Background())
 	accepted := func() int { return strings.Count(r.srv.Log(), "Accepted publickey") }
 	before := accepted()
 
-	scr := &fakeScreen{frames: make(chan string, 8)}
-	ticks := make(chan time.Time)
-	o := &statusOptions{Watch: true, Interval: 5 * time.Second, deps: r.deps, live: watchDeps{
-		ticker: func(time.Duration) (<-chan time.Time, func()) { return ticks, func() {} },
-		screen: func(*ui.Streams) frameWriter { return scr },
-	}}
-	var out, errb bytes.Buffer
-	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, OutTTY: true, ErrTTY: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runStatus(ctx, s, &globalOptions{Inventory: r.inv, Output: "text"}, o) }()
+	w := startWatch(t, r.deps, r.inv, 5*time.Second, nil)
 	for i := 0; i < 3; i++ {
 		if i > 0 {
-			ticks <- time.Time{}
+			w.ticks <- time.Time{}
 		}
-		if f := scr.next(t); !strings.Contains(f, "3 serving") {
+		if f := w.scr.next(t); !strings.Contains(f, "3 serving") {
 			t.Fatalf("frame %d:\n%s", i+1, f)
 		}
 	}
 	calls := len(r.sl.RakeCalls())
-	cancel()
-	if err := <-done; err != nil {
+	if err := w.stop(t); err != nil {
 		t.Fatal(err)
 	}
 	if n := accepted() - before; n != 1 || calls < 3 {

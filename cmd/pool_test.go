@@ -178,6 +178,17 @@ func (r *poolRig) up(nodes ...string) (string, int) {
 	return errs, code
 }
 
+// threeUp converges bbb-1, bbb-2 and bbb-3 at BBB 3.0.4 into the pool.
+func (r *poolRig) threeUp() {
+	r.t.Helper()
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4")
+	}
+	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		r.t.Fatal(errs)
+	}
+}
+
 // plan runs the pool step of omc plan: the named nodes are converged
 // (nothing pending on them), the others have changes pending.
 func (r *poolRig) plan(nodes ...string) (int, string, int) {
@@ -327,12 +338,7 @@ func TestPoolUpDoesNotEnableANodeWithAWrongSecret(t *testing.T) {
 
 func TestStatusTableGoldenJSONAndUnhealthyExit(t *testing.T) {
 	r := newPoolRig(t, staticNodes)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	inv := r.load()
 	at := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
 	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
@@ -467,12 +473,7 @@ func checkStatusSchema(t *testing.T, out string) {
 
 func TestDrainEnableRemove(t *testing.T) {
 	r := newPoolRig(t, staticNodes)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	r.bbb.Node("bbb-2").CreateMeetingAt("class", 5, 1, time.Now().Add(-time.Hour))
 	r.sl.StartPoller(t, 5*time.Millisecond)
 	waitUntil(t, func() bool { s := r.state(t, "bbb-2"); return s.Online && s.Load == 6 })
@@ -543,12 +544,7 @@ func TestDrainEnableRemove(t *testing.T) {
 
 func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 	r := newPoolRig(t, staticNodes)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	// bbb-3 has a meeting, so it goes last.
 	r.bbb.Node("bbb-3").CreateMeetingAt("class", 5, 1, time.Now().Add(-time.Hour))
 	r.sl.StartPoller(t, 5*time.Millisecond)

@@ -131,39 +131,68 @@ func (f *fakeScreen) next(t *testing.T) string {
 	return ""
 }
 
+// watchRun is omc status --watch running in the background on a fake
+// screen; a send on ticks is the next refresh.
+type watchRun struct {
+	scr       *fakeScreen
+	ticks     chan time.Time
+	out, errb bytes.Buffer
+	cancel    context.CancelFunc
+	done      chan error
+	// what the watch asked of its ticker, read after stop
+	interval time.Duration
+	stopped  bool
+}
+
+// startWatch runs omc status --watch on inv every interval; clock, when
+// given, is the watch's clock.
+func startWatch(t *testing.T, d *poolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
+	t.Helper()
+	w := &watchRun{scr: &fakeScreen{frames: make(chan string, 8)}, ticks: make(chan time.Time), done: make(chan error, 1)}
+	o := &statusOptions{Watch: true, Interval: interval, deps: d, live: watchDeps{
+		clock: clock,
+		ticker: func(d time.Duration) (<-chan time.Time, func()) {
+			w.interval = d
+			return w.ticks, func() { w.stopped = true }
+		},
+		screen: func(*ui.Streams) frameWriter { return w.scr },
+	}}
+	s := &ui.Streams{In: strings.NewReader(""), Out: &w.out, Err: &w.errb, OutTTY: true, ErrTTY: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w.cancel = cancel
+	go func() { w.done <- runStatus(ctx, s, &globalOptions{Inventory: inv, Output: "text"}, o) }()
+	return w
+}
+
+// stop cancels the watch and returns what it returned.
+func (w *watchRun) stop(t *testing.T) error {
+	t.Helper()
+	w.cancel()
+	select {
+	case err := <-w.done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("the watch did not stop on cancel")
+	}
+	return nil
+}
+
 func TestStatusWatchRedrawsOnEveryTickUntilCancelled(t *testing.T) {
 	r := newPoolRig(t, staticNodes)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		r.node(n, "3.0.4")
-	}
-	if errs, code := r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
-		t.Fatal(errs)
-	}
+	r.threeUp()
 	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 11, 1, time.Now().Add(-time.Hour))
 	r.sl.Poll(context.Background())
 
-	scr := &fakeScreen{frames: make(chan string, 8)}
-	ticks := make(chan time.Time)
-	var interval time.Duration
-	stopped := false
 	var clockMu sync.Mutex
 	at := pageT0
-	o := &statusOptions{Watch: true, Interval: 7 * time.Second, deps: r.deps, live: watchDeps{
-		clock: func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); at = at.Add(7 * time.Second); return at },
-		ticker: func(d time.Duration) (<-chan time.Time, func()) {
-			interval = d
-			return ticks, func() { stopped = true }
-		},
-		screen: func(*ui.Streams) frameWriter { return scr },
-	}}
-	var out, errb bytes.Buffer
-	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, OutTTY: true, ErrTTY: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runStatus(ctx, s, &globalOptions{Inventory: r.inv, Output: "text"}, o) }()
-
-	f1 := scr.next(t)
+	w := startWatch(t, r.deps, r.inv, 7*time.Second, func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		at = at.Add(7 * time.Second)
+		return at
+	})
+	f1 := w.scr.next(t)
 	if !strings.Contains(f1, "eu  UP  "+r.sl.URL+"\n  3 nodes · 3 serving · 1 meetings · 12 users of 600 (2%)\n") ||
 		!strings.Contains(f1, "refreshed 2026-11-05 09:30:07 UTC · every 7s") || strings.Contains(f1, "UNHEALTHY") {
 		t.Fatalf("first frame:\n%s", f1)
@@ -172,31 +201,25 @@ func TestStatusWatchRedrawsOnEveryTickUntilCancelled(t *testing.T) {
 	r.bbb.Node("bbb-3").SetDown(true)
 	r.sl.Poll(context.Background())
 	r.sl.Poll(context.Background())
-	ticks <- time.Time{}
-	f2 := scr.next(t)
+	w.ticks <- time.Time{}
+	f2 := w.scr.next(t)
 	if !strings.Contains(f2, "eu  DEGRADED  "+r.sl.URL+"\n  3 nodes · 2 serving · 1 unhealthy") || !strings.Contains(f2, "bbb-3: ") ||
 		!strings.Contains(f2, "UNHEALTHY") || !strings.Contains(f2, "09:30:14 UTC") {
 		t.Fatalf("second frame:\n%s", f2)
 	}
-	ticks <- time.Time{}
-	f3 := scr.next(t)
+	w.ticks <- time.Time{}
+	f3 := w.scr.next(t)
 	if !strings.Contains(f3, "09:30:21 UTC") {
 		t.Fatalf("third frame:\n%s", f3)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("a stopped watch is no error: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the watch did not stop on cancel")
+	if err := w.stop(t); err != nil {
+		t.Fatalf("a stopped watch is no error: %v", err)
 	}
-	if len(scr.frames) != 0 || !scr.closed || !stopped || interval != 7*time.Second {
-		t.Fatalf("after cancel: %d more frames, closed %v, ticker stopped %v, interval %s", len(scr.frames), scr.closed, stopped, interval)
+	if len(w.scr.frames) != 0 || !w.scr.closed || !w.stopped || w.interval != 7*time.Second {
+		t.Fatalf("after cancel: %d more frames, closed %v, ticker stopped %v, interval %s", len(w.scr.frames), w.scr.closed, w.stopped, w.interval)
 	}
-	if out.Len() != 0 || errb.Len() != 0 {
-		t.Fatalf("the watch wrote besides its screen:\n%s\n%s", out.String(), errb.String())
+	if w.out.Len() != 0 || w.errb.Len() != 0 {
+		t.Fatalf("the watch wrote besides its screen:\n%s\n%s", w.out.String(), w.errb.String())
 	}
 	r.seen.WriteString(f1 + f2 + f3)
 	// The turn was recorded for the page.
