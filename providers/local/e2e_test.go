@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -135,6 +136,12 @@ func assertGone(t *testing.T, p *Provider, inv string, names []string) {
 		if _, err := os.Stat(p.hostDir(inv, n)); err == nil {
 			t.Errorf("%s: host dir left behind", n)
 		}
+		cgs, _ := hostCgroups(ns)
+		for _, d := range cgs {
+			if _, err := os.Stat(d); err == nil {
+				t.Errorf("%s: cgroup %s left behind", n, d)
+			}
+		}
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		for _, c := range procs {
 			if b, _ := os.ReadFile(c); bytes.Contains(b, []byte(p.hostDir(inv, n)+"/")) {
@@ -213,6 +220,49 @@ func TestE2EHosts(t *testing.T) {
 		c.Close()
 		t.Error("apt proxy answers on 127.0.0.1")
 	}
+
+	// Hosts booted by one process used to share one cgroup: one host's
+	// systemd removed the unit cgroup another was starting the same unit
+	// in (status=219/CGROUP). Each host's systemd is now below its own.
+	t.Run("each host in a cgroup of its own", func(t *testing.T) {
+		seen := map[string]string{}
+		for _, n := range f.names() {
+			st, err := readState(p.hostDir(f.inv.Name, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Cgroups) == 0 {
+				t.Fatalf("%s: no cgroups of its own in its state", n)
+			}
+			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", st.PID, st.PID))
+			k := strings.Fields(string(kids))
+			if len(k) == 0 {
+				t.Fatalf("%s: nspawn %d has no child", n, st.PID)
+			}
+			cg, err := os.ReadFile("/proc/" + k[0] + "/cgroup")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked := 0
+			for _, l := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+				parts := strings.SplitN(l, ":", 3)
+				if len(parts) != 3 || (parts[1] != "" && parts[1] != "name=systemd") {
+					continue
+				}
+				checked++
+				if !strings.Contains(parts[2], "/"+st.NetNS+"/") {
+					t.Errorf("%s: its systemd is in cgroup %s of hierarchy %q, not below its own (%s)", n, parts[2], parts[1], st.NetNS)
+				}
+				if other, dup := seen[parts[1]+":"+parts[2]]; dup {
+					t.Errorf("%s and %s share cgroup %s", n, other, parts[2])
+				}
+				seen[parts[1]+":"+parts[2]] = n
+			}
+			if checked == 0 {
+				t.Errorf("%s: no v2 or name=systemd cgroup in %q", n, cg)
+			}
+		}
+	})
 
 	t.Run("apt through the proxy", func(t *testing.T) {
 		c := f.dial(t, ms[0])

@@ -232,12 +232,29 @@ func (p *Provider) boot(st *state) error {
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW",
 		"--link-journal=no", "--resolv-conf=off", "--console=read-only",
 	}
-	pid, exited, err := startDetached(filepath.Join(st.dir, "console.log"),
-		[]string{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"}, "systemd-nspawn", args...)
+	name := "systemd-nspawn"
+	// Its own cgroup (cgroup.go); where none can be made, the host shares
+	// omc's, as before.
+	dirs, err := hostCgroups(st.NetNS)
+	if err == nil {
+		removeCgroups(dirs) // what a host that stopped by itself left
+		err = makeCgroups(dirs)
+	}
 	if err != nil {
+		p.logf("%s: no cgroup of its own (%v); hosts booted at once may now and then fail to start a unit (status=219/CGROUP)", st.Node, err)
+		dirs = nil
+	}
+	if len(dirs) > 0 {
+		args = append([]string{"-c", intoCgroups(dirs), lookTool(name)}, args...)
+		name = "sh"
+	}
+	pid, exited, err := startDetached(filepath.Join(st.dir, "console.log"),
+		[]string{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"}, name, args...)
+	if err != nil {
+		removeCgroups(dirs)
 		return err
 	}
-	st.PID, st.exited = pid, exited
+	st.PID, st.exited, st.Cgroups = pid, exited, dirs
 	st.Booted = time.Now().UTC()
 	return st.write()
 }
@@ -331,6 +348,11 @@ func (p *Provider) stopHost(ctx context.Context, st *state) error {
 		}
 	}
 	killNetns(st.NetNS)
+	cg := st.Cgroups
+	if cg == nil { // a host whose state was lost
+		cg, _ = hostCgroups(st.NetNS)
+	}
+	removeCgroups(cg)
 	err := unmountUnder(st.dir)
 	teardownLink(ctx, st.NetNS)
 	return hostErr(st, "stopping", err)

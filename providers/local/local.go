@@ -13,7 +13,10 @@
 //	apt-get install debootstrap systemd-container apt-cacher-ng iproute2 nftables
 //
 // systemd need not be the machine's PID 1 (nspawn runs with
-// --register=no --keep-unit).
+// --register=no --keep-unit). Each host starts in a cgroup of its own,
+// omc-<10 hex digits> below omc's (in the v2 hierarchy and v1's
+// name=systemd), so that the hosts' systemds do not share unit cgroups
+// (see cgroup.go); it is removed when the host stops.
 //
 // # Where things live
 //

@@ -45,7 +45,9 @@ type state struct {
 	Rootfs  string `json:"rootfs"`
 	HostKey string `json:"host_key"`
 	// PID is systemd-nspawn's, 0 when never booted.
-	PID     int       `json:"pid"`
+	PID int `json:"pid"`
+	// Cgroups are the host's own cgroups (cgroup.go), removed when it stops.
+	Cgroups []string  `json:"cgroups,omitempty"`
 	Created time.Time `json:"created"`
 	Booted  time.Time `json:"booted,omitzero"`
 

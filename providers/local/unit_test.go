@@ -5,8 +5,12 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,7 +176,8 @@ func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	st := &state{Version: stateVersion, Inventory: "fleet", Group: "dev", Node: "bbb-1", Phase: phaseCreating,
 		NetNS: "omc-0123456789", Subnet: "10.250.0.4/30", MachineAddr: "10.250.0.5", HostAddr: "10.250.0.6",
-		HostKey: "ssh-ed25519 AAAA", Created: time.Now().UTC().Truncate(time.Second), dir: dir}
+		HostKey: "ssh-ed25519 AAAA", Cgroups: []string{"/sys/fs/cgroup/unified/omc-0123456789"},
+		Created: time.Now().UTC().Truncate(time.Second), dir: dir}
 	if err := st.write(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +186,7 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	got.dir, st.dir = "", ""
-	if *got != *st {
+	if !reflect.DeepEqual(got, st) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, st)
 	}
 	if got.status() != "creating" {
@@ -351,5 +356,88 @@ func TestRunningFollowsTheProcessWeStarted(t *testing.T) {
 	// A state read back from disk (another omc booted it) asks /proc.
 	if (&state{PID: pid, dir: dir}).running() {
 		t.Fatal("running() = true for a dead PID read from disk")
+	}
+}
+
+func TestCgroupDirs(t *testing.T) {
+	// This machine's kind: v1 controllers, name=systemd and a unified v2
+	// next to them, no systemd as PID 1 (omc in the root cgroup).
+	hybrid := `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+34 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+38 30 0:35 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+39 30 0:36 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+	hybridOwn := "9:name=systemd:/\n8:pids:/\n4:memory:/\n0::/\n"
+	// A developer's Debian 12: v2 only, omc in a login session.
+	v2 := `25 1 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+26 25 0:23 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+`
+	v2Own := "0::/user.slice/user-0.slice/session-3.scope\n"
+	// Inside a container with a cgroup namespace, the mount's root is the
+	// namespace's, and a mount point with a space is escaped.
+	nsd := `40 30 0:37 /machine.slice/x /sys/fs/cgroup\040x rw - cgroup2 cgroup2 rw
+`
+	nsdOwn := "0::/machine.slice/x/payload\n"
+	for _, c := range []struct {
+		name, own, mounts string
+		want              []string
+	}{
+		{"hybrid", hybridOwn, hybrid, []string{"/sys/fs/cgroup/systemd/omc-1", "/sys/fs/cgroup/unified/omc-1"}},
+		{"v2", v2Own, v2, []string{"/sys/fs/cgroup/user.slice/user-0.slice/session-3.scope/omc-1"}},
+		{"mount root", nsdOwn, nsd, []string{"/sys/fs/cgroup x/payload/omc-1"}},
+		{"v1 without name=systemd", "4:memory:/\n", "34 30 0:31 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", nil},
+		{"not mounted", hybridOwn, "", nil},
+	} {
+		if got := cgroupDirs(c.own, c.mounts, "omc-1"); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// A host's cgroups are made, entered by the shell prefix and removed with
+// what was made below them; a cgroupfs that refuses leaves nothing made.
+func TestCgroupsMadeEnteredRemoved(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make cgroups")
+	}
+	dirs, err := hostCgroups("omc-unit-" + strconv.Itoa(os.Getpid()))
+	if err != nil || len(dirs) == 0 {
+		t.Skipf("no cgroup hierarchy here to use (%v)", err)
+	}
+	if err := makeCgroups(dirs); err != nil {
+		t.Skipf("cgroups cannot be made here: %v", err)
+	}
+	t.Cleanup(func() { removeCgroups(dirs) })
+	out, err := exec.Command("sh", "-c", intoCgroups(dirs), "sh", "-c", "cat /proc/self/cgroup; mkdir "+shq(dirs[0]+"/payload")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	key := filepath.Base(dirs[0])
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && (parts[1] == "" || parts[1] == "name=systemd") && !strings.HasSuffix(parts[2], "/"+key) {
+			t.Errorf("the child ran in %s, not its own cgroup: %s", parts[2], l)
+		}
+	}
+	removeCgroups(dirs)
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("%s left behind", d)
+		}
+	}
+	if err := makeCgroups([]string{dirs[0], "/proc/omc-no-such/cg"}); err == nil {
+		t.Fatal("a cgroup under /proc was made")
+	}
+	if _, err := os.Stat(dirs[0]); err == nil {
+		t.Errorf("a failed makeCgroups left %s", dirs[0])
+	}
+}
+
+// A cgroup the shell cannot enter is said, and the program runs anyway.
+func TestIntoCgroupsFallsThrough(t *testing.T) {
+	out, err := exec.Command("sh", "-c", intoCgroups([]string{"/nonexistent/omc x"}), "echo", "ran").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "omc: could not enter cgroup /nonexistent/omc x/cgroup.procs") || !strings.HasSuffix(string(out), "ran\n") {
+		t.Fatalf("%v: %q", err, out)
 	}
 }
