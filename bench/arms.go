@@ -147,11 +147,16 @@ func parseOmc(o *outcome) {
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var ev struct {
-			Type, Host, Status string
-			Failed             int
+			Type, Host, Status, Step string
+			Failed                   int
+			DurationMS               int64 `json:"duration_ms"`
 		}
 		if json.Unmarshal(sc.Bytes(), &ev) != nil {
 			continue
+		}
+		// The workload's one packages step is omc's apt-get time.
+		if ev.Type == "step" && strings.HasPrefix(ev.Step, "packages ") {
+			o.AptMax = max(o.AptMax, float64(ev.DurationMS)/1000)
 		}
 		switch {
 		case ev.Type == "step" && ev.Status == "changed":
