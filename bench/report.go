@@ -232,7 +232,7 @@ func (b *bench) targets() string {
 			// so the verdict compares what each arm needs besides it:
 			// each cold run's wall time less its slowest host's apt-get.
 			ob, fb := b.besidesApt("omc", n), b.besidesApt("floor", n)
-			fmt.Fprintf(&t, "- Cold at N=%d no slower than floor + package manager: omc %.2f s; floor no-op %.2f s + apt-get install %.2f s (slowest host) = %.2f s → %.2f× (floor's own cold converge, apt included: %.2f s → omc %.2f× it). Besides apt-get (median of wall − slowest apt-get per run): omc %.2f s, floor %.2f s — %s\n",
+			fmt.Fprintf(&t, "- Cold at N=%d no slower than floor + package manager: omc %.2f s; floor no-op %.2f s + apt-get update and install %.2f s (slowest host) = %.2f s → %.2f× (floor's own cold converge, apt included: %.2f s → omc %.2f× it). Besides apt-get (median of wall − slowest apt-get per run): omc %.2f s, floor %.2f s — %s\n",
 				n, oc.MedianS, fn.MedianS, fc.AptMaxS, bound, oc.MedianS/bound, fc.MedianS, oc.MedianS/fc.MedianS, ob, fb, verdict(ob <= fb*1.05 || oc.MedianS <= fc.MedianS*1.05))
 		}
 	}

@@ -286,8 +286,8 @@ func floorScript(steps []step, root, name string) string {
 			b.WriteString("miss=''\nfor p in " + strings.Join(s.pkgs, " ") + "; do [ \"$(dpkg-query -W -f='${db:Status-Abbrev}' $p 2>/dev/null)\" = 'ii ' ] || miss=\"$miss $p\"; done\n")
 			b.WriteString(`if [ -n "$miss" ]; then
   export DEBIAN_FRONTEND=noninteractive
-  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 2>/dev/null | head -n 1)" ]; then apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null || fail apt update; fi
   t0=$(date +%s.%N)
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 2>/dev/null | head -n 1)" ]; then apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null || fail apt update; fi
   apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- $miss >/dev/null || fail apt install
   echo "apt_seconds=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.2f", b-a}')"
   ch=$((ch+1))
