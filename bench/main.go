@@ -455,7 +455,7 @@ func (b *bench) armCell(ctx context.Context, e *env, arm string, n int) error {
 		// for nftables, in every arm). The run is said with its output
 		// and the failed units' journals, kept out of the medians, and
 		// the cell's cold run is tried once more on fresh hosts.
-		why := b.unitJournals(ctx, e)
+		why := b.unitJournals(ctx, e, rec)
 		if !retried {
 			b.logf("N=%d %s cold run %d: %d hosts failed in %.1fs; trying the cold run once more on fresh hosts. Output:\n%s\n%s", n, arm, r+1, rec.Failed, rec.WallS, tail(rec.output, 3000), why)
 			b.notes = append(b.notes, fmt.Sprintf("N=%d %s cold run %d: %d hosts failed (%.1fs; not in the medians; run again on fresh hosts): %s", n, arm, r+1, rec.Failed, rec.WallS, oneLine(why)))
@@ -542,20 +542,17 @@ func (b *bench) armCell(ctx context.Context, e *env, arm string, n int) error {
 	return nil
 }
 
-// unitJournals says, for each host not in the wanted end state, which
-// units failed and their last journal lines: the only trace of a start
-// failure for arms (the floor, Ansible) that do not print it.
-func (b *bench) unitJournals(ctx context.Context, e *env) string {
+// unitJournals says, for each host the run's check found not in the
+// wanted end state, which units failed and their last journal lines: the
+// only trace of a start failure for arms (the floor, Ansible) that do not
+// print it.
+func (b *bench) unitJournals(ctx context.Context, e *env, rec *record) string {
 	if !e.fleet.Systemd() {
 		return ""
 	}
-	st, err := e.check(ctx, nil)
-	if err != nil {
-		return "checker: " + err.Error()
-	}
 	var out strings.Builder
 	for _, h := range e.hosts {
-		if len(st[h.Name].diffs) == 0 {
+		if !slices.Contains(rec.wrong, h.Name) {
 			continue
 		}
 		j, err := e.fleet.Exec(ctx, h, `for u in $(systemctl list-units --failed --plain --no-legend | cut -d' ' -f1); do echo "== $u"; journalctl -u "$u" -n 12 --no-pager -o short-monotonic; done`)
@@ -630,15 +627,15 @@ func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r in
 	if err != nil {
 		return nil, err
 	}
-	bad := 0
 	for name, s := range st {
 		if len(s.diffs) > 0 {
-			bad++
-			if bad <= 2 {
+			rec.wrong = append(rec.wrong, name)
+			if len(rec.wrong) <= 2 {
 				b.notes = append(b.notes, fmt.Sprintf("N=%d %s %s: %s differs: %s", n, arm, scenario, name, strings.Join(s.diffs, "; ")))
 			}
 		}
 	}
+	bad := len(rec.wrong)
 	rec.StateOK = bad == 0
 	if !rec.StateOK {
 		b.fail("N=%d %s %s run %d: %d hosts not in the wanted end state (see notes)\n%s", n, arm, scenario, r+1, bad, tail(o.Output, 1500))

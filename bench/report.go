@@ -45,6 +45,7 @@ type record struct {
 	AptMaxS      float64 `json:"apt_max_s,omitempty"`
 	StateOK      bool    `json:"end_state_ok"`
 	output       string
+	wrong        []string // hosts the checker found not in the wanted end state
 }
 
 // summary is one cell: arm × scenario × N.
