@@ -386,14 +386,95 @@ func (b *bench) cell(ctx context.Context, f Fleet, n int) error {
 	rng.Shuffle(len(arms), func(i, j int) { arms[i], arms[j] = arms[j], arms[i] })
 	b.logf("N=%d on %s hosts, %d steps per host; arm order %v", n, f.Kind(), len(e.steps), arms)
 	for _, arm := range arms {
-		if err := b.armCell(ctx, e, arm, n); err != nil {
+		if !b.wants(arm, "cold", n) && !b.later(arm, n) {
+			b.logf("N=%d %s: skipped", n, arm)
+		}
+	}
+	// Cold runs take turns: round r runs one cold run of each arm, the arm
+	// order turned by r, so that a machine slowing down through a cell
+	// (seen: in every N=5 cell the arm run second was the slower) slows
+	// every arm alike. An arm's last cold run is kept back to go right
+	// before its other scenarios, which start from the hosts it leaves.
+	inRounds := map[string]int{}
+	for _, arm := range arms {
+		inRounds[arm] = b.coldRuns(arm, n)
+		if b.later(arm, n) {
+			inRounds[arm]--
+		}
+	}
+	done := map[string]int{}
+	retried := map[string]bool{}
+	for _, round := range coldRounds(arms, inRounds) {
+		for _, arm := range round {
+			if _, err := b.cold(ctx, e, arm, n, done[arm], retried, false); err != nil {
+				return err
+			}
+			done[arm]++
+		}
+		if err := b.write(); err != nil {
 			return err
+		}
+	}
+	for _, arm := range arms {
+		if !b.later(arm, n) {
+			continue
+		}
+		ok, err := b.cold(ctx, e, arm, n, done[arm], retried, true)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := b.scenarios(ctx, e, arm, n); err != nil {
+				return err
+			}
 		}
 		if err := b.write(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// coldRounds orders the arms' cold runs in rounds: round r has one run of
+// each arm with runs[arm] > r, in arms' order turned left by r, so that
+// each arm takes each place in turn.
+func coldRounds(arms []string, runs map[string]int) [][]string {
+	var rounds [][]string
+	for r := 0; ; r++ {
+		var round []string
+		for i := range arms {
+			if arm := arms[(i+r)%len(arms)]; runs[arm] > r {
+				round = append(round, arm)
+			}
+		}
+		if len(round) == 0 {
+			return rounds
+		}
+		rounds = append(rounds, round)
+	}
+}
+
+// wants says whether scenario sc of arm runs at N=n.
+func (b *bench) wants(arm, sc string, n int) bool {
+	return slices.Contains(b.c.scenarios, sc) && !b.skipped(arm, sc, n)
+}
+
+// later says whether arm has scenarios after cold at N=n: they need the
+// hosts converged by that arm, so it has one cold run even if cold itself
+// is not wanted (that run is then not recorded).
+func (b *bench) later(arm string, n int) bool {
+	return b.wants(arm, "noop", n) || b.wants(arm, "drift", n) || (b.wants(arm, "down", n) && n > 1)
+}
+
+// coldRuns is how many cold runs arm has at N=n.
+func (b *bench) coldRuns(arm string, n int) int {
+	switch {
+	case b.wants(arm, "cold", n):
+		return max(1, b.runsFor(arm, "cold", n))
+	case b.later(arm, n):
+		return 1
+	}
+	return 0
 }
 
 func (b *bench) runsFor(arm, scenario string, n int) int {
@@ -423,58 +504,62 @@ func (b *bench) skipped(arm, sc string, n int) bool {
 	return false
 }
 
-func (b *bench) armCell(ctx context.Context, e *env, arm string, n int) error {
-	want := func(sc string) bool { return slices.Contains(b.c.scenarios, sc) && !b.skipped(arm, sc, n) }
-	if !want("cold") && !want("noop") && !want("drift") && !want("down") {
-		b.logf("N=%d %s: skipped", n, arm)
-		return nil
-	}
-	// cold: fresh hosts each time; the last one is what the other
-	// scenarios start from.
-	cold := max(1, b.runsFor(arm, "cold", n))
-	retried := false
-	for r := 0; r < cold; r++ {
+// cold runs arm's cold run r (1-based in the record as run r+1) on fresh
+// hosts. Now and then a unit fails to start on a loaded machine (seen for
+// nftables, in every arm): such a run is said with its output and the
+// failed units' journals, kept out of the medians and tried once more on
+// fresh hosts, once per arm and cell; failing again it is a failure. ok
+// says the hosts are left converged by arm: when last (the run other
+// scenarios start from) a failed run is followed by an untimed re-converge.
+func (b *bench) cold(ctx context.Context, e *env, arm string, n, r int, retried map[string]bool, last bool) (ok bool, err error) {
+	keep := b.wants(arm, "cold", n)
+	for {
 		b.logf("N=%d %s: resetting hosts", n, arm)
 		t0 := time.Now()
 		if err := e.fleet.Reset(ctx, n); err != nil {
-			return fmt.Errorf("reset: %w", err)
+			return false, fmt.Errorf("reset: %w", err)
 		}
 		b.logf("N=%d %s: reset in %.1fs", n, arm, time.Since(t0).Seconds())
 		nf := len(b.failures)
 		rec, err := b.timed(ctx, e, arm, "cold", n, r, nil)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if rec.Failed == 0 && rec.StateOK {
-			if !want("cold") {
+			if !keep {
 				b.records = b.records[:len(b.records)-1]
 			}
-			continue
+			return true, nil
 		}
-		// Now and then a unit fails to start on a loaded machine (seen
-		// for nftables, in every arm). The run is said with its output
-		// and the failed units' journals, kept out of the medians, and
-		// the cell's cold run is tried once more on fresh hosts.
 		why := b.unitJournals(ctx, e, rec)
-		if !retried {
+		if !retried[arm] {
 			b.logf("N=%d %s cold run %d: %d hosts failed in %.1fs; trying the cold run once more on fresh hosts. Output:\n%s\n%s", n, arm, r+1, rec.Failed, rec.WallS, tail(rec.output, 3000), why)
 			b.notes = append(b.notes, fmt.Sprintf("N=%d %s cold run %d: %d hosts failed (%.1fs; not in the medians; run again on fresh hosts): %s", n, arm, r+1, rec.Failed, rec.WallS, oneLine(why)))
 			b.failures, b.records = b.failures[:nf], b.records[:len(b.records)-1]
-			retried = true
-			r--
+			retried[arm] = true
 			continue
 		}
-		// Failed twice: said as a failure; later scenarios start from a
-		// re-converge (untimed) rather than being skipped.
 		b.fail("N=%d %s cold: %d hosts failed:\n%s\n%s", n, arm, rec.Failed, tail(rec.output, 3000), why)
-		if !want("cold") {
+		if !keep {
 			b.records = b.records[:len(b.records)-1]
 		}
+		if !last {
+			return false, nil
+		}
+		// Later scenarios start from a re-converge (untimed) rather than
+		// being skipped.
 		if err := b.reconverge(ctx, e, arm, n); err != nil {
 			b.fail("N=%d %s: %v; later scenarios skipped", n, arm, err)
-			return nil
+			return false, nil
 		}
+		return true, nil
 	}
+}
+
+// scenarios runs arm's no-op, drift and down scenarios on hosts arm has
+// just converged.
+func (b *bench) scenarios(ctx context.Context, e *env, arm string, n int) error {
+	want := func(sc string) bool { return b.wants(arm, sc, n) }
 	if want("noop") {
 		for r := range b.runsFor(arm, "noop", n) {
 			before, err := e.check(ctx, nil)
