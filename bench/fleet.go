@@ -83,7 +83,10 @@ type nspawnFleet struct {
 
 const provInventory = "omcbench"
 
-func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFile string) (*nspawnFleet, error) {
+// newNspawnFleet makes n local hosts. afterBuild, when not nil, runs
+// after the provider has made them (and so its image) and the hosts are
+// then rebuilt from the image it changed.
+func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFile string, afterBuild func() error) (*nspawnFleet, error) {
 	invPath := filepath.Join(work, "provider.yaml")
 	priv := strings.TrimSuffix(pubKeyFile, ".pub")
 	if err := writeYAML(invPath, map[string]any{
@@ -106,6 +109,20 @@ func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFil
 	if err != nil {
 		return nil, err
 	}
+	fail := func(err error) (*nspawnFleet, error) { // no host outlives a failed start
+		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		_ = p.Delete(dctx, inv, inv.Group("bench"), nodeNames(inv))
+		return nil, err
+	}
+	if afterBuild != nil {
+		if err := afterBuild(); err != nil {
+			return fail(err)
+		}
+		if ms, err = p.Rebuild(ctx, inv, inv.Group("bench"), inv.Nodes()); err != nil {
+			return fail(err)
+		}
+	}
 	byName := map[string]int{}
 	for i, m := range ms {
 		byName[m.Name] = i
@@ -122,9 +139,17 @@ func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFil
 		f.hosts = append(f.hosts, h)
 	}
 	if err := f.prepare(ctx, f.hosts); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	return f, nil
+}
+
+func nodeNames(inv *inventory.Inventory) []string {
+	var out []string
+	for _, n := range inv.Nodes() {
+		out = append(out, n.Name)
+	}
+	return out
 }
 
 func (f *nspawnFleet) Kind() string   { return "local" }

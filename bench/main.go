@@ -227,12 +227,23 @@ func (b *bench) main(ctx context.Context) error {
 		if err := seedImage(b.c.cacheDir); err != nil {
 			return err
 		}
-		if err := prepareImage(b.c.cacheDir); err != nil {
+		// With no image yet (a fresh machine), the provider builds it on
+		// the first Create; it is prepared then and the hosts rebuilt.
+		built, err := prepareImage(b.c.cacheDir)
+		if err != nil {
 			return err
+		}
+		var afterBuild func() error
+		if !built {
+			afterBuild = func() error {
+				b.logf("preparing the new image (python3, python3-apt) and rebuilding the hosts from it")
+				_, err := prepareImage(b.c.cacheDir)
+				return err
+			}
 		}
 		b.logf("creating %d local hosts (systemd-nspawn) in %s", maxLocal, b.c.cacheDir)
 		t0 := time.Now()
-		nsp, err = newNspawnFleet(ctx, b.c.work, b.c.cacheDir, maxLocal, b.keyFile+".pub")
+		nsp, err = newNspawnFleet(ctx, b.c.work, b.c.cacheDir, maxLocal, b.keyFile+".pub", afterBuild)
 		if err != nil {
 			return fmt.Errorf("local hosts: %w", err)
 		}
@@ -301,18 +312,19 @@ func seedImage(dir string) error {
 		}
 		break
 	}
-	return nil // else the provider builds it on Create; prepareImage runs after
+	return nil // else the provider builds it on Create
 }
 
 // prepareImage puts python3 and python3-apt into the bench's own image,
 // as every cloud image has them (Ansible needs them on the hosts), and
 // keeps its apt lists fresh (under 3 h), so no arm's cold run pays an
 // apt-get update the others skip (omc, the floor and the playbook all
-// skip it for lists under 6 h old).
-func prepareImage(dir string) error {
+// skip it for lists under 6 h old). It says false, doing nothing, when
+// the image is not built yet.
+func prepareImage(dir string) (bool, error) {
 	rootfs := filepath.Join(dir, "images", local.DefaultImage, "rootfs")
 	if _, err := os.Stat(rootfs); err != nil {
-		return nil
+		return false, nil
 	}
 	script := `set -e
 export DEBIAN_FRONTEND=noninteractive
@@ -321,9 +333,9 @@ dpkg-query -W -f='${db:Status-Abbrev}' python3 python3-apt 2>/dev/null | grep -q
 apt-get clean`
 	out, err := exec.Command("systemd-nspawn", "-q", "--register=no", "--keep-unit", "-D", rootfs, "--pipe", "/bin/sh", "-c", script).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("preparing the image: %v: %s", err, out)
+		return true, fmt.Errorf("preparing the image: %v: %s", err, out)
 	}
-	return nil
+	return true, nil
 }
 
 // tools builds omc and checks the arms' commands.
