@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // env is everything the arms need for one N.
@@ -292,7 +294,7 @@ func (e *env) check(ctx context.Context, skip *Host) (map[string]hostState, erro
 // drift edits one managed file and stops the service on the first k hosts.
 func (e *env) drift(ctx context.Context, k int) error {
 	for _, h := range e.hosts[:k] {
-		script := "printf '# drift: edited by hand\\n' >> " + q(h.Root+"/etc/turnserver.conf")
+		script := "printf '# drift: edited by hand\\n' >> " + shell.Quote(h.Root+"/etc/turnserver.conf")
 		if e.fleet.Systemd() {
 			script += " && systemctl stop coturn"
 		}

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers/local"
 )
@@ -367,7 +368,7 @@ func (f *loopFleet) start(ctx context.Context, h *Host) error {
 		return err
 	}
 	defer logf.Close()
-	script := "mount -t tmpfs -o mode=0755 bench-run /run && mkdir -p /run/sshd && mount --bind " + q(f.bashrc) + " /root/.bashrc && exec /usr/sbin/sshd -D -e -f " + q(h.conf)
+	script := "mount -t tmpfs -o mode=0755 bench-run /run && mkdir -p /run/sshd && mount --bind " + shell.Quote(f.bashrc) + " /root/.bashrc && exec /usr/sbin/sshd -D -e -f " + shell.Quote(h.conf)
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

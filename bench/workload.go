@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // The workload: one BBB/TURN node's real steps (see README.md), as one
@@ -190,7 +192,6 @@ func b64(s string) string {
 }
 
 // q quotes for sh.
-func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func modeNoZero(m string) string { return strings.TrimLeft(m, "0") }
 
@@ -230,7 +231,7 @@ func dumpScript(steps []step, root, name string) string {
 	var b strings.Builder
 	b.WriteString("set +e\n")
 	stamp := func(p string) {
-		fmt.Fprintf(&b, "[ -e %s ] && echo \"stamp:%s\t$(stat -c '%%i %%z' -- %s)\"\n", q(p), p, q(p))
+		fmt.Fprintf(&b, "[ -e %s ] && echo \"stamp:%s\t$(stat -c '%%i %%z' -- %s)\"\n", shell.Quote(p), p, shell.Quote(p))
 	}
 	for _, s := range steps {
 		p := root + s.path
@@ -240,18 +241,18 @@ func dumpScript(steps []step, root, name string) string {
 				fmt.Fprintf(&b, "echo \"pkg:%s\t$(dpkg-query -W -f='${db:Status-Abbrev}' %s 2>/dev/null | tr -d ' ')\"\n", pk, pk)
 			}
 		case kDir:
-			fmt.Fprintf(&b, "[ -d %s ] && echo \"dir:%s\t$(stat -c '%%a %%U:%%G' -- %s)\"\n", q(p), p, q(p))
+			fmt.Fprintf(&b, "[ -d %s ] && echo \"dir:%s\t$(stat -c '%%a %%U:%%G' -- %s)\"\n", shell.Quote(p), p, shell.Quote(p))
 			stamp(p)
 		case kFile:
-			fmt.Fprintf(&b, "[ -f %s ] && echo \"file:%s\t$(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%a %%U:%%G' -- %s)\"\n", q(p), p, q(p), q(p))
+			fmt.Fprintf(&b, "[ -f %s ] && echo \"file:%s\t$(sha256sum < %s | cut -d' ' -f1) $(stat -c '%%a %%U:%%G' -- %s)\"\n", shell.Quote(p), p, shell.Quote(p), shell.Quote(p))
 			stamp(p)
 		case kLine:
 			l := sub(s.line, name)
-			fmt.Fprintf(&b, "echo \"line:%s:%s\t$(grep -cxF -e %s -- %s 2>/dev/null)\"\n", p, l, q(l), q(p))
+			fmt.Fprintf(&b, "echo \"line:%s:%s\t$(grep -cxF -e %s -- %s 2>/dev/null)\"\n", p, l, shell.Quote(l), shell.Quote(p))
 			stamp(p)
 		case kSysctl:
 			f := sysctlConf(s.key)
-			fmt.Fprintf(&b, "echo \"sysctl:%s\t$(cat /proc/sys/%s) persisted=$(tr -d ' \\t\\n' < %s 2>/dev/null)\"\n", s.key, strings.ReplaceAll(s.key, ".", "/"), q(f))
+			fmt.Fprintf(&b, "echo \"sysctl:%s\t$(cat /proc/sys/%s) persisted=$(tr -d ' \\t\\n' < %s 2>/dev/null)\"\n", s.key, strings.ReplaceAll(s.key, ".", "/"), shell.Quote(f))
 			stamp(f)
 		case kService:
 			fmt.Fprintf(&b, "echo \"unit:%s\t$(systemctl is-enabled %s 2>/dev/null) $(systemctl is-active %s 2>/dev/null)\"\n", s.unit, s.unit, s.unit)
@@ -294,19 +295,19 @@ func floorScript(steps []step, root, name string) string {
 fi
 `)
 		case kDir:
-			fmt.Fprintf(&b, "f=%s\nif [ ! -d \"$f\" ]; then mkdir -p \"$f\" && chown %s:%s \"$f\" && chmod %s \"$f\" || fail \"$f\"; ch=$((ch+1))\n", q(p), s.owner, s.group, s.mode)
+			fmt.Fprintf(&b, "f=%s\nif [ ! -d \"$f\" ]; then mkdir -p \"$f\" && chown %s:%s \"$f\" && chmod %s \"$f\" || fail \"$f\"; ch=$((ch+1))\n", shell.Quote(p), s.owner, s.group, s.mode)
 			fmt.Fprintf(&b, "elif [ \"$(stat -c '%%a %%U:%%G' \"$f\")\" != '%s %s:%s' ]; then chown %s:%s \"$f\" && chmod %s \"$f\"; ch=$((ch+1)); fi\n", modeNoZero(s.mode), s.owner, s.group, s.owner, s.group, s.mode)
 		case kFile:
 			c := sub(s.content, name)
-			fmt.Fprintf(&b, "f=%s\nif [ \"$(sha256sum < \"$f\" 2>/dev/null | cut -d' ' -f1)\" != %s ]; then\n", q(p), sha(c))
+			fmt.Fprintf(&b, "f=%s\nif [ \"$(sha256sum < \"$f\" 2>/dev/null | cut -d' ' -f1)\" != %s ]; then\n", shell.Quote(p), sha(c))
 			fmt.Fprintf(&b, "  base64 -d > \"$f.floor-tmp\" <<'EOF'\n%sEOF\n", b64(c))
 			fmt.Fprintf(&b, "  chown %s:%s \"$f.floor-tmp\" && chmod %s \"$f.floor-tmp\" && mv -f \"$f.floor-tmp\" \"$f\" || fail \"$f\"; ch=$((ch+1))\n", s.owner, s.group, s.mode)
 			notify(s)
 			fmt.Fprintf(&b, "elif [ \"$(stat -c '%%a %%U:%%G' \"$f\")\" != '%s %s:%s' ]; then chown %s:%s \"$f\" && chmod %s \"$f\"; ch=$((ch+1)); fi\n", modeNoZero(s.mode), s.owner, s.group, s.owner, s.group, s.mode)
 		case kLine:
 			l := sub(s.line, name)
-			fmt.Fprintf(&b, "f=%s; l=%s\nif ! grep -qxF -e \"$l\" -- \"$f\" 2>/dev/null; then\n", q(p), q(l))
-			fmt.Fprintf(&b, "  n=$(grep -nE -e %s -- \"$f\" 2>/dev/null | tail -n 1 | cut -d: -f1)\n", q(s.match))
+			fmt.Fprintf(&b, "f=%s; l=%s\nif ! grep -qxF -e \"$l\" -- \"$f\" 2>/dev/null; then\n", shell.Quote(p), shell.Quote(l))
+			fmt.Fprintf(&b, "  n=$(grep -nE -e %s -- \"$f\" 2>/dev/null | tail -n 1 | cut -d: -f1)\n", shell.Quote(s.match))
 			b.WriteString("  if [ -n \"$n\" ]; then awk -v n=\"$n\" -v l=\"$l\" 'NR==n{print l; next}{print}' \"$f\" > \"$f.floor-tmp\" && cat \"$f.floor-tmp\" > \"$f\" && rm -f \"$f.floor-tmp\"\n")
 			b.WriteString("  else printf '%s\\n' \"$l\" >> \"$f\"; fi || fail \"$f\"; ch=$((ch+1))\n")
 			notify(s)
@@ -314,8 +315,8 @@ fi
 		case kSysctl:
 			f := sysctlConf(s.key)
 			conf := s.key + " = " + s.value + "\n"
-			fmt.Fprintf(&b, "[ \"$(cat /proc/sys/%s)\" = %s ] || { sysctl -q -w %s || fail sysctl; ch=$((ch+1)); }\n", strings.ReplaceAll(s.key, ".", "/"), q(s.value), q(s.key+"="+s.value))
-			fmt.Fprintf(&b, "[ \"$(cat %s 2>/dev/null)\" = %s ] || { printf '%%s' %s > %s; ch=$((ch+1)); }\n", q(f), q(strings.TrimSuffix(conf, "\n")), q(conf), q(f))
+			fmt.Fprintf(&b, "[ \"$(cat /proc/sys/%s)\" = %s ] || { sysctl -q -w %s || fail sysctl; ch=$((ch+1)); }\n", strings.ReplaceAll(s.key, ".", "/"), shell.Quote(s.value), shell.Quote(s.key+"="+s.value))
+			fmt.Fprintf(&b, "[ \"$(cat %s 2>/dev/null)\" = %s ] || { printf '%%s' %s > %s; ch=$((ch+1)); }\n", shell.Quote(f), shell.Quote(strings.TrimSuffix(conf, "\n")), shell.Quote(conf), shell.Quote(f))
 		case kService:
 			fmt.Fprintf(&b, "u=%s\n[ \"$(systemctl is-enabled $u 2>/dev/null)\" = enabled ] || { systemctl enable -q $u || fail enable $u; ch=$((ch+1)); }\n", s.unit)
 			b.WriteString("if [ \"$(systemctl is-active $u 2>/dev/null)\" != active ]; then systemctl start $u || fail start $u; ch=$((ch+1)); restart=$(echo \" $restart \" | sed \"s/ $u / /\"); fi\n")

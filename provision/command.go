@@ -3,6 +3,8 @@ package provision
 import (
 	"fmt"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // CommandStep runs a command only when its guard says the work is not done:
@@ -30,7 +32,7 @@ func (s *CommandStep) ID() string {
 func (s *CommandStep) Probe() string {
 	var b strings.Builder
 	if s.Creates != "" {
-		b.WriteString("if [ -e " + q(s.Creates) + " ]; then echo done=creates; el")
+		b.WriteString("if [ -e " + shell.Quote(s.Creates) + " ]; then echo done=creates; el")
 	}
 	if s.Unless != "" {
 		b.WriteString("if (" + s.Unless + "\n) </dev/null >/dev/null 2>&1; then echo done=unless; el")

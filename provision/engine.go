@@ -14,6 +14,7 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
 )
 
@@ -350,7 +351,7 @@ func (r *run) madeDir(p string) {
 
 func (r *run) applyChange(ctx context.Context, c *Change) error {
 	if c.MakeDir != "" && !r.made[c.MakeDir] {
-		res, err := r.run(ctx, "mkdir -p -- "+q(c.MakeDir))
+		res, err := r.run(ctx, "mkdir -p -- "+shell.Quote(c.MakeDir))
 		if err != nil {
 			return err
 		}
@@ -438,7 +439,7 @@ func (r *run) ids(ctx context.Context, owner, group string) (int, int, error) {
 	if uerr == nil && gerr == nil {
 		return uid, gid, nil
 	}
-	res, err := r.run(ctx, "id -u -- "+q(owner)+"; getent group -- "+q(group)+" | cut -d: -f3")
+	res, err := r.run(ctx, "id -u -- "+shell.Quote(owner)+"; getent group -- "+shell.Quote(group)+" | cut -d: -f3")
 	if err != nil {
 		return 0, 0, err
 	}

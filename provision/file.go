@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // statProbe prints "stat=MODE UID GID USER GROUP" for $f.
@@ -32,7 +34,7 @@ func (s *FileStep) Probe() string {
 	if !batchable(s.Path) {
 		own = `set -- $(sha256sum < "$f"); echo "sum=$1"; ` + statProbe
 	}
-	return "f=" + q(s.Path) + `
+	return "f=" + shell.Quote(s.Path) + `
 if [ -f "$f" ] && [ ! -L "$f" ]; then echo state=file; ` + own + `
 elif [ -e "$f" ] || [ -L "$f" ]; then echo state=other
 else echo state=absent; [ -d "$(dirname -- "$f")" ] || echo parent=missing; fi`
@@ -105,7 +107,7 @@ func (s *DirStep) Probe() string {
 	if !batchable(s.Path) {
 		own = statProbe
 	}
-	return "f=" + q(s.Path) + `
+	return "f=" + shell.Quote(s.Path) + `
 if [ -d "$f" ] && [ ! -L "$f" ]; then echo state=dir; ` + own + `
 elif [ -e "$f" ] || [ -L "$f" ]; then echo state=other
 else echo state=absent; fi`
@@ -176,13 +178,13 @@ func (st fileStat) diff(mode os.FileMode, owner, group string) []string {
 }
 
 func chmodChown(p string, mode os.FileMode, owner, group string) string {
-	return fmt.Sprintf("chown %s -- %s && chmod %s -- %s", q(owner+":"+group), q(p), modeString(mode), q(p))
+	return fmt.Sprintf("chown %s -- %s && chmod %s -- %s", shell.Quote(owner+":"+group), shell.Quote(p), modeString(mode), shell.Quote(p))
 }
 
 // makeDir makes p, and any missing parents as mkdir -p would, with its
 // mode and owner set in one process (mkdir, chown, chmod were three).
 func makeDir(p string, mode os.FileMode, owner, group string) string {
-	return fmt.Sprintf("install -d -o %s -g %s -m %s -- %s", q(owner), q(group), modeString(mode), q(p))
+	return fmt.Sprintf("install -d -o %s -g %s -m %s -- %s", shell.Quote(owner), shell.Quote(group), modeString(mode), shell.Quote(p))
 }
 
 func modeString(m os.FileMode) string { return fmt.Sprintf("%04o", uint32(m)) }

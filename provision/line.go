@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // LineStep wants Line present in the file at Path. When Match is set, the
@@ -24,8 +26,8 @@ func (s *LineStep) Probe() string {
 	if !batchable(s.Path) {
 		own = statProbe
 	}
-	return "f=" + q(s.Path) + `
-if [ -f "$f" ]; then echo state=file; grep -qxF -e ` + q(s.Line) + ` -- "$f" && echo present=yes; ` + own + `
+	return "f=" + shell.Quote(s.Path) + `
+if [ -f "$f" ]; then echo state=file; grep -qxF -e ` + shell.Quote(s.Line) + ` -- "$f" && echo present=yes; ` + own + `
 elif [ -e "$f" ]; then echo state=other
 else echo state=absent; [ -d "$(dirname -- "$f")" ] || echo parent=missing; fi`
 }

@@ -1,6 +1,10 @@
 package provision
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
+)
 
 // PackagesStep wants Debian packages installed, optionally at a version
 // ("name=version"). Installs never prompt and never replace a changed
@@ -19,9 +23,9 @@ func (s *PackagesStep) Probe() string {
 	for _, n := range s.Names {
 		name, _, _ := strings.Cut(n, "=")
 		if strings.Contains(name, ":") {
-			own = append(own, q(name))
+			own = append(own, shell.Quote(name))
 		} else {
-			all = append(all, q(name))
+			all = append(all, shell.Quote(name))
 		}
 	}
 	var b strings.Builder
@@ -77,7 +81,7 @@ func (s *PackagesStep) Plan(obs []string) (*Change, error) {
 func aptInstall(pkgs []string) string {
 	quoted := make([]string, len(pkgs))
 	for i, p := range pkgs {
-		quoted[i] = q(p)
+		quoted[i] = shell.Quote(p)
 	}
 	return `export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 2>/dev/null | head -n 1)" ]; then

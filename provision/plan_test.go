@@ -3,6 +3,8 @@ package provision
 import (
 	"strings"
 	"testing"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // Plan is a pure function of the probe's output: table tests pin what each
@@ -106,8 +108,8 @@ func TestCommandAndDirStepsOnRealShell(t *testing.T) {
 	d := tempDir(t)
 	steps := []Step{
 		&DirStep{Path: d + "/a/b", Mode: 0o700, Owner: "root", Group: "root"},
-		&CommandStep{Run: "echo made > " + q(d+"/a/b/out"), Creates: d + "/a/b/out"},
-		&CommandStep{Run: "exit 7", Unless: "test -d " + q(d+"/a")},
+		&CommandStep{Run: "echo made > " + shell.Quote(d+"/a/b/out"), Creates: d + "/a/b/out"},
+		&CommandStep{Run: "exit 7", Unless: "test -d " + shell.Quote(d+"/a")},
 	}
 	r, _ := converge(t, Apply, &localConn{}, steps...)
 	if r.Err != nil || r.Changed != 2 {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // probeScript joins the probes of steps into one script, so checking a
@@ -19,7 +21,7 @@ func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []
 	b.WriteString("set +e\n")
 	for _, t := range cleanup {
 		// A killed earlier run may have left a temp file beside a target.
-		fmt.Fprintf(&b, "[ -e %s ] && rm -f -- %s\n", q(t), q(t))
+		fmt.Fprintf(&b, "[ -e %s ] && rm -f -- %s\n", shell.Quote(t), shell.Quote(t))
 	}
 	for i, s := range steps {
 		fmt.Fprintf(&b, "echo '@@%s %d'\n{\n%s\n} 2>/dev/null\n", nonce, i, s.Probe())
@@ -41,7 +43,7 @@ func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []
 func joinQuoted(args []string) string {
 	qs := make([]string, len(args))
 	for i, a := range args {
-		qs[i] = q(a)
+		qs[i] = shell.Quote(a)
 	}
 	return strings.Join(qs, " ")
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // probeCounter is a localConn that counts the probes (the engine's
@@ -68,7 +70,7 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	if r.Err != nil || r.Changed != 5 || rec.probes != 1 {
 		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, rec.probes)
 	}
-	if n := len(rec.scripts); n != 3 || !strings.HasPrefix(rec.scripts[1], "install -d ") || rec.scripts[2] != "mkdir -p -- "+q(d+"/new") {
+	if n := len(rec.scripts); n != 3 || !strings.HasPrefix(rec.scripts[1], "install -d ") || rec.scripts[2] != "mkdir -p -- "+shell.Quote(d+"/new") {
 		t.Fatalf("dir then files: want the probe, the directory step's install -d, one mkdir for new/; ran %q", rec.scripts)
 	}
 	if readFile(t, d+"/new/y") != "y\n" {
@@ -117,7 +119,7 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	// its guard sees the file the change wrote, so it does not run.
 	marker := filepath.Join(d, "ran")
 	r, probes = convergeCounting(t, file(d+"/flag", "on\n"),
-		&CommandStep{Run: "touch " + q(marker), Unless: "grep -q on " + q(d+"/flag")})
+		&CommandStep{Run: "touch " + shell.Quote(marker), Unless: "grep -q on " + shell.Quote(d+"/flag")})
 	if r.Err != nil || r.Changed != 1 || probes != 2 {
 		t.Fatalf("file then command: err %v, changed %d, probes %d (want 2)", r.Err, r.Changed, probes)
 	}

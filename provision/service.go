@@ -3,6 +3,8 @@ package provision
 import (
 	"fmt"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // ServiceStep wants a systemd unit enabled and/or running (or not).
@@ -17,7 +19,7 @@ func (s *ServiceStep) ID() string { return "service " + s.Name }
 // Probe asks is-enabled alone: given several units, it stops at the first
 // unknown one. is-active answers for every unit, so it is a fact.
 func (s *ServiceStep) Probe() string {
-	return `echo "enabled=$(systemctl is-enabled -- ` + q(s.Name) + ` 2>/dev/null)"`
+	return `echo "enabled=$(systemctl is-enabled -- ` + shell.Quote(s.Name) + ` 2>/dev/null)"`
 }
 
 func (s *ServiceStep) facts() []fact { return []fact{{factActive, s.Name}} }
@@ -35,7 +37,7 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 	isEnabled, isActive := enabledStates[en], act == "active"
 	enable, start := s.Enabled && !isEnabled, s.Running && !isActive
 	var cmds, what, starts []string
-	n := q(s.Name)
+	n := shell.Quote(s.Name)
 	switch {
 	case enable && start:
 		// One systemctl, not two: each is a process and a D-Bus call on
@@ -60,12 +62,14 @@ func (s *ServiceStep) Plan(obs []string) (*Change, error) {
 }
 
 // restartScript is a handler: restart a unit notified by changed files.
-func restartScript(unit string) string { return withJournal("systemctl restart -- "+q(unit), unit) }
+func restartScript(unit string) string {
+	return withJournal("systemctl restart -- "+shell.Quote(unit), unit)
+}
 
 // withJournal adds, when cmd fails, the unit's last log lines to its
 // stderr: systemctl's "see journalctl -xeu" helps nobody reading omc's
 // output on another machine, and a unit that failed once under load
 // is gone by the time anyone looks.
 func withJournal(cmd, unit string) string {
-	return cmd + " || { rc=$?; journalctl -u " + q(unit) + " -n 6 --no-pager -o cat >&2 2>/dev/null; exit $rc; }"
+	return cmd + " || { rc=$?; journalctl -u " + shell.Quote(unit) + " -n 6 --no-pager -o cat >&2 2>/dev/null; exit $rc; }"
 }

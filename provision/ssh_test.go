@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/remote"
 )
@@ -35,7 +36,7 @@ func hostSteps(dir string) []Step {
 		&FileStep{Path: dir + "/etc/app.conf", Content: []byte("listen=443\nworkers=4\n"), Mode: 0o640, Owner: "root", Group: "root"},
 		&FileStep{Path: dir + "/etc/deep/nested.conf", Content: []byte("x\n"), Mode: 0o600, Owner: "root", Group: "root"},
 		&LineStep{Path: dir + "/etc/env", Line: "LOG=info", Match: mustRe("^LOG=")},
-		&CommandStep{Label: "marker", Run: "touch " + q(dir+"/ran"), Creates: dir + "/ran"},
+		&CommandStep{Label: "marker", Run: "touch " + shell.Quote(dir+"/ran"), Creates: dir + "/ran"},
 	}
 }
 
@@ -170,7 +171,7 @@ func TestSSHConcurrentRunsLock(t *testing.T) {
 	srv := sshtest.Start(t)
 	kh := &remote.KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
 	d := tempDir(t)
-	slow := &CommandStep{Label: "slow", Run: "sleep 2; touch " + q(d+"/slow"), Creates: d + "/slow"}
+	slow := &CommandStep{Label: "slow", Run: "sleep 2; touch " + shell.Quote(d+"/slow"), Creates: d + "/slow"}
 	h := sshHost(t, "h", srv, kh, slow)
 	first := make(chan Result)
 	go func() { first <- Run(context.Background(), []Host{h}, Options{Mode: Apply, Holder: "first run"})[0] }()

@@ -99,11 +99,6 @@ type RunResult struct {
 	ExitCode       int
 }
 
-// q quotes s for POSIX sh.
-func q(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // scriptError describes a failed script for the user: exit code and the
 // last lines of stderr (stdout when stderr is empty).
 func scriptError(what string, r RunResult) error {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 func TestFileStepConvergesThenIsIdempotent(t *testing.T) {
@@ -167,11 +169,11 @@ type guardStep struct{ dir string }
 
 func (g *guardStep) ID() string { return "guarded" }
 func (g *guardStep) Probe() string {
-	return "[ -e " + q(g.dir+"/armed") + " ] && echo state=armed || echo state=none"
+	return "[ -e " + shell.Quote(g.dir+"/armed") + " ] && echo state=armed || echo state=none"
 }
 func (g *guardStep) Plan(obs []string) (*Change, error) {
 	if v, _ := field(obs, "state"); v == "armed" {
 		return nil, nil
 	}
-	return &Change{Step: g, Summary: "arm", Script: "touch " + q(g.dir+"/armed"), Commit: "echo yes > " + q(g.dir+"/committed")}, nil
+	return &Change{Step: g, Summary: "arm", Script: "touch " + shell.Quote(g.dir+"/armed"), Commit: "echo yes > " + shell.Quote(g.dir+"/committed")}, nil
 }

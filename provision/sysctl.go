@@ -3,6 +3,8 @@ package provision
 import (
 	"fmt"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // SysctlStep wants a kernel parameter set now and after reboots (in
@@ -23,8 +25,8 @@ func (s *SysctlStep) Probe() string {
 	p := s.procPath()
 	// The value is a fact (one grep for all); the conf file is printed
 	// with builtins, as "conf=" and its first line, then the others.
-	return `[ -e ` + q(p) + ` ] || echo 'value=<unknown>'
-f=` + q(s.confPath()) + `; if [ -f "$f" ]; then p=conf=; while IFS= read -r l || [ -n "$l" ]; do echo "$p$l"; p=; done < "$f"; [ -n "$p" ] && echo conf=; fi`
+	return `[ -e ` + shell.Quote(p) + ` ] || echo 'value=<unknown>'
+f=` + shell.Quote(s.confPath()) + `; if [ -f "$f" ]; then p=conf=; while IFS= read -r l || [ -n "$l" ]; do echo "$p$l"; p=; done < "$f"; [ -n "$p" ] && echo conf=; fi`
 }
 
 func (s *SysctlStep) facts() []fact { return []fact{{factValue, s.procPath()}} }
@@ -44,7 +46,7 @@ func (s *SysctlStep) Plan(obs []string) (*Change, error) {
 	}
 	if strings.Join(strings.Fields(val), " ") != strings.Join(strings.Fields(s.Value), " ") {
 		what = append(what, "set "+strings.Join(strings.Fields(val), " ")+"→"+s.Value)
-		c.Script = "sysctl -w " + q(s.Name+"="+s.Value)
+		c.Script = "sysctl -w " + shell.Quote(s.Name+"="+s.Value)
 		c.Check = func(_, stderr string, code int) error {
 			if code == 0 {
 				return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // UserStep wants a local account with a shell, supplementary groups and
@@ -21,7 +23,7 @@ type UserStep struct {
 func (s *UserStep) ID() string { return "user " + s.Name }
 
 func (s *UserStep) Probe() string {
-	n := q(s.Name)
+	n := shell.Quote(s.Name)
 	return `if e=$(getent passwd -- ` + n + `); then echo "passwd=$e"; echo "groups=$(id -nG -- ` + n + `)"
 IFS=: read -r _ _ _ _ _ h _ <<OMC_PASSWD
 $e
@@ -42,7 +44,7 @@ func (s *UserStep) Plan(obs []string) (*Change, error) {
 	if !ok {
 		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
 	}
-	n := q(s.Name)
+	n := shell.Quote(s.Name)
 	home := "/home/" + s.Name
 	var cmds, what []string
 	if pw == "" {
@@ -51,10 +53,10 @@ func (s *UserStep) Plan(obs []string) (*Change, error) {
 			args = "useradd -r -m -U"
 		}
 		if s.Shell != "" {
-			args += " -s " + q(s.Shell)
+			args += " -s " + shell.Quote(s.Shell)
 		}
 		if len(s.Groups) > 0 {
-			args += " -G " + q(strings.Join(s.Groups, ","))
+			args += " -G " + shell.Quote(strings.Join(s.Groups, ","))
 		}
 		cmds, what = append(cmds, args+" -- "+n), append(what, "create")
 	} else {
@@ -64,7 +66,7 @@ func (s *UserStep) Plan(obs []string) (*Change, error) {
 		}
 		home = f[5]
 		if s.Shell != "" && f[6] != s.Shell {
-			cmds, what = append(cmds, "usermod -s "+q(s.Shell)+" -- "+n), append(what, "shell "+f[6]+"→"+s.Shell)
+			cmds, what = append(cmds, "usermod -s "+shell.Quote(s.Shell)+" -- "+n), append(what, "shell "+f[6]+"→"+s.Shell)
 		}
 		g, _ := field(obs, "groups")
 		have := strings.Fields(g)
@@ -75,7 +77,7 @@ func (s *UserStep) Plan(obs []string) (*Change, error) {
 			}
 		}
 		if len(missing) > 0 {
-			cmds, what = append(cmds, "usermod -a -G "+q(strings.Join(missing, ","))+" -- "+n), append(what, "add to "+strings.Join(missing, ","))
+			cmds, what = append(cmds, "usermod -a -G "+shell.Quote(strings.Join(missing, ","))+" -- "+n), append(what, "add to "+strings.Join(missing, ","))
 		}
 	}
 	c := &Change{Step: s}
@@ -83,7 +85,7 @@ func (s *UserStep) Plan(obs []string) (*Change, error) {
 		sum := sha256.Sum256(s.keys())
 		if have, _ := field(obs, "keys"); have != hex.EncodeToString(sum[:]) {
 			what = append(what, "authorized keys")
-			cmds = append(cmds, "install -d -m 0700 -o "+n+" -g \"$(id -g -- "+n+")\" -- "+q(home+"/.ssh"))
+			cmds = append(cmds, "install -d -m 0700 -o "+n+" -g \"$(id -g -- "+n+")\" -- "+shell.Quote(home+"/.ssh"))
 			c.Write = &FileWrite{Path: home + "/.ssh/authorized_keys", Mode: 0o600, Owner: s.Name, Group: s.Name, ContentChanged: true,
 				Content: func([]byte) ([]byte, error) { return s.keys(), nil }}
 		}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // Result is the outcome of one script.
@@ -106,7 +108,7 @@ func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
 	// eval, not inline text: a syntax error then ends the subshell only,
 	// instead of swallowing the rest of the stream. fd 9 (the lock) is
 	// closed so that daemons a script starts cannot keep the lock.
-	return s.run(ctx, "( eval "+quote(script)+"\n) </dev/null 9>&-")
+	return s.run(ctx, "( eval "+shell.Quote(script)+"\n) </dev/null 9>&-")
 }
 
 // run sends cmd to the shell as is (it runs in the shell itself) followed
@@ -263,11 +265,6 @@ func newMarker() string {
 	return "__omc_" + hex.EncodeToString(b[:])
 }
 
-// quote quotes s for POSIX sh.
-func quote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // DefaultLockPath is where a run's lock lives on a host: tmpfs, so a no-op
 // run writes nothing persistent, and a reboot clears it.
 const DefaultLockPath = "/run/omc/lock"
@@ -294,17 +291,17 @@ func (c *Client) Lock(ctx context.Context, holder string) (stale string, err err
 	lockPath := c.cfg.LockPath
 	// A failed redirection on the special built-in exec would end the
 	// shell, so check in a subshell first that the file can be opened.
-	script := `mkdir -p ` + quote(path.Dir(lockPath)) + ` 2>/dev/null
+	script := `mkdir -p ` + shell.Quote(path.Dir(lockPath)) + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
-elif ! ( : >>` + quote(lockPath) + ` ) 2>/dev/null; then echo nofile
+elif ! ( : >>` + shell.Quote(lockPath) + ` ) 2>/dev/null; then echo nofile
 else
-  exec 9>>` + quote(lockPath) + `
-  if flock -n 9; then echo acquired; cat ` + quote(lockPath) + `; printf '%s\n' ` + quote(holder) + ` >` + quote(lockPath) + `
+  exec 9>>` + shell.Quote(lockPath) + `
+  if flock -n 9; then echo acquired; cat ` + shell.Quote(lockPath) + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + shell.Quote(lockPath) + `
   else
     exec 9>&-; echo held
     # The holder writes its text right after taking the lock: give it a moment.
-    [ -s ` + quote(lockPath) + ` ] || sleep 0.2 2>/dev/null || sleep 1
-    cat ` + quote(lockPath) + `
+    [ -s ` + shell.Quote(lockPath) + ` ] || sleep 0.2 2>/dev/null || sleep 1
+    cat ` + shell.Quote(lockPath) + `
   fi
 fi`
 	r, err := s.run(ctx, script)
@@ -340,7 +337,7 @@ func (c *Client) Unlock(ctx context.Context) error {
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
 	lockPath := c.cfg.LockPath
-	r, err := s.run(ctx, "printf '' >"+quote(lockPath)+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
+	r, err := s.run(ctx, "printf '' >"+shell.Quote(lockPath)+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
 	if err != nil {
 		return err
 	}

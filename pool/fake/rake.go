@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/pool/bbbapi"
 )
@@ -421,9 +422,8 @@ func (s *Scalelite) StandInDocker(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 	script := "#!/bin/sh\n# FAKE docker for tests (pool/fake): Scalelite's rake tasks on the fake's state.\n" +
-		rakeStandInEnv + "=" + q(s.URL+"/_fake/rake") + " exec " + q(exe) + " \"$@\"\n"
+		rakeStandInEnv + "=" + shell.Quote(s.URL+"/_fake/rake") + " exec " + shell.Quote(exe) + " \"$@\"\n"
 	p := filepath.Join(dir, "docker")
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/remote"
 )
@@ -404,15 +405,11 @@ func (s SSHRunner) Run(ctx context.Context, argv []string) ([]byte, []byte, int,
 	}
 	q := make([]string, len(argv))
 	for i, a := range argv {
-		q[i] = shellQuote(a)
+		q[i] = shell.Quote(a)
 	}
 	res, err := sh.Run(ctx, strings.Join(q, " "))
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	return res.Stdout, res.Stderr, res.ExitCode, nil
-}
-
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

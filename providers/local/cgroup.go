@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // Each host's systemd-nspawn starts in a cgroup of its own. With
@@ -122,11 +124,9 @@ func removeCgroups(dirs []string) {
 func intoCgroups(dirs []string) string {
 	var b strings.Builder
 	for _, d := range dirs {
-		f := shq(filepath.Join(d, "cgroup.procs"))
+		f := shell.Quote(filepath.Join(d, "cgroup.procs"))
 		b.WriteString("echo $$ > " + f + " || echo \"omc: could not enter cgroup \"" + f + " >&2\n")
 	}
 	b.WriteString(`exec "$0" "$@"`)
 	return b.String()
 }
-
-func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 )
@@ -409,7 +410,7 @@ func TestCgroupsMadeEnteredRemoved(t *testing.T) {
 		t.Skipf("cgroups cannot be made here: %v", err)
 	}
 	t.Cleanup(func() { removeCgroups(dirs) })
-	out, err := exec.Command("sh", "-c", intoCgroups(dirs), "sh", "-c", "cat /proc/self/cgroup; mkdir "+shq(dirs[0]+"/payload")).CombinedOutput()
+	out, err := exec.Command("sh", "-c", intoCgroups(dirs), "sh", "-c", "cat /proc/self/cgroup; mkdir "+shell.Quote(dirs[0]+"/payload")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

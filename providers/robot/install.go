@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/remote"
 )
@@ -132,7 +133,7 @@ func (s *SSHInstaller) Install(ctx context.Context, t Target) error {
 		}
 		return r, nil
 	}
-	r, err := run("test -x " + quote(o.InstallImage))
+	r, err := run("test -x " + shell.Quote(o.InstallImage))
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func (s *SSHInstaller) Install(ctx context.Context, t Target) error {
 	}
 	conf := InstallConfig(drives, t.Hostname, o.Image)
 	post := PostInstall(t)
-	if r, err = run("mkdir -p " + quote(o.Dir) + " && chmod 700 " + quote(o.Dir)); err != nil {
+	if r, err = run("mkdir -p " + shell.Quote(o.Dir) + " && chmod 700 " + shell.Quote(o.Dir)); err != nil {
 		return err
 	} else if r.ExitCode != 0 {
 		return fmt.Errorf("%s (rescue): mkdir %s: %s", t.Node, o.Dir, strings.TrimSpace(string(r.Stderr)))
@@ -167,7 +168,7 @@ func (s *SSHInstaller) Install(ctx context.Context, t Target) error {
 	ictx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	cmd := fmt.Sprintf("%s -a -c %s -x %s >%s 2>&1; rc=$?; tail -n 25 %s; exit $rc",
-		quote(o.InstallImage), quote(confPath), quote(postPath), quote(logPath), quote(logPath))
+		shell.Quote(o.InstallImage), shell.Quote(confPath), shell.Quote(postPath), shell.Quote(logPath), shell.Quote(logPath))
 	r, err = sh.Run(ictx, cmd)
 	if err != nil {
 		if ictx.Err() != nil && ctx.Err() == nil {
@@ -234,21 +235,20 @@ func PostInstall(t Target) string {
 	b.WriteString("mkdir -p \"$R/etc/ssh\"\nrm -f \"$R\"/etc/ssh/ssh_host_*\n")
 	b.WriteString("umask 077\ncat >\"$R/etc/ssh/ssh_host_ed25519_key\" <<'OMC_HOST_KEY'\n")
 	b.WriteString(strings.TrimRight(string(t.HostKey.Private), "\n") + "\nOMC_HOST_KEY\n")
-	b.WriteString("umask 022\nprintf '%s\\n' " + quote(t.HostKey.Public+" root@"+t.Hostname) + " >\"$R/etc/ssh/ssh_host_ed25519_key.pub\"\n")
+	b.WriteString("umask 022\nprintf '%s\\n' " + shell.Quote(t.HostKey.Public+" root@"+t.Hostname) + " >\"$R/etc/ssh/ssh_host_ed25519_key.pub\"\n")
 	b.WriteString("chmod 600 \"$R/etc/ssh/ssh_host_ed25519_key\"\n")
 	b.WriteString("mkdir -p \"$R/root/.ssh\"\nchmod 700 \"$R/root/.ssh\"\n")
 	b.WriteString("cat >\"$R/root/.ssh/authorized_keys\" <<'OMC_KEYS'\n" + keys + "\nOMC_KEYS\nchmod 600 \"$R/root/.ssh/authorized_keys\"\n")
 	if u := t.User; u != "" && u != "root" {
-		q := quote(u)
+		q := shell.Quote(u)
 		b.WriteString("id -u " + q + " >/dev/null 2>&1 || useradd -m -s /bin/bash " + q + "\n")
 		b.WriteString("h=$(getent passwd " + q + " | cut -d: -f6)\nmkdir -p \"$h/.ssh\"\ncp /root/.ssh/authorized_keys \"$h/.ssh/authorized_keys\"\n")
 		b.WriteString("chown -R " + q + ": \"$h/.ssh\"\nchmod 700 \"$h/.ssh\"\n")
-		b.WriteString("printf '%s\\n' " + quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >\"$R/etc/sudoers.d/90-omc-" + u + "\"\nchmod 440 \"$R/etc/sudoers.d/90-omc-" + u + "\"\n")
+		b.WriteString("printf '%s\\n' " + shell.Quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >\"$R/etc/sudoers.d/90-omc-" + u + "\"\nchmod 440 \"$R/etc/sudoers.d/90-omc-" + u + "\"\n")
 	}
 	return b.String()
 }
 
 // quote is s as one sh word.
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

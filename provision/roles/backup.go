@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
@@ -268,7 +269,7 @@ func (x secrets) backupSecrets(n *inventory.Node, s *Settings) []string {
 	}
 	env, _ := x.backupEnv(n, s)
 	for _, kv := range env {
-		out = append(out, kv.Value, q(kv.Value))
+		out = append(out, kv.Value, shell.Quote(kv.Value))
 	}
 	return out
 }
@@ -307,7 +308,7 @@ func (b *builder) backupAccess() []provision.Step {
 		return nil
 	}
 	for i := range env {
-		env[i].Value = q(env[i].Value)
+		env[i].Value = shell.Quote(env[i].Value)
 	}
 	steps := []provision.Step{
 		&provision.PackagesStep{Names: []string{"restic"}},
@@ -362,7 +363,7 @@ func BackupStatusScript(n *inventory.Node) string {
 echo "result=$(systemctl show -p Result --value ` + backupUnit + ` 2>/dev/null)"
 echo "ran=$(systemctl show -p ExecMainExitTimestamp --value ` + backupUnit + ` 2>/dev/null)"
 e=$(mktemp)
-if out=$(` + ResticWrapper + ` --no-lock snapshots --json --host ` + q(n.Name) + ` 2>"$e"); then
+if out=$(` + ResticWrapper + ` --no-lock snapshots --json --host ` + shell.Quote(n.Name) + ` 2>"$e"); then
   echo "snapshots=$(printf '%s' "$out" | tr -d '\n')"
 else
   echo "error=$(tr '\n' ' ' < "$e" | cut -c1-300)"
@@ -476,8 +477,8 @@ staged() {
 `)
 	var what []string
 	if s.Snapshot != "" && s.Snapshot != "latest" {
-		sid := q(s.Snapshot)
-		ps := q(strings.Join(all, " "))
+		sid := shell.Quote(s.Snapshot)
+		ps := shell.Quote(strings.Join(all, " "))
 		sc.WriteString(`if ! "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"hostname":` + jsonQ(s.Node) + `'; then
   echo "snapshot ` + s.Snapshot + ` is not one of ` + s.Node + `'s (see omc backup status)" >&2; exit 1
 fi
@@ -489,8 +490,8 @@ staged ` + ps + ` ` + sid + `
 		// A target never backed up (its paths did not exist yet) is skipped.
 		sc.WriteString("n=0\n")
 		for _, t := range s.Targets {
-			sel := ` --host ` + q(s.Node) + ` --tag ` + q(t.Tag())
-			ps := q(strings.Join(t.Paths, " "))
+			sel := ` --host ` + shell.Quote(s.Node) + ` --tag ` + shell.Quote(t.Tag())
+			ps := shell.Quote(strings.Join(t.Paths, " "))
 			restore := `staged ` + ps + ` latest` + sel
 			if t.Name == TargetRecordings {
 				restore = `"$r" --no-lock restore latest` + sel + ` --target /`

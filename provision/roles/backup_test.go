@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
@@ -38,7 +39,7 @@ func TestOpsStepsGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := describe(steps, secretVals)
-			for _, v := range []string{fakeRestic, fakeS3, q(fakeS3)} {
+			for _, v := range []string{fakeRestic, fakeS3, shell.Quote(fakeS3)} {
 				if strings.Contains(got, v) {
 					t.Fatalf("a backup secret is left unmasked in the listing")
 				}
@@ -54,7 +55,7 @@ func TestOpsStepsGolden(t *testing.T) {
 func TestBackupSecrets(t *testing.T) {
 	inv, fleet := loadOpsFleet(t)
 	vals := SecretValues(inv, fleet)
-	for _, v := range []string{fakeRestic, fakeS3, q(fakeS3)} {
+	for _, v := range []string{fakeRestic, fakeS3, shell.Quote(fakeS3)} {
 		if !slices.Contains(vals, v) {
 			t.Errorf("SecretValues lacks a backup secret")
 		}
@@ -78,7 +79,7 @@ func TestBackupSecrets(t *testing.T) {
 				case backupPassword:
 					pw = string(f.Content) == fakeRestic && f.Mode == 0o600
 				case backupEnv:
-					env = strings.Contains(string(f.Content), "AWS_SECRET_ACCESS_KEY="+q(fakeS3)+"\n") && f.Mode == 0o600
+					env = strings.Contains(string(f.Content), "AWS_SECRET_ACCESS_KEY="+shell.Quote(fakeS3)+"\n") && f.Mode == 0o600
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package roles
 import (
 	"fmt"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
@@ -15,7 +16,7 @@ func (b *builder) base() {
 	// Hostname: the file for reboots, the kernel's for now, /etc/hosts so
 	// that sudo and FreeSWITCH resolve it without DNS.
 	b.add(&provision.FileStep{Path: "/etc/hostname", Content: []byte(n.Name + "\n"), Mode: 0o644, Owner: "root", Group: "root"})
-	b.add(&provision.CommandStep{Label: "hostname " + n.Name, Run: "hostname " + q(n.Name), Unless: `[ "$(hostname)" = ` + q(n.Name) + ` ]`})
+	b.add(&provision.CommandStep{Label: "hostname " + n.Name, Run: "hostname " + shell.Quote(n.Name), Unless: `[ "$(hostname)" = ` + shell.Quote(n.Name) + ` ]`})
 	hosts := "127.0.1.1 " + n.Name
 	if n.Domain != "" && n.Domain != n.Name {
 		hosts = "127.0.1.1 " + n.Domain + " " + n.Name
@@ -25,9 +26,9 @@ func (b *builder) base() {
 	zone := "/usr/share/zoneinfo/" + s.Timezone
 	b.add(&provision.CommandStep{
 		Label: "timezone " + s.Timezone,
-		Run: "[ -f " + q(zone) + " ] || { echo 'unknown time zone " + s.Timezone + " (no " + zone + ")' >&2; exit 1; }\n" +
-			"ln -sfn " + q(zone) + " /etc/localtime && echo " + q(s.Timezone) + " > /etc/timezone",
-		Unless: `[ "$(readlink -f /etc/localtime)" = "$(readlink -f ` + q(zone) + `)" ] && [ "$(cat /etc/timezone 2>/dev/null)" = ` + q(s.Timezone) + ` ]`,
+		Run: "[ -f " + shell.Quote(zone) + " ] || { echo 'unknown time zone " + s.Timezone + " (no " + zone + ")' >&2; exit 1; }\n" +
+			"ln -sfn " + shell.Quote(zone) + " /etc/localtime && echo " + shell.Quote(s.Timezone) + " > /etc/timezone",
+		Unless: `[ "$(readlink -f /etc/localtime)" = "$(readlink -f ` + shell.Quote(zone) + `)" ] && [ "$(cat /etc/timezone 2>/dev/null)" = ` + shell.Quote(s.Timezone) + ` ]`,
 	})
 	b.add(&timeSyncStep{})
 	if len(s.NTP) > 0 {
@@ -85,7 +86,7 @@ func (b *builder) admins() {
 		b.fail(err)
 		return
 	}
-	b.add(&checkedFile{FileStep: f, Check: "if command -v visudo >/dev/null; then visudo -cqf " + q(f.Path) + "; fi"})
+	b.add(&checkedFile{FileStep: f, Check: "if command -v visudo >/dev/null; then visudo -cqf " + shell.Quote(f.Path) + "; fi"})
 }
 
 // timeSyncStep wants systemd-timesyncd enabled and running, unless chrony

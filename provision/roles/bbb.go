@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
@@ -94,7 +95,7 @@ func (b *builder) bbb() {
 		}
 		opts = "[signed-by=" + bbbRepoKey + "]"
 		b.add(&provision.CommandStep{Label: "bbb repository key",
-			Run:     "mkdir -p /etc/apt/keyrings && curl -fsSL " + q(repo.KeyURL) + " -o " + bbbRepoKey + ".tmp && mv " + bbbRepoKey + ".tmp " + bbbRepoKey,
+			Run:     "mkdir -p /etc/apt/keyrings && curl -fsSL " + shell.Quote(repo.KeyURL) + " -o " + bbbRepoKey + ".tmp && mv " + bbbRepoKey + ".tmp " + bbbRepoKey,
 			Creates: bbbRepoKey})
 	}
 	b.add(&provision.FileStep{Path: bbbRepoList, Mode: 0o644, Owner: "root", Group: "root",

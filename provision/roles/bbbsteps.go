@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -26,7 +27,7 @@ var bbbSecretFiles = []string{bbbLiveSecret, bbbWebProps, "/usr/share/bbb-web/WE
 // travels in a script or shows in a log.
 var meetingsProbe = `m=unknown:no-secret-yet
 if ! command -v curl >/dev/null; then m=unknown:no-curl
-else for f in ` + strings.Join(quoteAll(bbbSecretFiles), " ") + `; do
+else for f in ` + strings.Join(shell.QuoteAll(bbbSecretFiles), " ") + `; do
   s=$(sed -n 's/^securitySalt=//p' "$f" 2>/dev/null | tail -n 1); [ -n "$s" ] || continue
   c=$(printf '%s' "getMeetings$s" | sha256sum | cut -d' ' -f1)
   r=$(curl -fsS -m 5 "` + bbbAPI + `/getMeetings?checksum=$c" 2>&1)
@@ -131,7 +132,7 @@ type BBBRestartStep struct {
 func (s *BBBRestartStep) ID() string { return "bbb restart on config change" }
 
 func (s *BBBRestartStep) sums() string {
-	return "cat -- " + strings.Join(quoteAll(s.Files), " ") + " 2>/dev/null | sha256sum | cut -d' ' -f1"
+	return "cat -- " + strings.Join(shell.QuoteAll(s.Files), " ") + " 2>/dev/null | sha256sum | cut -d' ' -f1"
 }
 
 func (s *BBBRestartStep) Probe() string {
@@ -194,12 +195,4 @@ rm -f /tmp/.omc-bbb-health; exit 1`}, nil
 
 func indent(s string) string {
 	return "  { " + strings.ReplaceAll(s, "\n", "\n    ") + "; }"
-}
-
-func quoteAll(l []string) []string {
-	out := make([]string, len(l))
-	for i, s := range l {
-		out[i] = q(s)
-	}
-	return out
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // TestE2EBackup runs the omc binary against a real local BBB node (the
@@ -108,7 +110,7 @@ rm -rf /var/bigbluebutton/published/presentation/rec-1`)
 	secret := derive(purposeAPI, "bk1", e2eBackupSeed)
 	meeting := func(call, query string) {
 		h := sha256sum(call + query + secret)
-		if out := e.mustSh("bk1", "curl -fsS "+q("http://127.0.0.1:8090/bigbluebutton/api/"+call+"?"+query+"&checksum="+h)); !strings.Contains(out, "SUCCESS") {
+		if out := e.mustSh("bk1", "curl -fsS "+shell.Quote("http://127.0.0.1:8090/bigbluebutton/api/"+call+"?"+query+"&checksum="+h)); !strings.Contains(out, "SUCCESS") {
 			t.Fatalf("%s: %s", call, out)
 		}
 	}
@@ -152,7 +154,7 @@ func prepareBackupHost(e *e2eEnv, name, repo string) {
 	e.t.Helper()
 	m := e.machines[name]
 	e.mustSh(name, `set -e
-echo `+q(m.Address+" "+name+".omc.test")+` >> /etc/hosts
+echo `+shell.Quote(m.Address+" "+name+".omc.test")+` >> /etc/hosts
 export DEBIAN_FRONTEND=noninteractive
 apt-get -q update >/dev/null && apt-get -y -q install pebble openssl curl ca-certificates >/dev/null
 mkdir -p /etc/omc-e2e && cd /etc/omc-e2e

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // testTURN: an allocation with the node's shared secret gets a relay
@@ -24,7 +26,7 @@ func (e *e2eEnv) testTURN(t *testing.T) {
 	}
 	addr := e.machines["rt1"].Address
 	uclient := func(secret string) string {
-		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -v -y -c -n 1 -m 1 -u e2e -W "+q(secret)+" "+addr+
+		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -v -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" "+addr+
 			" 2>&1 | grep -E 'relay addr|error|ERROR' | sort -u | head -n 20")
 		return out
 	}
@@ -85,7 +87,7 @@ func (e *e2eEnv) api(name, call, query, secret string) string {
 		sep = ""
 	}
 	url := "https://" + name + ".omc.test/bigbluebutton/api/" + call + "?" + query + sep + "checksum=" + hex.EncodeToString(h[:])
-	return e.mustSh(name, "curl -fsS --cacert /tmp/pebble-root.pem "+q(url))
+	return e.mustSh(name, "curl -fsS --cacert /tmp/pebble-root.pem "+shell.Quote(url))
 }
 
 func (e *e2eEnv) testBBB(t *testing.T) {

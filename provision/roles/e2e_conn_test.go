@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -56,7 +57,7 @@ func (c *sshConn) Run(ctx context.Context, script string) (provision.RunResult, 
 	var out, errb bytes.Buffer
 	sess.Stdout, sess.Stderr = &out, &errb
 	done := make(chan error, 1)
-	go func() { done <- sess.Run("/bin/sh -c " + q(script)) }()
+	go func() { done <- sess.Run("/bin/sh -c " + shell.Quote(script)) }()
 	select {
 	case err = <-done:
 	case <-ctx.Done():

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // TestE2ERestoreRebuilt backs a local BBB node up to a restic repository
@@ -81,7 +83,7 @@ systemctl start omc-backup.service`)
 	secret := derive(purposeAPI, node, e2eBackupSeed)
 	query := "meetingID=after-restore"
 	h := sha256sum("create" + query + secret)
-	if out := b.mustSh(node, "curl -fsS "+q("http://127.0.0.1:8090/bigbluebutton/api/create?"+query+"&checksum="+h)); !strings.Contains(out, "SUCCESS") {
+	if out := b.mustSh(node, "curl -fsS "+shell.Quote("http://127.0.0.1:8090/bigbluebutton/api/create?"+query+"&checksum="+h)); !strings.Contains(out, "SUCCESS") {
 		t.Errorf("BBB after the restore: %s", out)
 	}
 	if out := b.mustSh(node, "systemctl is-active omc-backup.timer; systemctl start omc-backup.service; systemctl show -p Result --value omc-backup.service"); out != "active\nsuccess\n" {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/local"
@@ -261,7 +262,7 @@ func (e *e2eEnv) prepare(repo string) {
 	}
 	for name := range e.machines {
 		e.mustSh(name, `set -e
-printf '%s' `+q(hosts.String())+` >> /etc/hosts
+printf '%s' `+shell.Quote(hosts.String())+` >> /etc/hosts
 export DEBIAN_FRONTEND=noninteractive
 apt-get -q update >/dev/null && apt-get -y -q install pebble openssl curl ca-certificates >/dev/null
 mkdir -p /etc/omc-e2e && cd /etc/omc-e2e

@@ -6,12 +6,12 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
 
 // q quotes s for POSIX sh.
-func q(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // field returns the value of "key=value" in probe output.
 func field(obs []string, key string) (string, bool) {
@@ -46,7 +46,7 @@ func (s *checkedFile) Plan(obs []string) (*provision.Change, error) {
 	if c == nil || err != nil || c.Write == nil {
 		return c, err
 	}
-	p, bak := q(s.Path), q(s.Path+".omc-bak")
+	p, bak := shell.Quote(s.Path), shell.Quote(s.Path+".omc-bak")
 	save := "if [ -f " + p + " ]; then cp -p -- " + p + " " + bak + "; else rm -f -- " + bak + "; fi"
 	if c.Before != "" {
 		save = c.Before + " && " + save
@@ -76,7 +76,7 @@ func (s *secretLine) ID() string { return s.id }
 // only looks at the drop-ins it loaded), so the guard also wants every
 // drop-in on disk among the loaded ones.
 func daemonReload(unit string) *provision.CommandStep {
-	u := q(unit)
+	u := shell.Quote(unit)
 	return &provision.CommandStep{
 		Label: "systemctl daemon-reload (" + unit + ")",
 		Run:   "systemctl daemon-reload",

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
@@ -54,12 +55,12 @@ type CertStep struct {
 func (s *CertStep) ID() string { return "certificate " + s.Domain }
 
 func (s *CertStep) Probe() string {
-	cert := q(livePath(s.Domain, "cert.pem"))
+	cert := shell.Quote(livePath(s.Domain, "cert.pem"))
 	return `if [ -f ` + cert + ` ]; then
 echo "names=$(openssl x509 -in ` + cert + ` -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')"
 openssl x509 -in ` + cert + ` -noout -checkend ` + strconv.Itoa(s.RenewDays*86400) + ` >/dev/null 2>&1 && echo fresh=yes || echo fresh=no
-echo "server=$(sed -n 's/^server *= *//p' ` + q("/etc/letsencrypt/renewal/"+s.Domain+".conf") + ` 2>/dev/null)"
-echo "hook=$(sed -n 's/^renew_hook *= *//p' ` + q("/etc/letsencrypt/renewal/"+s.Domain+".conf") + ` 2>/dev/null)"
+echo "server=$(sed -n 's/^server *= *//p' ` + shell.Quote("/etc/letsencrypt/renewal/"+s.Domain+".conf") + ` 2>/dev/null)"
+echo "hook=$(sed -n 's/^renew_hook *= *//p' ` + shell.Quote("/etc/letsencrypt/renewal/"+s.Domain+".conf") + ` 2>/dev/null)"
 else echo names=; fi`
 }
 
@@ -93,13 +94,13 @@ func (s *CertStep) script(replace bool) string {
 	var b strings.Builder
 	b.WriteString("set -e\nsystemctl reload-or-restart nginx\n")
 	if s.CAFile != "" {
-		b.WriteString("export REQUESTS_CA_BUNDLE=" + q(s.CAFile) + "\n")
+		b.WriteString("export REQUESTS_CA_BUNDLE=" + shell.Quote(s.CAFile) + "\n")
 	}
 	b.WriteString("certbot certonly --non-interactive --agree-tos --webroot -w " + acmeWebroot +
-		" --cert-name " + q(s.Domain) + " -d " + q(s.Domain) + " --server " + q(s.Directory) +
+		" --cert-name " + shell.Quote(s.Domain) + " -d " + shell.Quote(s.Domain) + " --server " + shell.Quote(s.Directory) +
 		" --deploy-hook " + certHook)
 	if s.Email != "" {
-		b.WriteString(" --email " + q(s.Email))
+		b.WriteString(" --email " + shell.Quote(s.Email))
 	} else {
 		b.WriteString(" --register-unsafely-without-email")
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
@@ -107,7 +108,7 @@ func (b *builder) turn() {
 		b.add(&provision.CommandStep{
 			Label:  "coturn certificate",
 			Run:    certHook,
-			Unless: "cmp -s " + q(livePath(n.Domain, "fullchain.pem")) + " /etc/turnserver/fullchain.pem",
+			Unless: "cmp -s " + shell.Quote(livePath(n.Domain, "fullchain.pem")) + " /etc/turnserver/fullchain.pem",
 		})
 	}
 	b.add(&provision.ServiceStep{Name: "coturn", Enabled: true, Running: true})
