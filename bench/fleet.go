@@ -113,7 +113,7 @@ func newNspawnFleet(ctx context.Context, work, cacheDir string, n int, pubKeyFil
 	fail := func(err error) (*nspawnFleet, error) { // no host outlives a failed start
 		dctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		_ = p.Delete(dctx, inv, inv.Group("bench"), nodeNames(inv))
+		_ = f.Close(dctx)
 		return nil, err
 	}
 	if afterBuild != nil {
@@ -157,15 +157,7 @@ func (f *nspawnFleet) Kind() string   { return "local" }
 func (f *nspawnFleet) Systemd() bool  { return true }
 func (f *nspawnFleet) Hosts() []*Host { return f.hosts }
 func (f *nspawnFleet) Close(ctx context.Context) error {
-	return f.p.Delete(ctx, f.inv, f.inv.Group("bench"), names(f.hosts))
-}
-
-func names(hs []*Host) []string {
-	var out []string
-	for _, h := range hs {
-		out = append(out, h.Name)
-	}
-	return out
+	return f.p.Delete(ctx, f.inv, f.inv.Group("bench"), nodeNames(f.inv))
 }
 
 // prepare makes fresh hosts what every arm expects of a server: sshd

@@ -79,13 +79,9 @@ func (s *PackagesStep) Plan(obs []string) (*Change, error) {
 // lists first only when they are missing or older than six hours, and
 // waiting for a dpkg lock held by unattended-upgrades instead of failing.
 func aptInstall(pkgs []string) string {
-	quoted := make([]string, len(pkgs))
-	for i, p := range pkgs {
-		quoted[i] = shell.Quote(p)
-	}
 	return `export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -mmin -360 2>/dev/null | head -n 1)" ]; then
   apt-get -q -o DPkg::Lock::Timeout=300 update || exit $?
 fi
-apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- ` + strings.Join(quoted, " ")
+apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- ` + strings.Join(shell.QuoteAll(pkgs), " ")
 }

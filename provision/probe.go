@@ -41,11 +41,7 @@ func probeScript(nonce string, steps []Step, owners, groups []string, cleanup []
 }
 
 func joinQuoted(args []string) string {
-	qs := make([]string, len(args))
-	for i, a := range args {
-		qs[i] = shell.Quote(a)
-	}
-	return strings.Join(qs, " ")
+	return strings.Join(shell.QuoteAll(args), " ")
 }
 
 // parseProbe splits probe output into per-step lines, each with the lines

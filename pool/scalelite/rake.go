@@ -403,11 +403,7 @@ func (s SSHRunner) Run(ctx context.Context, argv []string) ([]byte, []byte, int,
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = shell.Quote(a)
-	}
-	res, err := sh.Run(ctx, strings.Join(q, " "))
+	res, err := sh.Run(ctx, strings.Join(shell.QuoteAll(argv), " "))
 	if err != nil {
 		return nil, nil, 0, err
 	}
