@@ -24,6 +24,11 @@ import (
 type Result struct {
 	Stdout, Stderr []byte
 	ExitCode       int
+	// Skipped: a Batch did not run this script (an earlier one failed).
+	Skipped bool
+	// Took is how long the host took to answer (in a Batch: since the
+	// previous script's answer).
+	Took time.Duration
 }
 
 // Shell is one /bin/sh on the host, started by a single exec, that runs
@@ -102,80 +107,144 @@ func (c *Client) Shell(ctx context.Context) (*Shell, error) {
 // When ctx ends first, the shell's session is closed (the shell cannot
 // be used afterwards) and ctx.Err() is returned.
 func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
-	if strings.IndexByte(script, 0) >= 0 {
-		return Result{}, fmt.Errorf("%s: script contains a NUL byte", s.c.name)
+	if err := s.checkScript(script); err != nil {
+		return Result{}, err
 	}
-	// eval, not inline text: a syntax error then ends the subshell only,
-	// instead of swallowing the rest of the stream. fd 9 (the lock) is
-	// closed so that daemons a script starts cannot keep the lock.
-	return s.run(ctx, "( eval "+shell.Quote(script)+"\n) </dev/null 9>&-")
+	rs, err := s.run(ctx, []string{withStatus(subshell(script))})
+	if err != nil {
+		return Result{}, err
+	}
+	return rs[0], nil
 }
 
-// run sends cmd to the shell as is (it runs in the shell itself) followed
-// by the markers, and reads the output up to them.
-func (s *Shell) run(ctx context.Context, cmd string) (Result, error) {
+// Batch runs scripts one after another, each as Run would, but sends them
+// together so that the host answers all of them in one round trip: on a
+// loaded host every round trip waits its turn for the CPU. Once a script
+// exits non-zero the rest are not run; their Results have Skipped set.
+// Each Result's Took is the time from the previous script's answer (the
+// first: from sending) to its own.
+func (s *Shell) Batch(ctx context.Context, scripts []string) ([]Result, error) {
+	cmds := make([]string, len(scripts))
+	for i, sc := range scripts {
+		if err := s.checkScript(sc); err != nil {
+			return nil, err
+		}
+		// omc_stop is the shell's own variable: a script runs in a
+		// subshell, so it cannot set or clear it.
+		cmds[i] = "if [ -z \"$omc_stop\" ]; then " + subshell(sc) + "; omc_rc=$?; [ $omc_rc -eq 0 ] || omc_stop=1; else omc_rc=" + skipped + "; fi"
+	}
+	if len(cmds) > 0 {
+		cmds[0] = "omc_stop=\n" + cmds[0]
+	}
+	return s.run(ctx, cmds)
+}
+
+// skipped is the status a Batch prints for a script it did not run: not a
+// number, so no script's exit status can look like it.
+const skipped = "skip"
+
+func (s *Shell) checkScript(script string) error {
+	if strings.IndexByte(script, 0) >= 0 {
+		return fmt.Errorf("%s: script contains a NUL byte", s.c.name)
+	}
+	return nil
+}
+
+// subshell is how a script runs in the shell. eval, not inline text: a
+// syntax error then ends the subshell only, instead of swallowing the rest
+// of the stream. fd 9 (the lock) is closed so that daemons a script starts
+// cannot keep the lock.
+func subshell(script string) string {
+	return "( eval " + shell.Quote(script) + "\n) </dev/null 9>&-"
+}
+
+// withStatus makes cmd leave its exit status where run reads it.
+func withStatus(cmd string) string { return cmd + "\nomc_rc=$?" }
+
+// run sends cmds to the shell as they are (they run in the shell itself),
+// each followed by its markers, in one write, and reads each one's output
+// up to its markers. Each cmd leaves its status in $omc_rc (see
+// withStatus): an exit status, or "skip".
+func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dead != nil {
-		return Result{}, s.dead
+		return nil, s.dead
 	}
 	if err := ctx.Err(); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 
-	marker := newMarker()
-	input := cmd + "\nprintf '%s %d\\n' '" + marker + "' \"$?\"\nprintf '%s\\n' '" + marker + "' >&2\n"
-
-	type read struct {
-		data, rest []byte
-		code       int
-		err        error
+	markers := make([]string, len(cmds))
+	var input strings.Builder
+	for i, cmd := range cmds {
+		markers[i] = newMarker()
+		input.WriteString(cmd + "\n")
+		input.WriteString("printf '%s %s\\n' '" + markers[i] + "' \"$omc_rc\"\nprintf '%s\\n' '" + markers[i] + "' >&2\n")
 	}
-	outc, errc := make(chan read, 1), make(chan read, 1)
-	outBuf, errBuf := s.outBuf, s.errBuf
-	go func() {
-		var r read
-		r.data, r.rest, r.code, r.err = readToMarker(s.stdout, outBuf, marker, true)
-		outc <- r
-	}()
-	go func() {
-		var r read
-		r.data, r.rest, _, r.err = readToMarker(s.stderr, errBuf, marker, false)
-		errc <- r
-	}()
+
 	writec := make(chan error, 1)
 	go func() {
-		_, err := io.WriteString(s.stdin, input)
+		_, err := io.WriteString(s.stdin, input.String())
 		writec <- err
 	}()
-
-	var out, errs read
-	for got := 0; got < 2; {
-		select {
-		case out = <-outc:
-			got++
-		case errs = <-errc:
-			got++
-		case <-ctx.Done():
-			// The readers end when the session does; nobody reads their
-			// results, and the shell is never used again.
-			s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, ctx.Err())
-			s.sess.Close()
-			return Result{}, ctx.Err()
+	sent := time.Now()
+	results := make([]Result, len(cmds))
+	for i, marker := range markers {
+		type read struct {
+			data, rest []byte
+			status     string
+			err        error
 		}
-	}
-	if out.err != nil || errs.err != nil {
-		s.dead = s.exitError(errs.data)
-		return Result{}, s.dead
+		outc, errc := make(chan read, 1), make(chan read, 1)
+		outBuf, errBuf := s.outBuf, s.errBuf
+		go func() {
+			var r read
+			r.data, r.rest, r.status, r.err = readToMarker(s.stdout, outBuf, marker, true)
+			outc <- r
+		}()
+		go func() {
+			var r read
+			r.data, r.rest, _, r.err = readToMarker(s.stderr, errBuf, marker, false)
+			errc <- r
+		}()
+		var out, errs read
+		for got := 0; got < 2; {
+			select {
+			case out = <-outc:
+				got++
+			case errs = <-errc:
+				got++
+			case <-ctx.Done():
+				// The readers end when the session does; nobody reads their
+				// results, and the shell is never used again.
+				s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, ctx.Err())
+				s.sess.Close()
+				return nil, ctx.Err()
+			}
+		}
+		if out.err != nil || errs.err != nil {
+			s.dead = s.exitError(errs.data)
+			return nil, s.dead
+		}
+		s.outBuf, s.errBuf = out.rest, errs.rest
+		r := Result{Stdout: out.data, Stderr: errs.data, Took: time.Since(sent)}
+		sent = sent.Add(r.Took)
+		if out.status == skipped {
+			r.Skipped = true
+		} else if r.ExitCode, out.err = strconv.Atoi(out.status); out.err != nil {
+			s.dead = fmt.Errorf("%s: bad exit status line %q from the remote shell", s.c.name, out.status)
+			return nil, s.dead
+		}
+		results[i] = r
 	}
 	if err := <-writec; err != nil {
 		s.dead = fmt.Errorf("%s: write to remote shell: %w", s.c.name, err)
-		return Result{}, s.dead
+		return nil, s.dead
 	}
-	s.outBuf, s.errBuf = out.rest, errs.rest
-	return Result{Stdout: out.data, Stderr: errs.data, ExitCode: out.code}, nil
+	return results, nil
 }
 
 // exitError describes a shell that ended without printing its markers;
@@ -224,9 +293,10 @@ func (s *Shell) exit(d time.Duration) {
 }
 
 // readToMarker reads r (after buf, left over from the previous run) until
-// marker; with code, until the end of the "MARKER CODE" line, and parses
-// CODE. It returns the data before the marker and what came after the line.
-func readToMarker(r io.Reader, buf []byte, marker string, code bool) (data, rest []byte, exit int, err error) {
+// marker; with status, until the end of the "MARKER STATUS" line, and
+// returns STATUS. It returns the data before the marker and what came
+// after the line.
+func readToMarker(r io.Reader, buf []byte, marker string, status bool) (data, rest []byte, st string, err error) {
 	m := []byte(marker)
 	chunk := make([]byte, 32*1024)
 	from := 0
@@ -235,13 +305,10 @@ func readToMarker(r io.Reader, buf []byte, marker string, code bool) (data, rest
 			i += from
 			after := buf[i+len(m):]
 			if nl := bytes.IndexByte(after, '\n'); nl >= 0 {
-				if code {
-					exit, err = strconv.Atoi(strings.TrimSpace(string(after[:nl])))
-					if err != nil {
-						return buf, nil, -1, fmt.Errorf("bad exit status line %q", after[:nl])
-					}
+				if status {
+					st = strings.TrimSpace(string(after[:nl]))
 				}
-				return buf[:i], bytes.Clone(after[nl+1:]), exit, nil
+				return buf[:i], bytes.Clone(after[nl+1:]), st, nil
 			}
 		} else {
 			from = max(0, len(buf)-len(m))
@@ -252,7 +319,7 @@ func readToMarker(r io.Reader, buf []byte, marker string, code bool) (data, rest
 			if rerr == io.EOF {
 				rerr = io.ErrUnexpectedEOF
 			}
-			return buf, nil, -1, rerr
+			return buf, nil, "", rerr
 		}
 	}
 }
@@ -304,10 +371,11 @@ else
     cat ` + shell.Quote(lockPath) + `
   fi
 fi`
-	r, err := s.run(ctx, script)
+	rs, err := s.run(ctx, []string{withStatus(script)})
 	if err != nil {
 		return "", err
 	}
+	r := rs[0]
 	status, content, _ := strings.Cut(string(r.Stdout), "\n")
 	content = strings.TrimRight(content, "\n")
 	switch status {
@@ -337,10 +405,11 @@ func (c *Client) Unlock(ctx context.Context) error {
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
 	lockPath := c.cfg.LockPath
-	r, err := s.run(ctx, "printf '' >"+shell.Quote(lockPath)+"; omc_rc=$?; exec 9>&-; (exit $omc_rc)")
+	rs, err := s.run(ctx, []string{"printf '' >" + shell.Quote(lockPath) + "; omc_rc=$?; exec 9>&-"})
 	if err != nil {
 		return err
 	}
+	r := rs[0]
 	c.mu.Lock()
 	c.locked = false
 	c.mu.Unlock()
