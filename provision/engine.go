@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -111,8 +112,9 @@ type run struct {
 	handshakes chan struct{}
 	conn       Conn
 	uids, gids map[string]int
-	made       map[string]bool // directories this run made
+	made       map[string]bool // directories this run made (or queued)
 	changed    int
+	batch      []queued // changes not yet sent (batch.go)
 }
 
 func (r *run) emit(e Event) {
@@ -181,17 +183,37 @@ func (r *run) converge(ctx context.Context) error {
 	for i := 0; i < len(steps); i++ {
 		s := steps[i]
 		// Look again, before going on, when a change may have altered
-		// what this step sees (see reprobe.go).
-		if dirt.affects(s, obs[i]) {
+		// what this step sees (see reprobe.go): after the changes queued
+		// so far are made.
+		// Steps after a gate that was out of sync have not been checked.
+		if i >= len(obs) || dirt.affects(s, obs[i]) {
+			if err := r.flush(ctx); err != nil {
+				return err
+			}
 			rest, err := r.probe(ctx, steps[i:])
 			if err != nil {
 				return err
 			}
-			copy(obs[i:], rest)
+			obs = append(obs[:i], rest...)
 			dirt = dirtSet{}
 		}
-		t0 := time.Now()
 		c, err := s.Plan(obs[i])
+		if err == nil && r.o.Mode == Apply {
+			var queued bool
+			if queued, err = r.queue(ctx, s, c); err == nil && queued {
+				if c != nil {
+					notify = notified(notify, c)
+					dirt.add(s)
+				}
+				continue
+			}
+		}
+		// Planning, a failure, or a change applied on its own: what is
+		// queued goes first.
+		if ferr := r.flush(ctx); ferr != nil {
+			return ferr
+		}
+		t0 := time.Now()
 		if err == nil && c != nil {
 			if r.o.Mode == Plan {
 				err = r.describe(ctx, c)
@@ -215,43 +237,91 @@ func (r *run) converge(ctx context.Context) error {
 			e.Status = "pending"
 		}
 		r.emit(e)
-		notify = slices.DeleteFunc(notify, func(n string) bool {
-			return slices.ContainsFunc(c.Starts, func(u string) bool { return sameUnit(n, u) })
-		})
-		for _, n := range c.Notify {
-			if !slices.ContainsFunc(notify, func(u string) bool { return sameUnit(n, u) }) {
-				notify = append(notify, n)
-			}
-		}
+		notify = notified(notify, c)
 		if r.o.Mode == Apply {
 			dirt.add(s)
 		}
 	}
 	for _, unit := range notify {
-		t0 := time.Now()
-		e := Event{Type: "handler", Step: "restart " + unit, Status: "changed"}
 		if r.o.Mode == Plan {
-			e.Status = "pending"
-			r.emit(e)
+			r.emit(Event{Type: "handler", Step: "restart " + unit, Status: "pending"})
 			continue
 		}
-		res, err := r.run(ctx, restartScript(unit))
-		if err == nil && res.ExitCode != 0 {
-			err = scriptError("systemctl restart "+unit, res)
-		}
-		e.DurationMS = time.Since(t0).Milliseconds()
-		if err != nil {
-			e.Status, e.Error = "failed", err.Error()
-			r.emit(e)
-			return fmt.Errorf("handler restart %s: %w", unit, err)
-		}
-		r.emit(e)
+		r.batch = append(r.batch, queued{handler: unit, ops: []Op{{Script: restartScript(unit)}}, what: []string{""}})
 	}
-	return nil
+	return r.flush(ctx)
 }
 
-// probe checks steps in one round trip.
+// notified is the list of units to restart at the end after c: a unit c
+// starts from stopped needs no restart for what came before it.
+func notified(notify []string, c *Change) []string {
+	notify = slices.DeleteFunc(notify, func(n string) bool {
+		return slices.ContainsFunc(c.Starts, func(u string) bool { return sameUnit(n, u) })
+	})
+	for _, n := range c.Notify {
+		if !slices.ContainsFunc(notify, func(u string) bool { return sameUnit(n, u) }) {
+			notify = append(notify, n)
+		}
+	}
+	return notify
+}
+
+// probe checks steps in one round trip. It returns obs for a prefix of
+// steps: on Apply, a step that may change anything when out of sync (a
+// package install) and can tell cheaply in shell whether it is in sync
+// (a gater) is a gate: the steps after it are checked only when it is in
+// sync. Out of sync, their checks would be wasted: its change makes the
+// engine check them again after it anyway.
 func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
+	n := len(steps)
+	if r.o.Mode == Apply {
+		for i, s := range steps[:max(0, n-1)] {
+			if g, ok := s.(gater); ok && g.InSync() != "" {
+				n = i + 1
+				break
+			}
+		}
+	}
+	first, firstFacts, nonce := r.probeScript(steps[:n])
+	script := first
+	var restScript string
+	var restFacts [numFacts][]string
+	var restNonce string
+	if n < len(steps) {
+		restScript, restFacts, restNonce = r.probeScript(steps[n:])
+		script += "if ( " + steps[n-1].(gater).InSync() + " ) >/dev/null 2>&1; then\necho '@@" + restNonce + " go'\n" + restScript + "fi\n"
+	}
+	res, err := r.run(ctx, script)
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	out, restOut, gated := strings.Cut(string(res.Stdout), "@@"+restNonce+" go\n")
+	if restNonce == "" {
+		out, gated = string(res.Stdout), false
+	}
+	obs, uids, gids, err := parseProbe(nonce, steps[:n], firstFacts, out)
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	r.uids, r.gids = uids, gids
+	if gated {
+		rest, uids, gids, err := parseProbe(restNonce, steps[n:], restFacts, restOut)
+		if err != nil {
+			return nil, fmt.Errorf("checking state: %w", err)
+		}
+		obs = append(obs, rest...)
+		maps.Copy(r.uids, uids)
+		maps.Copy(r.gids, gids)
+	}
+	return obs, nil
+}
+
+// gater is a step that can say in shell, cheaply, that it is in sync.
+// InSync is a command that succeeds only then, or "" when it cannot tell.
+type gater interface{ InSync() string }
+
+// probeScript is the probe of steps, with a nonce of its own.
+func (r *run) probeScript(steps []Step) (string, [numFacts][]string, string) {
 	var owners, groups, cleanup []string
 	for _, s := range steps {
 		for _, w := range writesOf(s) {
@@ -263,16 +333,7 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 	}
 	nonce := newNonce()
 	script, facts := probeScript(nonce, steps, owners, groups, cleanup)
-	res, err := r.run(ctx, script)
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	obs, uids, gids, err := parseProbe(nonce, steps, facts, string(res.Stdout))
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	r.uids, r.gids = uids, gids
-	return obs, nil
+	return script, facts, nonce
 }
 
 // writesOf lists the files a step may write, so their owners can be looked
@@ -299,7 +360,9 @@ func (r *run) run(ctx context.Context, script string) (RunResult, error) {
 
 // content computes a write's new content, reading the old when needed.
 func (r *run) content(ctx context.Context, w *FileWrite) (old, data []byte, err error) {
-	if w.NeedOld {
+	if w.NeedOld && w.HaveOld {
+		old = w.Old
+	} else if w.NeedOld {
 		old, err = r.conn.ReadFile(ctx, w.Path)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, nil, fmt.Errorf("reading %s: %w", w.Path, err)

@@ -2,8 +2,10 @@ package provision
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/omc-coop/omc/internal/shell"
@@ -27,10 +29,16 @@ func (s *LineStep) Probe() string {
 		own = statProbe
 	}
 	return "f=" + shell.Quote(s.Path) + `
-if [ -f "$f" ]; then echo state=file; grep -qxF -e ` + shell.Quote(s.Line) + ` -- "$f" && echo present=yes; ` + own + `
+if [ -f "$f" ]; then echo state=file; if grep -qxF -e ` + shell.Quote(s.Line) + ` -- "$f"; then echo present=yes
+  elif [ "$(wc -c <"$f")" -le ` + strconv.Itoa(maxProbedOld) + ` ]; then echo "old=$(base64 -w0 <"$f")"; fi; ` + own + `
 elif [ -e "$f" ]; then echo state=other
 else echo state=absent; [ -d "$(dirname -- "$f")" ] || echo parent=missing; fi`
 }
+
+// maxProbedOld: a file this small that lacks the line comes back with the
+// probe, base64 (a line older than that is read when needed): on a cold
+// host that saves the SFTP session and its round trips.
+const maxProbedOld = 64 << 10
 
 // facts: the attributes, kept when the file is rewritten.
 func (s *LineStep) facts() []fact {
@@ -67,9 +75,15 @@ func (s *LineStep) Plan(obs []string) (*Change, error) {
 	if s.Match != nil {
 		verb = "set line"
 	}
-	return &Change{Step: s, Summary: verb, Notify: s.Notify, Write: &FileWrite{
-		Path: s.Path, Mode: st.mode, Owner: st.uid, Group: st.gid, ContentChanged: true, NeedOld: true, Exists: true,
-		Content: s.edit}}, nil
+	w := &FileWrite{Path: s.Path, Mode: st.mode, Owner: st.uid, Group: st.gid, ContentChanged: true, NeedOld: true, Exists: true,
+		Content: s.edit}
+	if v, ok := field(obs, "old"); ok {
+		if w.Old, err = base64.StdEncoding.DecodeString(v); err != nil {
+			return nil, fmt.Errorf("%s: bad content from the probe: %w", s.ID(), err)
+		}
+		w.HaveOld = true
+	}
+	return &Change{Step: s, Summary: verb, Notify: s.Notify, Write: w}, nil
 }
 
 // edit returns old with the line set: the last line matching Match

@@ -3,13 +3,14 @@ package provision
 import (
 	"bytes"
 	"context"
-	"github.com/omc-coop/omc/remote"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
+
+	"github.com/omc-coop/omc/remote"
 )
 
 // localConn runs the engine's scripts with the real /bin/sh on this
@@ -19,17 +20,23 @@ import (
 // integration tests against real sshd.
 type localConn struct {
 	// path, when set, goes before the standard PATH (stand-in tools).
-	path   string
-	mu     sync.Mutex
-	runs   int
-	writes []string
-	locked bool
+	path    string
+	mu      sync.Mutex
+	runs    int // round trips: scripts and batches
+	batches int
+	reads   int
+	writes  []string
+	locked  bool
 }
 
 func (c *localConn) Run(ctx context.Context, script string) (RunResult, error) {
 	c.mu.Lock()
 	c.runs++
 	c.mu.Unlock()
+	return c.exec(ctx, script)
+}
+
+func (c *localConn) exec(ctx context.Context, script string) (RunResult, error) {
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", script)
 	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	if c.path != "" {
@@ -46,7 +53,40 @@ func (c *localConn) Run(ctx context.Context, script string) (RunResult, error) {
 	return RunResult{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: code}, err
 }
 
-func (c *localConn) ReadFile(_ context.Context, p string) ([]byte, error) { return os.ReadFile(p) }
+// Batch runs ops one by one and counts as one run: one round trip.
+func (c *localConn) Batch(ctx context.Context, ops []Op) ([]RunResult, error) {
+	c.mu.Lock()
+	c.runs++
+	c.batches++
+	c.mu.Unlock()
+	out := make([]RunResult, len(ops))
+	failed := false
+	for i, op := range ops {
+		if failed {
+			out[i].Skipped = true
+			continue
+		}
+		if w := op.Write; w != nil {
+			if err := c.WriteFile(ctx, w.Path, w.Data, w.Mode, w.UID, w.GID); err != nil {
+				out[i], failed = RunResult{ExitCode: 1, Stderr: []byte(err.Error())}, true
+			}
+			continue
+		}
+		r, err := c.exec(ctx, op.Script)
+		if err != nil {
+			return nil, err
+		}
+		out[i], failed = r, r.ExitCode != 0
+	}
+	return out, nil
+}
+
+func (c *localConn) ReadFile(_ context.Context, p string) ([]byte, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return os.ReadFile(p)
+}
 
 func (c *localConn) WriteFile(_ context.Context, p string, data []byte, mode os.FileMode, uid, gid int) error {
 	c.mu.Lock()

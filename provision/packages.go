@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/omc-coop/omc/internal/shell"
@@ -40,6 +41,20 @@ func (s *PackagesStep) Probe() string {
 		return ":" // an empty { } is a syntax error
 	}
 	return b.String()
+}
+
+// InSync makes the step a gate (see probe): all packages installed. Not
+// for pinned versions or arch-qualified names (then "": no gate).
+func (s *PackagesStep) InSync() string {
+	if len(s.Names) == 0 {
+		return ""
+	}
+	for _, n := range s.Names {
+		if strings.ContainsAny(n, "=:") {
+			return ""
+		}
+	}
+	return `[ "$(dpkg-query -W -f='${db:Status-Abbrev}\n' -- ` + strings.Join(shell.QuoteAll(s.Names), " ") + ` 2>/dev/null | grep -c '^ii')" -eq ` + strconv.Itoa(len(s.Names)) + ` ]`
 }
 
 func (s *PackagesStep) Plan(obs []string) (*Change, error) {

@@ -12,22 +12,41 @@ import (
 )
 
 // probeCounter is a localConn that counts the probes (the engine's
-// checking scripts start with "set +e").
+// checking scripts start with "set +e") and records every round trip:
+// the scripts of a batch, a write there as "write PATH".
 type probeCounter struct {
 	*localConn
 	mu      sync.Mutex
 	probes  int
 	scripts []string
+	trips   [][]string
 }
 
 func (c *probeCounter) Run(ctx context.Context, script string) (RunResult, error) {
 	c.mu.Lock()
 	c.scripts = append(c.scripts, script)
+	c.trips = append(c.trips, []string{script})
 	if strings.HasPrefix(script, "set +e\n") {
 		c.probes++
 	}
 	c.mu.Unlock()
 	return c.localConn.Run(ctx, script)
+}
+
+func (c *probeCounter) Batch(ctx context.Context, ops []Op) ([]RunResult, error) {
+	var trip []string
+	for _, op := range ops {
+		if op.Write != nil {
+			trip = append(trip, "write "+op.Write.Path)
+		} else {
+			trip = append(trip, op.Script)
+		}
+	}
+	c.mu.Lock()
+	c.scripts = append(c.scripts, trip...)
+	c.trips = append(c.trips, trip)
+	c.mu.Unlock()
+	return c.localConn.Batch(ctx, ops)
 }
 
 func convergeCounting(t *testing.T, steps ...Step) (Result, int) {
@@ -70,8 +89,11 @@ func TestReprobeOnlyWhereAChangeMatters(t *testing.T) {
 	if r.Err != nil || r.Changed != 5 || rec.probes != 1 {
 		t.Fatalf("dir then file: err %v, changed %d, probes %d (want 1)", r.Err, r.Changed, rec.probes)
 	}
-	if n := len(rec.scripts); n != 3 || !strings.HasPrefix(rec.scripts[1], "install -d ") || rec.scripts[2] != "mkdir -p -- "+shell.Quote(d+"/new") {
-		t.Fatalf("dir then files: want the probe, the directory step's install -d, one mkdir for new/; ran %q", rec.scripts)
+	// And all of it in one round trip after the probe.
+	wantBatch := []string{"install -d -o 'root' -g 'root' -m 0750 -- " + shell.Quote(sub), "write " + sub + "/f", "write " + d + "/g",
+		"mkdir -p -- " + shell.Quote(d+"/new"), "write " + d + "/new/x", "write " + d + "/new/y"}
+	if len(rec.trips) != 2 || strings.Join(rec.trips[1], "\n") != strings.Join(wantBatch, "\n") {
+		t.Fatalf("dir then files: want the probe, then one batch of the directory step's install -d, the writes, one mkdir for new/; ran %q", rec.trips)
 	}
 	if readFile(t, d+"/new/y") != "y\n" {
 		t.Fatal("second file in a new directory not written")
@@ -145,5 +167,84 @@ func TestOverlaps(t *testing.T) {
 		if got := overlaps(c.a, c.b); got != c.want {
 			t.Errorf("overlaps(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// standInDpkg writes dpkg-query and apt-get stand-ins into dir/bin that
+// keep the installed packages in dir/installed: enough for the engine's
+// probes, gate and install script to run for real.
+func standInDpkg(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := shell.Quote(filepath.Join(dir, "installed"))
+	dpkg := `#!/bin/sh
+fmt=''
+while [ $# -gt 0 ]; do case "$1" in -W) ;; -f=*) fmt=${1#-f=} ;; --) shift; break ;; esac; shift; done
+rc=0
+for p in "$@"; do
+  if grep -qx -- "$p" ` + state + ` 2>/dev/null; then
+    printf '%s' "$fmt" | sed -e "s/\${Package}/$p/g" -e 's/\${db:Status-Abbrev}/ii /g' -e 's/\${Version}/1.0/g' -e 's/\\n$//'; echo
+  else rc=1; fi
+done
+exit $rc
+`
+	apt := `#!/bin/sh
+[ "$1" = update ] && exit 0
+while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done; shift
+for p in "$@"; do echo "$p" >> ` + state + `; done
+`
+	getent := "#!/bin/sh\necho \"$1\" >> " + shell.Quote(filepath.Join(dir, "getent.log")) + "\nexec /usr/bin/getent \"$@\"\n"
+	for name, body := range map[string]string{"dpkg-query": dpkg, "apt-get": apt, "getent": getent} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin
+}
+
+// On a cold host the steps after a package install are checked once,
+// after it: the first probe stops at the packages step when they are
+// missing. A converged host is still checked in one round trip, and a
+// plan checks everything at once.
+func TestProbeStopsAtMissingPackages(t *testing.T) {
+	needRoot(t)
+	d := tempDir(t)
+	bin := standInDpkg(t, d)
+	steps := func() []Step {
+		return []Step{&PackagesStep{Names: []string{"coturn", "nftables"}},
+			&FileStep{Path: d + "/a", Content: []byte("a\n"), Mode: 0o644, Owner: "root", Group: "root"},
+			&FileStep{Path: d + "/b", Content: []byte("b\n"), Mode: 0o644, Owner: "root", Group: "root"}}
+	}
+	plan, events := converge(t, Plan, &localConn{path: bin}, steps()...)
+	if plan.Err != nil || plan.Changed != 3 {
+		t.Fatalf("plan: err %v, pending %d (events %v)", plan.Err, plan.Changed, events)
+	}
+
+	os.Remove(d + "/getent.log")
+	c := &probeCounter{localConn: &localConn{path: bin}}
+	rs := Run(context.Background(), []Host{{Name: "local", Steps: steps(), Dial: func(context.Context) (Conn, error) { return c, nil }}}, Options{Mode: Apply})
+	if rs[0].Err != nil || rs[0].Changed != 3 || readFile(t, d+"/b") != "b\n" || readFile(t, d+"/installed") != "coturn\nnftables\n" {
+		t.Fatalf("cold: err %v, changed %d", rs[0].Err, rs[0].Changed)
+	}
+	// The files' checks look up their owner (getent, logged by the
+	// stand-in): once, in the second probe.
+	if c.probes != 2 || readFile(t, d+"/getent.log") != "passwd\ngroup\n" {
+		t.Fatalf("cold: %d probes (want 2), owner lookups %q (want one)", c.probes, readFile(t, d+"/getent.log"))
+	}
+
+	c = &probeCounter{localConn: &localConn{path: bin}}
+	rs = Run(context.Background(), []Host{{Name: "local", Steps: steps(), Dial: func(context.Context) (Conn, error) { return c, nil }}}, Options{Mode: Apply})
+	if rs[0].Err != nil || rs[0].Changed != 0 || len(c.trips) != 1 {
+		t.Fatalf("converged: err %v, changed %d, round trips %q", rs[0].Err, rs[0].Changed, c.trips)
+	}
+	// Drift after the gate on a converged host: still found in that trip.
+	writeFile(t, d+"/b", "drift\n")
+	c = &probeCounter{localConn: &localConn{path: bin}}
+	rs = Run(context.Background(), []Host{{Name: "local", Steps: steps(), Dial: func(context.Context) (Conn, error) { return c, nil }}}, Options{Mode: Apply})
+	if rs[0].Err != nil || rs[0].Changed != 1 || c.probes != 1 || readFile(t, d+"/b") != "b\n" {
+		t.Fatalf("drift: err %v, changed %d, probes %d", rs[0].Err, rs[0].Changed, c.probes)
 	}
 }

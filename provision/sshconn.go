@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/omc-coop/omc/remote"
 )
@@ -16,16 +17,77 @@ type sshConn struct {
 	sh *remote.Shell
 }
 
-func (s *sshConn) Run(ctx context.Context, script string) (RunResult, error) {
+func (s *sshConn) shell(ctx context.Context) (*remote.Shell, error) {
 	if s.sh == nil {
 		sh, err := s.c.Shell(ctx)
 		if err != nil {
-			return RunResult{}, err
+			return nil, err
 		}
 		s.sh = sh
 	}
-	r, err := s.sh.Run(ctx, script)
-	return RunResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode}, err
+	return s.sh, nil
+}
+
+func (s *sshConn) Run(ctx context.Context, script string) (RunResult, error) {
+	sh, err := s.shell(ctx)
+	if err != nil {
+		return RunResult{}, err
+	}
+	r, err := sh.Run(ctx, script)
+	return RunResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Took: r.Took}, err
+}
+
+// Batch sends each run of scripts in one round trip (Shell.Batch) and each
+// write over SFTP, in order. Writes stay on SFTP: there they cost the host
+// no process, where a write through the shell takes several (base64,
+// chown, chmod, mv), and on a host busy with dpkg every process start waits
+// its turn for the CPU: measured, that made a cold run slower.
+func (s *sshConn) Batch(ctx context.Context, ops []Op) ([]RunResult, error) {
+	out := make([]RunResult, len(ops))
+	for i := 0; i < len(ops); {
+		if w := ops[i].Write; w != nil {
+			t0 := time.Now()
+			if err := s.c.WriteFile(ctx, w.Path, w.Data, w.Mode, w.UID, w.GID); err != nil {
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				out[i] = RunResult{ExitCode: 1, Stderr: []byte(err.Error()), Took: time.Since(t0)}
+				skipRest(out, i+1)
+				return out, nil
+			}
+			out[i].Took = time.Since(t0)
+			i++
+			continue
+		}
+		j := i
+		var scripts []string
+		for ; j < len(ops) && ops[j].Write == nil; j++ {
+			scripts = append(scripts, ops[j].Script)
+		}
+		sh, err := s.shell(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rs, err := sh.Batch(ctx, scripts)
+		if err != nil {
+			return nil, err
+		}
+		for k, r := range rs {
+			out[i+k] = RunResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Skipped: r.Skipped, Took: r.Took}
+			if !r.Skipped && r.ExitCode != 0 {
+				skipRest(out, i+k+1)
+				return out, nil
+			}
+		}
+		i = j
+	}
+	return out, nil
+}
+
+func skipRest(out []RunResult, from int) {
+	for k := from; k < len(out); k++ {
+		out[k] = RunResult{Skipped: true}
+	}
 }
 
 func (s *sshConn) ReadFile(ctx context.Context, p string) ([]byte, error) {

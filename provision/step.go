@@ -4,9 +4,10 @@
 // Each step says what it wants. Its probe is shell code that only reads
 // state; the engine sends the probes of all a host's steps in ONE exec,
 // compares what they print with what is wanted, and applies only what
-// differs: files through SFTP (atomically), everything else as small shell
-// scripts. Handlers (service restarts) run once, at the end, and only when
-// a step that notifies them changed something.
+// differs, in as few round trips as it can: the changes go in batches
+// (files written atomically through the same shell, see batch.go).
+// Handlers (service restarts) run once, at the end, and only when a step
+// that notifies them changed something.
 package provision
 
 import (
@@ -14,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // Step is one desired piece of host state.
@@ -41,7 +43,7 @@ type Change struct {
 	// MakeDir is a missing parent directory to make before Write
 	// (mkdir -p), unless this run already made it.
 	MakeDir string `json:"-"`
-	// Write, when set, is a file written atomically over SFTP.
+	// Write, when set, is a file written atomically (see batch.go).
 	Write *FileWrite `json:"-"`
 	// Script runs after Write.
 	Script string `json:"-"`
@@ -72,8 +74,10 @@ type FileWrite struct {
 	// ContentChanged is false for mode/owner-only changes: no write then,
 	// just chmod/chown in Script.
 	ContentChanged bool
-	// NeedOld: Content needs the current content (line edits).
-	NeedOld bool
+	// NeedOld: Content needs the current content (line edits). HaveOld:
+	// the probe brought it, in Old; otherwise the engine reads it.
+	NeedOld, HaveOld bool
+	Old              []byte
 	// Exists: the target is there, so a plan can show its diff.
 	Exists bool
 	// Content computes the new content from the old (nil when absent).
@@ -86,6 +90,9 @@ type FileWrite struct {
 // provides it through sshConn; tests may run it against a local shell.
 type Conn interface {
 	Run(ctx context.Context, script string) (RunResult, error)
+	// Batch runs ops in order in one round trip. After the first that
+	// exits non-zero the rest are not run: their results have Skipped.
+	Batch(ctx context.Context, ops []Op) ([]RunResult, error)
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	WriteFile(ctx context.Context, path string, data []byte, mode os.FileMode, uid, gid int) error
 	Lock(ctx context.Context, holder string) (stale string, err error)
@@ -97,6 +104,8 @@ type Conn interface {
 type RunResult struct {
 	Stdout, Stderr []byte
 	ExitCode       int
+	Skipped        bool          // in a Batch: not run, an earlier op failed
+	Took           time.Duration // in a Batch: since the previous op's answer
 }
 
 // scriptError describes a failed script for the user: exit code and the
