@@ -43,6 +43,7 @@ type outcome struct {
 	ChangedHosts    int
 	Failed          int // hosts failed or unreachable
 	AptMax          float64
+	MachineCPU      float64 // seconds of busy CPU, whole machine (see machineBusy)
 	Output          string
 }
 
@@ -99,9 +100,10 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	busy0 := machineBusy()
 	t0 := time.Now()
 	err := cmd.Run()
-	o := outcome{Wall: time.Since(t0).Seconds(), Output: out.String()}
+	o := outcome{Wall: time.Since(t0).Seconds(), Output: out.String(), MachineCPU: machineBusy() - busy0}
 	if cmd.ProcessState == nil {
 		return o, err
 	}
@@ -121,6 +123,30 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		e.closeMasters(arm)
 	}
 	return o, nil
+}
+
+// machineBusy is the CPU time the whole machine has spent busy (user,
+// nice, system, irq, softirq, steal in /proc/stat), in seconds. The hosts
+// share this machine's CPUs with the controller, so over one run on an
+// otherwise quiet machine it is the work that run took, on the
+// controller and every host together: unlike wall time it does not
+// depend on who waited for whom.
+func machineBusy() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+		v, _ := strconv.ParseFloat(f[i], 64)
+		busy += v
+	}
+	return busy / 100 // USER_HZ, 100 on Linux
 }
 
 func (e *env) controlDir(arm string) string { return filepath.Join(e.work, "cp-"+arm) }

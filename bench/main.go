@@ -702,7 +702,7 @@ func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r in
 	}
 	rec := record{Arm: arm, Scenario: scenario, N: n, Kind: e.fleet.Kind(), Run: r + 1,
 		WallS: o.Wall, UserS: o.User, SysS: o.Sys, MaxRSSMB: o.MaxRSSMB, Exit: o.Exit,
-		Changed: o.Changed, ChangedHosts: o.ChangedHosts, Failed: o.Failed, AptMaxS: o.AptMax, output: o.Output}
+		Changed: o.Changed, ChangedHosts: o.ChangedHosts, Failed: o.Failed, AptMaxS: o.AptMax, MachineCPUS: o.MachineCPU, output: o.Output}
 	live := 0
 	for i, h := range e.hosts {
 		if h == down {
@@ -738,8 +738,8 @@ func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r in
 		b.fail("N=%d %s %s run %d: %d hosts not in the wanted end state (see notes)\n%s", n, arm, scenario, r+1, bad, tail(o.Output, 1500))
 	}
 	b.records = append(b.records, rec)
-	b.logf("N=%-3d %-13s %-5s run %d: %7.2fs  exit %d  changed %d on %d hosts  failed %d  conns/host %.1f execs/host %.1f sftp %d  cpu %.2fs  rss %.0fMB",
-		n, arm, scenario, r+1, o.Wall, o.Exit, o.Changed, o.ChangedHosts, o.Failed, rec.ConnsPerHost, rec.ExecsPerHost, rec.SFTP, o.User+o.Sys, o.MaxRSSMB)
+	b.logf("N=%-3d %-13s %-5s run %d: %7.2fs  exit %d  changed %d on %d hosts  failed %d  conns/host %.1f execs/host %.1f sftp %d  cpu %.2fs  rss %.0fMB  machine cpu %.1fs",
+		n, arm, scenario, r+1, o.Wall, o.Exit, o.Changed, o.ChangedHosts, o.Failed, rec.ConnsPerHost, rec.ExecsPerHost, rec.SFTP, o.User+o.Sys, o.MaxRSSMB, o.MachineCPU)
 	return &b.records[len(b.records)-1], nil
 }
 

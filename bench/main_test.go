@@ -3,6 +3,7 @@ package main
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestColdRoundsTakeTurns(t *testing.T) {
@@ -23,5 +24,20 @@ func TestColdRoundsUnevenRuns(t *testing.T) {
 	}
 	if got := coldRounds([]string{"omc"}, map[string]int{"omc": 0}); len(got) != 0 {
 		t.Fatalf("no runs: got %v", got)
+	}
+}
+
+// machineBusy counts the machine's busy CPU: it grows while this process
+// spins.
+func TestMachineBusyCountsWork(t *testing.T) {
+	b0 := machineBusy()
+	if b0 <= 0 {
+		t.Fatalf("machineBusy = %v, want the machine's busy seconds since boot", b0)
+	}
+	var spent time.Duration
+	for start := time.Now(); spent < 200*time.Millisecond; spent = time.Since(start) {
+	}
+	if d := machineBusy() - b0; d < 0.1 {
+		t.Errorf("busy grew by %.2f s while spinning for %v", d, spent)
 	}
 }
