@@ -134,6 +134,13 @@ func newFleet(t *testing.T, name string) *fleet {
 			t.Logf("cleanup: omc down: %v\n%s", err, out)
 		}
 	})
+	// A clean slate: hosts an interrupted run left would start again with
+	// that run's key, which this run's key does not log in to.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if out, err := f.omc(ctx, "down", "dev", "--yes"); err != nil {
+		t.Fatalf("omc down (leftovers of an earlier run): %v\n%s", err, out)
+	}
 	return f
 }
 

@@ -1,6 +1,7 @@
 // Command teardown removes every local host the test suite or the quick
 // bench may have left in CI's dirs: hosts, mounts, network namespaces,
-// the apt proxy. .ci/run calls it on exit, also when tests fail.
+// the apt proxy. .ci/run calls it first (an interrupted earlier run may
+// have left hosts) and on exit, also when tests fail.
 package main
 
 import (

@@ -71,15 +71,17 @@ func removeTree(dir string) error {
 	return os.RemoveAll(dir)
 }
 
-// idle stops what serves hosts (apt proxy, forwarding rule) once the cache
-// dir has none left.
+// idle stops what serves hosts (apt proxy, forwarding rule) once no host
+// of the cache dir runs. Stopped hosts do not count: a host an interrupted
+// run left stopped would keep the proxy running for nobody, and starting
+// a host brings the proxy back (ensureProxy).
 func (p *Provider) idle(ctx context.Context) {
 	lock, err := lockFile(ctx, filepath.Join(p.proxyDir(), "lock"))
 	if err != nil {
 		return
 	}
 	defer lock.unlock()
-	if sts, err := p.allStates(); err == nil && len(sts) == 0 {
+	if as, err := p.liveMachineAddrs(); err == nil && len(as) == 0 {
 		p.stopProxy(ctx)
 	}
 	unisolate(ctx)

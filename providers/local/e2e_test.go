@@ -320,6 +320,44 @@ func TestE2EHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("no apt proxy while every host is stopped", func(t *testing.T) {
+		if len(omcLinks()) != len(f.names()) {
+			t.Skip("other local hosts run on this machine")
+		}
+		for _, n := range f.names() {
+			st, err := readState(p.hostDir(f.inv.Name, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			syscall.Kill(st.PID, syscall.SIGKILL)
+			waitGone(ctx, st.PID, 5*time.Second)
+		}
+		// What an interrupted run leaves: stopped hosts, whose links
+		// Cleanup frees; then nothing is left for the proxy to serve.
+		if err := p.Cleanup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if ps := proxyProcs(p); len(ps) > 0 {
+			t.Errorf("apt proxy left running with every host stopped: %v", ps)
+		}
+		again, err := p.Create(ctx, f.inv, f.g, f.nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range again {
+			f.dial(t, m).Close()
+			st, err := readState(p.hostDir(f.inv.Name, m.Name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(st.MachineAddr, strconv.Itoa(ProxyPort)), time.Second)
+			if err != nil {
+				t.Fatalf("%s: the apt proxy is not back after the host started: %v", m.Name, err)
+			}
+			c.Close()
+		}
+	})
+
 	t.Run("killed nspawn is restarted by Create", func(t *testing.T) {
 		st, err := readState(p.hostDir(f.inv.Name, "e2e-1"))
 		if err != nil {
@@ -350,11 +388,8 @@ func TestE2EHosts(t *testing.T) {
 			if _, err := run(ctx, "nft", "list", "table", "inet", nftTable); err == nil {
 				t.Error("nftables table left behind with no host left")
 			}
-			procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-			for _, c := range procs {
-				if b, _ := os.ReadFile(c); bytes.Contains(b, []byte(p.proxyDir())) {
-					t.Errorf("apt proxy left running with no host left: %s", c)
-				}
+			if ps := proxyProcs(p); len(ps) > 0 {
+				t.Errorf("apt proxy left running with no host left: %v", ps)
 			}
 			if ms := mountsUnder(p.dir); len(ms) > 0 {
 				t.Errorf("mounts left behind: %v", ms)
@@ -364,6 +399,18 @@ func TestE2EHosts(t *testing.T) {
 			t.Errorf("List after Delete: %+v", list)
 		}
 	})
+}
+
+// proxyProcs are the /proc entries of processes running p's apt proxy.
+func proxyProcs(p *Provider) []string {
+	var ps []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, c := range procs {
+		if b, _ := os.ReadFile(c); bytes.Contains(b, []byte(p.proxyDir())) {
+			ps = append(ps, c)
+		}
+	}
+	return ps
 }
 
 func pids(t *testing.T, p *Provider, f *fixture) string {

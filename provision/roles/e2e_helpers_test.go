@@ -127,6 +127,9 @@ func (b *backupE2E) create(rebuild bool) {
 				b.t.Logf("cleanup: %v", err)
 			}
 		})
+		// A clean slate: a host an interrupted run left would start
+		// again with that run's key, which this run's key does not log in to.
+		must(b.t, b.p.Delete(ctx, b.inv, b.g, []string{b.node}))
 	}
 	mk := b.p.Create
 	if rebuild {

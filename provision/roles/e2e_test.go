@@ -101,13 +101,17 @@ func newE2E(t *testing.T) *e2eEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	g := e.inv.Group("e2e")
+	names := []string{"rt1", "rb1", "ri1"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := p.Delete(ctx, e.inv, g, []string{"rt1", "rb1", "ri1"}); err != nil {
+		if err := p.Delete(ctx, e.inv, g, names); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
 	})
+	// A clean slate: a host an interrupted run left would start again
+	// with that run's key, which this run's key does not log in to.
+	must(t, p.Delete(ctx, e.inv, g, names))
 	ms, err := p.Create(ctx, e.inv, g, e.fleet)
 	must(t, err)
 	e.machines = map[string]providers.Machine{}
