@@ -192,7 +192,7 @@ done
 exit $rc
 `
 	apt := `#!/bin/sh
-[ "$1" = update ] && exit 0
+for a in "$@"; do [ "$a" = update ] && exit 0; done
 while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done; shift
 for p in "$@"; do echo "$p" >> ` + state + `; done
 `
