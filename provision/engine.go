@@ -318,6 +318,8 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 
 // gater is a step that can say in shell, cheaply, that it is in sync.
 // InSync is a command that succeeds only then, or "" when it cannot tell.
+// It runs in the probe's shell right after the checks of the steps up to
+// the gate, so it may read variables its own probe set.
 type gater interface{ InSync() string }
 
 // probeScript is the probe of steps, with a nonce of its own.

@@ -8,8 +8,9 @@ import (
 // Facts are state that many steps read the same way: a path's attributes,
 // a file's hash, a unit's activity. A step that declares them leaves them
 // out of its own probe; the probe then asks for each kind ONCE, for every
-// step at once (one stat, one sha256sum, one systemctl is-active), and
-// hands each step the lines its own probe would have printed. On a host
+// step at once (one stat, one sha256sum, one systemctl is-active, one
+// is-enabled), and hands each step the lines its own probe would have
+// printed. On a host
 // every exec costs a fork and an exec (5-10 ms on a busy one), and a
 // no-op run is nothing but probes: a BBB node's went from one stat and
 // one sha256sum per file to one of each per host.
@@ -17,14 +18,15 @@ import (
 type factKind int
 
 const (
-	factStat   factKind = iota // "stat=MODE UID GID USER GROUP" of a path, not following symlinks
-	factSum                    // "sum=SHA256" of a regular file that is not a symlink
-	factActive                 // "active=STATE" of a unit (systemctl is-active)
-	factValue                  // "value=FIRST LINE" of a kernel file (/proc/sys)
+	factStat    factKind = iota // "stat=MODE UID GID USER GROUP" of a path, not following symlinks
+	factSum                     // "sum=SHA256" of a regular file that is not a symlink
+	factActive                  // "active=STATE" of a unit (systemctl is-active)
+	factValue                   // "value=FIRST LINE" of a kernel file (/proc/sys)
+	factEnabled                 // "enabled=STATE" of a unit (systemctl is-enabled)
 	numFacts
 )
 
-var factNames = [numFacts]string{factStat: "stat", factSum: "sum", factActive: "active", factValue: "value"}
+var factNames = [numFacts]string{factStat: "stat", factSum: "sum", factActive: "active", factValue: "value", factEnabled: "enabled"}
 
 type fact struct {
 	kind factKind
@@ -67,6 +69,13 @@ func factScript(b *strings.Builder, nonce string, steps []Step) (facts [numFacts
 		// is-active prints one line per unit, unknown ones included.
 		fmt.Fprintf(b, "echo '@@%s active'\nsystemctl is-active -- %s 2>/dev/null\n", nonce, joinQuoted(us))
 	}
+	if us := facts[factEnabled]; len(us) > 0 {
+		// is-enabled prints one line per unit but stops at the first
+		// unknown one: then each unit is asked alone, a line each
+		// (empty for an unknown one). Its states have no blanks.
+		q := joinQuoted(us)
+		fmt.Fprintf(b, "echo '@@%s enabled'\nomc_en=$(systemctl is-enabled -- %s 2>/dev/null)\nset -f; set -- $omc_en; set +f\nif [ $# -eq %d ]; then printf '%%s\\n' \"$@\"\nelse for u in %s; do echo \"$(systemctl is-enabled -- \"$u\" 2>/dev/null)\"; done; fi\n", nonce, q, len(us), q)
+	}
 	if ps := facts[factValue]; len(ps) > 0 {
 		// Not the shell's read: /proc/sys answers a read at an offset
 		// past 0 with EOF, and read takes a byte at a time.
@@ -99,6 +108,16 @@ func factValues(kind factKind, args []string, lines []string) map[string]string 
 				if _, dup := vals[p]; !dup {
 					vals[p] = v
 				}
+			}
+		}
+	case factEnabled:
+		// One line per unit, in order; an empty one is a unit that
+		// systemctl does not know.
+		for i, a := range args {
+			if i < len(lines) {
+				vals[a] = lines[i]
+			} else {
+				vals[a] = "" // no systemctl: as for factActive
 			}
 		}
 	case factActive:

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,5 +95,114 @@ func TestFactValuesActive(t *testing.T) {
 	c, err := (&ServiceStep{Name: "b", Enabled: true, Running: true}).Plan([]string{"enabled=enabled", "active=" + got["b"]})
 	if err != nil || c == nil || !strings.Contains(c.Script, "systemctl start") {
 		t.Fatalf("c=%+v err=%v", c, err)
+	}
+}
+
+// standinIsEnabled is a STAND-IN for systemctl is-enabled as systemd 252
+// has it: one line per unit, stopping (exit 1) at the first unit it does
+// not know. Units are files in $dir/units holding their state; every call
+// is logged to $dir/calls.
+const standinIsEnabled = `#!/bin/sh
+d=%DIR%
+echo "$*" >> "$d/calls"
+[ "$1" = is-enabled ] || exit 0
+shift; [ "$1" = "--" ] && shift
+for u in "$@"; do
+  if [ ! -f "$d/units/$u" ]; then echo "Failed to get unit file state for $u.service: No such file or directory" >&2; exit 1; fi
+  cat "$d/units/$u"
+done
+`
+
+// The units' enablement is asked for all of a host's service steps in one
+// systemctl call; only when one of them is unknown (is-enabled stops
+// there) is each asked alone, and every step still gets its own state.
+func TestIsEnabledAskedOnceForAllUnits(t *testing.T) {
+	d := tempDir(t)
+	os.MkdirAll(filepath.Join(d, "units"), 0o755)
+	os.MkdirAll(filepath.Join(d, "bin"), 0o755)
+	writeFile(t, filepath.Join(d, "bin", "systemctl"), strings.ReplaceAll(standinIsEnabled, "%DIR%", d))
+	os.Chmod(filepath.Join(d, "bin", "systemctl"), 0o755)
+	writeFile(t, filepath.Join(d, "units", "a"), "enabled\n")
+	writeFile(t, filepath.Join(d, "units", "c"), "static\n")
+	steps := []Step{&ServiceStep{Name: "a", Enabled: true}, &ServiceStep{Name: "c", Enabled: true}}
+	enabled := func(steps []Step) ([]string, []string) {
+		t.Helper()
+		os.Remove(filepath.Join(d, "calls"))
+		nonce := newNonce()
+		script, facts := probeScript(nonce, steps, nil, nil, nil)
+		res, err := (&localConn{path: filepath.Join(d, "bin")}).Run(context.Background(), script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obs, _, _, err := parseProbe(nonce, steps, facts, string(res.Stdout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, calls []string
+		for _, o := range obs {
+			v, _ := field(o, "enabled")
+			got = append(got, v)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(readFile(t, filepath.Join(d, "calls"))), "\n") {
+			if strings.HasPrefix(l, "is-enabled") {
+				calls = append(calls, l)
+			}
+		}
+		return got, calls
+	}
+	got, calls := enabled(steps)
+	if strings.Join(got, ",") != "enabled,static" || len(calls) != 1 {
+		t.Fatalf("known units: enabled %q, is-enabled calls %q (want one)", got, calls)
+	}
+	// b is unknown: is-enabled a b c prints a's line only.
+	steps = []Step{steps[0], &ServiceStep{Name: "b", Enabled: true}, steps[1]}
+	got, calls = enabled(steps)
+	if strings.Join(got, ",") != "enabled,,static" || len(calls) != 4 {
+		t.Fatalf("an unknown unit: enabled %q, is-enabled calls %q (want 1 + 3)", got, calls)
+	}
+	if c, err := steps[1].Plan([]string{"enabled=" + got[1], "active=inactive"}); err != nil || c == nil || !strings.Contains(c.Script, "enable") {
+		t.Fatalf("unknown unit: change %+v, err %v", c, err)
+	}
+}
+
+// The packages gate reads the probe's own dpkg-query output: in sync only
+// when every package is installed (status letter "i", also when held).
+func TestPackagesGateReadsItsProbe(t *testing.T) {
+	d := tempDir(t)
+	os.MkdirAll(filepath.Join(d, "bin"), 0o755)
+	// STAND-IN for dpkg-query: prints $d/status as it is, logs each call.
+	writeFile(t, filepath.Join(d, "bin", "dpkg-query"), "#!/bin/sh\necho x >> "+d+"/calls\ncat "+d+"/status 2>/dev/null\n")
+	os.Chmod(filepath.Join(d, "bin", "dpkg-query"), 0o755)
+	s := &PackagesStep{Names: []string{"coturn", "nftables"}}
+	for _, c := range []struct {
+		status string
+		sync   bool
+	}{
+		{"pkg=coturn|ii |4.6.1\npkg=nftables|ii |1.0.6\n", true},
+		{"pkg=coturn|hi |4.6.1\npkg=nftables|ii |1.0.6\n", true}, // on hold, installed
+		{"pkg=coturn|ii |4.6.1\npkg=nftables|rc |1.0.6\n", false},
+		{"pkg=coturn|ii |4.6.1\npkg=nftables|un |\n", false},
+		{"pkg=coturn|ii |4.6.1\n", false},
+		{"", false},
+	} {
+		writeFile(t, filepath.Join(d, "status"), c.status)
+		os.Remove(filepath.Join(d, "calls"))
+		res, err := (&localConn{path: filepath.Join(d, "bin")}).Run(context.Background(),
+			s.Probe()+"\nif ( "+s.InSync()+" ) >/dev/null 2>&1; then echo gate=open; fi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
+		_, open := field(lines, "gate")
+		if open != c.sync {
+			t.Errorf("%q: gate open %v, want %v (output %q)", c.status, open, c.sync, res.Stdout)
+		}
+		if n := strings.Count(readFile(t, filepath.Join(d, "calls")), "x"); n != 1 {
+			t.Errorf("%q: dpkg-query ran %d times, want once", c.status, n)
+		}
+		change, err := s.Plan(lines)
+		if err != nil || (change == nil) != c.sync {
+			t.Errorf("%q: plan %+v, err %v; in sync %v", c.status, change, err, c.sync)
+		}
 	}
 }

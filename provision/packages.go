@@ -31,7 +31,9 @@ func (s *PackagesStep) Probe() string {
 	}
 	var b strings.Builder
 	if len(all) > 0 {
-		b.WriteString(`dpkg-query -W -f='pkg=${Package}|${db:Status-Abbrev}|${Version}\n' -- ` + strings.Join(all, " ") + " 2>/dev/null")
+		// Kept in omc_dpkg for InSync: a second dpkg-query (and a grep)
+		// would cost two execs on every run.
+		b.WriteString(`omc_dpkg=$(dpkg-query -W -f='pkg=${Package}|${db:Status-Abbrev}|${Version}\n' -- ` + strings.Join(all, " ") + ` 2>/dev/null); [ -z "$omc_dpkg" ] || printf '%s\n' "$omc_dpkg"`)
 	}
 	if len(own) > 0 {
 		b.WriteString("\n")
@@ -44,7 +46,12 @@ func (s *PackagesStep) Probe() string {
 }
 
 // InSync makes the step a gate (see probe): all packages installed. Not
-// for pinned versions or arch-qualified names (then "": no gate).
+// for pinned versions or arch-qualified names (then "": no gate). It
+// reads what the step's own probe, run just before it, left in omc_dpkg,
+// with builtins only: words "pkg=NAME|SS" (SS: Status-Abbrev), the second
+// letter "i" for installed; versions and names have no "|" or blanks.
+// Without that probe's output it says "not in sync", which costs only a
+// second probe.
 func (s *PackagesStep) InSync() string {
 	if len(s.Names) == 0 {
 		return ""
@@ -54,7 +61,7 @@ func (s *PackagesStep) InSync() string {
 			return ""
 		}
 	}
-	return `[ "$(dpkg-query -W -f='${db:Status-Abbrev}\n' -- ` + strings.Join(shell.QuoteAll(s.Names), " ") + ` 2>/dev/null | grep -c '^ii')" -eq ` + strconv.Itoa(len(s.Names)) + ` ]`
+	return `set -f; n=0; for w in $omc_dpkg; do case $w in 'pkg='*'|'?i*) n=$((n+1)) ;; esac; done; [ "$n" -eq ` + strconv.Itoa(len(s.Names)) + ` ]`
 }
 
 func (s *PackagesStep) Plan(obs []string) (*Change, error) {
@@ -65,7 +72,9 @@ func (s *PackagesStep) Plan(obs []string) (*Change, error) {
 			continue
 		}
 		f := strings.SplitN(rest, "|", 3)
-		if len(f) == 3 && strings.HasPrefix(f[1], "ii") {
+		// Status-Abbrev: wanted, status, error; status "i" is installed,
+		// whatever is wanted ("hi": on hold).
+		if len(f) == 3 && len(f[1]) >= 2 && f[1][1] == 'i' {
 			have[f[0]] = f[2]
 		} else {
 			have[f[0]] = ""

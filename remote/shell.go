@@ -358,12 +358,15 @@ func (c *Client) Lock(ctx context.Context, holder string) (stale string, err err
 	lockPath := c.cfg.LockPath
 	// A failed redirection on the special built-in exec would end the
 	// shell, so check in a subshell first that the file can be opened.
-	script := `mkdir -p ` + shell.Quote(path.Dir(lockPath)) + ` 2>/dev/null
+	// On a run after the first the directory is there and the file empty
+	// (Unlock empties it): then neither mkdir nor cat runs, an exec each.
+	dir := shell.Quote(path.Dir(lockPath))
+	script := `[ -d ` + dir + ` ] || mkdir -p ` + dir + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
 elif ! ( : >>` + shell.Quote(lockPath) + ` ) 2>/dev/null; then echo nofile
 else
   exec 9>>` + shell.Quote(lockPath) + `
-  if flock -n 9; then echo acquired; cat ` + shell.Quote(lockPath) + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + shell.Quote(lockPath) + `
+  if flock -n 9; then echo acquired; [ ! -s ` + shell.Quote(lockPath) + ` ] || cat ` + shell.Quote(lockPath) + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + shell.Quote(lockPath) + `
   else
     exec 9>&-; echo held
     # The holder writes its text right after taking the lock: give it a moment.
