@@ -10,10 +10,9 @@ import (
 // out of its own probe; the probe then asks for each kind ONCE, for every
 // step at once (one stat, one sha256sum, one systemctl is-active, one
 // is-enabled), and hands each step the lines its own probe would have
-// printed. On a host
-// every exec costs a fork and an exec (5-10 ms on a busy one), and a
-// no-op run is nothing but probes: a BBB node's went from one stat and
-// one sha256sum per file to one of each per host.
+// printed. On a host every exec costs a fork and an exec (5-10 ms on a
+// busy one), and a no-op run is nothing but probes: a BBB node's went
+// from one stat and one sha256sum per file to one of each per host.
 
 type factKind int
 

@@ -360,18 +360,18 @@ func (c *Client) Lock(ctx context.Context, holder string) (stale string, err err
 	// shell, so check in a subshell first that the file can be opened.
 	// On a run after the first the directory is there and the file empty
 	// (Unlock empties it): then neither mkdir nor cat runs, an exec each.
-	dir := shell.Quote(path.Dir(lockPath))
+	dir, file := shell.Quote(path.Dir(lockPath)), shell.Quote(lockPath)
 	script := `[ -d ` + dir + ` ] || mkdir -p ` + dir + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
-elif ! ( : >>` + shell.Quote(lockPath) + ` ) 2>/dev/null; then echo nofile
+elif ! ( : >>` + file + ` ) 2>/dev/null; then echo nofile
 else
-  exec 9>>` + shell.Quote(lockPath) + `
-  if flock -n 9; then echo acquired; [ ! -s ` + shell.Quote(lockPath) + ` ] || cat ` + shell.Quote(lockPath) + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + shell.Quote(lockPath) + `
+  exec 9>>` + file + `
+  if flock -n 9; then echo acquired; [ ! -s ` + file + ` ] || cat ` + file + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + file + `
   else
     exec 9>&-; echo held
     # The holder writes its text right after taking the lock: give it a moment.
-    [ -s ` + shell.Quote(lockPath) + ` ] || sleep 0.2 2>/dev/null || sleep 1
-    cat ` + shell.Quote(lockPath) + `
+    [ -s ` + file + ` ] || sleep 0.2 2>/dev/null || sleep 1
+    cat ` + file + `
   fi
 fi`
 	rs, err := s.run(ctx, []string{withStatus(script)})
