@@ -568,6 +568,15 @@ func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 			converged[r.Host] = true
 		}
 	}
+	return syncGroups(ctx, s, g, inv, nodes, func(n *inventory.Node) bool { return converged[n.Name] }, deps, dry)
+}
+
+// syncGroups syncs the pool of every group among nodes with those of its
+// bbb nodes that include admits (pool.Sync with the gate), reporting each
+// change. It returns how many changes are pending (a node the gate
+// leaves out is reported, not counted) and fails when a pool cannot be
+// reached or a node was left out other than by an operator's drain.
+func syncGroups(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, include func(*inventory.Node) bool, deps *poolDeps, dry bool) (int, error) {
 	pending := 0
 	byGroup, order := groupNodes(nodes)
 	red := redact.New(poolSecrets(inv)...)
@@ -579,7 +588,7 @@ func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 		}
 		var want []string
 		for _, n := range byGroup[name] {
-			if converged[n.Name] && slices.Contains(n.Roles, roles.RoleBBB) {
+			if include(n) && slices.Contains(n.Roles, roles.RoleBBB) {
 				want = append(want, n.Name)
 			}
 		}

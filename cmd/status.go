@@ -96,7 +96,8 @@ type statusNodeV1 struct {
 	// Machine is the provider's word for the machine ("" when it has none).
 	Machine    string `json:"machine"`
 	BBBVersion string `json:"bbb_version"`
-	// PoolState is Scalelite's: enabled, cordoned, disabled, or absent.
+	// PoolState is Scalelite's: enabled, cordoned, disabled, absent, or
+	// unknown when Scalelite could not be read.
 	PoolState string `json:"pool_state"`
 	Online    bool   `json:"online"`
 	// Meetings and Users are from the node's BBB API; null when it did not answer.
@@ -245,21 +246,34 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 		}
 		reason, held := fp.holds.Held(n.Name)
 		row.Held = reason
-		if listErr == nil {
+		if listErr != nil {
+			// Scalelite's view is unknown, not "absent": the node
+			// cannot be called healthy without it.
+			row.PoolState = "unknown"
+			row.Problems = append(row.Problems, "pool state unknown: Scalelite could not be read")
+		} else {
 			regs := pool.FindByURL(servers, m.URL)
 			known[pool.NormalizeURL(m.URL)] = true
 			switch {
 			case len(regs) == 0:
 				row.Problems = append(row.Problems, "not registered in Scalelite (run omc up "+n.Name+")")
 			default:
-				sv := regs[0]
+				// The entry omc pool sync (and up) keeps is the node's.
+				sv := pool.PickKeeper(regs)
 				row.PoolState, row.Online = sv.State, sv.Online
 				if sv.LoadKnown {
 					l := sv.Load
 					row.Load = &l
 				}
 				if len(regs) > 1 {
-					row.Problems = append(row.Problems, fmt.Sprintf("registered %d times under %s", len(regs), m.URL))
+					var others []string
+					for _, d := range regs {
+						if d.ID != sv.ID {
+							others = append(others, d.ID+" ("+d.State+")")
+						}
+					}
+					row.Problems = append(row.Problems, fmt.Sprintf("registered %d times under %s: duplicate %s besides %s; omc pool sync %s removes the empty ones",
+						len(regs), m.URL, strings.Join(others, ", "), sv.ID, n.Name))
 				}
 				if !sv.Online && !held {
 					row.Problems = append(row.Problems, "Scalelite sees it offline")

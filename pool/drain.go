@@ -112,7 +112,7 @@ func ServerFor(ctx context.Context, p Pool, m Member) (Server, error) {
 	case 1:
 		return matches[0], nil
 	}
-	return Server{}, fmt.Errorf("%s is registered %d times under %s; run omc pool sync to remove the duplicates", m.Node, len(matches), m.URL)
+	return Server{}, fmt.Errorf("%s is registered %d times under %s; omc pool sync removes the empty ones", m.Node, len(matches), m.URL)
 }
 
 // Remove drains the member's server and deregisters it. A node that is

@@ -118,7 +118,7 @@ func syncOne(ctx context.Context, p Pool, m Member, servers []Server, rep *SyncR
 		rep.Writes++
 		s = added
 	default:
-		s = pickKeeper(matches)
+		s = PickKeeper(matches)
 		for _, d := range matches {
 			if d.ID == s.ID {
 				continue
@@ -202,9 +202,10 @@ func applyUpdate(s *Server, u ServerUpdate) {
 	}
 }
 
-// pickKeeper chooses which of several entries for one URL stays: an
-// enabled one, else the most loaded (it holds meetings), else the first.
-func pickKeeper(l []Server) Server {
+// PickKeeper chooses which of several entries for one URL stays (Sync
+// keeps it, omc status shows its state): an enabled one, else the most
+// loaded (it holds meetings), else the first.
+func PickKeeper(l []Server) Server {
 	best := l[0]
 	for _, s := range l[1:] {
 		switch {

@@ -1,0 +1,99 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/scalelite"
+)
+
+// A stray disabled entry listed before a node's real, enabled one: status
+// shows the entry the sync keeps (enabled), names the duplicate as a
+// problem, and omc pool sync removes it without touching any host; a
+// second pool sync writes nothing.
+func TestStatusShowsTheKeptEntryAndPoolSyncRemovesTheDuplicate(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+	ctx := context.Background()
+	real1 := r.state(t, "bbb-1")
+	api := &scalelite.Client{URL: r.sl.URL, Secret: testLBSecret}
+	if err := api.Delete(ctx, real1.ID); err != nil {
+		t.Fatal(err)
+	}
+	stray := r.sl.AddServerDirect(real1.URL, real1.Secret, pool.Disabled)
+	kept := r.sl.AddServerDirect(real1.URL, real1.Secret, pool.Enabled)
+	r.sl.Poll(ctx)
+
+	out, errs, code := run(t, "", "status", "-i", r.inv, "-o", "json")
+	r.seen.WriteString(out + errs)
+	if code != ExitUnhealthy {
+		t.Fatalf("status with a duplicate: code %d\n%s\n%s", code, out, errs)
+	}
+	var st statusV1
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	n1 := st.Pools[0].Nodes[0]
+	if n1.Node != "bbb-1" || n1.PoolState != pool.Enabled || !n1.Online || n1.Healthy ||
+		len(n1.Problems) != 1 || !strings.Contains(n1.Problems[0], "registered 2 times") ||
+		!strings.Contains(n1.Problems[0], stray+" (disabled)") || !strings.Contains(n1.Problems[0], "omc pool sync bbb-1") {
+		t.Fatalf("bbb-1 with a stray duplicate: %+v", n1)
+	}
+
+	before := r.sl.Writes()
+	out, errs, code = run(t, "", "pool", "sync", "eu", "--dry-run", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code != 0 || !strings.Contains(errs, "remove-duplicate duplicate entry "+stray) || r.sl.Writes() != before {
+		t.Fatalf("dry run: code %d, %d writes\n%s", code, r.sl.Writes()-before, errs)
+	}
+	out, errs, code = run(t, "", "pool", "sync", "eu", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code != 0 || !strings.Contains(errs, "bbb-1: pool eu: remove-duplicate duplicate entry "+stray) {
+		t.Fatalf("pool sync: code %d\n%s\n%s", code, out, errs)
+	}
+	l := pool.FindByURL(r.sl.Servers(), real1.URL)
+	if len(l) != 1 || l[0].ID != kept || l[0].State != pool.Enabled {
+		t.Fatalf("after pool sync: %+v", l)
+	}
+	before = r.sl.Writes()
+	_, errs, code = run(t, "", "pool", "sync", "-i", r.inv)
+	if code != 0 || r.sl.Writes() != before || !strings.Contains(errs, "every pool is as the inventory says") {
+		t.Fatalf("second pool sync: code %d, %d writes\n%s", code, r.sl.Writes()-before, errs)
+	}
+	if out, errs, code = run(t, "", "status", "-i", r.inv); code != 0 {
+		t.Fatalf("status after pool sync: code %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// When Scalelite cannot be read, each node's pool state is unknown, and
+// no node counts as healthy.
+func TestStatusWithScaleliteUnreadableShowsUnknownNotHealthy(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+	t.Setenv("OMC_T_LB", testLBSecret+"-wrong")
+	out, errs, code := run(t, "", "status", "-i", r.inv, "-o", "json")
+	r.seen.WriteString(out + errs)
+	if code != ExitUnhealthy {
+		t.Fatalf("code %d\n%s\n%s", code, out, errs)
+	}
+	var st statusV1
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Healthy || st.Pools[0].Error == "" || len(st.Pools[0].Nodes) != 3 {
+		t.Fatalf("%s", out)
+	}
+	for _, n := range st.Pools[0].Nodes {
+		if n.PoolState != "unknown" || n.Healthy || !strings.Contains(strings.Join(n.Problems, "\n"), "pool state unknown") {
+			t.Errorf("%s: %+v", n.Node, n)
+		}
+	}
+	out, errs, _ = run(t, "", "status", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if !strings.Contains(out, "3 nodes, 0 healthy") || !strings.Contains(errs, "3 of 3 nodes unhealthy") {
+		t.Fatalf("text:\n%s\n%s", out, errs)
+	}
+}
