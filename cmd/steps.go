@@ -86,17 +86,24 @@ func secretValues(inv *inventory.Inventory) []string {
 	return append(inv.SecretValues(), roles.SecretValues(inv, inv.Nodes())...)
 }
 
-// checkRoleSettings reads the role settings of every node that has roles,
-// so that validate reports a missing bbb_version or a bad value without
-// contacting anything, as it does for the file's own errors.
+// checkRoleSettings builds every selected node's steps as omc up would
+// (role settings, the BBB line, rendered files, extra steps), so that
+// validate refuses what up refuses without contacting anything. Every
+// node's error is reported, not only the first.
 func checkRoleSettings(inv *inventory.Inventory, nodes []*inventory.Node) error {
 	var errs []string
-	for _, n := range nodes {
-		if len(n.Roles) == 0 {
-			continue
+	// A provider-made node has its address only once its machine exists:
+	// stand in a documentation address (RFC 5737) for it.
+	placeholders := map[string]providers.Machine{}
+	for i, n := range inv.Nodes() {
+		if n.Address == "" {
+			placeholders[n.Name] = providers.Machine{Name: n.Name, Address: fmt.Sprintf("192.0.2.%d", 1+i%254)}
 		}
-		if _, err := roles.ParseSettings(n); err != nil {
-			errs = append(errs, fmt.Sprintf("%s:%d:%d: %v", inv.Path, n.Pos.Line, n.Pos.Col, err))
+	}
+	fleet, own := fleetWith(inv, nodes, placeholders)
+	for _, n := range own {
+		if _, err := nodeSteps(inv, n, fleet); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) > 0 {

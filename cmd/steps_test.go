@@ -136,9 +136,48 @@ func TestValidateReportsBadRoleSettings(t *testing.T) {
 	if code != ExitInventory || !strings.Contains(errs, "acme_email") || !strings.Contains(errs, path+":") {
 		t.Fatalf("code %d, stderr %q", code, errs)
 	}
-	writeFile(t, path, stepsInventory)
+	writeFile(t, path, withoutClash(t))
 	if _, errs, code := run(t, "", "validate", "-i", path); code != ExitOK {
 		t.Fatalf("valid inventory: code %d, stderr %q", code, errs)
+	}
+}
+
+// withoutClash is stepsInventory less node clash, whose extra step up
+// refuses: a valid inventory with a provider-made node (no address yet).
+func withoutClash(t *testing.T) string {
+	clash := "      - name: clash\n        address: 192.0.2.3\n        roles: [turn]\n        domain: turn.example.org\n        steps: [{file: {path: /etc/turnserver.conf, content: \"x\"}}]\n"
+	if !strings.Contains(stepsInventory, clash) {
+		t.Fatal("stepsInventory changed: update withoutClash")
+	}
+	return strings.Replace(stepsInventory, clash, "", 1)
+}
+
+// validate refuses what up refuses: a bbb node without bbb_version (the
+// BBB line is resolved only when steps are built) and an extra step that
+// a role owns, each at its node's position, all at once; a node whose
+// address comes from its provider later is not an error.
+func TestValidateRefusesWhatUpRefuses(t *testing.T) {
+	d := isolate(t)
+	t.Setenv("OMC_TEST_SEED", "FAKE-seed-for-cmd-tests")
+	path := filepath.Join(d, "omc.yaml")
+	noVersion := strings.Replace(stepsInventory, `settings: {bbb_version: "3.0", acme_email: ops@example.org}`, `settings: {acme_email: ops@example.org}`, 1)
+	writeFile(t, path, noVersion)
+	_, errs, code := run(t, "", "validate", "-i", path)
+	if code != ExitInventory ||
+		!strings.Contains(errs, path+":12:9: node bbb: settings.bbb_version is required") ||
+		!strings.Contains(errs, path+":13:9: node clash: extra step file /etc/turnserver.conf is already managed") {
+		t.Fatalf("code %d, stderr %q", code, errs)
+	}
+	inv, err := inventory.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodeSteps(inv, node(t, inv.Nodes(), "bbb"), inv.Nodes()); err == nil || !strings.Contains(err.Error(), "bbb_version is required") {
+		t.Fatalf("up's own steps: %v", err)
+	}
+	writeFile(t, path, withoutClash(t))
+	if _, errs, code := run(t, "", "validate", "-i", path); code != ExitOK {
+		t.Fatalf("valid inventory with an hcloud node: code %d, stderr %q", code, errs)
 	}
 }
 
