@@ -15,6 +15,7 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 
+	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
 )
@@ -391,8 +392,45 @@ func (r *run) describe(ctx context.Context, c *Change) error {
 		c.Diff = "binary content differs"
 		return nil
 	}
-	c.Diff = udiff.Unified(w.Path, w.Path, r.o.Redact(string(old)), r.o.Redact(string(data)))
+	c.Diff = hideOldSecrets(udiff.Unified(w.Path, w.Path, r.o.Redact(string(old)), r.o.Redact(string(data))))
 	return nil
+}
+
+// hideOldSecrets hides the removed lines of every hunk that touches a
+// secret. A rotated secret's old value is known to no redactor, so the
+// "-" line beside a masked "+" line would show it in clear.
+func hideOldSecrets(diff string) string {
+	if !strings.Contains(diff, redact.Mask) {
+		return diff
+	}
+	lines := strings.SplitAfter(diff, "\n")
+	hunk := func(from int) (end int, secret bool) {
+		for end = from + 1; end < len(lines) && !strings.HasPrefix(lines[end], "@@"); end++ {
+			l := lines[end]
+			if (strings.HasPrefix(l, "+") || strings.HasPrefix(l, "-")) && strings.Contains(l, redact.Mask) {
+				secret = true
+			}
+		}
+		return end, secret
+	}
+	var b strings.Builder
+	for i := 0; i < len(lines); {
+		if !strings.HasPrefix(lines[i], "@@") {
+			b.WriteString(lines[i])
+			i++
+			continue
+		}
+		end, secret := hunk(i)
+		b.WriteString(lines[i])
+		for _, l := range lines[i+1 : end] {
+			if secret && strings.HasPrefix(l, "-") {
+				l = "-" + redact.Mask + " (old line hidden: this change touches a secret)\n"
+			}
+			b.WriteString(l)
+		}
+		i = end
+	}
+	return b.String()
 }
 
 func (r *run) apply(ctx context.Context, c *Change) error {

@@ -8,7 +8,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"text/template"
 
+	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 )
 
@@ -176,4 +178,39 @@ func (g *guardStep) Plan(obs []string) (*Change, error) {
 		return nil, nil
 	}
 	return &Change{Step: g, Summary: "arm", Script: "touch " + shell.Quote(g.dir+"/armed"), Commit: "echo yes > " + shell.Quote(g.dir+"/committed")}, nil
+}
+
+// After a rotation the old secret is known to nobody: the "-" line of the
+// hunk that writes the new (masked) one is hidden too, whatever it holds.
+// A secret written HTML-escaped (as into an XML config) is masked in that
+// form as well. Lines away from any secret stay visible.
+func TestPlanHidesRotatedSecretsAndEscapedForms(t *testing.T) {
+	needRoot(t)
+	d := tempDir(t)
+	p := filepath.Join(d, "vars.xml")
+	secret := `n3w<s3cr3t>&"value"`
+	escaped := template.HTMLEscapeString(secret)
+	middle := strings.Repeat("<z/>\n", 8) // two hunks
+	os.WriteFile(p, []byte("<a>1</a>\n<pass>0ld-r0tated-value</pass>\n" + middle + "<b>old</b>\n"), 0o600)
+	red := redact.New(secret)
+	var events []Event
+	Run(t.Context(), []Host{{Name: "h",
+		Steps: []Step{&FileStep{Path: p, Content: []byte("<a>1</a>\n<pass>" + escaped + "</pass>\n" + middle + "<b>new</b>\n"), Mode: 0o600, Owner: "root", Group: "root"}},
+		Dial:  func(context.Context) (Conn, error) { return &localConn{}, nil }}},
+		Options{Mode: Plan, Redact: red.String, Observer: ObserverFunc(func(e Event) { events = append(events, e) })})
+	var diff string
+	for _, e := range events {
+		if e.Type == "step" {
+			diff = e.Diff
+		}
+	}
+	for _, leak := range []string{"0ld-r0tated", "n3w", escaped} {
+		if strings.Contains(diff, leak) {
+			t.Fatalf("%q shown in the diff:\n%s", leak, diff)
+		}
+	}
+	if !strings.Contains(diff, "+<pass>***</pass>") || !strings.Contains(diff, "-*** (old line hidden") ||
+		!strings.Contains(diff, "-<b>old</b>") || !strings.Contains(diff, "+<b>new</b>") {
+		t.Fatalf("diff:\n%s", diff)
+	}
 }

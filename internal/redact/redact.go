@@ -6,10 +6,14 @@ package redact
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"text/template"
 )
 
 // Mask replaces each secret occurrence.
@@ -28,16 +32,66 @@ func New(secrets ...string) *Redactor {
 	return r
 }
 
-// Add registers more secrets (e.g. ones derived during a run).
+// Add registers more secrets (e.g. ones derived during a run), each with
+// every encoding a template or config writer can give it (Encodings).
 func (r *Redactor) Add(secrets ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	seen := make(map[string]bool, len(r.secrets))
+	for _, s := range r.secrets {
+		seen[s] = true
+	}
 	for _, s := range secrets {
-		if s = strings.TrimSpace(s); s != "" {
-			r.secrets = append(r.secrets, s)
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		for _, v := range Encodings(s) {
+			if !seen[v] {
+				seen[v] = true
+				r.secrets = append(r.secrets, v)
+			}
 		}
 	}
 	sort.Slice(r.secrets, func(i, j int) bool { return len(r.secrets[i]) > len(r.secrets[j]) })
+}
+
+// Encodings is s and each distinct form it takes once escaped the ways
+// omc's templates can write it: text/template's html, js and urlquery,
+// XML entities, a Java properties value, a JSON or Go string body, and
+// URL path escaping. A secret with no special characters has one form.
+func Encodings(s string) []string {
+	j, _ := json.Marshal(s)
+	q := strconv.Quote(s)
+	forms := []string{
+		s,
+		template.HTMLEscapeString(s),
+		template.JSEscapeString(s),
+		template.URLQueryEscaper(s),
+		url.QueryEscape(s),
+		url.PathEscape(s),
+		xmlEntities.Replace(s),
+		strings.ReplaceAll(s, `\`, `\\`),
+		string(j[1 : len(j)-1]),
+		q[1 : len(q)-1],
+	}
+	out := forms[:1]
+	for _, f := range forms[1:] {
+		if f != "" && !contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+var xmlEntities = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 // String returns s with every secret masked.

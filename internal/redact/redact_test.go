@@ -2,8 +2,10 @@ package redact
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 	"testing"
+	"text/template"
 )
 
 func TestStringMasksEverySecret(t *testing.T) {
@@ -37,5 +39,32 @@ func TestNilRedactorPassesThrough(t *testing.T) {
 	var r *Redactor
 	if got := r.String("x"); got != "x" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A secret a template writes escaped (html, js, urlquery, XML, JSON, a
+// Java property) is masked in that form too.
+func TestStringMasksEveryEncoding(t *testing.T) {
+	secret := `a&b<c>"d'e f/g\h+=`
+	r := New(secret)
+	forms := map[string]string{
+		"html":     template.HTMLEscapeString(secret),
+		"js":       template.JSEscapeString(secret),
+		"urlquery": template.URLQueryEscaper(secret),
+		"path":     url.PathEscape(secret),
+		"xml":      `a&amp;b&lt;c&gt;&quot;d&apos;e f/g\h+=`,
+		"prop":     `a&b<c>"d'e f/g\\h+=`,
+		"json":     `a\u0026b\u003cc\u003e\"d'e f/g\\h+=`,
+	}
+	for name, f := range forms {
+		if f == secret {
+			t.Fatalf("%s: test secret does not change under this encoding", name)
+		}
+		if got := r.String("x=" + f + ";"); got != "x=***;" {
+			t.Errorf("%s form %q: got %q", name, f, got)
+		}
+	}
+	if n := len(Encodings("plainsecret123")); n != 1 {
+		t.Errorf("a secret without special characters has %d forms, want 1", n)
 	}
 }
