@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
 )
@@ -114,11 +116,26 @@ func TestUpPlanJSONAndSecrets(t *testing.T) {
 	inv := fleetInventory(t, d, srvs)
 	var seen strings.Builder
 
-	// plan on fresh hosts: changes pending, exit 2, secrets masked in diffs.
-	out, errs, code := run(t, "", "plan", "g", "-i", inv)
+	// First contact refused with --accept-new=false: nothing recorded.
+	out, errs, code := run(t, "", "plan", "g", "-i", inv, "--accept-new=false")
+	if code != ExitError || !strings.Contains(errs, "unknown host key") || strings.Contains(errs, "first contact: recorded") {
+		t.Fatalf("plan --accept-new=false: code %d\n%s\n%s", code, out, errs)
+	}
+
+	// plan on fresh hosts: changes pending, exit 2, secrets masked in
+	// diffs; each host key recorded is shown with its fingerprint.
+	out, errs, code = run(t, "", "plan", "g", "-i", inv)
 	seen.WriteString(out + errs)
 	if code != ExitPending || !strings.Contains(out, "h0: 2 to change") || !strings.Contains(out, "+api=***") {
 		t.Fatalf("plan: code %d\n%s\n%s", code, out, errs)
+	}
+	for i, srv := range srvs {
+		if want := fmt.Sprintf("h%d: first contact: recorded host key %s %s", i, srv.HostKey.Type(), ssh.FingerprintSHA256(srv.HostKey)); !strings.Contains(errs, want) {
+			t.Fatalf("plan does not say %q:\n%s", want, errs)
+		}
+	}
+	if _, errs, code := run(t, "", "known-hosts", "forget", "192.0.2.99"); code != ExitUsage || !strings.Contains(errs, "no host key recorded") {
+		t.Fatalf("forgetting a host never recorded: code %d\n%s", code, errs)
 	}
 
 	// up -o json: one JSON object per line, ending with the summary.

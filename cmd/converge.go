@@ -28,6 +28,9 @@ type convergeOptions struct {
 	// Force lets BBB restart or upgrade while meetings are live (the
 	// bbb_force setting, for this run only).
 	Force bool
+	// AcceptNew records the key a host presents on first contact (and
+	// says so); false refuses hosts with no recorded or pinned key.
+	AcceptNew bool
 }
 
 func (o *convergeOptions) addFlags(c *cobra.Command) {
@@ -35,6 +38,26 @@ func (o *convergeOptions) addFlags(c *cobra.Command) {
 	c.Flags().IntVarP(&o.Parallel, "parallel", "p", 20, "hosts worked on at once")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long (e.g. 30m; default: no limit)")
 	c.Flags().BoolVar(&o.Force, "force", false, "restart or upgrade BBB even while meetings are live on a node (they are dropped)")
+	c.Flags().BoolVar(&o.AcceptNew, "accept-new", true, "on first contact, record the host key a node presents (and print its fingerprint); false: only recorded or pinned (host_key:) keys")
+}
+
+// keyPolicy is what a run does on first contact with a host.
+type keyPolicy struct {
+	RefuseNew bool
+	// OnNew is told each key recorded on first contact.
+	OnNew func(name, keyType, fingerprint, path string)
+}
+
+// newKeyReporter prints each host key recorded on first contact, so the
+// user sees what omc trusted and can compare it out of band.
+func newKeyReporter(s *ui.Streams, log interface{ Info(string, ...any) }) func(name, keyType, fingerprint, path string) {
+	return func(name, keyType, fingerprint, path string) {
+		fmt.Fprintf(s.Err, "%s: first contact: recorded host key %s %s in %s (to check it from the first connection on, pin it with host_key: on the node)\n",
+			name, keyType, fingerprint, path)
+		if log != nil {
+			log.Info("host key recorded", "host", name, "type", keyType, "fingerprint", fingerprint)
+		}
+	}
 }
 
 // converge runs the engine over the selected nodes and reports the
@@ -74,7 +97,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if err != nil {
 		return withLog(err, logPath)
 	}
-	hosts, err := hostsFor(inv, without(nodes, missing), machines)
+	hosts, err := hostsFor(inv, without(nodes, missing), machines, keyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)})
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: err}
 	}
@@ -216,7 +239,7 @@ func withLog(err error, logPath string) error {
 }
 
 // hostsFor builds the engine's hosts: steps and how to connect.
-func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) ([]provision.Host, error) {
+func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys keyPolicy) ([]provision.Host, error) {
 	var hosts []provision.Host
 	var errs []string
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
@@ -237,6 +260,7 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, n.Pos.Line, n.Pos.Col, n.Name, err))
 			continue
 		}
+		cfg.RefuseNew, cfg.OnNewKey = keys.RefuseNew, keys.OnNew
 		hosts = append(hosts, provision.Host{
 			Name:  n.Name,
 			Steps: steps,

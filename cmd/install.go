@@ -163,7 +163,7 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 		b, _ := json.Marshal(info)
 		fmt.Fprintf(s.Out, "%s\n", b)
 	}
-	co := &convergeOptions{Parallel: 1}
+	co := &convergeOptions{Parallel: 1, AcceptNew: true}
 	if err := convergeNodes(ctx, s, g, co, provision.Apply, inv, inv.Nodes()); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -36,7 +37,10 @@ run records the new one.`,
 				host, port = h, n
 			}
 			kh := &remote.KnownHosts{Path: knownHostsPath()}
-			if err := kh.Forget(host, port); err != nil {
+			if err := kh.ForgetKnown(host, port); err != nil {
+				if errors.Is(err, remote.ErrNotKnown) {
+					return usageError("%v: nothing forgotten (omc records keys as HOST, or [HOST]:PORT when the port is not 22)", err)
+				}
 				return err
 			}
 			fmt.Fprintf(s.Err, "forgot the host key of %s:%d in %s\n", host, port, kh.Path)

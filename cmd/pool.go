@@ -479,7 +479,7 @@ func stunBinding(ctx context.Context, addr string) error {
 // that failed.
 func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
 	failed := map[string]error{}
-	hosts, err := hostsFor(inv, nodes, machines)
+	hosts, err := hostsFor(inv, nodes, machines, keyPolicy{OnNew: newKeyReporter(s, nil)})
 	if err != nil {
 		for _, n := range nodes {
 			failed[n.Name] = err

@@ -48,6 +48,12 @@ type Config struct {
 	HostKeys []string
 	// KnownHosts is omc's known-hosts store; required unless HostKeys is set.
 	KnownHosts *KnownHosts
+	// RefuseNew fails the first contact with a host KnownHosts has no key
+	// for, instead of recording the key it presents.
+	RefuseNew bool
+	// OnNewKey is told each key recorded on first contact, so the user
+	// sees what was trusted (type, SHA256 fingerprint, known-hosts file).
+	OnNewKey func(name, keyType, fingerprint, path string)
 	// Sudo runs the shell and the sftp-server through `sudo -n`.
 	Sudo bool
 	// Timeout bounds the TCP connect plus the SSH handshake (default 15s).
@@ -399,14 +405,21 @@ func (hk *hostKeyCheck) verify(key ssh.PublicKey) error {
 		}
 		return e
 	case errors.As(err, &ke) && len(ke.Want) == 0:
+		if hk.cfg.RefuseNew {
+			e.Unknown = true
+			return e
+		}
 		// First contact: record the key and go on.
-		err := kh.record(hk.addr, key)
+		added, err := kh.record(hk.addr, key)
 		if errors.As(err, &ke) && len(ke.Want) > 0 {
 			e.Line = ke.Want[0].Line
 			return e
 		}
 		if err != nil {
 			return fmt.Errorf("%s: record host key: %w", hk.cfg.Name, err)
+		}
+		if added && hk.cfg.OnNewKey != nil {
+			hk.cfg.OnNewKey(hk.cfg.Name, key.Type(), e.Got, e.Path)
 		}
 		return nil
 	case errors.As(err, &ke):

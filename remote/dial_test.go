@@ -363,3 +363,42 @@ func TestHostKeyTypeGone(t *testing.T) {
 		t.Fatalf("err = %v, want *HostKeyError for a key type the server no longer has", err)
 	}
 }
+
+// First contact reports the key it recorded (once: the next contact
+// matches); with RefuseNew it records nothing and says how to proceed.
+// ForgetKnown of a host never recorded is ErrNotKnown.
+func TestHostKeyFirstContactReportedOrRefused(t *testing.T) {
+	srv := sshtest.Start(t)
+	kh := testKnownHosts(t)
+	cfg := configFor(srv, kh)
+
+	cfg.RefuseNew = true
+	_, err := Dial(ctxT(t), cfg)
+	var he *HostKeyError
+	if !errors.As(err, &he) || !he.Unknown || !strings.Contains(err.Error(), "--accept-new=false") ||
+		!strings.Contains(err.Error(), ssh.FingerprintSHA256(srv.HostKey)) || !strings.Contains(err.Error(), "host_key:") {
+		t.Fatalf("refused first contact: %v", err)
+	}
+	if _, err := os.Stat(kh.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a refused first contact wrote %s: %v", kh.Path, err)
+	}
+
+	cfg.RefuseNew = false
+	var told []string
+	cfg.OnNewKey = func(name, typ, fp, path string) { told = append(told, name+" "+typ+" "+fp+" "+path) }
+	mustDial(t, cfg).Close()
+	mustDial(t, cfg).Close()
+	want := "node1 " + srv.HostKey.Type() + " " + ssh.FingerprintSHA256(srv.HostKey) + " " + kh.Path
+	if len(told) != 1 || told[0] != want {
+		t.Fatalf("told %q, want once %q", told, want)
+	}
+	cfg.RefuseNew = true // a recorded key is accepted under RefuseNew
+	mustDial(t, cfg).Close()
+
+	if err := kh.ForgetKnown("127.0.0.1", srv.Port+1); !errors.Is(err, ErrNotKnown) {
+		t.Fatalf("forgetting an unknown host: %v", err)
+	}
+	if err := kh.ForgetKnown("127.0.0.1", srv.Port); err != nil {
+		t.Fatalf("forgetting a known host: %v", err)
+	}
+}

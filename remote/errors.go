@@ -90,6 +90,8 @@ type HostKeyError struct {
 	Revoked bool   // the key is marked @revoked in Path
 	// NoCommonType: the server offers no key of the recorded type(s) at all.
 	NoCommonType bool
+	// Unknown: first contact while Config.RefuseNew is set; nothing recorded.
+	Unknown bool
 }
 
 func (e *HostKeyError) Error() string {
@@ -99,6 +101,10 @@ func (e *HostKeyError) Error() string {
 		name = where
 	}
 	switch {
+	case e.Unknown:
+		return fmt.Sprintf("%s: unknown host key %s %s of %s, and new keys are not accepted (--accept-new=false); "+
+			"check the fingerprint out of band, then pin it with host_key: on the node, or run once without --accept-new=false to record it in %s",
+			name, e.Type, e.Got, where, e.Path)
 	case e.Revoked:
 		return fmt.Sprintf("%s: host key %s %s of %s is marked @revoked in %s:%d; refusing to connect",
 			name, e.Type, e.Got, where, e.Path, e.Line)

@@ -75,18 +75,39 @@ func (k *KnownHosts) Add(host string, port int, keys ...ssh.PublicKey) error {
 // connection records the key the server presents then. It is how a user
 // accepts a rebuilt server, and how a provider must treat an address it
 // hands to a new machine: a recycled address never inherits trust.
+// Forgetting a host that has no key recorded is not an error; ForgetKnown
+// is the strict form.
 func (k *KnownHosts) Forget(host string, port int) error {
-	return k.update(func(lines []string) ([]string, bool, error) {
-		lines, dropped := dropHost(lines, knownhosts.Normalize(hostPort(host, port)))
-		return lines, dropped, nil
-	})
+	_, err := k.forget(host, port)
+	return err
 }
 
-// record stores key for address on first contact. Under the lock it looks
-// again: another process may have recorded the host meanwhile, and then
-// that key must match.
-func (k *KnownHosts) record(address string, key ssh.PublicKey) error {
-	return k.update(func(lines []string) ([]string, bool, error) {
+// ErrNotKnown says no key was recorded for the host.
+var ErrNotKnown = errors.New("no host key recorded")
+
+// ForgetKnown is Forget for a user's request: a host with no key recorded
+// (a typo, the wrong port) is ErrNotKnown, not a silent success.
+func (k *KnownHosts) ForgetKnown(host string, port int) error {
+	dropped, err := k.forget(host, port)
+	if err == nil && !dropped {
+		return fmt.Errorf("%s: %w in %s", hostPort(host, port), ErrNotKnown, k.path())
+	}
+	return err
+}
+
+func (k *KnownHosts) forget(host string, port int) (dropped bool, err error) {
+	err = k.update(func(lines []string) ([]string, bool, error) {
+		lines, dropped = dropHost(lines, knownhosts.Normalize(hostPort(host, port)))
+		return lines, dropped, nil
+	})
+	return dropped, err
+}
+
+// record stores key for address on first contact, and says whether it
+// did. Under the lock it looks again: another process may have recorded
+// the host meanwhile, and then that key must match.
+func (k *KnownHosts) record(address string, key ssh.PublicKey) (added bool, err error) {
+	err = k.update(func(lines []string) ([]string, bool, error) {
 		cb, err := k.callback()
 		if err != nil {
 			return nil, false, err
@@ -95,11 +116,13 @@ func (k *KnownHosts) record(address string, key ssh.PublicKey) error {
 		case err == nil:
 			return nil, false, nil // recorded meanwhile, same key
 		case isUnknown(err):
+			added = true
 			return append(lines, knownhosts.Line([]string{knownhosts.Normalize(address)}, key)), true, nil
 		default:
 			return nil, false, err
 		}
 	})
+	return added, err
 }
 
 // callback checks keys against the file as it is now.

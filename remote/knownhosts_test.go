@@ -97,8 +97,8 @@ func TestKnownHostsConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := (&KnownHosts{Path: kh.Path}).record(hostPort(fmt.Sprintf("10.0.1.%d", i), 22), k); err != nil {
-				t.Error(err)
+			if added, err := (&KnownHosts{Path: kh.Path}).record(hostPort(fmt.Sprintf("10.0.1.%d", i), 22), k); err != nil || !added {
+				t.Error(added, err)
 			}
 		}()
 	}
