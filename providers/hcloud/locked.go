@@ -18,6 +18,13 @@ import (
 // leave it to the caller. omc meets it when parallel nodes write records
 // in one zone, or when a server is changed right after an action.
 //
+// hcloud-go leaves it out on purpose: "The API error code locked is used
+// in many unexpected situations, we can only retry in specific context
+// where we know the error is not misused" (hcloud/client_handler_retry_test.go).
+// omc retries only calls that write (a GET is never waited on), and
+// bounds the wait, so a locked that waiting cannot end costs at most
+// maxWait before it is reported.
+//
 // It sits below hcloud-go as the HTTP client's transport, so every call
 // is covered and the final refusal still reaches hcloud-go as its
 // locked error. The wait is bounded three ways: at most retries more
@@ -47,7 +54,7 @@ func (t *lockedRetry) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 		resp, err := t.next.RoundTrip(r)
-		if err != nil || resp.StatusCode != http.StatusLocked {
+		if err != nil || resp.StatusCode != http.StatusLocked || req.Method == http.MethodGet {
 			return resp, err
 		}
 		data, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))

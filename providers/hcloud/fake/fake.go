@@ -312,9 +312,10 @@ func apiError(w http.ResponseWriter, status int, code, format string, args ...an
 	}})
 }
 
-// invalidInput is the API's 400 for a bad field.
+// invalidInput is the API's 422 for a bad field (the API reference's
+// error table: 422 invalid_input; 400 is json_error).
 func invalidInput(w http.ResponseWriter, field, msg string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]any{
 		"code":    "invalid_input",
 		"message": "invalid input in field '" + field + "'",
 		"details": map[string]any{"fields": []map[string]any{{"name": field, "messages": []string{msg}}}},
@@ -328,6 +329,16 @@ func deprecated(w http.ResponseWriter, announcement string) {
 		"code":    "deprecated_api_endpoint",
 		"message": "API functionality was removed",
 		"details": map[string]any{"announcement": announcement},
+	}})
+}
+
+// uniqueness is the API's 409 for a field that must be unique, naming
+// the field in details as the API reference's example does.
+func uniqueness(w http.ResponseWriter, field, format string, args ...any) {
+	writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{
+		"code":    "uniqueness_error",
+		"message": fmt.Sprintf(format, args...),
+		"details": map[string]any{"fields": []map[string]any{{"name": field}}},
 	}})
 }
 

@@ -101,7 +101,7 @@ func (f *Fake) createPrimaryIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.primaryIPNameUsed(req.Name) {
-		apiError(w, http.StatusConflict, "uniqueness_error", "primary IP name is already used")
+		uniqueness(w, "name", "primary IP name is already used")
 		return
 	}
 	if req.Type != "ipv4" && req.Type != "ipv6" {
@@ -181,7 +181,7 @@ func (f *Fake) updatePrimaryIP(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Name != "" && req.Name != ip.Name {
 		if f.primaryIPNameUsed(req.Name) {
-			apiError(w, http.StatusConflict, "uniqueness_error", "primary IP name is already used")
+			uniqueness(w, "name", "primary IP name is already used")
 			return
 		}
 		ip.Name = req.Name

@@ -124,7 +124,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.serverByName(req.Name) != nil {
-		apiError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+		uniqueness(w, "name", "server name is already used")
 		return
 	}
 	st, ok := findServerType(req.ServerType)
@@ -275,7 +275,7 @@ func (f *Fake) updateServer(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Name != "" && req.Name != sv.s.Name {
 		if f.serverByName(req.Name) != nil {
-			apiError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+			uniqueness(w, "name", "server name is already used")
 			return
 		}
 		sv.s.Name = req.Name

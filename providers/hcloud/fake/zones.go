@@ -155,7 +155,7 @@ func (f *Fake) createZone(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, z := range f.zones {
 		if z.z.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "zone already exists")
+			uniqueness(w, "name", "zone already exists")
 			return
 		}
 	}
@@ -262,7 +262,7 @@ func (f *Fake) createRRSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if z.rrsets[req.Name+"/"+req.Type] != nil {
-		apiError(w, http.StatusConflict, "uniqueness_error", "rrset %s/%s already exists", req.Name, req.Type)
+		uniqueness(w, "name", "rrset %s/%s already exists", req.Name, req.Type)
 		return
 	}
 	if msg := checkRecords(req.Type, req.Records); msg != "" {
