@@ -76,7 +76,7 @@ func TestLoadValid(t *testing.T) {
 				t.Errorf("node %+v", n)
 			}
 		}},
-		{"robot group with address and counted names", minimal + "  r:\n    provider: robot\n    order: {product: EX44}\n    count: 2\n    name: r{n}\n    domain: '{name}.example.org'\n", func(t *testing.T, inv *Inventory) {
+		{"robot group with address and counted names", minimal + "  r:\n    provider: robot\n    order: {product: EX44, location: FSN1}\n    count: 2\n    name: r{n}\n    domain: '{name}.example.org'\n", func(t *testing.T, inv *Inventory) {
 			if got := inv.Nodes()[1].Domain; got != "r2.example.org" {
 				t.Errorf("domain %q", got)
 			}

@@ -11,7 +11,7 @@ import (
 type RobotOrder struct {
 	Product  string `yaml:"product" desc:"Standard product id, e.g. EX44 (GET /order/server/product)."`
 	Market   int    `yaml:"market" desc:"Server-market (auction) product id (GET /order/server_market/product)."`
-	Location string `yaml:"location" desc:"Location of a standard product, e.g. FSN1 (default: Hetzner's choice)."`
+	Location string `yaml:"location" desc:"Location of a standard product, e.g. FSN1; required with product (Robot's order call does not mark it optional)."`
 }
 
 var (
@@ -139,6 +139,13 @@ func (v *validator) robotOrder(o *RobotOrder) {
 	}
 	if w := v.at(&o.Market); hasMarket && !w.bad && o.Market < 1 {
 		v.errf(&o.Market, "%d is not a server-market product id", o.Market)
+	}
+	// The webservice's input table for POST /order/server/transaction
+	// marks every optional parameter "(optional)" but not location, and
+	// names no default; hrobot-rs always sends it. So omc asks for it
+	// instead of guessing where a server is bought.
+	if hasProduct && !hasMarket && o.Location == "" {
+		v.errf(o, "a product order needs location (e.g. FSN1, NBG1 or HEL1: one of the product's locations in GET /order/server/product/%s)", o.Product)
 	}
 	if o.Location != "" {
 		if !robotLocation.MatchString(o.Location) {

@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -103,6 +104,15 @@ type Options struct {
 	// (default 5) times.
 	MaxRetries   int
 	RetryBackoff time.Duration
+	// LockedRetries, LockedBackoff and LockedMaxWait bound how omc waits
+	// out 423 locked (another action is still running on the resource),
+	// which hcloud-go does not retry: at most LockedRetries (default 8)
+	// more tries, LockedBackoff(n) before try n+1 (default doubling from
+	// RetryBackoff, at most 15s each), at most LockedMaxWait (default 2
+	// minutes) in all.
+	LockedRetries int
+	LockedBackoff func(attempt int) time.Duration
+	LockedMaxWait time.Duration
 }
 
 // Provider serves groups with provider: hcloud.
@@ -140,6 +150,15 @@ func New(opts Options) *Provider {
 	if opts.RetryBackoff <= 0 {
 		opts.RetryBackoff = time.Second
 	}
+	if opts.LockedRetries <= 0 {
+		opts.LockedRetries = 8
+	}
+	if opts.LockedBackoff == nil {
+		opts.LockedBackoff = lockedBackoff(opts.RetryBackoff, 15*time.Second)
+	}
+	if opts.LockedMaxWait <= 0 {
+		opts.LockedMaxWait = 2 * time.Minute
+	}
 	if opts.WaitSSH == nil {
 		timeout := opts.SSHTimeout
 		opts.WaitSSH = func(ctx context.Context, addr string) error { return waitSSH(ctx, addr, timeout) }
@@ -174,7 +193,15 @@ func (p *Provider) client(g *inventory.Group) (*api, error) {
 		return a, nil
 	}
 	endpoint := cmp.Or(p.opts.Endpoint, os.Getenv("HCLOUD_ENDPOINT"), hcloud.Endpoint)
+	transport := &lockedRetry{
+		next: http.DefaultTransport, retries: p.opts.LockedRetries,
+		backoff: p.opts.LockedBackoff, maxWait: p.opts.LockedMaxWait,
+		log: func(method, path string, wait time.Duration) {
+			p.logf(nil, "%s %s: locked (another action is running on it); trying again in %s", method, path, wait)
+		},
+	}
 	c := hcloud.NewClient(
+		hcloud.WithHTTPClient(&http.Client{Transport: transport}),
 		hcloud.WithToken(token),
 		hcloud.WithEndpoint(endpoint),
 		hcloud.WithApplication("omc", p.opts.Version),
@@ -215,6 +242,8 @@ func (a *api) wrap(err error, format string, args ...any) error {
 		desc = "the Hetzner Cloud API rejected the token (unauthorized): check HCLOUD_TOKEN or the group's token"
 	case hcloud.IsError(err, hcloud.ErrorCodeForbidden), hcloud.IsError(err, hcloud.ErrorCodeTokenReadonly):
 		desc = "the token may not do this (" + err.Error() + "): omc needs a read & write token"
+	case hcloud.IsError(err, hcloud.ErrorCodeLocked):
+		desc = "another action was still running on it after omc waited (" + err.Error() + "): run again once it has finished"
 	case hcloud.IsError(err, hcloud.ErrorCodeRateLimitExceeded):
 		desc = "the Hetzner Cloud API still refused after backing off (rate_limit_exceeded): wait a minute and run again"
 	}

@@ -402,8 +402,9 @@ func TestDNSFollowsAddressChange(t *testing.T) {
 	z, _, _ := e.client.Zone.GetByName(ctx, "example.org")
 	rs, _, _ := e.client.Zone.GetRRSetByNameAndType(ctx, z, "coop-bbb-1", hcloud.ZoneRRSetTypeA)
 	rs.Zone = z
-	_, _, err := e.client.Zone.SetRRSetRecords(ctx, rs, hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.0.0.9"}}})
+	act, _, err := e.client.Zone.SetRRSetRecords(ctx, rs, hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.0.0.9"}}})
 	e.checkErr(err)
+	e.checkErr(e.client.Action.WaitFor(ctx, act))
 	e.fake.ResetCalls()
 	ms := e.create(inv, g)
 	if got := e.writes(); len(got) != 1 || !strings.Contains(got[0], "/rrsets/coop-bbb-1/A/actions/set_records") {

@@ -42,8 +42,11 @@ type Rescue struct {
 	ServerNumber int    `json:"server_number"`
 	Active       bool   `json:"active"`
 	OS           any    `json:"os"` // a list when inactive, the chosen one when active
-	// Password is set only when no key was given; omc always gives one
-	// and never shows this.
+	// Password is the rescue system's root password. Robot sets it even
+	// when keys are given (the webservice doc's output table: "Rescue
+	// System root password"; syself/hrobot-go v0.2.7
+	// test/response/boot_rescue_set_with_key.json). omc logs in by key
+	// and never shows, logs or stores it.
 	Password      *string           `json:"password"`
 	AuthorizedKey []json.RawMessage `json:"authorized_key"`
 	HostKey       []json.RawMessage `json:"host_key"`
@@ -62,6 +65,20 @@ type LocationPrice struct {
 	PriceSetup Price  `json:"price_setup"`
 }
 
+// Addon is an orderable addon of a product, e.g. primary_ipv4.
+type Addon struct {
+	ID     string          `json:"id"`
+	Name   string          `json:"name"`
+	Prices []LocationPrice `json:"prices"`
+}
+
+// AddonPrimaryIPv4 is the addon that gives an ordered server an IPv4
+// address: without it Robot delivers an IPv6-only server (the
+// webservice doc on POST /order/server/transaction and
+// /order/server_market/transaction, since 28 March 2022). omc reaches a
+// new server by server_ip over IPv4, so it always orders this addon.
+const AddonPrimaryIPv4 = "primary_ipv4"
+
 // Product is a standard product (GET /order/server/product/{id}).
 type Product struct {
 	ID          string          `json:"id"`
@@ -69,18 +86,20 @@ type Product struct {
 	Description []string        `json:"description"`
 	Location    []string        `json:"location"`
 	Prices      []LocationPrice `json:"prices"`
+	Addons      []Addon         `json:"orderable_addons"`
 }
 
 // MarketProduct is a server-market offer (GET /order/server_market/product/{id}).
 type MarketProduct struct {
-	ID         int    `json:"id"`
-	Name       string `json:"name"`
-	CPU        string `json:"cpu"`
-	MemorySize int    `json:"memory_size"`
-	HDDText    string `json:"hdd_text"`
-	Datacenter string `json:"datacenter"`
-	Price      string `json:"price"`
-	PriceSetup string `json:"price_setup"`
+	ID         int     `json:"id"`
+	Name       string  `json:"name"`
+	CPU        string  `json:"cpu"`
+	MemorySize int     `json:"memory_size"`
+	HDDText    string  `json:"hdd_text"`
+	Datacenter string  `json:"datacenter"`
+	Price      string  `json:"price"`
+	PriceSetup string  `json:"price_setup"`
+	Addons     []Addon `json:"orderable_addons"`
 }
 
 // Transaction is an order (GET /order/server/transaction/{id} and the
@@ -96,6 +115,7 @@ type Transaction struct {
 		Key Key `json:"key"`
 	} `json:"authorized_key"`
 	Product json.RawMessage `json:"product"`
+	Addons  []string        `json:"addons"`
 }
 
 // Fingerprints are the fingerprints of the keys the order was placed with.
@@ -233,19 +253,19 @@ func (c *Client) MarketProduct(ctx context.Context, id int) (*MarketProduct, err
 	return &p, c.getOne(ctx, "/order/server_market/product/"+strconv.Itoa(id), &p)
 }
 
-// OrderProduct places an order for a standard product (it costs money).
+// OrderProduct places an order for a standard product in location (it
+// costs money), with a primary IPv4.
 func (c *Client) OrderProduct(ctx context.Context, productID, location string, fingerprints []string) (*Transaction, error) {
-	form := url.Values{"product_id": {productID}, "authorized_key[]": fingerprints}
-	if location != "" {
-		form.Set("location", location)
-	}
+	form := url.Values{"product_id": {productID}, "location": {location}, "authorized_key[]": fingerprints,
+		"addon[]": {AddonPrimaryIPv4}}
 	var t Transaction
 	return &t, c.send(ctx, http.MethodPost, "/order/server/transaction", form, &t)
 }
 
-// OrderMarket buys a server-market offer (it costs money).
+// OrderMarket buys a server-market offer (it costs money), with a
+// primary IPv4.
 func (c *Client) OrderMarket(ctx context.Context, productID int, fingerprints []string) (*Transaction, error) {
-	form := url.Values{"product_id": {strconv.Itoa(productID)}, "authorized_key[]": fingerprints}
+	form := url.Values{"product_id": {strconv.Itoa(productID)}, "authorized_key[]": fingerprints, "addon[]": {AddonPrimaryIPv4}}
 	var t Transaction
 	return &t, c.send(ctx, http.MethodPost, "/order/server_market/transaction", form, &t)
 }

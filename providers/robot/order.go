@@ -34,14 +34,35 @@ func price(ctx context.Context, c *Client, o *inventory.RobotOrder) (string, err
 			}
 			lp = pr.Prices[i]
 		}
-		return fmt.Sprintf("product %s (%s) in %s: %s/month, setup %s (net, EUR)", pr.ID, pr.Name, lp.Location, money(lp.Price.Net), money(lp.PriceSetup.Net)), nil
+		return fmt.Sprintf("product %s (%s) in %s: %s/month, setup %s%s (net, EUR)", pr.ID, pr.Name, lp.Location,
+			money(lp.Price.Net), money(lp.PriceSetup.Net), ipv4Price(pr.Addons, lp.Location)), nil
 	}
 	mp, err := c.MarketProduct(ctx, o.Market)
 	if err != nil {
 		return "", fmt.Errorf("looking up server-market offer %d: %w", o.Market, err)
 	}
-	return fmt.Sprintf("server-market offer %d (%s, %s, %d GB RAM, %s) in %s: %s/month, setup %s (net, EUR)",
-		mp.ID, mp.Name, mp.CPU, mp.MemorySize, mp.HDDText, mp.Datacenter, money(mp.Price), money(mp.PriceSetup)), nil
+	return fmt.Sprintf("server-market offer %d (%s, %s, %d GB RAM, %s) in %s: %s/month, setup %s%s (net, EUR)",
+		mp.ID, mp.Name, mp.CPU, mp.MemorySize, mp.HDDText, mp.Datacenter, money(mp.Price), money(mp.PriceSetup),
+		ipv4Price(mp.Addons, strings.SplitN(mp.Datacenter, "-", 2)[0])), nil
+}
+
+// ipv4Price is what the primary IPv4 omc orders along adds, in location
+// (a product's, or the datacenter's, e.g. FSN1 of FSN1-DC4).
+func ipv4Price(addons []Addon, location string) string {
+	for _, a := range addons {
+		if a.ID != AddonPrimaryIPv4 {
+			continue
+		}
+		for _, p := range a.Prices {
+			if strings.EqualFold(p.Location, location) {
+				return fmt.Sprintf(", plus primary IPv4 %s/month", money(p.Price.Net))
+			}
+		}
+		if len(a.Prices) > 0 {
+			return fmt.Sprintf(", plus primary IPv4 %s/month", money(a.Prices[0].Price.Net))
+		}
+	}
+	return ""
 }
 
 func money(s string) string {

@@ -63,7 +63,7 @@ func TestOrderNeedsAllowOrderAndShowsThePrice(t *testing.T) {
 	if err == nil {
 		t.Fatal("ordered without --allow-order")
 	}
-	for _, want := range []string{"ordered: product EX44 (Dedicated Server EX44) in FSN1: €39.00/month, setup €0.00", "--allow-order", "nothing was ordered"} {
+	for _, want := range []string{"ordered: product EX44 (Dedicated Server EX44) in FSN1: €39.00/month, setup €0.00, plus primary IPv4 €1.70/month", "--allow-order", "nothing was ordered"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
@@ -89,6 +89,11 @@ func TestOrderPlacedOnceRecordedInstalledAndSecondUpWritesNothing(t *testing.T) 
 	txns := e.fake.Transactions()
 	if len(txns) != 1 || txns[0].Product != "EX44" || txns[0].Status != "ready" {
 		t.Fatalf("orders: %+v", txns)
+	}
+	// Ordered where the inventory says, with an IPv4: without the addon
+	// Robot delivers an IPv6-only server omc could not reach.
+	if txns[0].Location != "FSN1" || strings.Join(txns[0].Addons, ",") != "primary_ipv4" {
+		t.Errorf("order placed in %q with addons %v; want FSN1 with primary_ipv4", txns[0].Location, txns[0].Addons)
 	}
 	srv, _ := e.fake.Server(txns[0].Server)
 	if len(ms) != 2 || ms[1].Name != "ordered" || ms[1].Address != srv.IP || len(ms[1].HostKeys) != 1 {
@@ -146,6 +151,11 @@ func TestOrderPlacedOnceRecordedInstalledAndSecondUpWritesNothing(t *testing.T) 
 		t.Fatalf("second up: %d writes (want %d), %d orders", w, writes, len(e.fake.Transactions()))
 	}
 	noSecrets(t, e.stderr.String(), string(b))
+	// Robot hands out a rescue root password even with keys; omc never
+	// passes it on.
+	if strings.Contains(e.stderr.String()+string(b), "fakeRescue") {
+		t.Errorf("the rescue password was shown or stored:\n%s\n%s", e.stderr.String(), b)
+	}
 }
 
 func TestMarketOrder(t *testing.T) {
@@ -156,7 +166,7 @@ func TestMarketOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	txns := e.fake.Transactions()
-	if len(txns) != 1 || !txns[0].Market || txns[0].Product != "2366354" {
+	if len(txns) != 1 || !txns[0].Market || txns[0].Product != "2366354" || strings.Join(txns[0].Addons, ",") != "primary_ipv4" {
 		t.Fatalf("%+v", txns)
 	}
 	if !strings.Contains(e.stderr.String(), "ordering server-market offer 2366354 (SB106, Intel Core i7-6700, 64 GB RAM") || !strings.Contains(e.stderr.String(), "€50.42/month") {
@@ -247,17 +257,37 @@ func TestWrongPasswordFailsAtOnceWithOneRequest(t *testing.T) {
 	}
 }
 
-func TestFakeLocksOutAfterThreeFailedLogins(t *testing.T) {
+// Robot blocks the caller's IP for ten minutes after three failed
+// logins (webservice doc, "Authentication error"), even for the right
+// password. omc must not add to the count: one request per run, no
+// retry of a 401, and an error that names the block, so the operator
+// waits instead of trying again.
+func TestLockOutAfterThreeFailedLoginsIsNotRetriedAndIsExplained(t *testing.T) {
 	e := newEnv(t)
 	inv := load(t, mixedInv)
 	for i := 0; i < 3; i++ {
+		before := len(e.fake.Calls())
 		bad := e.again(func(o *Options) { o.Password = "nope" })
-		if _, err := bad.List(context.Background(), inv, inv.Group("metal")); !errors.Is(err, ErrUnauthorized) {
+		_, err := bad.List(context.Background(), inv, inv.Group("metal"))
+		if !errors.Is(err, ErrUnauthorized) {
 			t.Fatal(err)
 		}
+		if n := len(e.fake.Calls()) - before; n != 1 {
+			t.Fatalf("run %d with a wrong password sent %d requests; each adds to the lock-out count, want 1", i+1, n)
+		}
 	}
-	if _, err := e.again().List(context.Background(), inv, inv.Group("metal")); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("the right password works during the lock-out: %v", err)
+	before := len(e.fake.Calls())
+	_, err := e.again().List(context.Background(), inv, inv.Group("metal"))
+	if !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("the right password during the lock-out: %v", err)
+	}
+	if n := len(e.fake.Calls()) - before; n != 1 {
+		t.Fatalf("%d requests during the lock-out, want 1", n)
+	}
+	for _, want := range []string{"does not retry", "after 3 failed logins Hetzner blocks this IP for 10 minutes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not explain the lock-out (%q):\n%v", want, err)
+		}
 	}
 	e.fake.Advance(11 * time.Minute)
 	e.fake.AddServer(321, "192.0.2.50", "EX42")

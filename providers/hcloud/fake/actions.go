@@ -86,10 +86,17 @@ func (f *Fake) listActions(w http.ResponseWriter, r *http.Request) {
 		}
 		ids = append(ids, id)
 	}
+	if len(ids) == 0 {
+		// Listing every action of the project was removed on 2025-01-30
+		// (hcloud-go cf2d426, hcloud/action.go: "It is required to set
+		// [ActionListOpts.ID]"); the API answers deprecated_api_endpoint.
+		deprecated(w, "https://docs.hetzner.cloud/changelog#2025-01-30-listing-arbitrary-actions-in-the-actions-list-endpoint-is-removed")
+		return
+	}
 	statuses := q["status"]
 	var out []schema.Action
 	for _, id := range sortedKeys(f.actions) {
-		if len(ids) > 0 && !slices.Contains(ids, id) {
+		if !slices.Contains(ids, id) {
 			continue
 		}
 		a := f.read(f.actions[id])
@@ -127,4 +134,36 @@ func sortedKeys[V any](m map[int64]V) []int64 {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// lockedBy returns a running action on resource (typ, id), if any.
+func (f *Fake) lockedBy(typ string, id int64) *action {
+	for _, aid := range sortedKeys(f.actions) {
+		ac := f.actions[aid]
+		if ac.a.Status != "running" {
+			continue
+		}
+		for _, res := range ac.a.Resources {
+			if res.Type == typ && res.ID == id {
+				return ac
+			}
+		}
+	}
+	return nil
+}
+
+// refuseLocked answers 423 locked when an action is still running on
+// the resource, as the API does for a call that would start another
+// (hcloud-go hcloud/error.go: "Item is locked (Another action is
+// running)"). The refusal counts as one poll of the blocking action, so
+// a lock ends after at most ActionPolls refused calls even when nobody
+// waits for the action: here, refused calls are how time passes.
+func (f *Fake) refuseLocked(w http.ResponseWriter, typ string, id int64) bool {
+	ac := f.lockedBy(typ, id)
+	if ac == nil {
+		return false
+	}
+	f.read(ac)
+	apiError(w, http.StatusLocked, "locked", "%s %d is locked: action %d (%s) is still running", typ, id, ac.a.ID, ac.a.Command)
+	return true
 }

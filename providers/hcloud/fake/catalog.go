@@ -1,6 +1,11 @@
 package fake
 
 import (
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
@@ -31,16 +36,22 @@ var (
 	}
 )
 
+// imagesCreated is when the catalogue's images appeared, a fixed date.
+var imagesCreated = time.Date(2024, 4, 25, 0, 0, 0, 0, time.UTC)
+
 func image(id int64, name, flavor, version string) schema.Image {
 	return schema.Image{
-		ID: id, Status: "available", Type: "system", Name: &name, Description: name,
+		ID: id, Status: "available", Type: "system", Name: &name, Description: name, Created: &imagesCreated,
 		DiskSize: 5, OSFlavor: flavor, OSVersion: &version, Architecture: "x86", Labels: map[string]string{},
 	}
 }
 
-func findLocation(name string) (schema.Location, bool) {
+// findLocation resolves a location given by name or, as hcloud-go sends
+// it when it knows the id (hcloud/server.go), by id in decimal.
+func findLocation(idOrName string) (schema.Location, bool) {
+	id, _ := strconv.ParseInt(idOrName, 10, 64)
 	for _, l := range locations {
-		if l.Name == name {
+		if l.Name == idOrName || (id > 0 && l.ID == id) {
 			return l, true
 		}
 	}
@@ -63,4 +74,99 @@ func findImage(x schema.IDOrName) (schema.Image, bool) {
 		}
 	}
 	return schema.Image{}, false
+}
+
+// renderServerType fills what the catalogue leaves implicit: every type
+// is offered, not deprecated, in every location (the real catalogue
+// varies by location; hcloud-go v2.38.0 moved availability here from the
+// datacenters).
+func renderServerType(t schema.ServerType) schema.ServerType {
+	t.Category = map[string]string{"shared": "cost_optimized", "dedicated": "general_purpose"}[t.CPUType]
+	t.Prices = []schema.PricingServerTypePrice{}
+	t.Locations = []schema.ServerTypeLocation{}
+	for _, l := range locations {
+		t.Locations = append(t.Locations, schema.ServerTypeLocation{ID: l.ID, Name: l.Name, Available: true, Recommended: true})
+	}
+	return t
+}
+
+// The catalogue endpoints list with the API's name filter and paging
+// and get by id, which is how hcloud-go (and so the hcloud CLI) resolves
+// "ID or name" arguments.
+
+func (f *Fake) listLocations(w http.ResponseWriter, r *http.Request) {
+	var out []schema.Location
+	for _, l := range locations {
+		if n := r.URL.Query().Get("name"); n == "" || n == l.Name {
+			out = append(out, l)
+		}
+	}
+	writePage(w, r, "locations", out)
+}
+
+func (f *Fake) getLocation(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	for _, l := range locations {
+		if l.ID == id {
+			writeJSON(w, http.StatusOK, schema.LocationGetResponse{Location: l})
+			return
+		}
+	}
+	notFound(w, "location")
+}
+
+func (f *Fake) listServerTypes(w http.ResponseWriter, r *http.Request) {
+	var out []schema.ServerType
+	for _, t := range serverTypes {
+		if n := r.URL.Query().Get("name"); n == "" || n == t.Name {
+			out = append(out, renderServerType(t))
+		}
+	}
+	writePage(w, r, "server_types", out)
+}
+
+func (f *Fake) getServerType(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	for _, t := range serverTypes {
+		if t.ID == id {
+			writeJSON(w, http.StatusOK, schema.ServerTypeGetResponse{ServerType: renderServerType(t)})
+			return
+		}
+	}
+	notFound(w, "server type")
+}
+
+func (f *Fake) listImages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var out []schema.Image
+	for _, im := range images {
+		if n := q.Get("name"); n != "" && n != *im.Name {
+			continue
+		}
+		if a := q["architecture"]; len(a) > 0 && !slices.Contains(a, im.Architecture) {
+			continue
+		}
+		if t := q["type"]; len(t) > 0 && !slices.Contains(t, im.Type) {
+			continue
+		}
+		out = append(out, im)
+	}
+	writePage(w, r, "images", out)
+}
+
+func (f *Fake) getImage(w http.ResponseWriter, r *http.Request) {
+	id, _ := pathID(r)
+	for _, im := range images {
+		if im.ID == id {
+			writeJSON(w, http.StatusOK, schema.ImageGetResponse{Image: im})
+			return
+		}
+	}
+	notFound(w, "image")
+}
+
+// datacentersGone answers GET /datacenters as the API does since
+// 2026-10-01 (hcloud-go v2.44.0 CHANGELOG: "will return HTTP 410 Gone").
+func (f *Fake) datacentersGone(w http.ResponseWriter, _ *http.Request) {
+	deprecated(w, "https://docs.hetzner.cloud/changelog#2026-06-02-datacenters-deprecated")
 }

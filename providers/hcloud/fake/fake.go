@@ -4,17 +4,69 @@
 // It is stateful, so the real hcloud-go client can be pointed at it
 // (hcloud.WithEndpoint(url+"/v1")) and a provider can be tested the way it
 // runs: servers, actions, SSH keys, firewalls, primary IPs, placement
-// groups, DNS zones and rrsets, label selectors, pagination and bearer
-// auth. Tests read its state directly (Servers, PrimaryIPs, …), count its
-// write calls (Writes) and script failures (Inject).
+// groups, DNS zones and rrsets, the catalogue (locations, server types,
+// images), label selectors, pagination and bearer auth. Tests read its
+// state directly (Servers, PrimaryIPs, …), count its write calls (Writes)
+// and script failures (Inject).
 //
-// What it deliberately simplifies: every call is served under one lock;
-// actions finish after ActionPolls reads instead of after time passes;
-// catalogues (locations, server types, images) are a short fixed list;
-// sorting parameters are ignored (lists are in id order). IPv4 addresses
-// come from 127.77.0.0/16 and IPv6 networks from 2001:db8::/32, so a tool
-// that dials a fake server by mistake reaches this machine's loopback, never
-// a real host.
+// # Upstream it follows
+//
+// hcloud-go v2.47.0 (the version go.mod pins): its schema package for
+// every body, hcloud/error.go for error codes, and its CHANGELOG for the
+// API's dated changes, which the fake applies as of late 2026:
+//
+//   - GET /actions without id answers 410 deprecated_api_endpoint (removed
+//     2025-01-30; hcloud-go commit cf2d426, hcloud/action.go);
+//   - GET /datacenters answers 410 deprecated_api_endpoint (gone after
+//     2026-10-01; CHANGELOG v2.44.0);
+//   - POST /primary_ips takes no assignee_type, and an unassigned primary
+//     IP shows assignee_type "unassigned" (CHANGELOG v2.39.0, since
+//     2026-08-01);
+//   - POST /servers takes the location by id or name (hcloud/server.go
+//     sends the id when it knows it).
+//
+// Status codes come from the API reference's error table
+// (docs.hetzner.cloud/reference/cloud): 410 deprecated_api_endpoint, 423
+// locked. Error messages are the fake's own words; codes and body shape
+// ({"error":{"code","message","details"}}) are upstream's. Fixtures of
+// upstream's bodies are in testdata/upstream/hcloud; contract tests in
+// providers/hcloud check the fake against them.
+//
+// # Locks
+//
+// A call that would start an action on a server (any server action,
+// DELETE) while another action on it runs is refused with 423 locked, as
+// the API does. Calls that start an action on a zone (rrset create,
+// delete and actions) are refused likewise while a zone action runs;
+// that zones lock is unverified upstream (no source says so; their
+// actions do name the zone as resource). Each refusal counts as one poll
+// of the blocking action, so a lock ends even when nobody waits for it.
+//
+// # The official CLI against it
+//
+// The hcloud CLI v1.67.0, built from hetznercloud/cli at that tag, was
+// run against testdata/fakehcloud (2026-12-05) and did, with exit 0:
+// ssh-key create; location, server-type and image list; primary-ip
+// create --type ipv4 --location fsn1 (no assignee) and list, describe;
+// firewall create, add-rule, apply-to-resource --type label_selector;
+// server create --type cx22 --image ubuntu-24.04 --location fsn1
+// --ssh-key op --label role=bbb [--primary-ipv4 ip1], list, describe,
+// poweroff, delete; zone list; zone rrset create, list, set-records,
+// describe, delete. Refusals as the API's: server create on a primary IP
+// of another location (primary_ip_datacenter_mismatch), firewall delete
+// while applied (resource_in_use). TestOfficialCLI repeats the main ones
+// when an hcloud binary is on PATH.
+//
+// # What it leaves out
+//
+// Every call is served under one lock; actions finish after ActionPolls
+// reads instead of after time passes; the catalogue is a short fixed
+// list (every server type offered in every location, no prices);
+// sorting parameters are ignored (lists are in id order); volumes,
+// networks, load balancers, floating IPs, certificates and storage boxes
+// are not served. IPv4 addresses come from 127.77.0.0/16 and IPv6
+// networks from 2001:db8::/32, so a tool that dials a fake server by
+// mistake reaches this machine's loopback, never a real host.
 package fake
 
 import (
@@ -108,6 +160,15 @@ func (f *Fake) routes() {
 	for _, res := range []string{"servers", "firewalls", "primary_ips"} {
 		h("GET /v1/"+res+"/actions/{id}", f.getAction)
 	}
+
+	h("GET /v1/locations", f.listLocations)
+	h("GET /v1/locations/{id}", f.getLocation)
+	h("GET /v1/server_types", f.listServerTypes)
+	h("GET /v1/server_types/{id}", f.getServerType)
+	h("GET /v1/images", f.listImages)
+	h("GET /v1/images/{id}", f.getImage)
+	h("GET /v1/datacenters", f.datacentersGone)
+	h("GET /v1/datacenters/{id}", f.datacentersGone)
 
 	h("GET /v1/servers", f.listServers)
 	h("POST /v1/servers", f.createServer)
@@ -251,12 +312,33 @@ func apiError(w http.ResponseWriter, status int, code, format string, args ...an
 	}})
 }
 
-// invalidInput is the API's 400 for a bad field.
+// invalidInput is the API's 422 for a bad field (the API reference's
+// error table: 422 invalid_input; 400 is json_error).
 func invalidInput(w http.ResponseWriter, field, msg string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{
+	writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": map[string]any{
 		"code":    "invalid_input",
 		"message": "invalid input in field '" + field + "'",
 		"details": map[string]any{"fields": []map[string]any{{"name": field, "messages": []string{msg}}}},
+	}})
+}
+
+// deprecated is the API's 410 for functionality it removed, with the
+// changelog entry that announced it (hcloud-go schema.ErrorDetailsDeprecatedAPIEndpoint).
+func deprecated(w http.ResponseWriter, announcement string) {
+	writeJSON(w, http.StatusGone, map[string]any{"error": map[string]any{
+		"code":    "deprecated_api_endpoint",
+		"message": "API functionality was removed",
+		"details": map[string]any{"announcement": announcement},
+	}})
+}
+
+// uniqueness is the API's 409 for a field that must be unique, naming
+// the field in details as the API reference's example does.
+func uniqueness(w http.ResponseWriter, field, format string, args ...any) {
+	writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{
+		"code":    "uniqueness_error",
+		"message": fmt.Sprintf(format, args...),
+		"details": map[string]any{"fields": []map[string]any{{"name": field}}},
 	}})
 }
 

@@ -46,6 +46,13 @@ func createServer(t *testing.T, c *hcloud.Client, name string, labels map[string
 	return res.Server
 }
 
+func waitActions(t *testing.T, c *hcloud.Client, acs ...*hcloud.Action) {
+	t.Helper()
+	if err := c.Action.WaitFor(context.Background(), acs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAuth(t *testing.T) {
 	_, endpoint := fake.Serve(t, token)
 	c := hcloud.NewClient(hcloud.WithEndpoint(endpoint), hcloud.WithToken("wrong"))
@@ -112,6 +119,7 @@ func TestKeptPrimaryIP(t *testing.T) {
 	if !res.Server.PublicNet.IPv4.IP.Equal(ip.PrimaryIP.IP) {
 		t.Fatalf("server got %s, want the kept %s", res.Server.PublicNet.IPv4.IP, ip.PrimaryIP.IP)
 	}
+	waitActions(t, c, actionutil.AppendNext(res.Action, res.NextActions)...)
 	if _, err := c.PrimaryIP.Delete(ctx, ip.PrimaryIP); !hcloud.IsError(err, "must_be_unassigned") {
 		t.Fatalf("deleting an assigned IP: err = %v", err)
 	}
@@ -299,18 +307,23 @@ func TestZones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitActions(t, c, res.Action)
 	rs := res.RRSet
 	rs.Zone = z
 	if _, _, err := c.Zone.CreateRRSet(ctx, z, hcloud.ZoneRRSetCreateOpts{Name: "bbb1", Type: hcloud.ZoneRRSetTypeA,
 		Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.2"}}}); !hcloud.IsError(err, hcloud.ErrorCodeUniquenessError) {
 		t.Fatalf("duplicate rrset: %v", err)
 	}
-	if _, _, err := c.Zone.AddRRSetRecords(ctx, rs, hcloud.ZoneRRSetAddRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.2"}}}); err != nil {
+	act, _, err := c.Zone.AddRRSetRecords(ctx, rs, hcloud.ZoneRRSetAddRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.2"}}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Zone.SetRRSetRecords(ctx, rs, hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.3"}}}); err != nil {
+	waitActions(t, c, act)
+	act, _, err = c.Zone.SetRRSetRecords(ctx, rs, hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.3"}}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	waitActions(t, c, act)
 	got, _, err := c.Zone.GetRRSetByNameAndType(ctx, z, "bbb1", hcloud.ZoneRRSetTypeA)
 	if err != nil || len(got.Records) != 1 || got.Records[0].Value != "127.77.0.3" {
 		t.Fatalf("rrset = %+v, %v", got, err)
@@ -319,15 +332,17 @@ func TestZones(t *testing.T) {
 	if err != nil || len(labelled) != 1 {
 		t.Fatalf("labelled rrsets: %d, %v", len(labelled), err)
 	}
-	if _, _, err := c.Zone.RemoveRRSetRecords(ctx, rs, hcloud.ZoneRRSetRemoveRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.3"}}}); err != nil {
+	act, _, err = c.Zone.RemoveRRSetRecords(ctx, rs, hcloud.ZoneRRSetRemoveRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "127.77.0.3"}}})
+	if err != nil {
 		t.Fatal(err)
 	}
+	waitActions(t, c, act)
 	if got, _, _ := c.Zone.GetRRSetByNameAndType(ctx, z, "bbb1", hcloud.ZoneRRSetTypeA); got != nil {
 		t.Fatalf("an rrset whose last record was removed should be gone: %+v", got)
 	}
 	if _, _, err := c.Zone.SetRRSetRecords(ctx, &hcloud.ZoneRRSet{Zone: z, Name: "x", Type: "A"},
-		hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "not-an-ip"}}}); err == nil {
-		t.Fatal("set_records on a missing rrset should fail")
+		hcloud.ZoneRRSetSetRecordsOpts{Records: []hcloud.ZoneRRSetRecord{{Value: "not-an-ip"}}}); !hcloud.IsError(err, hcloud.ErrorCodeNotFound) {
+		t.Fatalf("set_records on a missing rrset: err = %v, want not_found", err)
 	}
 }
 

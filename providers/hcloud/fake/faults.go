@@ -23,7 +23,8 @@ type Fault struct {
 	// Times is how many matching calls fail; 0 means one, negative means
 	// every call from then on.
 	Times int
-	// Status is the HTTP status: 429 answers rate_limit_exceeded, 5xx
+	// Status is the HTTP status: 429 answers rate_limit_exceeded, 423
+	// locked (which hcloud-go does not retry), 5xx
 	// server errors (502 bad_gateway and 504 timeout are retried by
 	// hcloud-go, 500 and 503 are not).
 	Status int
@@ -109,6 +110,8 @@ func (ft *Fault) write(w http.ResponseWriter) {
 		switch status {
 		case http.StatusTooManyRequests:
 			code, msg = "rate_limit_exceeded", "limit of 3600 requests per hour reached"
+		case http.StatusLocked:
+			code = "locked"
 		case http.StatusBadGateway:
 			code = "bad_gateway"
 		case http.StatusServiceUnavailable:

@@ -173,7 +173,7 @@ func (f *Fake) createFirewall(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, fw := range f.firewalls {
 		if fw.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "firewall name is already used")
+			uniqueness(w, "name", "firewall name is already used")
 			return
 		}
 	}

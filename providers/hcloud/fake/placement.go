@@ -67,7 +67,7 @@ func (f *Fake) createPlacementGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, pg := range f.placements {
 		if pg.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "placement group name is already used")
+			uniqueness(w, "name", "placement group name is already used")
 			return
 		}
 	}

@@ -7,6 +7,10 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud/schema"
 )
 
+// unassigned is the assignee_type of a primary IP with no assignee since
+// 2026-08-01 (hcloud-go v2.39.0 CHANGELOG); it was "server" before.
+const unassigned = "unassigned"
+
 // allocPrimaryIP makes a primary IP from the fake's loopback (IPv4) or
 // documentation (IPv6) range.
 func (f *Fake) allocPrimaryIP(typ string, loc schema.Location, name string, autoDelete bool, labels map[string]string) *schema.PrimaryIP {
@@ -25,7 +29,7 @@ func (f *Fake) allocPrimaryIP(typ string, loc schema.Location, name string, auto
 	}
 	ip := &schema.PrimaryIP{
 		ID: id, IP: addr, Name: name, Type: typ, Labels: labels,
-		AssigneeType: "server", AutoDelete: autoDelete, Created: f.now(), Location: loc,
+		AssigneeType: unassigned, AutoDelete: autoDelete, Created: f.now(), Location: loc,
 		DNSPtr: []schema.PrimaryIPDNSPTR{},
 	}
 	f.primaryIPs[id] = ip
@@ -97,15 +101,22 @@ func (f *Fake) createPrimaryIP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.primaryIPNameUsed(req.Name) {
-		apiError(w, http.StatusConflict, "uniqueness_error", "primary IP name is already used")
+		uniqueness(w, "name", "primary IP name is already used")
 		return
 	}
 	if req.Type != "ipv4" && req.Type != "ipv6" {
 		invalidInput(w, "type", "must be ipv4 or ipv6")
 		return
 	}
-	if req.AssigneeType != "server" {
+	// assignee_type is optional since hcloud-go v2.39.0 (API changelog
+	// 2026-04-27); "server" is the only assignee there is, and it is
+	// needed when an assignee_id is.
+	switch {
+	case req.AssigneeType != "" && req.AssigneeType != "server":
 		invalidInput(w, "assignee_type", "must be server")
+		return
+	case req.AssigneeID != nil && req.AssigneeType == "":
+		invalidInput(w, "assignee_type", "is required with assignee_id")
 		return
 	}
 	labels := labelsOf(req.Labels)
@@ -137,7 +148,7 @@ func (f *Fake) createPrimaryIP(w http.ResponseWriter, r *http.Request) {
 	ip := f.allocPrimaryIP(req.Type, loc, req.Name, req.AutoDelete != nil && *req.AutoDelete, labels)
 	resp := schema.PrimaryIPCreateResponse{}
 	if sv != nil {
-		ip.AssigneeID = &sv.s.ID
+		ip.AssigneeID, ip.AssigneeType = &sv.s.ID, "server"
 		ac := f.newAction("assign_primary_ip", nil, ref("primary_ip", ip.ID), ref("server", sv.s.ID))
 		resp.Action = &ac.a
 	}
@@ -170,7 +181,7 @@ func (f *Fake) updatePrimaryIP(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Name != "" && req.Name != ip.Name {
 		if f.primaryIPNameUsed(req.Name) {
-			apiError(w, http.StatusConflict, "uniqueness_error", "primary IP name is already used")
+			uniqueness(w, "name", "primary IP name is already used")
 			return
 		}
 		ip.Name = req.Name
@@ -234,7 +245,7 @@ func (f *Fake) primaryIPAction(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusUnprocessableEntity, code, "cannot assign a %s to server %d", ip.Type, sv.s.ID)
 			return
 		}
-		ip.AssigneeID = &sv.s.ID
+		ip.AssigneeID, ip.AssigneeType = &sv.s.ID, "server"
 		ac := f.newAction("assign_primary_ip", nil, ref("primary_ip", ip.ID), ref("server", sv.s.ID))
 		writeJSON(w, http.StatusCreated, schema.PrimaryIPActionAssignResponse{Action: ac.a})
 	case "unassign":
@@ -247,7 +258,7 @@ func (f *Fake) primaryIPAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		prev := *ip.AssigneeID
-		ip.AssigneeID = nil
+		ip.AssigneeID, ip.AssigneeType = nil, unassigned
 		ac := f.newAction("unassign_primary_ip", nil, ref("primary_ip", ip.ID), ref("server", prev))
 		writeJSON(w, http.StatusCreated, schema.PrimaryIPActionUnassignResponse{Action: ac.a})
 	case "change_dns_ptr":

@@ -124,7 +124,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.serverByName(req.Name) != nil {
-		apiError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+		uniqueness(w, "name", "server name is already used")
 		return
 	}
 	st, ok := findServerType(req.ServerType)
@@ -212,7 +212,7 @@ func (f *Fake) createServer(w http.ResponseWriter, r *http.Request) {
 	sv := &server{
 		s: schema.Server{
 			ID: f.id(), Name: req.Name, Status: "initializing", Created: f.now(),
-			ServerType: st, Location: loc, Image: &im, Labels: labels,
+			ServerType: renderServerType(st), Location: loc, Image: &im, Labels: labels,
 			PrimaryDiskSize: st.Disk, IncludedTraffic: 20 << 40,
 		},
 		userData: req.UserData,
@@ -275,7 +275,7 @@ func (f *Fake) updateServer(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Name != "" && req.Name != sv.s.Name {
 		if f.serverByName(req.Name) != nil {
-			apiError(w, http.StatusConflict, "uniqueness_error", "server name is already used")
+			uniqueness(w, "name", "server name is already used")
 			return
 		}
 		sv.s.Name = req.Name
@@ -295,7 +295,7 @@ func (f *Fake) updateServer(w http.ResponseWriter, r *http.Request) {
 // with it, the others are unassigned and kept.
 func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
 	sv := f.pathServer(w, r)
-	if sv == nil {
+	if sv == nil || f.refuseLocked(w, "server", sv.s.ID) {
 		return
 	}
 	id := sv.s.ID
@@ -309,7 +309,7 @@ func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
 			delete(f.primaryIPs, ipID)
 			continue
 		}
-		ip.AssigneeID = nil
+		ip.AssigneeID, ip.AssigneeType = nil, unassigned
 	}
 	for _, fw := range f.firewalls {
 		fw.AppliedTo = slices.DeleteFunc(fw.AppliedTo, func(res schema.FirewallResource) bool {
@@ -323,7 +323,7 @@ func (f *Fake) deleteServer(w http.ResponseWriter, r *http.Request) {
 // serverAction serves the power and rebuild actions omc uses.
 func (f *Fake) serverAction(w http.ResponseWriter, r *http.Request) {
 	sv := f.pathServer(w, r)
-	if sv == nil {
+	if sv == nil || f.refuseLocked(w, "server", sv.s.ID) {
 		return
 	}
 	res := ref("server", sv.s.ID)

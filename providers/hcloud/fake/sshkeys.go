@@ -66,11 +66,11 @@ func (f *Fake) createSSHKey(w http.ResponseWriter, r *http.Request) {
 	fp := ssh.FingerprintLegacyMD5(pub)
 	for _, k := range f.sshKeys {
 		if k.Name == req.Name {
-			apiError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same name already exists")
+			uniqueness(w, "name", "SSH key with the same name already exists")
 			return
 		}
 		if k.Fingerprint == fp {
-			apiError(w, http.StatusConflict, "uniqueness_error", "SSH key with the same fingerprint already exists")
+			uniqueness(w, "public_key", "SSH key with the same fingerprint already exists")
 			return
 		}
 	}

@@ -4,12 +4,49 @@
 //
 // It is stateful: servers, stored SSH keys, the rescue boot configuration,
 // resets, the order catalogue (standard products and server-market
-// offers), transactions that stay "in process" for OrderDelay on the
-// fake's clock before a server is delivered, and cancellations. It copies
-// the service's error shapes ({"error":{"status","code","message"}},
-// INVALID_INPUT with missing/invalid, 403 RATE_LIMIT_EXCEEDED with
-// max_request and interval) and its login rule: after three failed logins
-// the caller is blocked for ten minutes, even with the right password.
+// offers, each with the primary_ipv4 addon), transactions that stay "in
+// process" for OrderDelay on the fake's clock before a server is
+// delivered, and cancellations. It copies the service's error shapes
+// ({"error":{"status","code","message"}}, INVALID_INPUT with
+// missing/invalid, 403 RATE_LIMIT_EXCEEDED with max_request and
+// interval) and its login rule: after three failed logins the caller is
+// blocked for ten minutes, even with the right password.
+//
+// # Upstream it follows, and where each rule comes from
+//
+// The webservice doc as stored on 2026-12-05 (its ordering notes date
+// from 28 March 2022 or later), syself/hrobot-go v0.2.7 test fixtures,
+// MathiasPius/hrobot-rs 6.1.0 and ansible-collections/community.hrobot
+// 2.7.2:
+//
+//   - POST /order/server/transaction needs location: the doc's input
+//     table marks every optional parameter "(optional)", location not,
+//     and names no default; hrobot-rs (src/api/ordering/models.rs,
+//     ProductOrder) always sends it. Without it the fake answers 400
+//     INVALID_INPUT missing ["location"]. The doc's examples, dated 2015,
+//     leave it out; that the live service refuses them is inferred, not
+//     seen.
+//   - addon[]=primary_ipv4: without it the server is IPv6-only (doc,
+//     both order calls); the fake takes the addon, echoes "addons" in the
+//     transaction and lists it under orderable_addons with the doc's
+//     example price. It still delivers an IPv4 without the addon: what
+//     server_ip then holds is unverified.
+//   - A rescue activated with keys still has a root password (doc output
+//     table "Rescue System root password"; hrobot-go
+//     test/response/boot_rescue_set_with_key.json); the fake hands out
+//     one every time.
+//   - BOOT_ALREADY_ENABLED is a code (hrobot-go models/error.go,
+//     hrobot-rs src/error.rs); its 409 status is the fake's guess.
+//   - KEY_ALREADY_EXISTS 409 and POST /key 201 (doc, SSH keys).
+//
+// Fixtures of upstream's bodies are in testdata/upstream/robot; the
+// contract tests in providers/robot check the fake against them.
+//
+// # What it leaves out
+//
+// Per-endpoint limits are only those a test sets (SetLimit); the order
+// test flag, comment, dist and lang are ignored; no firewall, vSwitch,
+// failover, IP, rDNS, storage box or Linux/VNC boot calls.
 //
 // Tests read its state (Server, Transactions), count requests (Calls,
 // Writes), script failures (Inject) and move its clock (Advance).
@@ -57,9 +94,11 @@ type Fake struct {
 	txns       []*txn
 	nextServer int
 	nextTxn    int
-	limits     map[string]*limit
-	faults     []*Fault
-	calls      []Call
+	// nextPassword numbers the rescue passwords handed out.
+	nextPassword int
+	limits       map[string]*limit
+	faults       []*Fault
+	calls        []Call
 }
 
 // Call is one request the fake received.
@@ -114,6 +153,7 @@ type txn struct {
 	Product  string
 	Location string
 	Keys     []*key
+	Addons   []string
 	Status   string
 	Server   int
 	ready    time.Time
@@ -277,6 +317,8 @@ func (f *Fake) Server(n int) (ServerView, bool) {
 // TxnView is what a test may read of a transaction.
 type TxnView struct {
 	ID, Product, Status string
+	Location            string
+	Addons              []string
 	Market              bool
 	Server              int
 	Keys                []string
@@ -289,7 +331,7 @@ func (f *Fake) Transactions() []TxnView {
 	f.tick()
 	var out []TxnView
 	for _, t := range f.txns {
-		v := TxnView{ID: t.ID, Product: t.Product, Status: t.Status, Market: t.Market, Server: t.Server}
+		v := TxnView{ID: t.ID, Product: t.Product, Status: t.Status, Location: t.Location, Addons: slices.Clone(t.Addons), Market: t.Market, Server: t.Server}
 		for _, k := range t.Keys {
 			v.Keys = append(v.Keys, k.Fingerprint)
 		}

@@ -136,11 +136,10 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, route string, args 
 		if !ok {
 			return
 		}
-		rs := &rescue{keys: keys}
-		if len(keys) == 0 {
-			rs.password = "rescue-" + strconv.Itoa(s.Number)
-		}
-		s.Rescue = rs
+		// A password comes with keys too (the doc's output table;
+		// syself/hrobot-go test/response/boot_rescue_set_with_key.json).
+		f.nextPassword++
+		s.Rescue = &rescue{keys: keys, password: fmt.Sprintf("fakeRescue%04d", f.nextPassword)}
 		writeJSON(w, 200, map[string]any{"rescue": s.rescueJSON()})
 	case "DELETE /boot/{n}/rescue":
 		if s := f.server(w, args[0]); s != nil {
@@ -244,6 +243,18 @@ func (f *Fake) order(w http.ResponseWriter, r *http.Request, market bool) {
 		return
 	}
 	loc := r.PostForm.Get("location")
+	if !market && loc == "" {
+		// The doc's input table does not mark location optional.
+		writeInvalid(w, []string{"location"}, nil)
+		return
+	}
+	addons := r.PostForm["addon[]"]
+	for _, a := range addons {
+		if a != "primary_ipv4" {
+			writeInvalid(w, nil, []string{"addon"})
+			return
+		}
+	}
 	if market {
 		n, _ := strconv.Atoi(id)
 		if f.market[n] == nil {
@@ -256,7 +267,7 @@ func (f *Fake) order(w http.ResponseWriter, r *http.Request, market bool) {
 			writeErr(w, 404, "PRODUCT_NOT_FOUND", "Product not found")
 			return
 		}
-		if loc != "" && !slices.Contains(p.Locations, loc) {
+		if !slices.Contains(p.Locations, loc) {
 			writeInvalid(w, nil, []string{"location"})
 			return
 		}
@@ -268,7 +279,7 @@ func (f *Fake) order(w http.ResponseWriter, r *http.Request, market bool) {
 	now := f.now()
 	f.nextTxn++
 	t := &txn{ID: fmt.Sprintf("B%s-%d-%d", now.Format("20060102"), 300000+f.nextTxn, 200000+f.nextTxn), Date: now, Market: market,
-		Product: id, Location: loc, Keys: keys, Status: "in process", ready: now.Add(f.OrderDelay)}
+		Product: id, Location: loc, Keys: keys, Addons: addons, Status: "in process", ready: now.Add(f.OrderDelay)}
 	f.txns = append(f.txns, t)
 	writeJSON(w, 201, map[string]any{"transaction": f.txnJSON(t)})
 }
@@ -348,13 +359,15 @@ func (s *server) json() map[string]any {
 }
 
 func (s *server) rescueJSON() map[string]any {
+	// The doc's and syself/hrobot-go's fields: lists of choices while
+	// inactive, the chosen values while active.
 	m := map[string]any{"server_ip": s.IP, "server_ipv6_net": s.IPv6, "server_number": s.Number, "arch": []int{64},
-		"active": s.Rescue != nil, "password": nil, "authorized_key": []any{}, "host_key": []any{}, "boot_time": nil}
+		"active": s.Rescue != nil, "password": nil, "authorized_key": []any{}, "host_key": []any{}}
 	if s.Rescue == nil {
 		m["os"] = []string{"linux", "vkvm"}
 		return m
 	}
-	m["os"] = "linux"
+	m["os"], m["arch"] = "linux", 64
 	if s.Rescue.password != "" {
 		m["password"] = s.Rescue.password
 	}
@@ -380,14 +393,30 @@ func (p *product) json() map[string]any {
 			"price_setup": map[string]string{"net": p.Setup, "gross": gross(p.Setup)}})
 	}
 	return map[string]any{"id": p.ID, "name": p.Name, "description": []string{p.Name}, "traffic": "unlimited",
-		"dist": []string{"Rescue system", "Ubuntu 22.04 LTS base"}, "lang": []string{"en"}, "location": p.Locations, "prices": prices, "orderable_addons": []any{}}
+		"dist": []string{"Rescue system", "Ubuntu 22.04 LTS base"}, "lang": []string{"en"}, "location": p.Locations, "prices": prices,
+		"orderable_addons": []any{ipv4Addon(p.Locations)}}
 }
 
 func (p *marketProduct) json() map[string]any {
 	return map[string]any{"id": p.ID, "name": p.Name, "description": []string{p.CPU, p.HDD}, "traffic": "unlimited",
 		"dist": []string{"Rescue system"}, "cpu": p.CPU, "cpu_benchmark": 9000, "memory_size": p.Memory, "hdd_size": 512, "hdd_text": p.HDD,
 		"hdd_count": 2, "datacenter": p.DC, "network_speed": "1 Gbit/s", "price": p.Price, "price_setup": p.Setup,
-		"price_vat": gross(p.Price), "price_setup_vat": gross(p.Setup), "fixed_price": false, "next_reduce": 3600, "next_reduce_date": "2030-01-01 00:00:00"}
+		"price_vat": gross(p.Price), "price_setup_vat": gross(p.Setup), "fixed_price": false, "next_reduce": 3600, "next_reduce_date": "2030-01-01 00:00:00",
+		"orderable_addons": []any{ipv4Addon([]string{strings.SplitN(p.DC, "-", 2)[0]})}}
+}
+
+// ipv4PriceNet is the fake's price of the primary_ipv4 addon, as in the
+// doc's example (net EUR per month).
+const ipv4PriceNet = "1.7000"
+
+func ipv4Addon(locations []string) map[string]any {
+	var prices []any
+	for _, l := range locations {
+		prices = append(prices, map[string]any{"location": l,
+			"price":       map[string]string{"net": ipv4PriceNet, "gross": gross(ipv4PriceNet)},
+			"price_setup": map[string]string{"net": "0.0000", "gross": "0.0000"}})
+	}
+	return map[string]any{"id": "primary_ipv4", "name": "Primary IPv4", "min": 0, "max": 1, "prices": prices}
 }
 
 func gross(net string) string {
@@ -416,6 +445,10 @@ func (f *Fake) txnJSON(t *txn) map[string]any {
 	} else if p := f.products[t.Product]; p != nil {
 		prod = map[string]any{"id": p.ID, "name": p.Name, "description": []string{p.Name}, "traffic": "unlimited", "dist": "Rescue system", "lang": "en", "location": t.Location}
 	}
+	addons := append([]string{}, t.Addons...)
+	if keys == nil {
+		keys = []any{}
+	}
 	return map[string]any{"id": t.ID, "date": t.Date.Format(time.RFC3339), "status": t.Status, "server_number": num, "server_ip": ip,
-		"authorized_key": keys, "host_key": []any{}, "comment": nil, "product": prod}
+		"authorized_key": keys, "host_key": []any{}, "comment": nil, "product": prod, "addons": addons}
 }
