@@ -19,18 +19,33 @@ import (
 // version is stamped at build time (-ldflags "-X github.com/omc-coop/omc/cmd.version=v1.2.3").
 var version = "dev"
 
-// globalOptions are the flags every command shares.
+// globalOptions are the flags every command shares, and the running
+// command's context.
 type globalOptions struct {
 	Inventory string
 	Output    string // "text" or "json"
+	ctx       context.Context
 }
 
 func (g *globalOptions) json() bool { return g.Output == "json" }
+
+// context is the running command's: cancelled by the first Ctrl-C or
+// SIGTERM.
+func (g *globalOptions) context() context.Context {
+	if g.ctx == nil {
+		return context.Background()
+	}
+	return g.ctx
+}
 
 // Main runs omc with args and returns the process exit code.
 func Main(s *ui.Streams, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal cancels the run, which then stops cleanly; from
+	// then on signals get their default action, so a second one ends omc
+	// at once.
+	go func() { <-ctx.Done(); stop() }()
 	root := newRoot(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -70,6 +85,7 @@ each Scalelite pool equal to the inventory.`,
 	pf.StringVarP(&g.Inventory, "inventory", "i", "", "inventory file, - for stdin (default: $OMC_INVENTORY, else ./omc.yaml)")
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (csv: omc usage report)")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		g.ctx = c.Context()
 		if g.Output != "text" && g.Output != "json" && (g.Output != "csv" || c.Annotations[csvOK] == "") {
 			return usageError("--output must be text or json (or csv for omc usage report), not %q", g.Output)
 		}

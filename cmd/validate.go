@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -67,20 +68,48 @@ func selectNodes(s *ui.Streams, g *globalOptions, targets, limit []string) (*inv
 	return inv, nodes, nil
 }
 
-// loadInventory reads the inventory named by -i, $OMC_INVENTORY or ./omc.yaml.
+// loadInventory reads the inventory named by -i, $OMC_INVENTORY or
+// ./omc.yaml. Opening and reading wait in a goroutine, so that a named
+// pipe with no writer, or -i - with nothing on stdin, gives way to the
+// first Ctrl-C or SIGTERM.
 func loadInventory(s *ui.Streams, g *globalOptions) (*inventory.Inventory, error) {
 	path := inventory.DefaultPath(g.Inventory)
-	var inv *inventory.Inventory
-	var err error
+	type loaded struct {
+		inv *inventory.Inventory
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		var l loaded
+		if path == "-" {
+			l.inv, l.err = inventory.LoadReader("<stdin>", s.In)
+		} else {
+			l.inv, l.err = inventory.Load(path)
+		}
+		done <- l
+	}()
+	what := path
 	if path == "-" {
-		inv, err = inventory.LoadReader("<stdin>", s.In)
-	} else {
-		inv, err = inventory.Load(path)
+		what = "standard input (-i -)"
+	}
+	slow := time.NewTimer(time.Second)
+	defer slow.Stop()
+	var l loaded
+wait:
+	for {
+		select {
+		case l = <-done:
+			break wait
+		case <-slow.C:
+			fmt.Fprintf(s.Err, "omc: still waiting to read the inventory from %s (Ctrl-C stops)\n", what)
+		case <-g.context().Done():
+			return nil, &exitError{Code: ExitInterrupt, Err: fmt.Errorf("interrupted while waiting to read the inventory from %s", what)}
+		}
 	}
 	var ie *inventory.Errors
-	if err != nil && !errors.As(err, &ie) {
+	if l.err != nil && !errors.As(l.err, &ie) {
 		// Unreadable or missing: still "the inventory is invalid".
-		err = &exitError{Code: ExitInventory, Err: fmt.Errorf("reading inventory: %w (name one with -i FILE or $OMC_INVENTORY)", err)}
+		l.err = &exitError{Code: ExitInventory, Err: fmt.Errorf("reading inventory: %w (name one with -i FILE or $OMC_INVENTORY)", l.err)}
 	}
-	return inv, err
+	return l.inv, l.err
 }
