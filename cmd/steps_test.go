@@ -175,6 +175,11 @@ func TestValidateRefusesWhatUpRefuses(t *testing.T) {
 	if _, err := nodeSteps(inv, node(t, inv.Nodes(), "bbb"), inv.Nodes()); err == nil || !strings.Contains(err.Error(), "bbb_version is required") {
 		t.Fatalf("up's own steps: %v", err)
 	}
+	// A bbb node with no bbb_seed to derive its API secret from.
+	writeFile(t, path, strings.Replace(withoutClash(t), "secrets:\n  bbb_seed: env:OMC_TEST_SEED\n", "", 1))
+	if _, errs, code := run(t, "", "validate", "-i", path); code != ExitInventory || !strings.Contains(errs, path+":10:9: node bbb: no secret named \"bbb_seed\"") {
+		t.Fatalf("no bbb_seed: code %d, stderr %q", code, errs)
+	}
 	writeFile(t, path, withoutClash(t))
 	if _, errs, code := run(t, "", "validate", "-i", path); code != ExitOK {
 		t.Fatalf("valid inventory with an hcloud node: code %d, stderr %q", code, errs)
