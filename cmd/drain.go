@@ -33,8 +33,11 @@ the node's load is 0. The node stays out (omc up does not put it back)
 until omc enable NODE.
 
 After --timeout (default 2h) omc stops waiting and fails, leaving the node
-cordoned; with --force it ends the remaining meetings instead (Scalelite's
-panic), and --force with --timeout 0 ends them at once.`,
+cordoned; with --force it ends the remaining meetings instead: Scalelite's
+panic, which ends the meetings Scalelite tracks, then BBB's end for every
+meeting the node itself still lists (made on it directly, say), and omc
+waits until the node lists none. --force with --timeout 0 ends them at
+once.`,
 		Example: `  omc drain bbb-eu-1-2
   omc drain bbb-eu-1-2 --timeout 30m --force`,
 		Args: exactArgs(1, "omc drain NODE"),
@@ -114,9 +117,9 @@ func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node str
 	return fp, m, red, nil
 }
 
-func drainOpts(s *ui.Streams, red *redact.Redactor, o *drainOptions) pool.DrainOptions {
+func drainOpts(s *ui.Streams, red *redact.Redactor, o *drainOptions, m pool.Member) pool.DrainOptions {
 	last := ""
-	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, Progress: func(sv pool.Server) {
+	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, Member: &m, HTTP: o.deps.http(), EndWait: o.deps.endWait(), Progress: func(sv pool.Server) {
 		line := fmt.Sprintf("%s: %s, load %s", o.Node, sv.State, sv.LoadText())
 		if line != last {
 			fmt.Fprintln(s.Err, red.String(line))
@@ -174,7 +177,7 @@ func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpti
 	if err := fp.holds.Set(o.Node, operator("omc drain")); err != nil {
 		return fmt.Errorf("recording the drain: %w", err)
 	}
-	sv, err = pool.Drain(ctx, fp.api, sv.ID, drainOpts(s, red, o))
+	sv, err = pool.Drain(ctx, fp.api, sv.ID, drainOpts(s, red, o, m))
 	if err != nil {
 		var te *pool.DrainTimeoutError
 		if errors.As(err, &te) {
@@ -218,7 +221,7 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 	if err := fp.holds.Set(o.Node, operator("omc remove")); err != nil {
 		return fmt.Errorf("recording the removal: %w", err)
 	}
-	if err := pool.Remove(ctx, fp.api, m, drainOpts(s, red, o)); err != nil {
+	if err := pool.Remove(ctx, fp.api, m, drainOpts(s, red, o, m)); err != nil {
 		return fmt.Errorf("%s: %w", o.Node, err)
 	}
 	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: "drained and deregistered; the machine stays"})

@@ -43,6 +43,12 @@ type poolDeps struct {
 	Converge func(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error
 	// Poll is how often a drain asks Scalelite (default 10 s).
 	Poll time.Duration
+	// EndWait bounds a forced drain's wait for the node's meetings to go
+	// after BBB's end (default 2 min).
+	EndWait time.Duration
+	// Exec runs a script on a node's machine (default: over SSH, as omc
+	// up reaches it); the gate reads a hidden BBB release with it.
+	Exec nodeExec
 	// STUN answers the TURN check (default: a STUN binding request over UDP).
 	STUN func(ctx context.Context, addr string) error
 	// RakeDocker is the docker command on the Scalelite host for
@@ -71,6 +77,20 @@ func (d *poolDeps) poll() time.Duration {
 		return d.Poll
 	}
 	return 10 * time.Second
+}
+
+func (d *poolDeps) endWait() time.Duration {
+	if d != nil && d.EndWait > 0 {
+		return d.EndWait
+	}
+	return 2 * time.Minute
+}
+
+func (d *poolDeps) exec() nodeExec {
+	if d != nil && d.Exec != nil {
+		return d.Exec
+	}
+	return sshExec
 }
 
 func (d *poolDeps) converge(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
@@ -212,7 +232,7 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 		fp.api = &scalelite.Client{URL: cfg.URL, Secret: cfg.Secret.Value(), HTTP: deps.http()}
 	}
 	fp.api = &maskingPool{Pool: fp.api, red: red}
-	fp.gate = &pool.Gate{HTTP: deps.http(), Checks: healthChecks(cfg, deps)}
+	fp.gate = &pool.Gate{HTTP: deps.http(), Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}
 	fp.holds = pool.FileHolds{Path: filepath.Join(stateDir(), "pools", inv.Name, g.Name+".holds.json")}
 	return fp, nil
 }

@@ -193,7 +193,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
 	opts := pool.ScaleOptions{
 		Remove: remove, Gate: fp.gate, Holds: fp.holds,
-		Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force},
+		Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, HTTP: o.deps.http(), EndWait: o.deps.endWait()},
 		Progress: func(c pool.Change) {
 			logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
 			reportChange(s, g, red, grp.Name, c)

@@ -131,7 +131,7 @@ func TestStatusPageGoldenPublicSafeAndAtomic(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`data-region="eu" data-state="degraded"`, `data-region="us" data-state="up"`, `data-region="ap" data-state="down"`,
-		"2 of 3", "14 of 400", "80%", "A server became unhealthy<br><time datetime=\"2026-11-05T09:40:00Z\">",
+		"2 of 3", "13 of 400", "70%", "A server became unhealthy<br><time datetime=\"2026-11-05T09:40:00Z\">",
 		"The load balancer stopped answering<br><time datetime=\"2026-11-05T09:30:00Z\">", "Last incident</span> none recorded", `09:40 UTC</time> <span class="ongoing">ongoing</span>`, "Generated <time datetime=\"2026-11-05T09:40:00Z\">"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the page lacks %q", want)

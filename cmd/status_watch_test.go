@@ -193,7 +193,7 @@ func TestStatusWatchRedrawsOnEveryTickUntilCancelled(t *testing.T) {
 		return at
 	})
 	f1 := w.scr.next(t)
-	if !strings.Contains(f1, "eu  UP  "+r.sl.URL+"\n  3 nodes · 3 serving · 1 meetings · 12 users of 600 (2%)\n") ||
+	if !strings.Contains(f1, "eu  UP  "+r.sl.URL+"\n  3 nodes · 3 serving · 1 meetings · 11 users of 600 (2%)\n") ||
 		!strings.Contains(f1, "refreshed 2026-11-05 09:30:07 UTC · every 7s") || strings.Contains(f1, "UNHEALTHY") {
 		t.Fatalf("first frame:\n%s", f1)
 	}

@@ -159,7 +159,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	if len(todo) > 0 {
 		rep, err = pool.RollingUpgrade(ctx, fp.api, todo, pool.UpgradeOptions{
 			To: o.To, Batch: o.Batch, Gate: fp.gate, Holds: fp.holds, Upgrade: hook,
-			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force},
+			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, HTTP: o.deps.http(), EndWait: o.deps.endWait()},
 			Progress: func(c pool.Change) {
 				logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
 				reportChange(s, g, red, grp.Name, c)

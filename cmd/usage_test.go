@@ -39,8 +39,10 @@ func usageFleet(t *testing.T) (inv string, clk *testClock, bbb *fake.BBB, sl *fa
 	clk = &testClock{t: time.Date(2026, 11, 30, 23, 50, 0, 0, time.UTC)}
 	bbb = fake.NewBBB(t)
 	bbb.Now = clk.Now
-	bbb.AddNode("bbb-1", "bbb1-secret-not-for-eyes", "3.0.4")
-	bbb.AddNode("bbb-2", "bbb2-secret-not-for-eyes", "3.0.4")
+	// Nodes that give recording sizes (Mconf's build; stock BBB gives
+	// none: usage/unknown_test.go).
+	bbb.AddNode("bbb-1", "bbb1-secret-not-for-eyes", "3.0.4").ServeSizes(true)
+	bbb.AddNode("bbb-2", "bbb2-secret-not-for-eyes", "3.0.4").ServeSizes(true)
 	sl = fake.NewScalelite(t, "lb-secret-not-for-eyes")
 	sl.SetMultitenancy(true)
 	c := &scalelite.Client{URL: sl.URL, Secret: "lb-secret-not-for-eyes"}

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"sort"
+	"strings"
 	"time"
+
+	"github.com/omc-coop/omc/pool/bbbapi"
 )
 
 // DrainOptions tune Drain.
@@ -20,6 +25,16 @@ type DrainOptions struct {
 	Force bool
 	// Progress is told each state seen while waiting.
 	Progress func(Server)
+	// Member is the drained node. With Force, after Scalelite's panic
+	// (which ends only the meetings Scalelite tracks), every meeting the
+	// node itself still lists is ended there too, and Drain waits until
+	// it lists none. nil: Scalelite's panic only.
+	Member *Member
+	// HTTP reaches the node's BBB API (default: 10 s timeout).
+	HTTP *http.Client
+	// EndWait bounds the wait for the node's meetings to go after end
+	// (default 2 min; BBB ends a meeting some seconds after end).
+	EndWait time.Duration
 }
 
 // DrainTimeoutError says a node still had meetings at the deadline.
@@ -43,7 +58,9 @@ func Drained(s Server) bool {
 // waits until Scalelite reports it disabled, which its poller does once
 // the load is 0. A cordoned server that is offline is disabled at once:
 // it has no meetings left. Only with Force, and only when the timeout
-// passes, are the remaining meetings ended (panic).
+// passes, are the remaining meetings ended: Scalelite's panic, then
+// (with Member) BBB's end of each meeting the node still lists, until it
+// lists none.
 func Drain(ctx context.Context, p Pool, id string, o DrainOptions) (Server, error) {
 	timeout, every := o.Timeout, o.Poll
 	if timeout == 0 && !o.Force {
@@ -82,6 +99,12 @@ func Drain(ctx context.Context, p Pool, id string, o DrainOptions) (Server, erro
 			if err := p.Panic(ctx, id, false); err != nil {
 				return s, fmt.Errorf("ending the meetings (panic): %w", err)
 			}
+			if o.Member != nil {
+				c := &bbbapi.Client{URL: o.Member.URL, Secret: o.Member.Secret, HTTP: o.HTTP}
+				if err := EndMeetings(ctx, c, o.Member.Node, o.EndWait, every); err != nil {
+					return s, err
+				}
+			}
 			return p.Get(ctx, id)
 		}
 		wait := time.Until(deadline)
@@ -93,6 +116,68 @@ func Drain(ctx context.Context, p Pool, id string, o DrainOptions) (Server, erro
 		}
 		if s, err = p.Get(ctx, id); err != nil {
 			return s, err
+		}
+	}
+}
+
+// MeetingsRunningError says a node still listed meetings after they
+// were ended.
+type MeetingsRunningError struct {
+	Node     string
+	Meetings []string // their meeting IDs
+	Waited   time.Duration
+}
+
+func (e *MeetingsRunningError) Error() string {
+	return fmt.Sprintf("%s: %d meeting(s) still running %s after BBB's end was asked for them: %s",
+		e.Node, len(e.Meetings), e.Waited.Round(time.Second), strings.Join(e.Meetings, ", "))
+}
+
+// EndMeetings ends every meeting the node lists with BBB's end (signed
+// with the node's secret, with each meeting's moderatorPW for BBB before
+// 2.6) and waits, asking every poll and at most wait (default 2 min),
+// until the node lists none. BBB's end only sends the request: the
+// meeting goes some seconds later.
+func EndMeetings(ctx context.Context, c *bbbapi.Client, node string, wait, poll time.Duration) error {
+	if wait <= 0 {
+		wait = 2 * time.Minute
+	}
+	if poll <= 0 {
+		poll = time.Second
+	}
+	start := time.Now()
+	deadline := start.Add(wait)
+	asked := map[string]bool{}
+	for {
+		ms, err := c.Meetings(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: listing the meetings left on the node: %w", node, err)
+		}
+		if len(ms) == 0 {
+			return nil
+		}
+		var left []string
+		for _, m := range ms {
+			left = append(left, m.ID)
+			if asked[m.InternalID+"\x00"+m.ID] {
+				continue
+			}
+			if err := c.End(ctx, m.ID, m.ModeratorPW); err != nil {
+				var be *bbbapi.Error
+				if !errors.As(err, &be) || be.Key != "notFound" { // notFound: gone meanwhile
+					return fmt.Errorf("%s: ending meeting %s: %w", node, m.ID, err)
+				}
+			}
+			asked[m.InternalID+"\x00"+m.ID] = true
+		}
+		if !time.Now().Before(deadline) {
+			sort.Strings(left)
+			return &MeetingsRunningError{Node: node, Meetings: left, Waited: time.Since(start)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(poll, time.Until(deadline))):
 		}
 	}
 }
@@ -121,6 +206,9 @@ func Remove(ctx context.Context, p Pool, m Member, o DrainOptions) error {
 	l, err := p.List(ctx)
 	if err != nil {
 		return err
+	}
+	if o.Member == nil {
+		o.Member = &m
 	}
 	for _, s := range FindByURL(l, m.URL) {
 		if _, err := Drain(ctx, p, s.ID, o); err != nil {

@@ -100,7 +100,8 @@ func (h Health) Expires() time.Time {
 }
 
 // Gate is the health gate a node passes before it is enabled: the unsigned
-// API root answers with the expected bbbVersion, a signed getMeetings
+// API root answers, the node runs the expected release (the root's
+// bbbVersion, or Version when the root hides it), a signed getMeetings
 // succeeds (the node runs with the secret omc registers), and every
 // extra check passes.
 type Gate struct {
@@ -111,6 +112,11 @@ type Gate struct {
 	Timeout time.Duration
 	// Parallel bounds nodes checked at once (default 16).
 	Parallel int
+	// Version reads the node's installed BBB release another way, for
+	// when its API root hides bbbVersion (allowRevealOfBBBVersion=false,
+	// BBB's default: a node not converged yet, claimed, or another
+	// team's). cmd/ reads it over SSH. nil: no other way.
+	Version func(ctx context.Context, m Member) (string, error)
 }
 
 // Check runs the gate on one node. Every part runs, so a report shows all
@@ -125,19 +131,19 @@ func (g *Gate) Check(ctx context.Context, m Member) Health {
 	defer cancel()
 	c := &bbbapi.Client{URL: m.URL, Secret: m.Secret, HTTP: g.HTTP}
 	v, err := c.Root(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		h.Problems = append(h.Problems, fmt.Sprintf("BBB API root does not answer: %v", err))
-	case m.ExpectVersion != "" && v.BBBVersion == "":
-		h.Problems = append(h.Problems, fmt.Sprintf("BBB API root reveals no bbbVersion (expected %s; set allowRevealOfBBBVersion=true)", m.ExpectVersion))
-	case !VersionMatches(m.ExpectVersion, v.BBBVersion):
-		h.Problems = append(h.Problems, fmt.Sprintf("bbbVersion is %s, expected %s", v.BBBVersion, m.ExpectVersion))
+	} else {
+		got, problem := g.version(ctx, m, v.BBBVersion)
+		h.BBBVersion = got
+		if problem != "" {
+			h.Problems = append(h.Problems, problem)
+		}
 	}
-	h.BBBVersion = v.BBBVersion
 	ms, err := c.Meetings(ctx)
 	switch {
 	case bbbapi.IsChecksumError(err):
-		h.Problems = append(h.Problems, "signed getMeetings refused (checksumError): the node runs with another secret than the one omc registers")
+		h.Problems = append(h.Problems, "signed getMeetings refused (checksumError): the node runs with another secret than the one omc registers, or refuses sha256 checksums (supportedChecksumAlgorithms)")
 	case err != nil:
 		h.Problems = append(h.Problems, fmt.Sprintf("signed getMeetings failed: %v", err))
 	default:
@@ -161,6 +167,30 @@ func (g *Gate) Check(ctx context.Context, m Member) Health {
 	}
 	h.OK = len(h.Problems) == 0
 	return h
+}
+
+// version is the node's release as the gate judges it: the root's
+// bbbVersion, else (hidden) what Version reads; problem says why it does
+// not pass.
+func (g *Gate) version(ctx context.Context, m Member, revealed string) (got, problem string) {
+	got = revealed
+	if got == "" && m.ExpectVersion != "" {
+		if g.Version == nil {
+			return "", fmt.Sprintf("the API root hides bbbVersion (allowRevealOfBBBVersion=false) and omc has no other way to read the installed release (expected %s)", m.ExpectVersion)
+		}
+		v, err := g.Version(ctx, m)
+		switch {
+		case err != nil:
+			return "", fmt.Sprintf("the API root hides bbbVersion (allowRevealOfBBBVersion=false) and reading the installed release failed: %v (expected %s)", err, m.ExpectVersion)
+		case strings.TrimSpace(v) == "":
+			return "", fmt.Sprintf("the API root hides bbbVersion (allowRevealOfBBBVersion=false) and the node names no installed release (expected %s)", m.ExpectVersion)
+		}
+		got = strings.TrimSpace(v)
+	}
+	if !VersionMatches(m.ExpectVersion, got) {
+		return got, fmt.Sprintf("bbbVersion is %s, expected %s", got, m.ExpectVersion)
+	}
+	return got, ""
 }
 
 // CheckAll gates every member in parallel; the result is keyed by node.

@@ -11,12 +11,14 @@
 //     adds them disabled), secret, load multiplier and tag corrected, and a
 //     node enabled only once the health gate passed. A second run writes
 //     nothing.
-//   - Gate is the health gate: the unsigned API root answers with the
-//     expected bbbVersion, a signed getMeetings proves the secret, and the
-//     extra checks (TLS, TURN) pass.
+//   - Gate is the health gate: the unsigned API root answers, the node
+//     runs the expected release (the root's bbbVersion, or, when the root
+//     hides it as BBB does by default, Gate.Version), a signed
+//     getMeetings proves the secret, and the extra checks (TLS, TURN)
+//     pass.
 //   - Drain cordons a node and waits until Scalelite reports it disabled
-//     (its load reached 0); only when asked does it end the meetings
-//     (panic).
+//     (its load reached 0); only when asked does it end the meetings:
+//     Scalelite's panic, then BBB's end for what the node still lists.
 //   - Rolling upgrades and scaling are built from those (upgrade.go,
 //     scale.go); the caller supplies the steps that change machines.
 package pool

@@ -184,8 +184,10 @@ func Scale(ctx context.Context, p Pool, o ScaleOptions) (*ScaleReport, error) {
 			}
 		}
 		wg.Go(func() {
+			od := o.Drain
+			od.Member = &m
 			for _, s := range regs {
-				if _, err := Drain(ctx, p, s.ID, o.Drain); err != nil {
+				if _, err := Drain(ctx, p, s.ID, od); err != nil {
 					drained[i] = err
 					return
 				}

@@ -36,7 +36,8 @@ func newRig(t *testing.T, n int) *rig {
 
 func (r *rig) addNode(name, version string) pool.Member {
 	secret := "secret-of-" + name
-	n := r.bbb.AddNode(name, secret, version)
+	// A node omc converged: allowRevealOfBBBVersion=true.
+	n := r.bbb.AddNode(name, secret, version).RevealVersion(true)
 	return pool.Member{Node: name, URL: n.URL, Secret: secret, ExpectVersion: "3.0"}
 }
 
@@ -243,9 +244,62 @@ func TestDrainForceEndsMeetingsOnlyWhenAsked(t *testing.T) {
 	node.CreateMeetingAt("m1", 5, 1, time.Now().Add(-time.Hour))
 	r.sl.Poll(ctx)
 	id := r.state(t, "bbb-1").ID
-	s, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 20 * time.Millisecond, Poll: 5 * time.Millisecond, Force: true})
+	s, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 20 * time.Millisecond, Poll: 5 * time.Millisecond, Force: true, Member: &r.members[0]})
 	if err != nil || s.State != pool.Disabled || len(node.Meetings()) != 0 {
 		t.Fatalf("forced drain: %+v %v meetings %d", s, err, len(node.Meetings()))
+	}
+}
+
+// Scalelite's panic ends only the meetings its table tracks; a meeting
+// made on the node directly runs on. A forced drain ends it on the node
+// and waits until the node lists none.
+func TestForcedDrainEndsMeetingsScaleliteDoesNotTrack(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	node := r.bbb.Node("bbb-1")
+	r.sl.CreateMeeting(node, "tracked", 3, 1)
+	node.CreateMeeting("direct", 2, 1)
+	r.sl.Poll(ctx) // online, with load
+	id := r.state(t, "bbb-1").ID
+
+	// Panic alone, as Scalelite does it.
+	if err := r.p.Panic(ctx, id, true); err != nil {
+		t.Fatal(err)
+	}
+	if !node.Ending("tracked") || node.Ending("direct") || len(r.sl.TrackedMeetings(id)) != 0 {
+		t.Fatalf("after panic: tracked ending %v, direct ending %v", node.Ending("tracked"), node.Ending("direct"))
+	}
+	node.Step()
+	if ms := node.Meetings(); len(ms) != 1 || ms[0].ID != "direct" {
+		t.Fatalf("after panic: %+v", ms)
+	}
+
+	// The forced drain ends it on the node.
+	s, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Timeout: 0, Poll: 5 * time.Millisecond, Force: true, Member: &r.members[0]})
+	if err != nil || s.State != pool.Disabled || len(node.Meetings()) != 0 {
+		t.Fatalf("forced drain: %+v %v meetings %+v", s, err, node.Meetings())
+	}
+}
+
+// A node that keeps listing a meeting after its end fails the forced
+// drain, naming the node and the meeting.
+func TestForcedDrainFailsWhileTheNodeListsMeetings(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 1)
+	pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	r.bbb.EndDelay = 1 << 30 // ends, but never within the wait
+	node := r.bbb.Node("bbb-1")
+	node.CreateMeeting("stuck", 2, 1)
+	r.sl.Poll(ctx)
+	id := r.state(t, "bbb-1").ID
+	_, err := pool.Drain(ctx, r.p, id, pool.DrainOptions{Poll: 5 * time.Millisecond, Force: true, Member: &r.members[0], EndWait: 30 * time.Millisecond})
+	var me *pool.MeetingsRunningError
+	if !errors.As(err, &me) || me.Node != "bbb-1" || !strings.Contains(err.Error(), "bbb-1: 1 meeting(s) still running") || !strings.Contains(err.Error(), "stuck") {
+		t.Fatalf("got %v", err)
+	}
+	if node.Calls("end") != 1 {
+		t.Errorf("end asked %d times, want once", node.Calls("end"))
 	}
 }
 
@@ -263,5 +317,45 @@ func TestRemoveDrainsThenDeregisters(t *testing.T) {
 	// Not registered: nothing to do.
 	if err := pool.Remove(ctx, r.p, r.members[0], pool.DrainOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A default BBB hides bbbVersion (allowRevealOfBBBVersion=false): the
+// gate then reads the installed release with Version, and says exactly
+// what is missing when it cannot.
+func TestGateOnANodeThatHidesItsVersion(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 0)
+	n := r.bbb.AddNode("bbb-1", "secret-of-bbb-1", "3.0.4") // hides, as BBB ships
+	m := pool.Member{Node: "bbb-1", URL: n.URL, Secret: "secret-of-bbb-1", ExpectVersion: "3.0"}
+	r.members = []pool.Member{m}
+
+	h := (&pool.Gate{}).Check(ctx, m)
+	if h.OK || h.Reason() != "the API root hides bbbVersion (allowRevealOfBBBVersion=false) and omc has no other way to read the installed release (expected 3.0)" {
+		t.Fatalf("no source: %+v", h)
+	}
+	failing := &pool.Gate{Version: func(context.Context, pool.Member) (string, error) {
+		return "", errors.New("over SSH: connection refused")
+	}}
+	if h := failing.Check(ctx, m); h.OK || !strings.Contains(h.Reason(), "reading the installed release failed: over SSH: connection refused (expected 3.0)") {
+		t.Fatalf("failing source: %+v", h)
+	}
+	asked := ""
+	g := &pool.Gate{Version: func(_ context.Context, m pool.Member) (string, error) { asked = m.Node; return n.Version(), nil }}
+	rep, err := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{Gate: g})
+	if err != nil || asked != "bbb-1" || actions(rep) != "bbb-1:add bbb-1:enable" || rep.Health["bbb-1"].BBBVersion != "3.0.4" {
+		t.Fatalf("%v %q %s %+v", err, asked, actions(rep), rep.Health["bbb-1"])
+	}
+	// The wrong release is refused as from the root.
+	n.SetVersion("2.7.9")
+	if h := g.Check(ctx, m); h.OK || h.Reason() != "bbbVersion is 2.7.9, expected 3.0" {
+		t.Fatalf("wrong release: %+v", h)
+	}
+	// A node that reveals it is not asked.
+	n.SetVersion("3.0.4")
+	n.RevealVersion(true)
+	asked = ""
+	if h := g.Check(ctx, m); !h.OK || asked != "" {
+		t.Fatalf("revealed: %+v asked %q", h, asked)
 	}
 }

@@ -142,7 +142,9 @@ func upgradeBatch(ctx context.Context, p Pool, b []Member, ids map[string]Server
 	for _, m := range b {
 		note(m.Node, "drain", "cordoned; waiting for its meetings to end")
 		wg.Go(func() {
-			if _, err := Drain(ctx, p, ids[m.Node].ID, o.Drain); err != nil {
+			od := o.Drain
+			od.Member = &m
+			if _, err := Drain(ctx, p, ids[m.Node].ID, od); err != nil {
 				fail(m.Node, "drain: "+err.Error())
 			}
 		})

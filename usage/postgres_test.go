@@ -339,7 +339,7 @@ func TestPostgresSchemaHoldsCountsOnly(t *testing.T) {
 		"meta":                 {"key text", "value text"},
 		"tenants":              {"id text", "name text"},
 		"samples":              {"node text", "minute bigint", "credit_seconds bigint"},
-		"tenant_usage":         {"node text", "minute bigint", "tenant_id text", "meetings bigint", "users bigint", "participant_minutes bigint", "recording_bytes bigint"},
+		"tenant_usage":         {"node text", "minute bigint", "tenant_id text", "meetings bigint", "users bigint", "participant_minutes bigint", "recording_bytes bigint", "unknown_recordings bigint"},
 		"meetings":             {"meeting_key text", "tenant_id text", "first_minute bigint", "last_minute bigint"},
 		"recordings":           {"recording_key text", "tenant_id text", "bytes bigint"},
 		"scalelite_recordings": {"scalelite text", "minute bigint", "tenant_id text", "recording_bytes bigint", "unknown_recordings bigint"},

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,22 +17,22 @@ import (
 
 // recording is what omc reads of a getRecordings entry: its ID (hashed
 // before it is stored), its tenant (the metadata Scalelite passed to
-// create) and its size. Names and participants are not read.
+// create) and, where the answer has one, its size. Names and
+// participants are not read.
+//
+// Stock bbb-web (RecMetaXmlHelper.getRecordings2x, 2.6 to 3.0) and
+// Scalelite send no size at all: the recording's size is then unknown,
+// and never taken as 0. Builds that add <size> to each playback format
+// (Mconf's) have it read: known when every format carries one.
 type recording struct {
 	RecordID string          `xml:"recordID"`
 	Metadata bbbapi.Metadata `xml:"metadata"`
-	// Size is the published formats' total (BBB 2.6 and later); older
-	// versions only give per-format sizes. Scalelite gives neither.
-	Size    int64 `xml:"size"`
-	Formats []struct {
-		Size int64 `xml:"size"`
+	Formats  []struct {
+		Size *int64 `xml:"size"`
 	} `xml:"playback>format"`
 }
 
 type recordingsResponse struct {
-	ReturnCode string      `xml:"returncode"`
-	MessageKey string      `xml:"messageKey"`
-	Message    string      `xml:"message"`
 	Recordings []recording `xml:"recordings>recording"`
 }
 
@@ -42,45 +40,33 @@ type recordingsResponse struct {
 type listed struct {
 	ID     string
 	Tenant string // its tenant-id metadata ("" without)
-	Size   int64  // bytes (0 from Scalelite: it gives no size)
+	// Size in bytes, when SizeKnown (never from stock BBB or Scalelite).
+	Size      int64
+	SizeKnown bool
 }
 
 // recordings asks a getRecordings (published and unpublished, BBB's and
 // Scalelite's default) of a node or of Scalelite.
 func recordings(ctx context.Context, c *bbbapi.Client) ([]listed, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.CallURL("getRecordings", nil), nil)
-	if err != nil {
-		return nil, err
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("BBB getRecordings: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("BBB getRecordings: %w", err)
-	}
 	var r recordingsResponse
-	if err := xml.Unmarshal(body, &r); err != nil || r.ReturnCode == "" {
-		return nil, fmt.Errorf("BBB getRecordings: HTTP %d: not a BBB API answer", resp.StatusCode)
-	}
-	if r.ReturnCode != "SUCCESS" {
-		return nil, &bbbapi.Error{Call: "getRecordings", Key: r.MessageKey, Message: strings.TrimSpace(r.Message)}
+	if err := c.Get(ctx, "getRecordings", nil, &r); err != nil {
+		return nil, err
 	}
 	out := make([]listed, 0, len(r.Recordings))
 	for _, rec := range r.Recordings {
-		size := rec.Size
-		if size <= 0 {
-			for _, f := range rec.Formats {
-				size += f.Size
+		l := listed{ID: strings.TrimSpace(rec.RecordID), Tenant: rec.Metadata[TenantMetaKey]}
+		l.SizeKnown = len(rec.Formats) > 0
+		for _, f := range rec.Formats {
+			if f.Size == nil {
+				l.SizeKnown = false
+				break
 			}
+			l.Size += *f.Size
 		}
-		out = append(out, listed{ID: strings.TrimSpace(rec.RecordID), Tenant: rec.Metadata[TenantMetaKey], Size: size})
+		if !l.SizeKnown {
+			l.Size = 0
+		}
+		out = append(out, l)
 	}
 	return out, nil
 }

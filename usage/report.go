@@ -101,7 +101,12 @@ func (pl *PriceList) Price(u TenantUsage) Charges {
 	add("Monthly fee", 1, 1, "1", "month", p.MonthlyFee)
 	add("Participant-minutes", u.ParticipantMinutes, 1, strconv.FormatInt(u.ParticipantMinutes, 10), "participant-minute", p.ParticipantMinute)
 	add("Peak concurrent users", u.PeakUsers, 1, strconv.FormatInt(u.PeakUsers, 10), "user", p.PeakUser)
-	add("Recording storage (peak)", u.PeakRecordingBytes, 1_000_000_000, gb(u.PeakRecordingBytes), "GB", p.RecordingGB)
+	// Recordings of unknown size are not billed, and the line says so.
+	storage := "Recording storage (peak)"
+	if u.UnknownRecordings > 0 {
+		storage = fmt.Sprintf("Recording storage (peak; up to %d recordings of unknown size not billed)", u.UnknownRecordings)
+	}
+	add(storage, u.PeakRecordingBytes, 1_000_000_000, storageText(u), "GB", p.RecordingGB)
 	c.VATRate = vat
 	c.VAT = money.Rate(c.Net, vat)
 	c.Total = c.Net + c.VAT
@@ -264,7 +269,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(tw, head)
 	for _, t := range r.Tenants {
-		line := fmt.Sprintf("%s\t%d\t%d\t%d\t%s", t.Tenant, t.Meetings, t.ParticipantMinutes, t.PeakUsers, gb(t.PeakRecordingBytes))
+		line := fmt.Sprintf("%s\t%d\t%d\t%d\t%s", t.Tenant, t.Meetings, t.ParticipantMinutes, t.PeakUsers, storageText(t.TenantUsage))
 		if priced {
 			if c := t.Charges; c != nil {
 				line += fmt.Sprintf("\t%s\t%s\t%s", c.Net, c.VAT, c.Total)
@@ -282,10 +287,22 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	for _, t := range r.Tenants {
 		if t.UnknownRecordings > 0 {
-			fmt.Fprintf(w, "%s: up to %d recordings in Scalelite of unknown size (never seen on a node) are not in RECORDINGS\n", t.Tenant, t.UnknownRecordings)
+			fmt.Fprintf(w, "%s: up to %d recordings of unknown size (BBB's and Scalelite's getRecordings give none) are not in RECORDINGS\n", t.Tenant, t.UnknownRecordings)
 		}
 	}
 	return nil
+}
+
+// storageText is the RECORDINGS (GB) cell: "unknown" when every
+// recording's size is, the known part "+ unknown" when some are.
+func storageText(u TenantUsage) string {
+	switch {
+	case u.UnknownRecordings > 0 && u.PeakRecordingBytes == 0:
+		return "unknown"
+	case u.UnknownRecordings > 0:
+		return gb(u.PeakRecordingBytes) + " + unknown"
+	}
+	return gb(u.PeakRecordingBytes)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -178,7 +178,7 @@ func testRecordingsMovedToScalelite(t *testing.T, r *rig) {
 	var text, csv strings.Builder
 	rep.WriteText(&text)
 	rep.WriteCSV(&csv)
-	if !strings.Contains(text.String(), "school: up to 1 recordings in Scalelite of unknown size") ||
+	if !strings.Contains(text.String(), "school: up to 1 recordings of unknown size") || !strings.Contains(text.String(), "1.5 + unknown") ||
 		!strings.Contains(csv.String(), ",unknown_recordings\n") || !strings.Contains(csv.String(), "1500000000,,,,,1\n") {
 		t.Errorf("report:\n%s\n%s", text.String(), csv.String())
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,13 @@ import (
 )
 
 // schemaVersion is stored in meta; a newer store is refused.
-const schemaVersion = "1"
+const schemaVersion = "2"
+
+// upgrades take a store from the version it has to the next one.
+var upgrades = map[string][]string{
+	// 2: a node's recordings of unknown size.
+	"1": {`ALTER TABLE tenant_usage ADD COLUMN unknown_recordings INTEGER NOT NULL DEFAULT 0`},
+}
 
 // The schema: counts only. Minutes are Unix seconds (UTC), whole
 // minutes. Everything is keyed so that a repeat write fails or is a
@@ -40,6 +47,7 @@ var schema = []string{
 		users INTEGER NOT NULL,
 		participant_minutes INTEGER NOT NULL,
 		recording_bytes INTEGER,
+		unknown_recordings INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (node, minute, tenant_id),
 		FOREIGN KEY (node, minute) REFERENCES samples (node, minute))`,
 	`CREATE INDEX IF NOT EXISTS tenant_usage_minute ON tenant_usage (minute)`,
@@ -142,6 +150,7 @@ func migrateSQL(ctx context.Context, db *sql.DB, bind func(string) string, schem
 	err = tx.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema'`).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
+		v = ""
 		if _, err := tx.ExecContext(ctx, bind(`INSERT INTO meta (key, value) VALUES ('schema', ?)`), schemaVersion); err != nil {
 			return err
 		}
@@ -152,8 +161,25 @@ func migrateSQL(ctx context.Context, db *sql.DB, bind func(string) string, schem
 		}
 	case err != nil:
 		return err
-	case v != schemaVersion:
-		return fmt.Errorf("schema version %s is not one this omc knows (%s); use a newer omc", v, schemaVersion)
+	}
+	for v != "" && v != schemaVersion {
+		up, ok := upgrades[v]
+		if !ok {
+			return fmt.Errorf("schema version %s is not one this omc knows (%s); use a newer omc", v, schemaVersion)
+		}
+		for _, q := range up {
+			if bind("?") != "?" { // PostgreSQL: 64-bit integers
+				q = strings.ReplaceAll(q, " INTEGER", " BIGINT")
+			}
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("upgrading the schema from version %s: %w", v, err)
+			}
+		}
+		n, _ := strconv.Atoi(v)
+		v = strconv.Itoa(n + 1)
+		if _, err := tx.ExecContext(ctx, bind(`UPDATE meta SET value = ? WHERE key = 'schema'`), v); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -224,8 +250,8 @@ func (t *sqlTx) PutUsage(ctx context.Context, u Row) error {
 		bytes = u.RecordingBytes
 	}
 	_, err := t.tx.ExecContext(ctx, t.bind(`INSERT INTO tenant_usage
-		(node, minute, tenant_id, meetings, users, participant_minutes, recording_bytes) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		u.Node, u.Minute.Unix(), u.TenantID, u.Meetings, u.Users, u.ParticipantMinutes, bytes)
+		(node, minute, tenant_id, meetings, users, participant_minutes, recording_bytes, unknown_recordings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		u.Node, u.Minute.Unix(), u.TenantID, u.Meetings, u.Users, u.ParticipantMinutes, bytes, u.UnknownRecordings)
 	return err
 }
 
@@ -311,7 +337,7 @@ func sumUsage(ctx context.Context, db *sql.DB, bind func(string) string, from, t
 	rows, err := db.QueryContext(ctx, bind(`
 		WITH src AS (
 			SELECT tenant_id, minute, users, participant_minutes AS pm,
-				COALESCE(recording_bytes, 0) AS bytes, 0 AS unknown
+				COALESCE(recording_bytes, 0) AS bytes, unknown_recordings AS unknown
 			FROM tenant_usage WHERE minute >= ? AND minute < ?
 			UNION ALL
 			SELECT tenant_id, minute, 0, 0, recording_bytes, unknown_recordings

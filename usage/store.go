@@ -68,10 +68,12 @@ type Row struct {
 	Meetings           int64
 	Users              int64
 	ParticipantMinutes int64
-	// RecordingBytes the node holds for the tenant; RecordingsKnown is
-	// false when the node's getRecordings failed.
-	RecordingBytes  int64
-	RecordingsKnown bool
+	// RecordingBytes the node holds for the tenant, UnknownRecordings
+	// those of unknown size it holds (not in RecordingBytes);
+	// RecordingsKnown is false when the node's getRecordings failed.
+	RecordingBytes    int64
+	UnknownRecordings int64
+	RecordingsKnown   bool
 }
 
 // RecordingSize is what the store remembers of a recording.
@@ -104,8 +106,8 @@ type TenantUsage struct {
 	PeakUsers          int64  `json:"peak_users"`
 	PeakRecordingBytes int64  `json:"peak_recording_bytes"`
 	// UnknownRecordings is the most recordings of unknown size in one
-	// sample minute: listed by Scalelite, never seen on a node, so not
-	// in PeakRecordingBytes.
+	// sample minute (BBB's and Scalelite's getRecordings give no size),
+	// not in PeakRecordingBytes: that part of the storage is unknown.
 	UnknownRecordings int64 `json:"unknown_recordings,omitempty"`
 	// Samples is the number of sample minutes with data for the tenant.
 	Samples int64 `json:"samples"`

@@ -52,6 +52,11 @@
 // known size: it is not counted; the collect warns and the report gives
 // the most such recordings in one minute (UnknownRecordings).
 //
+// BBB's getRecordings (bbb-web 2.6 to 3.0) carries no size either: a
+// recording no answer gave a size for is of unknown size wherever it is
+// listed, counted in UnknownRecordings and never as 0 bytes. Only a
+// build that adds a size to each playback format (Mconf's) gives bytes.
+//
 // A node whose getRecordings fails stores its recordings of the minute
 // as unknown (NULL, counted as 0). A Scalelite whose getRecordings (or,
 // with multitenancy, its tenant list or one tenant's call) fails stores
@@ -275,8 +280,8 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 			continue
 		}
 		for _, rec := range d.recordings {
-			if rec.ID == "" {
-				continue // nothing to know it by
+			if rec.ID == "" || !rec.SizeKnown {
+				continue // nothing to know it by, or nothing known
 			}
 			k := recordingKey(salt, rec.ID)
 			r := RecordingSize{TenantID: rec.Tenant, Bytes: rec.Size}
@@ -381,14 +386,22 @@ func (c *Collector) Collect(ctx context.Context) (*Result, error) {
 		}
 		if recKnown {
 			for _, rec := range d.recordings {
+				size, known := rec.Size, rec.SizeKnown
 				if rec.ID != "" {
 					k := recordingKey(salt, rec.ID)
 					if counted[k] || inScalelite[k] {
 						continue
 					}
 					counted[k] = true
+					if r, ok := sizes[k]; !known && ok {
+						size, known = r.Bytes, true
+					}
 				}
-				row(rec.Tenant).RecordingBytes += rec.Size
+				if known {
+					row(rec.Tenant).RecordingBytes += size
+				} else {
+					row(rec.Tenant).UnknownRecordings++
+				}
 			}
 		}
 		for _, tenant := range sortedKeys(rows) {

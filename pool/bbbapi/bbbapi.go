@@ -14,11 +14,13 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -71,7 +73,9 @@ type Client struct {
 	// URL is the API base, e.g. https://bbb1.example.org/bigbluebutton/api.
 	URL    string
 	Secret string
-	// Algorithm of checksums (default SHA256).
+	// Algorithm signs the calls: SHA1, SHA256 (the default), SHA384 or
+	// SHA512. BBB accepts only those its supportedChecksumAlgorithms
+	// lists (default all four).
 	Algorithm string
 	// HTTP is the client used (default: one with a 10 s timeout).
 	HTTP *http.Client
@@ -79,33 +83,49 @@ type Client struct {
 
 var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
 
-// Error is a FAILED answer from BBB, or an answer that is not BBB's.
+// algorithm is the one the client signs with.
+func (c *Client) algorithm() string {
+	if c.Algorithm == "" {
+		return SHA256
+	}
+	return strings.ToLower(c.Algorithm)
+}
+
+// Error is a FAILED answer from BBB, or an answer that is not BBB's. It
+// names the call and the API base, never the query of a signed call nor
+// its checksum.
 type Error struct {
 	Call       string
+	URL        string // the API base the call went to
 	Key        string // messageKey, e.g. checksumError
 	Message    string
 	HTTPStatus int // set when the answer was not BBB XML
+	// Algorithm the refused call was signed with (signed calls only).
+	Algorithm string
 }
 
 func (e *Error) Error() string {
-	call := e.Call
-	if call == "" {
-		call = "API root"
+	where := nameOf(e.Call)
+	if e.URL != "" {
+		where += " on " + e.URL
 	}
-	if e.Key == "" && e.HTTPStatus != 0 {
-		return fmt.Sprintf("BBB %s: HTTP %d: %s", call, e.HTTPStatus, e.Message)
+	switch {
+	case e.Key == "checksumError":
+		return fmt.Sprintf("BBB %s: checksum refused (checksumError): the node's secret is not the one omc signs with, or the node does not accept %s checksums (bbb-web's supportedChecksumAlgorithms)", where, e.Algorithm)
+	case e.Key == "" && e.HTTPStatus != 0:
+		return fmt.Sprintf("BBB %s: HTTP %d: %s", where, e.HTTPStatus, e.Message)
+	case e.Message == "":
+		return fmt.Sprintf("BBB %s: %s", where, e.Key)
 	}
-	if e.Message == "" {
-		return fmt.Sprintf("BBB %s: %s", call, e.Key)
-	}
-	return fmt.Sprintf("BBB %s: %s (%s)", call, e.Message, e.Key)
+	return fmt.Sprintf("BBB %s: %s (%s)", where, e.Message, e.Key)
 }
 
 // IsChecksumError reports whether BBB refused the call's checksum: the
-// secret omc holds is not the one the node runs with.
+// secret omc holds is not the one the node runs with, or the node does
+// not accept the algorithm.
 func IsChecksumError(err error) bool {
-	e, ok := err.(*Error)
-	return ok && e.Key == "checksumError"
+	var e *Error
+	return errors.As(err, &e) && e.Key == "checksumError"
 }
 
 // response is the envelope of every answer.
@@ -143,6 +163,9 @@ type Meeting struct {
 	VideoCount            int    `xml:"videoCount" json:"video"`
 	ModeratorCount        int    `xml:"moderatorCount" json:"moderators"`
 	IsBreakout            bool   `xml:"isBreakout" json:"breakout"`
+	// ModeratorPW is what end wants as password on BBB before 2.6. A
+	// secret of the meeting's: never printed, kept out of JSON.
+	ModeratorPW string `xml:"moderatorPW" json:"-"`
 	// Metadata holds the meeting's meta_ parameters from create, keys as
 	// BBB lists them (lowercase). Scalelite with multitenancy adds
 	// "tenant-id". Kept out of JSON: other keys may name people.
@@ -197,14 +220,16 @@ func (m Metadata) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
 	return e.EncodeToken(start.End())
 }
 
-// Users counts the meeting's people as Scalelite's load does.
-func (m Meeting) Users() int { return m.ParticipantCount + m.ModeratorCount }
+// Users is the meeting's people: BBB's participantCount, which counts
+// everyone, moderators included (moderatorCount is a part of it).
+// Scalelite's load adds moderatorCount once more; omc does not.
+func (m Meeting) Users() int { return m.ParticipantCount }
 
 // Root asks the unsigned API root, which needs no secret: it proves the
 // API answers and reports the versions.
 func (c *Client) Root(ctx context.Context) (Version, error) {
-	r, err := c.get(ctx, "", nil, false)
-	if err != nil {
+	var r response
+	if err := c.call(ctx, "", nil, false, &r); err != nil {
 		return Version{}, err
 	}
 	return Version{Version: r.Version, APIVersion: r.APIVersion, BBBVersion: r.BBBVersion}, nil
@@ -213,8 +238,8 @@ func (c *Client) Root(ctx context.Context) (Version, error) {
 // Meetings lists the node's meetings with a signed getMeetings: success
 // proves the secret.
 func (c *Client) Meetings(ctx context.Context) ([]Meeting, error) {
-	r, err := c.get(ctx, "getMeetings", nil, true)
-	if err != nil {
+	var r response
+	if err := c.call(ctx, "getMeetings", nil, true, &r); err != nil {
 		return nil, err
 	}
 	return r.Meetings, nil
@@ -222,46 +247,73 @@ func (c *Client) Meetings(ctx context.Context) ([]Meeting, error) {
 
 // IsMeetingRunning asks whether a meeting runs.
 func (c *Client) IsMeetingRunning(ctx context.Context, meetingID string) (bool, error) {
-	r, err := c.get(ctx, "isMeetingRunning", url.Values{"meetingID": {meetingID}}, true)
-	if err != nil {
+	var r response
+	if err := c.call(ctx, "isMeetingRunning", url.Values{"meetingID": {meetingID}}, true, &r); err != nil {
 		return false, err
 	}
 	return r.Running, nil
 }
 
-// End ends a meeting. BBB ends it asynchronously: confirm with
-// IsMeetingRunning. password is the moderator password (BBB before 2.6
-// requires it; later versions ignore it).
+// End asks the node to end a meeting. BBB ends it asynchronously: the
+// meeting goes on being listed for a while; confirm with getMeetings or
+// IsMeetingRunning. password is the meeting's moderatorPW (getMeetings
+// lists it): BBB before 2.6 requires it, later versions ignore it.
 func (c *Client) End(ctx context.Context, meetingID, password string) error {
 	q := url.Values{"meetingID": {meetingID}}
 	if password != "" {
 		q.Set("password", password)
 	}
-	_, err := c.get(ctx, "end", q, true)
-	return err
+	return c.call(ctx, "end", q, true, &response{})
 }
 
-// CallURL is the signed URL of a call, for callers that need one (a
-// fake, a link).
-func (c *Client) CallURL(call string, q url.Values) string {
+// Get makes a signed call and decodes a SUCCESS answer into v, an XML
+// target for <response> (a FAILED one is an *Error). Errors name the
+// call and the API base, never the query or checksum.
+func (c *Client) Get(ctx context.Context, call string, q url.Values, v any) error {
+	return c.call(ctx, call, q, true, v)
+}
+
+// signedURL is the signed URL of a call. It carries the checksum: it is
+// sent, never printed nor put in an error.
+func (c *Client) signedURL(call string, q url.Values) string {
 	query := q.Encode()
-	sum := Checksum(c.Algorithm, call, query, c.Secret)
+	sum := Checksum(c.algorithm(), call, query, c.Secret)
 	if query != "" {
 		query += "&"
 	}
-	return strings.TrimRight(c.URL, "/") + "/" + call + "?" + query + "checksum=" + sum
+	return c.base() + "/" + call + "?" + query + "checksum=" + sum
 }
 
-func (c *Client) get(ctx context.Context, call string, q url.Values, signed bool) (*response, error) {
-	u := strings.TrimRight(c.URL, "/") + "/" + call
-	if signed {
-		u = c.CallURL(call, q)
-	} else if len(q) > 0 {
-		u += "?" + q.Encode()
+func (c *Client) base() string { return strings.TrimRight(c.URL, "/") }
+
+// envelope is what every answer is checked for before it is decoded.
+type envelope struct {
+	ReturnCode string `xml:"returncode"`
+	MessageKey string `xml:"messageKey"`
+	Message    string `xml:"message"`
+}
+
+func (c *Client) call(ctx context.Context, call string, q url.Values, signed bool, v any) error {
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("BBB %s on %s: "+format, append([]any{nameOf(call), c.base()}, a...)...)
+	}
+	var u string
+	switch {
+	case signed:
+		switch c.algorithm() {
+		case SHA1, SHA256, SHA384, SHA512:
+		default:
+			return fail("checksum algorithm %q is none of sha1, sha256, sha384, sha512", c.Algorithm)
+		}
+		u = c.signedURL(call, q)
+	case len(q) > 0:
+		u = c.base() + "/" + call + "?" + q.Encode()
+	default:
+		u = c.base() + "/" + call
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("BBB %s: %w", call, err)
+		return fail("the API URL is not valid")
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -269,21 +321,33 @@ func (c *Client) get(ctx context.Context, call string, q url.Values, signed bool
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("BBB %s: %w", nameOf(call), err)
+		// *url.Error quotes the whole URL, query and checksum included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fail("%w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("BBB %s: reading the answer: %w", nameOf(call), err)
+		return fail("reading the answer: %w", err)
 	}
-	var r response
-	if err := xml.Unmarshal(body, &r); err != nil || r.ReturnCode == "" {
-		return nil, &Error{Call: call, HTTPStatus: resp.StatusCode, Message: "not a BBB API answer: " + snippet(body)}
+	var env envelope
+	if err := xml.Unmarshal(body, &env); err != nil || env.ReturnCode == "" {
+		return &Error{Call: call, URL: c.base(), HTTPStatus: resp.StatusCode, Message: "not a BBB API answer: " + snippet(scrub(body, call))}
 	}
-	if r.ReturnCode != "SUCCESS" {
-		return nil, &Error{Call: call, Key: r.MessageKey, Message: r.Message}
+	if env.ReturnCode != "SUCCESS" {
+		e := &Error{Call: call, URL: c.base(), Key: env.MessageKey, Message: strings.TrimSpace(env.Message)}
+		if signed {
+			e.Algorithm = c.algorithm()
+		}
+		return e
 	}
-	return &r, nil
+	if err := xml.Unmarshal(body, v); err != nil {
+		return fail("decoding the answer: %w", err)
+	}
+	return nil
 }
 
 func nameOf(call string) string {
@@ -291,6 +355,19 @@ func nameOf(call string) string {
 		return "API root"
 	}
 	return call
+}
+
+// checksumParam finds a checksum parameter wherever a page echoes one.
+var checksumParam = regexp.MustCompile(`(?i)checksum(=|%3D)[0-9a-f]*`)
+
+// scrub cuts the query of the call and any checksum out of a page that
+// echoes the request (a proxy's error page, say).
+func scrub(b []byte, call string) []byte {
+	if call != "" {
+		q := regexp.MustCompile(`(/` + regexp.QuoteMeta(call) + `)\?[^\s"'<>]*`)
+		b = q.ReplaceAll(b, []byte("$1"))
+	}
+	return checksumParam.ReplaceAll(b, []byte("checksum=[redacted]"))
 }
 
 func snippet(b []byte) string {

@@ -1,18 +1,33 @@
 // Package fake holds FAKES for tests, following the published APIs:
 //
 //   - BBB is a FAKE of BigBlueButton's API (the real one needs an Ubuntu
-//     VM with the whole BBB stack). It serves many nodes from one
-//     httptest server, each under /NAME/bigbluebutton/api, checks
-//     checksums like BBB, holds scripted meetings (with their metadata,
-//     e.g. Scalelite's tenant-id, and breakout flag) and recordings
-//     (getRecordings), and reports a bbbVersion.
+//     VM with the whole BBB stack), modelled on bbb-web 3.0 (the
+//     templates api-version.ftlx and get-meetings.ftlx, ApiController's
+//     answers, ParamsProcessorUtil's checksum rule; see
+//     testdata/upstream/bbb, whose fixtures the fake's answers are
+//     checked against). It serves many nodes from one httptest server,
+//     each under /NAME/bigbluebutton/api: the unsigned root, and the
+//     signed getMeetings, isMeetingRunning, end and getRecordings. Like
+//     BBB it hides bbbVersion unless the node reveals it
+//     (allowRevealOfBBBVersion, default false), accepts only the checksum
+//     algorithms a node supports (supportedChecksumAlgorithms, default
+//     sha1, sha256, sha384, sha512), counts moderators inside
+//     participantCount, ends a meeting asynchronously (end only asks; the
+//     meeting is listed until EndDelay more getMeetings or
+//     isMeetingRunning answers, or Step), and lists recordings without a
+//     size (BBB's getRecordings has none). It leaves out create, join,
+//     getMeetingInfo, the recording calls but getRecordings, POST,
+//     attendees' media state and voice/video counts (always 0), and the
+//     password check of end on BBB before 2.6.
 //   - Scalelite is a FAKE of Scalelite's JSON management API (the real
 //     one needs Redis and Rails). It copies the quirks omc must cope
 //     with: XML errors with HTTP 200, 404 for an empty server list, new
 //     servers disabled, duplicate adds making duplicates, keep_state read
 //     at the top level, and a poller you step that asks each server's BBB
 //     API for getMeetings and computes online and load as Scalelite does,
-//     turning a cordoned server disabled once its load is 0.
+//     turning a cordoned server disabled once its load is 0. Its panic
+//     (API and rake) ends only the meetings of its own meeting table
+//     (those made through CreateMeeting), as Scalelite's does.
 //   - Scalelite also serves getRecordings of the BBB API under
 //     /bigbluebutton/api (its recording importer's store) in Scalelite's
 //     shape (get_recordings.xml.builder: no size), checking checksums as
@@ -31,11 +46,11 @@
 package fake
 
 import (
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,6 +65,10 @@ type BBB struct {
 	Server *httptest.Server
 	// Now is the fake's clock for meeting create times (default time.Now).
 	Now func() time.Time
+	// EndDelay is how many more getMeetings or isMeetingRunning answers
+	// still list a meeting after its end was asked (default 1): BBB's end
+	// only sends the request, the meeting goes some seconds later.
+	EndDelay int
 
 	mu    sync.Mutex
 	nodes map[string]*Node
@@ -61,43 +80,61 @@ type Node struct {
 	// URL is the node's API base, as registered in Scalelite.
 	URL string
 
-	b        *BBB
-	secret   string
-	version  string
-	down     bool
-	meetings map[string]*bbbapi.Meeting
+	b       *BBB
+	secret  string
+	version string // the installed release (bigbluebutton-release)
+	reveal  bool   // allowRevealOfBBBVersion
+	algos   []string
+	sizes   bool // getRecordings adds <size> (ServeSizes)
+	down    bool
+	// meetings by ID, and how many listings an ending one has left.
+	meetings map[string]*meeting
 	calls    map[string]int
 	// recordings held on the node, by record ID (getRecordings).
 	recordings map[string]*Recording
 }
 
+// meeting is one meeting on a node: the fields omc reads, the counts BBB
+// keeps, and the end in progress.
+type meeting struct {
+	bbbapi.Meeting
+	parent string // a breakout room's parent meeting ID
+	ending bool
+	left   int // listings left once ending
+}
+
 // Recording is a recording the node holds, as getRecordings lists it:
-// the fields omc reads (IDs, metadata with Scalelite's tenant-id, size in
-// bytes); the XML carries them in BBB's element names.
+// the fields omc reads (IDs, state, metadata with Scalelite's tenant-id).
+// Size is its bytes on disk: kept for the Scalelite fake's import, never
+// served (BBB's getRecordings has no size).
 type Recording struct {
-	XMLName   xml.Name        `xml:"recording"`
-	RecordID  string          `xml:"recordID"`
-	MeetingID string          `xml:"meetingID"`
-	State     string          `xml:"state"`
-	Metadata  bbbapi.Metadata `xml:"metadata"`
-	Size      int64           `xml:"size"`
+	RecordID  string
+	MeetingID string
+	State     string
+	Metadata  bbbapi.Metadata
+	Size      int64
 }
 
 // NewBBB starts a fake BBB on 127.0.0.1, stopped when the test ends.
 func NewBBB(t testing.TB) *BBB {
-	b := &BBB{Now: time.Now, nodes: map[string]*Node{}}
+	b := &BBB{Now: time.Now, EndDelay: 1, nodes: map[string]*Node{}}
 	b.Server = httptest.NewServer(http.HandlerFunc(b.serve))
 	t.Cleanup(b.Server.Close)
 	return b
 }
 
+// DefaultChecksumAlgorithms is bbb-web's supportedChecksumAlgorithms.
+var DefaultChecksumAlgorithms = []string{bbbapi.SHA1, bbbapi.SHA256, bbbapi.SHA384, bbbapi.SHA512}
+
 // AddNode adds a node answering under /name/bigbluebutton/api with this
-// secret and bbbVersion.
+// secret and installed BBB release (version). Its API root hides the
+// version, as BBB's default allowRevealOfBBBVersion=false does; see
+// RevealVersion.
 func (b *BBB) AddNode(name, secret, version string) *Node {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := &Node{Name: name, URL: b.Server.URL + "/" + name + "/bigbluebutton/api", b: b, secret: secret, version: version,
-		meetings: map[string]*bbbapi.Meeting{}, calls: map[string]int{}}
+		algos: DefaultChecksumAlgorithms, meetings: map[string]*meeting{}, calls: map[string]int{}}
 	b.nodes[name] = n
 	return n
 }
@@ -120,16 +157,36 @@ func (b *BBB) RemoveNode(name string) {
 // SetSecret changes the secret the node checks checksums with.
 func (n *Node) SetSecret(s string) { n.b.mu.Lock(); n.secret = s; n.b.mu.Unlock() }
 
-// SetVersion changes the bbbVersion the root reports (an upgrade).
+// SetVersion changes the installed release (an upgrade).
 func (n *Node) SetVersion(v string) { n.b.mu.Lock(); n.version = v; n.b.mu.Unlock() }
 
-// Version is the bbbVersion the root reports.
+// Version is the installed release, what /etc/bigbluebutton/
+// bigbluebutton-release says whether or not the root reveals it.
 func (n *Node) Version() string { n.b.mu.Lock(); defer n.b.mu.Unlock(); return n.version }
 
-// SetDown makes every call fail with HTTP 503 (BBB stopped), or answer again.
+// RevealVersion sets allowRevealOfBBBVersion: with it the root's
+// bbbVersion is the installed release, without it empty.
+func (n *Node) RevealVersion(on bool) *Node { n.b.mu.Lock(); n.reveal = on; n.b.mu.Unlock(); return n }
+
+// ServeSizes makes getRecordings add each recording's Size as <size>
+// in its playback format, as Mconf's BBB build does; stock bbb-web sends
+// no size (default).
+func (n *Node) ServeSizes(on bool) { n.b.mu.Lock(); n.sizes = on; n.b.mu.Unlock() }
+
+// SetChecksumAlgorithms sets supportedChecksumAlgorithms (lowercase
+// names, as in bbb-web.properties).
+func (n *Node) SetChecksumAlgorithms(algos ...string) {
+	n.b.mu.Lock()
+	n.algos = append([]string(nil), algos...)
+	n.b.mu.Unlock()
+}
+
+// SetDown makes every call fail with HTTP 502 (BBB stopped), or answer again.
 func (n *Node) SetDown(down bool) { n.b.mu.Lock(); n.down = down; n.b.mu.Unlock() }
 
-// CreateMeeting starts a meeting with people in it, created now.
+// CreateMeeting starts a meeting created now with participants people
+// in it, moderators of them moderators: BBB's participantCount counts
+// everyone, so moderators must not exceed participants.
 func (n *Node) CreateMeeting(id string, participants, moderators int) {
 	n.CreateMeetingAt(id, participants, moderators, n.b.Now())
 }
@@ -137,14 +194,23 @@ func (n *Node) CreateMeeting(id string, participants, moderators int) {
 // CreateMeetingAt starts a meeting created at t (Scalelite counts young
 // meetings at 15 users at least).
 func (n *Node) CreateMeetingAt(id string, participants, moderators int, t time.Time) {
+	checkCounts(id, participants, moderators)
 	n.b.mu.Lock()
 	defer n.b.mu.Unlock()
-	n.meetings[id] = &bbbapi.Meeting{Name: id, ID: id, InternalID: fmt.Sprintf("%x-%d", id, t.UnixMilli()), CreateTime: t.UnixMilli(),
-		Running: true, ParticipantCount: participants, ModeratorCount: moderators}
+	n.meetings[id] = &meeting{Meeting: bbbapi.Meeting{Name: id, ID: id, InternalID: fmt.Sprintf("%x-%d", id, t.UnixMilli()), CreateTime: t.UnixMilli(),
+		Running: true, ParticipantCount: participants, ModeratorCount: moderators, ModeratorPW: "mp-" + id}}
 }
 
-// SetUsers changes how many people a meeting has.
+func checkCounts(id string, participants, moderators int) {
+	if participants < 0 || moderators < 0 || moderators > participants {
+		panic(fmt.Sprintf("fake BBB: meeting %s with %d participants and %d moderators: participantCount counts everyone, moderators included", id, participants, moderators))
+	}
+}
+
+// SetUsers changes how many people a meeting has (participants in all,
+// moderators of them).
 func (n *Node) SetUsers(id string, participants, moderators int) {
+	checkCounts(id, participants, moderators)
 	n.b.mu.Lock()
 	defer n.b.mu.Unlock()
 	if m := n.meetings[id]; m != nil {
@@ -175,6 +241,16 @@ func (n *Node) SetBreakout(id string, breakout bool) {
 	}
 }
 
+// SetBreakoutOf makes room a breakout room of parent (both meeting
+// IDs): the room lists its parent, the parent its rooms.
+func (n *Node) SetBreakoutOf(room, parent string) {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	if m := n.meetings[room]; m != nil {
+		m.IsBreakout, m.parent = true, parent
+	}
+}
+
 // AddRecording puts a recording on the node (state published unless set).
 func (n *Node) AddRecording(r Recording) {
 	n.b.mu.Lock()
@@ -191,23 +267,66 @@ func (n *Node) AddRecording(r Recording) {
 // DeleteRecording removes a recording from the node.
 func (n *Node) DeleteRecording(id string) { n.b.mu.Lock(); delete(n.recordings, id); n.b.mu.Unlock() }
 
-// EndMeeting ends a meeting as if its people left.
+// EndMeeting ends a meeting as if its people left: it is gone at once.
 func (n *Node) EndMeeting(id string) { n.b.mu.Lock(); delete(n.meetings, id); n.b.mu.Unlock() }
 
-// Meetings lists the node's meetings, by ID.
+// Step finishes every end in progress: the meetings are gone.
+func (n *Node) Step() {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	for id, m := range n.meetings {
+		if m.ending {
+			delete(n.meetings, id)
+		}
+	}
+}
+
+// Meetings lists the node's meetings (those ending too), by ID.
 func (n *Node) Meetings() []bbbapi.Meeting {
 	n.b.mu.Lock()
 	defer n.b.mu.Unlock()
 	return n.sorted()
 }
 
-func (n *Node) sorted() []bbbapi.Meeting {
-	out := make([]bbbapi.Meeting, 0, len(n.meetings))
+// Ending reports whether an end of the meeting is in progress.
+func (n *Node) Ending(id string) bool {
+	n.b.mu.Lock()
+	defer n.b.mu.Unlock()
+	m := n.meetings[id]
+	return m != nil && m.ending
+}
+
+func (n *Node) sortedMeetings() []*meeting {
+	out := make([]*meeting, 0, len(n.meetings))
 	for _, m := range n.meetings {
-		out = append(out, *m)
+		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+func (n *Node) sorted() []bbbapi.Meeting {
+	out := make([]bbbapi.Meeting, 0, len(n.meetings))
+	for _, m := range n.meetings {
+		out = append(out, m.Meeting)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// tick is one listing of the meetings: an ending meeting with no
+// listings left is gone first.
+func (n *Node) tick() {
+	for id, m := range n.meetings {
+		if !m.ending {
+			continue
+		}
+		if m.left <= 0 {
+			delete(n.meetings, id)
+			continue
+		}
+		m.left--
+	}
 }
 
 // Calls counts the calls of one kind ("" for the root) the node answered,
@@ -216,37 +335,17 @@ func (n *Node) Calls(call string) int { n.b.mu.Lock(); defer n.b.mu.Unlock(); re
 
 var nodePath = regexp.MustCompile(`^/([^/]+)/bigbluebutton/api/?([A-Za-z]*)$`)
 
-type xmlResponse struct {
-	XMLName    xml.Name `xml:"response"`
-	ReturnCode string   `xml:"returncode"`
-	MessageKey string   `xml:"messageKey,omitempty"`
-	Message    string   `xml:"message,omitempty"`
-	Version    string   `xml:"version,omitempty"`
-	APIVersion string   `xml:"apiVersion,omitempty"`
-	BBBVersion string   `xml:"bbbVersion,omitempty"`
-	Running    *bool    `xml:"running,omitempty"`
-	Meetings   *struct {
-		Meeting []bbbapi.Meeting `xml:"meeting"`
-	} `xml:"meetings,omitempty"`
-	Recordings *struct {
-		Recording []Recording `xml:"recording"`
-	} `xml:"recordings,omitempty"`
-}
-
-func writeXML(w http.ResponseWriter, r xmlResponse) {
-	w.Header().Set("Content-Type", "text/xml;charset=utf-8")
-	b, _ := xml.Marshal(r)
-	w.Write(append([]byte(xml.Header), b...))
-}
-
-func failed(key, msg string) xmlResponse {
-	return xmlResponse{ReturnCode: "FAILED", MessageKey: key, Message: msg}
-}
-
 // checksumOK checks a signed call like BBB: the query string as sent,
 // with the checksum parameter cut out, hashed after the call name and
 // before the secret, with the algorithm the checksum's length names.
 func checksumOK(call, rawQuery, secret string) bool {
+	return checksumOKWith(call, rawQuery, secret, nil)
+}
+
+// checksumOKWith is checksumOK accepting only the algorithms allowed
+// (nil: any of the four), as ParamsProcessorUtil checks against
+// supportedChecksumAlgorithms.
+func checksumOKWith(call, rawQuery, secret string, allowed []string) bool {
 	sum := ""
 	for _, p := range strings.Split(rawQuery, "&") {
 		if v, ok := strings.CutPrefix(p, "checksum="); ok {
@@ -254,7 +353,7 @@ func checksumOK(call, rawQuery, secret string) bool {
 		}
 	}
 	algo := bbbapi.AlgorithmOf(sum)
-	if algo == "" {
+	if algo == "" || (allowed != nil && !slices.Contains(allowed, algo)) {
 		return false
 	}
 	q := rawQuery
@@ -287,48 +386,35 @@ func (b *BBB) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if call == "" { // the root needs no checksum
-		writeXML(w, xmlResponse{ReturnCode: "SUCCESS", Version: "2.0", APIVersion: "2.0", BBBVersion: n.version})
+		writeXML(w, n.rootXML(r))
 		return
 	}
-	if !checksumOK(call, r.URL.RawQuery, n.secret) {
-		writeXML(w, failed("checksumError", "You did not pass the checksum security check"))
+	if !checksumOKWith(call, r.URL.RawQuery, n.secret, n.algos) {
+		writeXML(w, failed("checksumError", "Checksums do not match"))
 		return
 	}
 	q := r.URL.Query()
 	switch call {
 	case "getMeetings":
-		ms := n.sorted()
-		resp := xmlResponse{ReturnCode: "SUCCESS", Meetings: &struct {
-			Meeting []bbbapi.Meeting `xml:"meeting"`
-		}{ms}}
-		if len(ms) == 0 {
-			resp.MessageKey, resp.Message = "noMeetings", "no meetings were found on this server"
-		}
-		writeXML(w, resp)
+		n.tick()
+		writeXML(w, n.meetingsXML())
 	case "getRecordings":
-		var rs []Recording
-		for _, rec := range n.recordings {
-			rs = append(rs, *rec)
-		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].RecordID < rs[j].RecordID })
-		resp := xmlResponse{ReturnCode: "SUCCESS", Recordings: &struct {
-			Recording []Recording `xml:"recording"`
-		}{rs}}
-		if len(rs) == 0 {
-			resp.MessageKey, resp.Message = "noRecordings", "There are no recordings for the meeting(s)."
-		}
-		writeXML(w, resp)
+		writeXML(w, n.recordingsXML())
 	case "isMeetingRunning":
+		n.tick()
 		running := n.meetings[q.Get("meetingID")] != nil
 		writeXML(w, xmlResponse{ReturnCode: "SUCCESS", Running: &running})
 	case "end":
-		id := q.Get("meetingID")
-		if n.meetings[id] == nil {
+		mt := n.meetings[q.Get("meetingID")]
+		if mt == nil {
 			writeXML(w, failed("notFound", "We could not find a meeting with that meeting ID - perhaps the meeting is not yet running?"))
 			return
 		}
-		delete(n.meetings, id)
-		writeXML(w, xmlResponse{ReturnCode: "SUCCESS", MessageKey: "sentEndMeetingRequest", Message: "A request to end the meeting was sent."})
+		if !mt.ending {
+			mt.ending, mt.left = true, b.EndDelay
+		}
+		writeXML(w, xmlResponse{ReturnCode: "SUCCESS", MessageKey: "sentEndMeetingRequest",
+			Message: "A request to end the meeting was sent.  Please wait a few seconds, and then use the getMeetingInfo or isMeetingRunning API calls to verify that it was ended."})
 	default:
 		writeXML(w, failed("unsupportedRequest", "This request is not supported by the fake."))
 	}

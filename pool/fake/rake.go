@@ -284,7 +284,7 @@ func (s *Scalelite) Rake(args []string) (stdout, stderr string, exitCode int) {
 			if !skipEnd {
 				c := &bbbapi.Client{URL: sv.url, Secret: sv.secret, HTTP: &http.Client{Timeout: 5 * time.Second}}
 				s.mu.Unlock()
-				endAll(context.Background(), c, nil)
+				s.endTracked(context.Background(), c, sv.id)
 				s.mu.Lock()
 			}
 			if !keep {

@@ -46,6 +46,8 @@ type Scalelite struct {
 	down         bool
 	// recordings its importer holds (bbbapi.go), by record ID
 	recordings map[string]*Recording
+	// its Meeting table (slmeetings.go), by meeting ID
+	meetings map[string]slMeeting
 	// the FAKE rake tasks (rake.go)
 	rakeContainer string
 	rakeCalls     [][]string
@@ -186,7 +188,7 @@ func (s *Scalelite) Poll(ctx context.Context) {
 					// Scalelite panics the server (keeping its state) and
 					// takes it offline.
 					s.mu.Unlock()
-					endAll(ctx, c, meetings)
+					s.endTracked(ctx, c, sv.id)
 					s.mu.Lock()
 					sv.healthy, sv.unhealthy = 0, 0
 					sv.load = nil
@@ -202,7 +204,9 @@ func (s *Scalelite) Poll(ctx context.Context) {
 			if m.IsBreakout {
 				continue
 			}
-			users := m.Users()
+			// poll.rake adds moderatorCount to participantCount,
+			// counting moderators twice.
+			users := m.ParticipantCount + m.ModeratorCount
 			if time.UnixMilli(m.CreateTime).After(now.Add(-s.LoadJoinBuffer)) {
 				users = max(users, s.LoadMinUserCount)
 			}
@@ -251,15 +255,6 @@ func (s *Scalelite) StartPoller(t testing.TB, every time.Duration) (stop func())
 	stop = func() { once.Do(func() { cancel(); <-done }) }
 	t.Cleanup(stop)
 	return stop
-}
-
-func endAll(ctx context.Context, c *bbbapi.Client, ms []bbbapi.Meeting) {
-	if ms == nil {
-		ms, _ = c.Meetings(ctx)
-	}
-	for _, m := range ms {
-		_ = c.End(ctx, m.ID, "")
-	}
 }
 
 // HTTP side.
@@ -473,7 +468,8 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 			keep, _ := str(in, "keep_state")
 			c := &bbbapi.Client{URL: sv.url, Secret: sv.secret, HTTP: &http.Client{Timeout: 5 * time.Second}}
 			s.mu.Unlock()
-			endAll(r.Context(), c, nil)
+			// Only the meetings of Scalelite's Meeting table.
+			s.endTracked(r.Context(), c, sv.id)
 			s.mu.Lock()
 			if keep != "true" {
 				sv.state = pool.Disabled

@@ -148,7 +148,8 @@ func TestPollerOnlineLoadAndCordonToDisabled(t *testing.T) {
 	ctx := context.Background()
 	sl := fake.NewScalelite(t, lbSecret)
 	bbb := fake.NewBBB(t)
-	n := bbb.AddNode("bbb1", "node-secret", "3.0.4")
+	// Scalelite reads bbb_version from the root: revealed, as omc sets it.
+	n := bbb.AddNode("bbb1", "node-secret", "3.0.4").RevealVersion(true)
 	c := &scalelite.Client{URL: sl.URL, Secret: lbSecret}
 	s, _ := c.Add(ctx, pool.ServerSpec{URL: n.URL, Secret: "node-secret"})
 	n.CreateMeeting("m1", 3, 1)

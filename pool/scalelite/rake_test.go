@@ -60,8 +60,9 @@ func TestRakeServers(t *testing.T) {
 		t.Fatalf("disable with load: %v", err)
 	}
 	node.SetSecret("def")
-	node.CreateMeeting("class", 3, 1)
-	if err := r.Panic(ctx, id, true); err != nil || sl.Servers()[0].State != pool.Enabled || len(node.Meetings()) != 0 {
+	// servers:panic ends the meetings Scalelite's table tracks.
+	sl.CreateMeeting(node, "class", 3, 1)
+	if err := r.Panic(ctx, id, true); err != nil || sl.Servers()[0].State != pool.Enabled || !node.Ending("class") {
 		t.Fatalf("panic keep: %v %+v", err, sl.Servers()[0])
 	}
 	if got := lastTask(sl, 1); got != "servers:panic["+id+",true]" {

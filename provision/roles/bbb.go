@@ -157,7 +157,11 @@ func (b *builder) bbbConfig() {
 	if len(b.errs) > 0 {
 		return
 	}
-	web := append([]templates.KV{{Key: "bigbluebutton.web.serverURL", Value: "https://" + n.Domain}, {Key: "securitySalt", Value: api}}, t.web...)
+	// allowRevealOfBBBVersion: BBB ships false, which empties the API
+	// root's bbbVersion; omc's health gate and Scalelite read it there.
+	// Tuning (settings.bbb.properties) comes after and may turn it off.
+	web := append([]templates.KV{{Key: "bigbluebutton.web.serverURL", Value: "https://" + n.Domain}, {Key: "securitySalt", Value: api},
+		{Key: "allowRevealOfBBBVersion", Value: "true"}}, t.web...)
 	b.addFile(bbbWebProps, templates.BBBWeb, templates.Properties{Node: n.Name, Entries: web}, 0o640, "root", "bigbluebutton")
 
 	html5, err := yamlBody(t.html5)
