@@ -22,8 +22,26 @@ import (
 )
 
 // Scalelite is a FAKE of Scalelite's JSON management API
-// (/scalelite/api/*) with its poller. See the package doc for the quirks
-// it copies.
+// (/scalelite/api/*) with its poller, and of its rake tasks (rake.go).
+//
+// It models Scalelite 1.6.0 to 1.8.5's API (v1.8.5's controllers, which
+// have not changed since 1.6.12), checked against
+// testdata/upstream/scalelite by pool/scalelite's contract tests:
+// checksums of SHA1, SHA256 or SHA512 by length, limited to
+// SetChecksumAlgorithms (LOADBALANCER_CHECKSUM_ALGORITHM; never SHA384);
+// errors as Nokogiri XML with HTTP 200 (checksumError, unsupportedContent-
+// Type, internalError for a missing server or tenant object) except
+// updateServer's own JSON 400; Rails' wrapping of a JSON body without the
+// object's key; 404 for an empty pool; new servers disabled; duplicate URLs
+// and duplicate tenant names accepted; load a number, hidden for a
+// disabled server; load_multiplier a string ("1.5"); tenants rendered with
+// Rails' model fields; multitenancy on only for MULTITENANCY_ENABLED=true.
+// The rake tasks copy each version from 1.5.0 (SetRakeVersion).
+//
+// Left out: the 1.5.x API's missing tag and bbb_version (fixture only),
+// recordings' management, LRS settings, meetings Scalelite tracks (panic
+// ends every meeting the node lists, not only Scalelite's), BBB's own API
+// beyond getRecordings (bbbapi.go), and Redis itself.
 type Scalelite struct {
 	Server *httptest.Server
 	// URL is the base URL to give a client.
@@ -350,8 +368,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (sv *server) json() map[string]any {
 	var load any = "unavailable"
-	if sv.load != nil {
-		load = *sv.load
+	if v, ok := sv.shownLoad(); ok {
+		load = v
 	}
 	online := "offline"
 	if sv.online {
@@ -359,8 +377,33 @@ func (sv *server) json() map[string]any {
 	}
 	return map[string]any{"id": sv.id, "url": sv.url, "secret": sv.secret, "tag": sv.tag, "bbb_version": sv.version,
 		"state": sv.state, "load": load,
-		// Rails renders the BigDecimal multiplier as a string.
-		"load_multiplier": strconv.FormatFloat(sv.multiplier, 'f', -1, 64), "online": online}
+		// Rails renders the BigDecimal multiplier as a string, in
+		// ActiveSupport's "F" format (1.5, 2.0).
+		"load_multiplier": rubyFloat(sv.multiplier), "online": online}
+}
+
+// shownLoad is the load Scalelite shows: none for a disabled server
+// (Server.all leaves it out; its save! drops the load of one).
+func (sv *server) shownLoad() (float64, bool) {
+	if sv.load == nil || sv.state == pool.Disabled {
+		return 0, false
+	}
+	return *sv.load, true
+}
+
+// SetBBBVersion sets a server's bbb_version as if the poller had read it.
+func (s *Scalelite) SetBBBVersion(id, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv := s.find(id); sv != nil {
+		sv.version = version
+	}
+}
+
+// tenantJSON is a tenant as Rails renders the model (Object#as_json of
+// its instance variables; ActiveModel::Dirty leaves out its trackers).
+func (t *tenant) json() map[string]any {
+	return map[string]any{"id": t.id, "name": t.name, "secrets": t.secrets, "new_record": false, "destroyed": false}
 }
 
 func (s *Scalelite) find(id string) *server {
@@ -471,8 +514,9 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return m, true
 	}
+	// Rails' params hold the query's and the body's parameters.
 	id, _ := str(in, "id")
-	if r.Method == http.MethodGet {
+	if id == "" {
 		id = r.URL.Query().Get("id")
 	}
 
@@ -621,7 +665,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 				t.secrets = v
 			}
 			s.writes++
-			writeJSON(w, http.StatusOK, map[string]any{"tenant": map[string]string{"id": t.id, "name": t.name, "secrets": t.secrets}})
+			writeJSON(w, http.StatusOK, map[string]any{"tenant": t.json()})
 		case "deleteTenant":
 			s.tenants = append(s.tenants[:ti], s.tenants[ti+1:]...)
 			s.writes++
@@ -643,6 +687,6 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 		t := &tenant{id: uuid(), name: name, secrets: sec}
 		s.tenants = append(s.tenants, t)
 		s.writes++
-		writeJSON(w, http.StatusCreated, map[string]any{"tenant": map[string]string{"id": t.id, "name": t.name, "secrets": t.secrets}})
+		writeJSON(w, http.StatusCreated, map[string]any{"tenant": t.json()})
 	}
 }

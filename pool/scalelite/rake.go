@@ -2,7 +2,6 @@ package scalelite
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"regexp"
@@ -210,6 +209,18 @@ func (r *Rake) Get(ctx context.Context, id string) (pool.Server, error) {
 	return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 }
 
+// lastValue is what follows key on the last output line starting with it
+// (servers:add's "id: X", tenants:add's "New Tenant id: X").
+func lastValue(out, key string) string {
+	v := ""
+	for _, line := range strings.Split(plain(out), "\n") {
+		if x, ok := strings.CutPrefix(strings.TrimSpace(line), key); ok {
+			v = strings.TrimSpace(x)
+		}
+	}
+	return v
+}
+
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // Add runs servers:add[url,secret,multiplier,tag]; the server is added
@@ -235,12 +246,7 @@ func (r *Rake) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error) 
 	if err != nil {
 		return pool.Server{}, err
 	}
-	id := ""
-	for _, line := range strings.Split(plain(out), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
-			id = strings.TrimSpace(v)
-		}
-	}
+	id := lastValue(out, "id: ")
 	if id == "" {
 		return pool.Server{}, fmt.Errorf("Scalelite rake servers:add printed no id")
 	}
@@ -400,13 +406,7 @@ func (r *Rake) AddTenant(ctx context.Context, name string, secrets []string) (po
 	if err != nil {
 		return pool.Tenant{}, err
 	}
-	id := ""
-	sc := bufio.NewScanner(bytes.NewReader([]byte(plain(out))))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "New Tenant id: "); ok {
-			id = strings.TrimSpace(v)
-		}
-	}
+	id := lastValue(out, "New Tenant id: ")
 	if id == "" {
 		return pool.Tenant{}, fmt.Errorf("Scalelite rake tenants:add printed no id")
 	}

@@ -169,6 +169,9 @@ func TestRakeEverySupportedVersion(t *testing.T) {
 			if err != nil || s.ID == "" || s.Tag != "eu" || s.LoadMultiplier != 1.5 || s.State != pool.Disabled {
 				t.Fatalf("add: %+v %v", s, err)
 			}
+			if s, err = r.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable}); err != nil || s.State != pool.Enabled {
+				t.Fatalf("enable: %+v %v", s, err)
+			}
 			sl.SetLoad(s.ID, 15)
 			l, err := r.List(ctx)
 			if err != nil || len(l) != 1 || l[0].ID != s.ID || l[0].URL != node.URL || l[0].Secret != "abc" || !l[0].LoadKnown || l[0].Load != 15 || !l[0].Online {
