@@ -229,7 +229,7 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 		}
 		fp.api, fp.close = rp, closeFn
 	default:
-		fp.api = &scalelite.Client{URL: cfg.URL, Secret: cfg.Secret.Value(), HTTP: deps.http()}
+		fp.api = &scalelite.Client{URL: cfg.URL, Secret: cfg.Secret.Value(), Algorithm: cfg.ChecksumAlgorithm(), HTTP: deps.http()}
 	}
 	fp.api = &maskingPool{Pool: fp.api, red: red}
 	fp.gate = &pool.Gate{HTTP: deps.http(), Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}

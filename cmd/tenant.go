@@ -129,17 +129,47 @@ func newTenantSecret() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-func findTenant(ctx context.Context, p pool.Pool, name string) (pool.Tenant, error) {
+// tenantsNamed returns the pool's tenants called name. Scalelite does
+// not keep names unique: a second add makes a second tenant, and its
+// name index then points at the newest one.
+func tenantsNamed(ctx context.Context, p pool.Pool, name string) ([]pool.Tenant, error) {
 	l, err := p.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []pool.Tenant
+	for _, t := range l {
+		if t.Name == name {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func tenantIDs(l []pool.Tenant) string {
+	var ids []string
+	for _, t := range l {
+		ids = append(ids, t.ID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// findTenant returns the one tenant called name; several of that name
+// (made outside omc) are refused rather than one picked at random.
+func findTenant(ctx context.Context, p pool.Pool, name string) (pool.Tenant, error) {
+	l, err := tenantsNamed(ctx, p, name)
 	if err != nil {
 		return pool.Tenant{}, err
 	}
-	for _, t := range l {
-		if t.Name == name {
-			return t, nil
-		}
+	switch len(l) {
+	case 0:
+		return pool.Tenant{}, &exitError{Code: ExitError, Err: fmt.Errorf("no tenant named %q in the pool", name)}
+	case 1:
+		return l[0], nil
 	}
-	return pool.Tenant{}, &exitError{Code: ExitError, Err: fmt.Errorf("no tenant named %q in the pool", name)}
+	return pool.Tenant{}, &exitError{Code: ExitError, Err: fmt.Errorf("%d tenants are named %q in the pool (ids %s): "+
+		"Scalelite lets the name stand for the one made last; remove the others (rake tenants:remove[ID] on the Scalelite host) "+
+		"before omc changes it", len(l), name, tenantIDs(l))}
 }
 
 // writeSecret writes a secret file 0600 (its directory 0700), atomically.
@@ -217,6 +247,16 @@ func runTenantAdd(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenan
 		return err
 	}
 	defer fp.close()
+	// Scalelite would add a second tenant of this name and point the
+	// name at it, silently cutting off the first one's secret.
+	same, err := tenantsNamed(ctx, fp.api, o.Name)
+	if err != nil {
+		return err
+	}
+	if len(same) > 0 {
+		return &exitError{Code: ExitError, Err: fmt.Errorf("tenant %q exists already (id %s); Scalelite would make a second one of that name: "+
+			"use omc tenant rotate %s for a new secret", o.Name, tenantIDs(same), o.Name)}
+	}
 	secret, err := newTenantSecret()
 	if err != nil {
 		return err

@@ -158,7 +158,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 			closers = append(closers, closeFn)
 			api = rp
 		default:
-			api = &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), HTTP: hc}
+			api = &scalelite.Client{URL: p.URL, Secret: p.Secret.Value(), Algorithm: p.ChecksumAlgorithm(), HTTP: hc}
 		}
 		if api != nil {
 			red.Add(p.Secret.Value())

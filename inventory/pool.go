@@ -19,8 +19,11 @@ type Pool struct {
 	URL string `yaml:"url" omc:"required" desc:"Scalelite's base URL, e.g. https://scalelite.example.org."`
 	// Secret is LOADBALANCER_SECRET: it signs every management call.
 	Secret *Secret `yaml:"secret" omc:"required" desc:"Scalelite's load-balancer secret (LOADBALANCER_SECRET) as env:NAME or file:PATH."`
+	// Checksum is the algorithm omc signs API calls with: Scalelite
+	// accepts only those LOADBALANCER_CHECKSUM_ALGORITHM lists.
+	Checksum string `yaml:"checksum" desc:"Algorithm omc signs Scalelite API calls with: sha1, sha256 (default) or sha512, one that Scalelite's LOADBALANCER_CHECKSUM_ALGORITHM lists (its default: all three)."`
 	// API is how omc talks to Scalelite.
-	API string `yaml:"api" desc:"scalelite/api (its JSON API, Scalelite 1.5.1 and later; default) or rake (its rake tasks over SSH, for older versions)."`
+	API string `yaml:"api" desc:"scalelite/api (its JSON API, Scalelite 1.5.1 and later, tags from 1.6.0; default) or rake (its rake tasks over SSH, Scalelite 1.6.0 and later)."`
 	// Host is the node Scalelite runs on, for api: rake.
 	Host string `yaml:"host" desc:"rake: the node running Scalelite's containers (default: the scalelite node of this group)."`
 	// Container is Scalelite's API container, for api: rake.
@@ -74,9 +77,18 @@ const (
 	CheckTURN = "turn"
 )
 
+// Checksum algorithms Scalelite's API accepts (Pool.Checksum); SHA384,
+// which BBB takes, is not among them.
+const (
+	ChecksumSHA1   = "sha1"
+	ChecksumSHA256 = "sha256"
+	ChecksumSHA512 = "sha512"
+)
+
 var (
-	poolAPIs   = []string{PoolAPI, PoolRake}
-	poolChecks = []string{CheckTLS, CheckTURN}
+	poolChecksums = []string{ChecksumSHA1, ChecksumSHA256, ChecksumSHA512}
+	poolAPIs      = []string{PoolAPI, PoolRake}
+	poolChecks    = []string{CheckTLS, CheckTURN}
 	// poolTag is what Scalelite's rake tasks and tag matching accept.
 	poolTag = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
@@ -90,6 +102,14 @@ func (p *Pool) APIKind() string {
 		return PoolAPI
 	}
 	return p.API
+}
+
+// ChecksumAlgorithm is what omc signs the pool's API calls with.
+func (p *Pool) ChecksumAlgorithm() string {
+	if p.Checksum == "" {
+		return ChecksumSHA256
+	}
+	return p.Checksum
 }
 
 // HealthChecks are the checks the pool asks for.
@@ -167,6 +187,10 @@ func (v *validator) pool(g *Group) {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			v.errf(&p.URL, "%q is not an http(s) URL without query or credentials, e.g. https://scalelite.example.org", p.URL)
 		}
+	}
+	if p.Checksum != "" && !slices.Contains(poolChecksums, p.Checksum) {
+		v.errf(&p.Checksum, "%q is not a checksum algorithm Scalelite accepts; use %s (one its LOADBALANCER_CHECKSUM_ALGORITHM lists)",
+			p.Checksum, strings.Join(poolChecksums, ", "))
 	}
 	if p.API != "" && !slices.Contains(poolAPIs, p.API) {
 		v.errf(&p.API, "%q is not a way omc talks to Scalelite; use %s", p.API, strings.Join(poolAPIs, " or "))

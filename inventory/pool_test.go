@@ -126,3 +126,26 @@ func TestPoolSchema(t *testing.T) {
 		t.Error("NodeSpec lacks tag or load_multiplier")
 	}
 }
+
+// checksum: the algorithm omc signs Scalelite's API calls with; Scalelite
+// takes only sha1, sha256 and sha512 (not BBB's sha384).
+func TestPoolChecksum(t *testing.T) {
+	t.Setenv("OMC_T_LB", "x")
+	inv := mustLoad(t, poolInv)
+	if a := inv.Group("eu-1").Pool.ChecksumAlgorithm(); a != ChecksumSHA256 {
+		t.Errorf("default %q", a)
+	}
+	src := strings.Replace(poolInv, "      tag: eu\n", "      tag: eu\n      checksum: sha512\n", 1)
+	if inv = mustLoad(t, src); inv.Group("eu-1").Pool.ChecksumAlgorithm() != ChecksumSHA512 {
+		t.Errorf("sha512: %q", inv.Group("eu-1").Pool.Checksum)
+	}
+	src = strings.Replace(poolInv, "      tag: eu\n", "      tag: eu\n      checksum: sha384\n", 1)
+	_, err := loadString(t, src)
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:13:17: groups.eu-1.pool.checksum: "sha384" is not a checksum algorithm Scalelite accepts; use sha1, sha256, sha512`) {
+		t.Fatalf("sha384: %v", err)
+	}
+	props := schemaDoc(t)["$defs"].(map[string]any)["Pool"].(map[string]any)["properties"].(map[string]any)
+	if got := toStrings(props["checksum"].(map[string]any)["enum"]); strings.Join(got, ",") != "sha1,sha256,sha512" {
+		t.Errorf("schema enum %v", got)
+	}
+}

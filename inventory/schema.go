@@ -20,6 +20,7 @@ var schemaExtra = map[string]map[string]any{
 	"DirStep.mode":             {"type": []string{"string", "integer"}, "pattern": octalMode.String()},
 	"SysctlStep.value":         {"type": []string{"string", "integer", "number"}},
 	"Pool.api":                 {"enum": poolAPIs},
+	"Pool.checksum":            {"enum": poolChecksums},
 	"Pool.checks":              {"items": map[string]any{"enum": poolChecks}},
 	"Pool.tag":                 {"pattern": poolTag.String()},
 	"NodeSpec.tag":             {"pattern": poolTag.String()},

@@ -1,7 +1,10 @@
 // Package redact masks secret values in anything omc shows or logs. Every
 // output path (events, plan diffs, errors, the debug log) goes through one
 // Redactor, so a secret that reaches a template or an error message still
-// never reaches a terminal or a file.
+// never reaches a terminal or a file. The checksum of a signed BBB or
+// Scalelite call is masked too, wherever a URL with one is quoted: its
+// query is fixed (getServers has none), so a checksum seen once can be
+// replayed for good.
 package redact
 
 import (
@@ -9,6 +12,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +28,9 @@ type Redactor struct {
 	mu      sync.RWMutex
 	secrets []string // longest first, so a secret containing another is masked whole
 }
+
+// reChecksum is a signed call's checksum parameter (hex, 40 to 128).
+var reChecksum = regexp.MustCompile(`(?i)(checksum=)[0-9a-f]{40,128}`)
 
 // New returns a Redactor for secrets; empty values are ignored.
 func New(secrets ...string) *Redactor {
@@ -98,6 +105,9 @@ func contains(l []string, s string) bool {
 func (r *Redactor) String(s string) string {
 	if r == nil {
 		return s
+	}
+	if strings.Contains(s, "hecksum=") || strings.Contains(s, "HECKSUM=") {
+		s = reChecksum.ReplaceAllString(s, "${1}"+Mask)
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()

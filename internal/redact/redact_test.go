@@ -68,3 +68,13 @@ func TestStringMasksEveryEncoding(t *testing.T) {
 		t.Errorf("a secret without special characters has %d forms, want 1", n)
 	}
 }
+
+// A quoted URL of a signed call (an *url.Error from net/http quotes it
+// whole) keeps everything but its checksum.
+func TestStringMasksChecksums(t *testing.T) {
+	sum := strings.Repeat("ab12", 16)
+	got := New().String(`Get "http://h/bigbluebutton/api/getRecordings?checksum=` + sum + `": EOF; CHECKSUM=` + strings.Repeat("f", 40) + ` checksum=short`)
+	if want := `Get "http://h/bigbluebutton/api/getRecordings?checksum=***": EOF; CHECKSUM=*** checksum=short`; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +22,26 @@ import (
 )
 
 // Scalelite is a FAKE of Scalelite's JSON management API
-// (/scalelite/api/*) with its poller. See the package doc for the quirks
-// it copies.
+// (/scalelite/api/*) with its poller, and of its rake tasks (rake.go).
+//
+// It models Scalelite 1.6.0 to 1.8.5's API (v1.8.5's controllers, which
+// have not changed since 1.6.12), checked against
+// testdata/upstream/scalelite by pool/scalelite's contract tests:
+// checksums of SHA1, SHA256 or SHA512 by length, limited to
+// SetChecksumAlgorithms (LOADBALANCER_CHECKSUM_ALGORITHM; never SHA384);
+// errors as Nokogiri XML with HTTP 200 (checksumError, unsupportedContent-
+// Type, internalError for a missing server or tenant object) except
+// updateServer's own JSON 400; Rails' wrapping of a JSON body without the
+// object's key; 404 for an empty pool; new servers disabled; duplicate URLs
+// and duplicate tenant names accepted; load a number, hidden for a
+// disabled server; load_multiplier a string ("1.5"); tenants rendered with
+// Rails' model fields; multitenancy on only for MULTITENANCY_ENABLED=true.
+// The rake tasks copy each version from 1.5.0 (SetRakeVersion).
+//
+// Left out: the 1.5.x API's missing tag and bbb_version (fixture only),
+// recordings' management, LRS settings, meetings Scalelite tracks (panic
+// ends every meeting the node lists, not only Scalelite's), BBB's own API
+// beyond getRecordings (bbbapi.go), and Redis itself.
 type Scalelite struct {
 	Server *httptest.Server
 	// URL is the base URL to give a client.
@@ -51,7 +70,17 @@ type Scalelite struct {
 	// the FAKE rake tasks (rake.go)
 	rakeContainer string
 	rakeCalls     [][]string
+	rakeVersion   string
+	// MULTITENANCY_ENABLED as the container's environment holds it
+	mtEnv    string
+	mtEnvSet bool
+	// LOADBALANCER_CHECKSUM_ALGORITHM, split at ':'
+	algorithms []string
 }
+
+// DefaultScaleliteVersion is the Scalelite version the fake copies unless
+// told otherwise (SetRakeVersion).
+const DefaultScaleliteVersion = "1.8.5"
 
 type server struct {
 	id, url, secret, tag, version, state string
@@ -69,15 +98,34 @@ type tenant struct {
 // load-balancer secret, stopped when the test ends.
 func NewScalelite(t testing.TB, secret string) *Scalelite {
 	s := &Scalelite{Now: time.Now, HealthyThreshold: 1, UnhealthyThreshold: 2, LoadMinUserCount: 15, LoadJoinBuffer: 15 * time.Minute,
-		secrets: []string{secret}, calls: map[string]int{}, failNext: map[string]int{}}
+		secrets: []string{secret}, calls: map[string]int{}, failNext: map[string]int{},
+		algorithms: []string{"SHA1", "SHA256", "SHA512"}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.Server.URL
 	t.Cleanup(s.Server.Close)
 	return s
 }
 
-// SetMultitenancy turns MULTITENANCY_ENABLED on or off (default off).
-func (s *Scalelite) SetMultitenancy(on bool) { s.mu.Lock(); s.multitenancy = on; s.mu.Unlock() }
+// SetMultitenancy sets MULTITENANCY_ENABLED=true, or leaves it unset
+// (default); SetMultitenancyEnv sets any value.
+func (s *Scalelite) SetMultitenancy(on bool) {
+	if on {
+		s.SetMultitenancyEnv("true", true)
+	} else {
+		s.SetMultitenancyEnv("", false)
+	}
+}
+
+// SetChecksumAlgorithms sets LOADBALANCER_CHECKSUM_ALGORITHM, the
+// algorithms signed calls may use, as Scalelite spells them (SHA1,
+// SHA256, SHA512; default all three). Scalelite tells them apart by the
+// checksum's length; a name it does not know (SHA384, sha256) matches
+// nothing.
+func (s *Scalelite) SetChecksumAlgorithms(names ...string) {
+	s.mu.Lock()
+	s.algorithms = append([]string(nil), names...)
+	s.mu.Unlock()
+}
 
 // Writes counts the API calls that changed something.
 func (s *Scalelite) Writes() int { s.mu.Lock(); defer s.mu.Unlock(); return s.writes }
@@ -260,10 +308,51 @@ func (s *Scalelite) StartPoller(t testing.TB, every time.Duration) (stop func())
 // HTTP side.
 
 func (s *Scalelite) xmlError(w http.ResponseWriter, key, msg string) {
-	// Scalelite's ApplicationController renders BBB errors as XML, with
-	// HTTP 200.
+	// Scalelite's ApplicationController renders BBB errors as XML (a
+	// Nokogiri builder's document), with HTTP 200.
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	fmt.Fprintf(w, `<?xml version="1.0"?><response><returncode>FAILED</returncode><messageKey>%s</messageKey><message>%s</message></response>`, key, msg)
+	fmt.Fprintf(w, "<?xml version=\"1.0\"?>\n<response>\n  <returncode>FAILED</returncode>\n  <messageKey>%s</messageKey>\n  <message>%s</message>\n</response>\n", key, msg)
+}
+
+// managementChecksumOK is api_helper.rb's verify_checksum for the
+// management API: the algorithm by the checksum's length (40 SHA1, 64
+// SHA256, 128 SHA512; no SHA384), refused unless listed in algorithms,
+// over the lowerCamel action and the query string with the checksum cut
+// out, against each load-balancer secret.
+func managementChecksumOK(action, rawQuery string, secrets, algorithms []string) bool {
+	sum := ""
+	for _, p := range strings.Split(rawQuery, "&") {
+		if v, ok := strings.CutPrefix(p, "checksum="); ok {
+			sum = v
+		}
+	}
+	var algo string
+	switch len(sum) {
+	case 40:
+		algo = "SHA1"
+	case 64:
+		algo = "SHA256"
+	case 128:
+		algo = "SHA512"
+	default:
+		return false
+	}
+	if !slices.Contains(algorithms, algo) {
+		return false
+	}
+	q := rawQuery
+	for _, cut := range []string{"&checksum=" + sum, "checksum=" + sum + "&", "checksum=" + sum} {
+		if strings.Contains(q, cut) {
+			q = strings.Replace(q, cut, "", 1)
+			break
+		}
+	}
+	for _, sec := range secrets {
+		if bbbapi.Checksum(strings.ToLower(algo), action, q, sec) == sum {
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -274,8 +363,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (sv *server) json() map[string]any {
 	var load any = "unavailable"
-	if sv.load != nil {
-		load = *sv.load
+	if v, ok := sv.shownLoad(); ok {
+		load = v
 	}
 	online := "offline"
 	if sv.online {
@@ -283,8 +372,33 @@ func (sv *server) json() map[string]any {
 	}
 	return map[string]any{"id": sv.id, "url": sv.url, "secret": sv.secret, "tag": sv.tag, "bbb_version": sv.version,
 		"state": sv.state, "load": load,
-		// Rails renders the BigDecimal multiplier as a string.
-		"load_multiplier": strconv.FormatFloat(sv.multiplier, 'f', -1, 64), "online": online}
+		// Rails renders the BigDecimal multiplier as a string, in
+		// ActiveSupport's "F" format (1.5, 2.0).
+		"load_multiplier": rubyFloat(sv.multiplier), "online": online}
+}
+
+// shownLoad is the load Scalelite shows: none for a disabled server
+// (Server.all leaves it out; its save! drops the load of one).
+func (sv *server) shownLoad() (float64, bool) {
+	if sv.load == nil || sv.state == pool.Disabled {
+		return 0, false
+	}
+	return *sv.load, true
+}
+
+// SetBBBVersion sets a server's bbb_version as if the poller had read it.
+func (s *Scalelite) SetBBBVersion(id, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sv := s.find(id); sv != nil {
+		sv.version = version
+	}
+}
+
+// tenantJSON is a tenant as Rails renders the model (Object#as_json of
+// its instance variables; ActiveModel::Dirty leaves out its trackers).
+func (t *tenant) json() map[string]any {
+	return map[string]any{"id": t.id, "name": t.name, "secrets": t.secrets, "new_record": false, "destroyed": false}
 }
 
 func (s *Scalelite) find(id string) *server {
@@ -330,6 +444,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 	fail := s.failNext[action]
 	delete(s.failNext, action)
 	secrets := append([]string(nil), s.secrets...)
+	algorithms := append([]string(nil), s.algorithms...)
 	s.mu.Unlock()
 	if fail != 0 {
 		writeJSON(w, fail, map[string]string{"error": "injected failure"})
@@ -338,18 +453,12 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if r.Method == http.MethodPost && len(body) > 0 {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-			s.xmlError(w, "unsupportedContentType", "POST request Content-Type is missing or unsupported, please use application/json")
+			s.xmlError(w, "unsupportedContentType", "POST request Content-Type is missing or unsupported")
 			return
 		}
 	}
-	okSum := false
-	for _, sec := range secrets {
-		if checksumOK(action, r.URL.RawQuery, sec) {
-			okSum = true
-		}
-	}
-	if !okSum {
-		s.xmlError(w, "checksumError", "Checksums do not match")
+	if !managementChecksumOK(action, r.URL.RawQuery, secrets, algorithms) {
+		s.xmlError(w, "checksumError", "You did not pass the checksum security check")
 		return
 	}
 	var in map[string]json.RawMessage
@@ -376,18 +485,33 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return "", true
 	}
+	// sub is params.require(k): Rails' ParamsWrapper (on for JSON in
+	// Scalelite's config/initializers/wrap_parameters.rb) first wraps the
+	// whole body under k when the body has no k; a k that is then empty
+	// or not an object raises ParameterMissing, which updateServer's own
+	// rescue answers as JSON 400 and ApplicationController's rescue_from
+	// as an XML internalError (HTTP 200).
 	sub := func(k string) (map[string]json.RawMessage, bool) {
 		var m map[string]json.RawMessage
-		raw, ok := in[k]
-		if !ok || json.Unmarshal(raw, &m) != nil {
-			// ActionController::ParameterMissing, rendered as XML.
-			s.xmlError(w, "missingParameters", "param is missing or the value is empty: "+k)
+		if raw, ok := in[k]; ok {
+			json.Unmarshal(raw, &m)
+		} else {
+			m = in
+		}
+		if len(m) == 0 {
+			msg := "param is missing or the value is empty: " + k
+			if action == "updateServer" {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+			} else {
+				s.xmlError(w, "internalError", msg)
+			}
 			return nil, false
 		}
 		return m, true
 	}
+	// Rails' params hold the query's and the body's parameters.
 	id, _ := str(in, "id")
-	if r.Method == http.MethodGet {
+	if id == "" {
 		id = r.URL.Query().Get("id")
 	}
 
@@ -519,7 +643,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if t == nil {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "Couldn't find Tenant with 'id'=" + id})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "Couldn't find Tenant with id=" + id})
 			return
 		}
 		switch action {
@@ -537,7 +661,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 				t.secrets = v
 			}
 			s.writes++
-			writeJSON(w, http.StatusOK, map[string]any{"tenant": map[string]string{"id": t.id, "name": t.name, "secrets": t.secrets}})
+			writeJSON(w, http.StatusOK, map[string]any{"tenant": t.json()})
 		case "deleteTenant":
 			s.tenants = append(s.tenants[:ti], s.tenants[ti+1:]...)
 			s.writes++
@@ -554,15 +678,11 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Error: both name and secrets are required to create a Tenant"})
 			return
 		}
-		for _, t := range s.tenants {
-			if t.name == name {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Tenant name has already been taken"})
-				return
-			}
-		}
+		// Tenant.create checks nothing about the name: a second tenant of
+		// the same name is made, and the name index points at it.
 		t := &tenant{id: uuid(), name: name, secrets: sec}
 		s.tenants = append(s.tenants, t)
 		s.writes++
-		writeJSON(w, http.StatusCreated, map[string]any{"tenant": map[string]string{"id": t.id, "name": t.name, "secrets": t.secrets}})
+		writeJSON(w, http.StatusCreated, map[string]any{"tenant": t.json()})
 	}
 }

@@ -6,10 +6,15 @@
 // The API's rules, from Scalelite's source (docs/api-README.md,
 // app/controllers/api/*, concerns/api_helper.rb):
 //
-//   - Every call carries checksum = hex(SHA256(actionName + queryString +
+//   - Every call carries checksum = hex(SHA(actionName + queryString +
 //     LOADBALANCER_SECRET)) in its query string, POST included; the JSON
 //     body is not covered. actionName is the lowerCamel Rails action
-//     (getServers, addServer, ...).
+//     (getServers, addServer, ...). SHA is SHA1, SHA256 or SHA512, told
+//     apart by length and accepted only when LOADBALANCER_CHECKSUM_ALGORITHM
+//     lists it (default all three); omc uses SHA256 unless told.
+//   - The query, checksum included, is the same for every call of an
+//     action, so a checksum seen once replays forever: errors name the
+//     action and host, never the URL, query or checksum.
 //   - Checksum, content-type and missing-parameter errors come back as
 //     BBB-style XML with HTTP 200, so the answer's type is checked, not
 //     only its status.
@@ -31,6 +36,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,8 +53,30 @@ type Client struct {
 	URL string
 	// Secret is the load-balancer secret (LOADBALANCER_SECRET).
 	Secret string
+	// Algorithm signs the calls: bbbapi.SHA1, SHA256 (default) or SHA512,
+	// one Scalelite's LOADBALANCER_CHECKSUM_ALGORITHM lists.
+	Algorithm string
 	// HTTP is the client used (default: a 30 s timeout).
 	HTTP *http.Client
+}
+
+// Algorithms Scalelite accepts for its management API (api_helper.rb:
+// by the checksum's length; SHA384 is not among them).
+var Algorithms = []string{bbbapi.SHA1, bbbapi.SHA256, bbbapi.SHA512}
+
+func (c *Client) algorithm() string {
+	if c.Algorithm == "" {
+		return bbbapi.SHA256
+	}
+	return c.Algorithm
+}
+
+// host is Scalelite's host, what errors name.
+func (c *Client) host() string {
+	if u, err := url.Parse(c.URL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return "(no host)"
 }
 
 var _ pool.Pool = (*Client)(nil)
@@ -57,20 +86,40 @@ var defaultHTTP = &http.Client{Timeout: 30 * time.Second}
 // APIError is a refusal by Scalelite: a JSON error with a status, or the
 // XML error it sends with HTTP 200.
 type APIError struct {
-	Action string
-	Status int    // HTTP status
-	Key    string // messageKey of an XML error, e.g. checksumError
-	Msg    string
+	Action    string
+	Host      string // Scalelite's host
+	Algorithm string // what the call was signed with
+	Status    int    // HTTP status
+	Key       string // messageKey of an XML error, e.g. checksumError
+	Msg       string
 }
 
 func (e *APIError) Error() string {
+	where := fmt.Sprintf("Scalelite %s at %s", e.Action, e.Host)
 	switch {
 	case e.Key == "checksumError":
-		return fmt.Sprintf("Scalelite %s: checksum refused: the load-balancer secret omc uses is not Scalelite's LOADBALANCER_SECRET", e.Action)
+		// Scalelite says the same for a wrong secret and for an algorithm
+		// LOADBALANCER_CHECKSUM_ALGORITHM leaves out.
+		return fmt.Sprintf("%s: checksum refused: either the load-balancer secret omc uses is not Scalelite's LOADBALANCER_SECRET, "+
+			"or Scalelite's LOADBALANCER_CHECKSUM_ALGORITHM does not list %s, the algorithm omc signed with "+
+			"(the pool's checksum: setting; Scalelite's default is SHA1:SHA256:SHA512)", where, strings.ToUpper(e.Algorithm))
 	case e.Key != "":
-		return fmt.Sprintf("Scalelite %s: %s (%s)", e.Action, e.Msg, e.Key)
+		return fmt.Sprintf("%s: %s (%s)", where, e.Msg, e.Key)
 	}
-	return fmt.Sprintf("Scalelite %s: HTTP %d: %s", e.Action, e.Status, e.Msg)
+	return fmt.Sprintf("%s: HTTP %d: %s", where, e.Status, e.Msg)
+}
+
+// reQuery finds a signed query in text an answer echoes: from its "?"
+// (or its first parameter) to the checksum's end.
+var reQuery = regexp.MustCompile(`(?i)\??[^\s"'<>?]*checksum=[^\s"'<>]*`)
+
+// scrub keeps the call's query and checksum out of text from the answer
+// (a proxy's error page may echo the request).
+func scrub(s, sum string) string {
+	if sum != "" {
+		s = strings.ReplaceAll(s, sum, "***")
+	}
+	return reQuery.ReplaceAllString(s, "[query left out]")
 }
 
 func (c *Client) base() string {
@@ -87,7 +136,15 @@ func (c *Client) base() string {
 // it (404, 412).
 func (c *Client) call(ctx context.Context, action string, q url.Values, body any, out any) (int, []byte, error) {
 	query := q.Encode()
-	sum := bbbapi.Checksum(bbbapi.SHA256, action, query, c.Secret)
+	algo := c.algorithm()
+	if !slices.Contains(Algorithms, algo) {
+		return 0, nil, fmt.Errorf("Scalelite %s at %s: omc cannot sign with %q (Scalelite accepts %s)", action, c.host(), algo, strings.Join(Algorithms, ", "))
+	}
+	sum := bbbapi.Checksum(algo, action, query, c.Secret)
+	host := c.host()
+	apiErr := func(status int, key, msg string) *APIError {
+		return &APIError{Action: action, Host: host, Algorithm: algo, Status: status, Key: key, Msg: scrub(msg, sum)}
+	}
 	full := query
 	if full != "" {
 		full += "&"
@@ -105,7 +162,8 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base()+"/"+action+"?"+full, rd)
 	if err != nil {
-		return 0, nil, fmt.Errorf("Scalelite %s: %w", action, err)
+		// The error quotes the whole URL: name the base only.
+		return 0, nil, fmt.Errorf("Scalelite %s: %q is not a URL omc can call", action, c.URL)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -117,12 +175,18 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("Scalelite %s: %w", action, err)
+		// *url.Error quotes the URL, query and checksum included: keep
+		// only what went wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return 0, nil, &transportError{msg: fmt.Sprintf("Scalelite %s at %s: %s", action, host, scrub(err.Error(), sum)), err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("Scalelite %s: reading the answer: %w", action, err)
+		return resp.StatusCode, nil, &transportError{msg: fmt.Sprintf("Scalelite %s at %s: reading the answer: %s", action, host, scrub(err.Error(), sum)), err: err}
 	}
 	if isXML(resp.Header.Get("Content-Type"), data) {
 		// Errors raised before the controller ran (checksum, content
@@ -133,20 +197,31 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 			Message    string `xml:"message"`
 		}
 		if xml.Unmarshal(data, &x) == nil && x.ReturnCode != "" {
-			return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Key: x.MessageKey, Msg: x.Message}
+			return resp.StatusCode, data, apiErr(resp.StatusCode, x.MessageKey, strings.TrimSpace(x.Message))
 		}
-		return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: "unexpected XML answer: " + snippet(data)}
+		return resp.StatusCode, data, apiErr(resp.StatusCode, "", "unexpected XML answer: "+snippet(data))
 	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: jsonMessage(data)}
+		return resp.StatusCode, data, apiErr(resp.StatusCode, "", jsonMessage(data))
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, data, &APIError{Action: action, Status: resp.StatusCode, Msg: "not the JSON expected: " + snippet(data)}
-		}
+	if out == nil {
+		out = &json.RawMessage{} // success is JSON ({"success": ...}) too
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return resp.StatusCode, data, apiErr(resp.StatusCode, "", "not the JSON expected: "+snippet(data))
 	}
 	return resp.StatusCode, data, nil
 }
+
+// transportError is a call that got no answer; it wraps the cause (a
+// context's error, a net.Error) without the URL *url.Error would quote.
+type transportError struct {
+	msg string
+	err error
+}
+
+func (e *transportError) Error() string { return e.msg }
+func (e *transportError) Unwrap() error { return e.err }
 
 func isXML(contentType string, body []byte) bool {
 	mt, _, _ := mime.ParseMediaType(contentType)

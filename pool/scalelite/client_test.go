@@ -154,6 +154,11 @@ func TestPollerOnlineLoadAndCordonToDisabled(t *testing.T) {
 	s, _ := c.Add(ctx, pool.ServerSpec{URL: n.URL, Secret: "node-secret"})
 	n.CreateMeeting("m1", 3, 1)
 	sl.Poll(ctx)
+	if s, _ = c.Get(ctx, s.ID); !s.Online || s.LoadKnown {
+		t.Fatalf("a disabled server shows no load: %+v", s)
+	}
+	c.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable})
+	sl.Poll(ctx)
 	s, _ = c.Get(ctx, s.ID)
 	// A young meeting counts 15 users at least.
 	if !s.Online || s.Load != 15 || s.BBBVersion != "3.0.4" {

@@ -2,11 +2,12 @@ package scalelite
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/pool"
@@ -21,7 +22,15 @@ type Runner interface {
 
 // Rake is pool.Pool over Scalelite's rake tasks, run with `docker exec`
 // in its API container (lib/tasks/servers.rake, tenants.rake), for
-// Scalelite versions without the JSON API.
+// Scalelite 1.6.0 and later (docs/scalelite-versions.md).
+//
+// Before its first write it lists the tasks (rake -T) and refuses a
+// Scalelite whose tasks lack what omc needs (servers:tag, the tag
+// argument of servers:add, tenants:update: all first in 1.6.0), so an
+// older one is refused before anything changed. Output is read in every
+// form these versions print: with puts, or through Rails' logger
+// (1.6.12 to 1.7.0, whose image logs to stdout), each line then behind
+// an "I, [time #pid]  INFO -- : " prefix that is stripped.
 //
 // Each task and its arguments are one argv element
 // (servers:add[URL,SECRET,1.0,TAG]): rake splits them at commas, so no
@@ -38,6 +47,9 @@ type Rake struct {
 	Rake []string
 	// Docker is the docker command (default docker, from the host's PATH).
 	Docker string
+
+	mu      sync.Mutex
+	checked bool // the tasks were listed and are fit
 }
 
 var _ pool.Pool = (*Rake)(nil)
@@ -85,9 +97,9 @@ func (r *Rake) run(ctx context.Context, task string, args ...string) (string, er
 		return "", fmt.Errorf("Scalelite rake %s: %w", task, err)
 	}
 	if code != 0 {
-		msg := strings.TrimSpace(string(errOut))
+		msg := strings.TrimSpace(plain(string(errOut)))
 		if msg == "" {
-			msg = strings.TrimSpace(string(out))
+			msg = strings.TrimSpace(plain(string(out)))
 		}
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 && len(msg) > 300 {
 			msg = msg[i+1:]
@@ -104,13 +116,31 @@ func (r *Rake) run(ctx context.Context, task string, args ...string) (string, er
 	return string(out), nil
 }
 
+// logPrefix is what Ruby's Logger::Formatter puts before each message:
+// "I, [2026-01-16T14:32:04.123456 #42]  INFO -- : " (severity letter,
+// time, pid, severity right-aligned in 5, progname, usually empty).
+var logPrefix = regexp.MustCompile(`^[DIWEFAU], \[[^\]]*\] +[A-Z]+ -- [^:]*: `)
+
+// plain is rake's output with the Rails logger's line prefixes removed,
+// so the logger versions (1.6.12 to 1.7.0) read as the puts ones.
+func plain(out string) string {
+	if !strings.Contains(out, " -- ") {
+		return out
+	}
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		lines[i] = logPrefix.ReplaceAllString(l, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
 // parseRecords reads rake's listings: "id: X" starts a record, and the
 // tab-indented lines after it are its fields ("key: value", or a bare
 // word such as a state). Anything else (log lines) is skipped.
 func parseRecords(out string) []map[string]string {
 	var recs []map[string]string
 	var cur map[string]string
-	sc := bufio.NewScanner(strings.NewReader(out))
+	sc := bufio.NewScanner(strings.NewReader(plain(out)))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
@@ -179,6 +209,18 @@ func (r *Rake) Get(ctx context.Context, id string) (pool.Server, error) {
 	return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 }
 
+// lastValue is what follows key on the last output line starting with it
+// (servers:add's "id: X", tenants:add's "New Tenant id: X").
+func lastValue(out, key string) string {
+	v := ""
+	for _, line := range strings.Split(plain(out), "\n") {
+		if x, ok := strings.CutPrefix(strings.TrimSpace(line), key); ok {
+			v = strings.TrimSpace(x)
+		}
+	}
+	return v
+}
+
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // Add runs servers:add[url,secret,multiplier,tag]; the server is added
@@ -197,16 +239,14 @@ func (r *Rake) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error) 
 	if s.Tag != "" {
 		args = append(args, s.Tag)
 	}
+	if err := r.check(ctx); err != nil {
+		return pool.Server{}, err
+	}
 	out, err := r.run(ctx, "servers:add", args...)
 	if err != nil {
 		return pool.Server{}, err
 	}
-	id := ""
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
-			id = strings.TrimSpace(v)
-		}
-	}
+	id := lastValue(out, "id: ")
 	if id == "" {
 		return pool.Server{}, fmt.Errorf("Scalelite rake servers:add printed no id")
 	}
@@ -218,6 +258,9 @@ func (r *Rake) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error) 
 // tag, and servers:enable/cordon/disable for the state.
 func (r *Rake) Update(ctx context.Context, id string, u pool.ServerUpdate) (pool.Server, error) {
 	if err := rakeArg("the server id", id); err != nil {
+		return pool.Server{}, err
+	}
+	if err := r.check(ctx); err != nil {
 		return pool.Server{}, err
 	}
 	cur, err := r.Get(ctx, id)
@@ -281,6 +324,9 @@ func (r *Rake) Delete(ctx context.Context, id string) error {
 	if err := rakeArg("the server id", id); err != nil {
 		return err
 	}
+	if err := r.check(ctx); err != nil {
+		return err
+	}
 	_, err := r.run(ctx, "servers:remove", id)
 	return err
 }
@@ -290,6 +336,9 @@ func (r *Rake) Delete(ctx context.Context, id string) error {
 // argument is given only to keep it.
 func (r *Rake) Panic(ctx context.Context, id string, keepState bool) error {
 	if err := rakeArg("the server id", id); err != nil {
+		return err
+	}
+	if err := r.check(ctx); err != nil {
 		return err
 	}
 	args := []string{id}
@@ -350,17 +399,14 @@ func (r *Rake) AddTenant(ctx context.Context, name string, secrets []string) (po
 	if err := checkTenantArgs(name, secrets); err != nil {
 		return pool.Tenant{}, err
 	}
+	if err := r.check(ctx); err != nil {
+		return pool.Tenant{}, err
+	}
 	out, err := r.run(ctx, "tenants:add", name, strings.Join(secrets, ":"))
 	if err != nil {
 		return pool.Tenant{}, err
 	}
-	id := ""
-	sc := bufio.NewScanner(bytes.NewReader([]byte(out)))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "New Tenant id: "); ok {
-			id = strings.TrimSpace(v)
-		}
-	}
+	id := lastValue(out, "New Tenant id: ")
 	if id == "" {
 		return pool.Tenant{}, fmt.Errorf("Scalelite rake tenants:add printed no id")
 	}
@@ -376,6 +422,9 @@ func (r *Rake) UpdateTenant(ctx context.Context, id, name string, secrets []stri
 	if err := rakeArg("the tenant id", id); err != nil {
 		return pool.Tenant{}, err
 	}
+	if err := r.check(ctx); err != nil {
+		return pool.Tenant{}, err
+	}
 	if _, err := r.run(ctx, "tenants:update", id, name, strings.Join(secrets, ":")); err != nil {
 		return pool.Tenant{}, err
 	}
@@ -387,8 +436,79 @@ func (r *Rake) DeleteTenant(ctx context.Context, id string) error {
 	if err := rakeArg("the tenant id", id); err != nil {
 		return err
 	}
+	if err := r.check(ctx); err != nil {
+		return err
+	}
 	_, err := r.run(ctx, "tenants:remove", id)
 	return err
+}
+
+// needTasks are the tasks (with the arguments omc passes) that Scalelite
+// 1.6.0 introduced or that omc needs; an older Scalelite lacks some.
+var needTasks = []struct{ name, args string }{
+	{"servers", ""},
+	{"servers:add", "[url,secret,load_multiplier,tag]"},
+	{"servers:update", ""},
+	{"servers:tag", "[id,tag]"},
+	{"servers:enable", ""},
+	{"servers:cordon", ""},
+	{"servers:disable", ""},
+	{"servers:remove", ""},
+	{"servers:panic", ""},
+	{"tenants", ""},
+	{"tenants:add", ""},
+	{"tenants:update", ""},
+	{"tenants:remove", ""},
+}
+
+// check lists Scalelite's rake tasks once (rake -T, which changes nothing)
+// and refuses a Scalelite older than 1.6.0 before omc writes to it.
+func (r *Rake) check(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.checked {
+		return nil
+	}
+	out, err := r.run(ctx, "-T")
+	if err != nil {
+		return fmt.Errorf("Scalelite rake: listing its tasks (rake -T) to check its version: %w", err)
+	}
+	if err := checkTasks(out); err != nil {
+		return err
+	}
+	r.checked = true
+	return nil
+}
+
+// checkTasks reads rake -T ("rake NAME[ARGS]  # comment" lines) and
+// names what omc needs and this Scalelite lacks.
+func checkTasks(out string) error {
+	have := map[string]string{}
+	for _, line := range strings.Split(plain(out), "\n") {
+		rest, ok := strings.CutPrefix(line, "rake ")
+		if !ok {
+			continue
+		}
+		spec, _, _ := strings.Cut(rest, " ")
+		name, args := spec, ""
+		if i := strings.IndexByte(spec, '['); i >= 0 {
+			name, args = spec[:i], spec[i:]
+		}
+		have[name] = args
+	}
+	var missing []string
+	for _, t := range needTasks {
+		args, ok := have[t.name]
+		if !ok || (t.args != "" && args != t.args) {
+			missing = append(missing, t.name+t.args)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("Scalelite rake: this Scalelite is older than 1.6.0, which omc's api: rake needs: its rake tasks lack %s "+
+		"(upgrade Scalelite; 1.5.1 to 1.5.3 can be managed through api: scalelite/api, without tags; see docs/scalelite-versions.md)",
+		strings.Join(missing, ", "))
 }
 
 // SSHRunner runs commands through omc's SSH transport, in the host's

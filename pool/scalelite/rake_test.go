@@ -3,6 +3,7 @@ package scalelite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,6 +121,7 @@ func TestRakeOverSSH(t *testing.T) {
 # FAKE docker for tests: records argv, answers like Scalelite's rake.
 { echo "argc=$#"; for a in "$@"; do echo "arg=$a"; done; } >> ` + log + `
 case "$6" in
+-T) printf 'rake servers:add[url,secret,load_multiplier,tag]  # Add\nrake servers\nrake servers:update[id,secret,load_multiplier,tag]\nrake servers:tag[id,tag]\nrake servers:enable[id]\nrake servers:cordon[id]\nrake servers:disable[id]\nrake servers:remove[id]\nrake servers:panic[id,keep_state,skip_end_calls]\nrake tenants\nrake tenants:add[name,secrets]\nrake tenants:update[id,name,secrets]\nrake tenants:remove[id]\n' ;;
 servers) printf 'id: sv1\n\turl: https://bbb1.example.org/bigbluebutton/api\n\tsecret: abc\n\tdisabled\n\tload: unavailable\n\tload multiplier: 1.0\n\tbbb version: \n\ttag: \n\toffline\n' ;;
 servers:add*) printf 'OK\nid: sv1\n' ;;
 *) echo "ERROR: No server found with id: x" >&2; exit 1 ;;
@@ -142,7 +144,8 @@ esac
 		t.Fatalf("delete: %v", err)
 	}
 	b, _ := os.ReadFile(log)
-	want := "argc=6\narg=exec\narg=scalelite-api\narg=bundle\narg=exec\narg=rake\narg=servers:add[https://bbb1.example.org/bigbluebutton/api,abc,1]\n" +
+	want := "argc=6\narg=exec\narg=scalelite-api\narg=bundle\narg=exec\narg=rake\narg=-T\n" +
+		"argc=6\narg=exec\narg=scalelite-api\narg=bundle\narg=exec\narg=rake\narg=servers:add[https://bbb1.example.org/bigbluebutton/api,abc,1]\n" +
 		"argc=6\narg=exec\narg=scalelite-api\narg=bundle\narg=exec\narg=rake\narg=servers\n"
 	if !strings.HasPrefix(string(b), want) {
 		t.Fatalf("argv log:\n%s", b)
@@ -151,4 +154,82 @@ esac
 
 func authorized(s *sshtest.Server) []byte {
 	return []byte(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey))))
+}
+
+// Every supported version's output, the logger-prefixed ones (1.6.12 to
+// 1.7.0) included, reads the same: before this, 1.7.0 listed 0 servers
+// and servers:add "printed no id".
+func TestRakeEverySupportedVersion(t *testing.T) {
+	for _, v := range []string{"1.6.0", "1.6.6", "1.6.11", "1.6.12", "1.6.12.1", "1.7.0", "1.7.1", "1.8.0", "1.8.5"} {
+		t.Run(v, func(t *testing.T) {
+			ctx := context.Background()
+			sl, r, node := rakeFake(t)
+			sl.SetRakeVersion(v)
+			sl.SetMultitenancy(true)
+			s, err := r.Add(ctx, pool.ServerSpec{URL: node.URL, Secret: "abc", LoadMultiplier: 1.5, Tag: "eu"})
+			if err != nil || s.ID == "" || s.Tag != "eu" || s.LoadMultiplier != 1.5 || s.State != pool.Disabled {
+				t.Fatalf("add: %+v %v", s, err)
+			}
+			if s, err = r.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable}); err != nil || s.State != pool.Enabled {
+				t.Fatalf("enable: %+v %v", s, err)
+			}
+			sl.SetLoad(s.ID, 15)
+			l, err := r.List(ctx)
+			if err != nil || len(l) != 1 || l[0].ID != s.ID || l[0].URL != node.URL || l[0].Secret != "abc" || !l[0].LoadKnown || l[0].Load != 15 || !l[0].Online {
+				t.Fatalf("list: %+v %v", l, err)
+			}
+			if s, err = r.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Cordon}); err != nil || s.State != pool.Cordoned {
+				t.Fatalf("cordon: %+v %v", s, err)
+			}
+			if err := r.Delete(ctx, s.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Delete(ctx, s.ID); !errors.Is(err, pool.ErrNotFound) || strings.Contains(err.Error(), "INFO --") {
+				t.Fatalf("delete twice: %v", err)
+			}
+			tn, err := r.AddTenant(ctx, "school", []string{"s1"})
+			if err != nil || tn.Name != "school" {
+				t.Fatalf("tenant: %+v %v", tn, err)
+			}
+			if tn, err = r.UpdateTenant(ctx, tn.ID, "", []string{"s2"}); err != nil || tn.Secrets[0] != "s2" {
+				t.Fatalf("update tenant: %+v %v", tn, err)
+			}
+			if err := r.DeleteTenant(ctx, "nope"); !errors.Is(err, pool.ErrNotFound) {
+				t.Fatalf("tenant not found: %v", err)
+			}
+			// rake -T once, before the first write.
+			if c := sl.RakeCalls(); c[0][5] != "-T" || strings.Count(fmt.Sprint(c), "-T") != 1 {
+				t.Fatalf("calls: %v", c)
+			}
+		})
+	}
+}
+
+// Scalelite before 1.6.0 has no servers:tag (and before 1.5.1 no
+// tenants:update, and until 1.5.1.5 "No server found" exits 0): refused,
+// with its reason, before any write.
+func TestRakeRefusesVersionsBefore160BeforeWriting(t *testing.T) {
+	for _, v := range []string{"1.5.0", "1.5.1", "1.5.1.6", "1.5.3"} {
+		t.Run(v, func(t *testing.T) {
+			ctx := context.Background()
+			sl, r, node := rakeFake(t)
+			sl.SetRakeVersion(v)
+			sl.SetMultitenancy(true)
+			_, err := r.Add(ctx, pool.ServerSpec{URL: node.URL, Secret: "abc"})
+			if err == nil || !strings.Contains(err.Error(), "older than 1.6.0") || !strings.Contains(err.Error(), "servers:tag[id,tag]") {
+				t.Fatalf("add: %v", err)
+			}
+			if _, err := r.AddTenant(ctx, "school", []string{"s"}); err == nil || !strings.Contains(err.Error(), "older than 1.6.0") {
+				t.Fatalf("tenant: %v", err)
+			}
+			if sl.Writes() != 0 || len(sl.Servers()) != 0 {
+				t.Fatalf("written: %d", sl.Writes())
+			}
+			for _, c := range sl.RakeCalls() {
+				if c[5] != "-T" {
+					t.Fatalf("ran %s", c[5])
+				}
+			}
+		})
+	}
 }
