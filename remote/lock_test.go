@@ -84,7 +84,7 @@ func TestLockGoesWithConnection(t *testing.T) {
 			if stale != "run A" {
 				t.Errorf("stale = %q, want run A", stale)
 			}
-			if !gone(pid, 0) {
+			if !gone(pid, 10*time.Second) {
 				t.Errorf("the stopped command (pid %d) still runs on the host", pid)
 			}
 		})
