@@ -7,9 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -40,12 +37,10 @@ func (g *globalOptions) context() context.Context {
 
 // Main runs omc with args and returns the process exit code.
 func Main(s *ui.Streams, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels the run, which then stops cleanly; a
+	// second one ends omc at once.
+	ctx, stop := signalContext()
 	defer stop()
-	// The first signal cancels the run, which then stops cleanly; from
-	// then on signals get their default action, so a second one ends omc
-	// at once.
-	go func() { <-ctx.Done(); stop() }()
 	root := newRoot(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
