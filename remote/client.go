@@ -305,6 +305,9 @@ func (c *Client) connErr(err error) error {
 	if lost := c.lost.Load(); lost != nil {
 		return *lost
 	}
+	if c.bastion != nil {
+		return c.bastion.connErr(err)
+	}
 	return err
 }
 

@@ -3,9 +3,12 @@ package remote
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/internal/sshtest"
 )
@@ -71,4 +74,52 @@ func TestLoginHangs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "node1: the remote shell did not answer within 1s of logging in") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestDeadLinkToBastion: when the link to the bastion dies, the error is
+// the bastion's: that is the connection that stopped answering.
+func TestDeadLinkToBastion(t *testing.T) {
+	jump := sshtest.Start(t)
+	target := sshtest.Start(t)
+	kh := testKnownHosts(t)
+	target.AuthorizeKey(publicKey(t, jump.KeyFile))
+	proxy := sshtest.StartProxy(t, jump.Addr)
+
+	cfg := configFor(target, kh)
+	cfg.KeyFile = jump.KeyFile
+	cfg.KeepaliveInterval = time.Hour // only the bastion's notices
+	b := configFor(jump, kh)
+	b.Name, b.Port = "bastion", proxy.Port
+	b.KeepaliveInterval, b.KeepaliveCount = 50*time.Millisecond, 3
+	cfg.Bastion = &b
+	c := mustDial(t, cfg)
+	sh := mustShell(t, c)
+	mustRun(t, sh, "true")
+
+	proxy.Freeze()
+	done := make(chan error, 1)
+	go func() { _, err := sh.Run(context.Background(), "echo hi"); done <- err }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no error within 20s of the link going dead")
+	}
+	var le *LostError
+	if !errors.As(err, &le) || le.Host != "bastion" {
+		t.Fatalf("err = %v, want the bastion's connection stopped answering", err)
+	}
+}
+
+func publicKey(t *testing.T, keyFile string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(keyFile + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

@@ -52,10 +52,9 @@ type Shell struct {
 	waitErr error         // the session's end, valid once exited is closed
 
 	// ready is printed by the shell once it runs (until it has been read):
-	// a login that never gets there fails after Config.Timeout (loginBy)
-	// instead of hanging the first script.
-	ready   string
-	loginBy time.Time
+	// a login that never gets there fails the first script after
+	// Config.Timeout instead of hanging it.
+	ready string
 }
 
 // Shell starts the host's shell on first use and returns the same one
@@ -72,7 +71,6 @@ func (c *Client) Shell(ctx context.Context) (*Shell, error) {
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	loginBy := time.Now().Add(c.cfg.Timeout)
 	type started struct {
 		s   *Shell
 		err error
@@ -98,7 +96,7 @@ func (c *Client) Shell(ctx context.Context) (*Shell, error) {
 		return nil, c.connErr(st.err)
 	}
 	s := st.s
-	s.ready, s.loginBy = newMarker(), loginBy
+	s.ready = newMarker()
 	go func() {
 		s.waitErr = s.sess.Wait()
 		close(s.exited)
@@ -217,7 +215,7 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 	if ready != "" {
 		input.WriteString("printf '%s\\n' '" + ready + "'\n")
 		readyc = make(chan struct{})
-		t := time.NewTimer(time.Until(s.loginBy))
+		t := time.NewTimer(s.c.cfg.Timeout)
 		defer t.Stop()
 		login = t.C
 	}
