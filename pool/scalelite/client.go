@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -105,8 +106,22 @@ func (e *APIError) Error() string {
 			"(the pool's checksum: setting; Scalelite's default is SHA1:SHA256:SHA512)", where, strings.ToUpper(e.Algorithm))
 	case e.Key != "":
 		return fmt.Sprintf("%s: %s (%s)", where, e.Msg, e.Key)
+	case e.Status == http.StatusForbidden && e.Msg == "(empty)":
+		// Rails' host authorization: production.rb sets config.hosts to
+		// URL_HOST (".URL_HOST" with multitenancy) and answers any other
+		// Host header with an empty 403.
+		return fmt.Sprintf("%s: HTTP 403 with an empty body: Scalelite most likely refuses the host name %s because it is not its URL_HOST "+
+			"(Rails host authorization; with multitenancy, URL_HOST or a sub-domain of it): use the name Scalelite's URL_HOST names in the pool's url",
+			where, hostOnly(e.Host))
 	}
 	return fmt.Sprintf("%s: HTTP %d: %s", where, e.Status, e.Msg)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // reQuery finds a signed query in text an answer echoes: from its "?"

@@ -138,3 +138,27 @@ func TestChecksumAlgorithmChosenAndExplained(t *testing.T) {
 		t.Fatalf("the fake took SHA384: %s", b[:n])
 	}
 }
+
+// Scalelite called by a name other than its URL_HOST answers an empty 403
+// (Rails host authorization); omc says what that most likely means.
+func TestEmpty403NamesHostAuthorization(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) }))
+	t.Cleanup(ts.Close)
+	_, err := (&scalelite.Client{URL: ts.URL, Secret: lbSecret}).List(context.Background())
+	for _, want := range []string{"HTTP 403 with an empty body", "refuses the host name 127.0.0.1", "URL_HOST"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	// A 403 with a body says what the body says.
+	ts2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(403)
+		w.Write([]byte(`{"error":"forbidden by proxy"}`))
+	}))
+	t.Cleanup(ts2.Close)
+	_, err = (&scalelite.Client{URL: ts2.URL, Secret: lbSecret}).List(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403: forbidden by proxy") || strings.Contains(err.Error(), "URL_HOST") {
+		t.Errorf("403 with a body: %v", err)
+	}
+}
