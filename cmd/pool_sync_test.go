@@ -97,3 +97,38 @@ func TestStatusWithScaleliteUnreadableShowsUnknownNotHealthy(t *testing.T) {
 		t.Fatalf("text:\n%s\n%s", out, errs)
 	}
 }
+
+// A failed omc remove leaves no hold behind when nothing changed in the
+// pool, and says what it left when the node is out of service.
+func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+
+	// Scalelite refuses every call: nothing changed, nothing held.
+	t.Setenv("OMC_T_LB", testLBSecret+"-wrong")
+	out, errs, code := run(t, "", "remove", "bbb-1", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code == 0 || !strings.Contains(errs, "nothing was changed") {
+		t.Fatalf("remove against a refusing Scalelite: code %d\n%s", code, errs)
+	}
+	t.Setenv("OMC_T_LB", testLBSecret)
+	r.sl.Poll(context.Background())
+	out, errs, code = run(t, "", "status", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code != 0 || strings.Contains(out, "drained by an operator") {
+		t.Fatalf("a failed remove left a hold:\n%s\n%s", out, errs)
+	}
+
+	// A meeting outlives the drain's timeout: the node stays cordoned and
+	// held, and omc says so.
+	r.bbb.Node("bbb-1").CreateMeeting("maths", 3, 1)
+	r.sl.Poll(context.Background())
+	out, errs, code = run(t, "", "remove", "bbb-1", "--timeout", "10ms", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code == 0 || !strings.Contains(errs, "it stays cordoned in the pool and held by omc remove (omc enable bbb-1 puts it back)") {
+		t.Fatalf("remove with a meeting left: code %d\n%s", code, errs)
+	}
+	if sv := r.state(t, "bbb-1"); sv.State != pool.Cordoned {
+		t.Fatalf("bbb-1 is %s", sv.State)
+	}
+}
