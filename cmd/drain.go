@@ -44,7 +44,7 @@ once.`,
 		Args: exactArgs(1, "omc drain NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runDrain(c.Context(), s, g, o)
+			return logRun(c.Context(), "drain", func(ctx context.Context) error { return runDrain(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -64,7 +64,7 @@ pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
 		Args: exactArgs(1, "omc enable NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runEnable(c.Context(), s, g, o)
+			return logRun(c.Context(), "enable", func(ctx context.Context) error { return runEnable(ctx, s, g, o) })
 		},
 	}
 }
@@ -81,7 +81,7 @@ it out of the inventory, or use omc scale.`,
 		Args: exactArgs(1, "omc remove NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runRemove(c.Context(), s, g, o)
+			return logRun(c.Context(), "remove", func(ctx context.Context) error { return runRemove(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -109,7 +109,7 @@ func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node str
 	if err != nil {
 		return nil, pool.Member{}, nil, err
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := runRedactor(ctx, poolSecrets(inv)...)
 	fp, err := openPool(ctx, s, inv, grp, deps, red)
 	if err != nil {
 		return nil, pool.Member{}, nil, err
