@@ -121,6 +121,9 @@ func endRunLog(ctx context.Context, err error, path string) error {
 	if errors.As(err, &ee) && ee.Silent {
 		return err
 	}
+	if c := exitCode(err); c == ExitInventory || c == ExitUsage {
+		return err // about the command line or the file: the log adds nothing
+	}
 	return withLog(err, path)
 }
 
