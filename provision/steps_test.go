@@ -191,7 +191,7 @@ func TestPlanHidesRotatedSecretsAndEscapedForms(t *testing.T) {
 	secret := `n3w<s3cr3t>&"value"`
 	escaped := template.HTMLEscapeString(secret)
 	middle := strings.Repeat("<z/>\n", 8) // two hunks
-	os.WriteFile(p, []byte("<a>1</a>\n<pass>0ld-r0tated-value</pass>\n" + middle + "<b>old</b>\n"), 0o600)
+	os.WriteFile(p, []byte("<a>1</a>\n<pass>0ld-r0tated-value</pass>\n"+middle+"<b>old</b>\n"), 0o600)
 	red := redact.New(secret)
 	var events []Event
 	Run(t.Context(), []Host{{Name: "h",
