@@ -32,6 +32,10 @@ const (
 type Host struct {
 	Name  string
 	Steps []Step
+	// Build, when set, makes Steps when the host's turn comes, so that
+	// only the hosts in flight (Parallel) hold their rendered files. Files
+	// alike on several hosts are then kept once (see share.go).
+	Build func() ([]Step, error)
 	// Dial opens the host's one connection for the run.
 	Dial func(ctx context.Context) (Conn, error)
 }
@@ -83,6 +87,7 @@ func Run(ctx context.Context, hosts []Host, o Options) []Result {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	results := make([]Result, len(hosts))
+	contents := &contentCache{}
 	slots := make(chan struct{}, o.Parallel)
 	handshakes := make(chan struct{}, o.Handshakes)
 	var wg sync.WaitGroup
@@ -98,7 +103,7 @@ func Run(ctx context.Context, hosts []Host, o Options) []Result {
 				return
 			}
 			defer func() { <-slots }()
-			r := &run{o: o, host: h, handshakes: handshakes}
+			r := &run{o: o, host: h, handshakes: handshakes, contents: contents}
 			results[i] = r.do(ctx)
 		}()
 	}
@@ -111,6 +116,7 @@ type run struct {
 	o          Options
 	host       Host
 	handshakes chan struct{}
+	contents   *contentCache
 	conn       Conn
 	uids, gids map[string]int
 	made       map[string]bool // directories this run made (or queued)
@@ -142,6 +148,13 @@ func (r *run) do(ctx context.Context) Result {
 }
 
 func (r *run) converge(ctx context.Context) error {
+	if r.host.Build != nil {
+		steps, err := r.host.Build()
+		if err != nil {
+			return err
+		}
+		r.host.Steps = r.contents.shareAll(steps)
+	}
 	r.emit(Event{Type: "host", Status: "connecting"})
 	select {
 	case r.handshakes <- struct{}{}:

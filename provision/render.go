@@ -63,6 +63,9 @@ func (e *TemplateError) Error() string {
 // Missing keys are errors, not "<no value>" silently written to a host.
 // Errors are *TemplateError.
 func Render(inv *inventory.Inventory, n *inventory.Node, name, text string) ([]byte, error) {
+	if !strings.Contains(text, "{{") {
+		return []byte(text), nil // plain text: nothing to run
+	}
 	r := &renderer{name: name, text: text, deadline: time.Now().Add(RenderTimeout)}
 	out, err := r.render(inv, n)
 	if err != nil {
@@ -123,6 +126,7 @@ func (r *renderer) render(inv *inventory.Inventory, n *inventory.Node) ([]byte, 
 		return nil, err
 	}
 	w := &limitWriter{r: r}
+	w.buf.Grow(min(len(r.text), MaxRenderBytes))
 	if err := t.Execute(w, TemplateData{Node: n, Settings: n.Settings}); err != nil {
 		return nil, err
 	}
