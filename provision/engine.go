@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aymanbagabas/go-udiff"
-
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
@@ -405,7 +403,7 @@ func (r *run) describe(ctx context.Context, c *Change) error {
 		c.Diff = "binary content differs"
 		return nil
 	}
-	c.Diff = hideOldSecrets(udiff.Unified(w.Path, w.Path, r.o.Redact(string(old)), r.o.Redact(string(data))))
+	c.Diff = fileDiff(w.Path, old, data, r.o.Redact)
 	return nil
 }
 
