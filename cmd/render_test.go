@@ -10,7 +10,8 @@ import (
 
 // hostileTemplates has, per node, a template that would loop for good
 // (issue 21: validate passed it, plan grew memory until killed), one
-// that calls itself, and fields and keys that are not there.
+// that calls itself, fields and keys that are not there, and a secret
+// named at run time that is not declared.
 const hostileTemplates = `apiVersion: omc/v1
 name: t
 groups:
@@ -37,6 +38,7 @@ groups:
                 {{ .Node.Name }}
                 {{ .Node.NoSuchField }}
           - file: {path: /etc/key, content: "{{ .Settings.nokey }}"}
+          - file: {path: /etc/secret, content: "{{ secret .Node.Name }}"}
 `
 
 // validate renders every template with the node's own data, under the
@@ -60,6 +62,7 @@ func TestValidateRendersTemplatesUnderLimits(t *testing.T) {
 			path + ":16:45: node a: file /etc/self: content: template \"r\" calls itself",
 			path + ":25:25: node b: file /etc/fields: content: at <.Node.NoSuchField>: can't evaluate field NoSuchField",
 			path + ":26:58: node b: file /etc/key: content: at <.Settings.nokey>: map has no entry for key \"nokey\"",
+			path + ":27:52: node b: file /etc/secret: content: at <secret .Node.Name>: error calling secret: no secret named \"b\"",
 		} {
 			if !strings.Contains(errs, want) {
 				t.Errorf("%s: stderr does not contain %q:\n%s", args[0], want, errs)
