@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -55,11 +56,15 @@ func TestExitCodes(t *testing.T) {
 		{"missing inventory", []string{"validate", "-i", filepath.Join(d, "nope.yaml")}, ExitInventory, "nope.yaml", ""},
 		{"help topic", []string{"help", "exit-codes"}, ExitOK, "", "130  interrupted"},
 		{"version json", []string{"version", "-o", "json"}, ExitOK, "", `"version":"dev"`},
+		{"unknown command", []string{"frobnicate"}, ExitUsage, `unknown command "frobnicate" for "omc"`, ""},
+		{"unknown subcommand", []string{"pool", "frobnicate"}, ExitUsage, `unknown command "frobnicate" for "omc pool": sync`, ""},
+		{"group without subcommand", []string{"known-hosts"}, ExitUsage, "omc known-hosts needs a subcommand: forget, path", ""},
+		{"inventory error names no log", []string{"drain", "x", "-i", bad}, ExitInventory, bad + ":8:9: ", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out, errs, code := run(t, "", tt.args...)
-			if code != tt.code || !strings.Contains(errs, tt.stderr) || !strings.Contains(out, tt.stdout) {
+			if code != tt.code || !strings.Contains(errs, tt.stderr) || !strings.Contains(out, tt.stdout) || strings.Contains(errs, "full log") {
 				t.Fatalf("code %d (want %d)\nstdout: %s\nstderr: %s", code, tt.code, out, errs)
 			}
 		})
@@ -215,5 +220,28 @@ func TestPlanTextGolden(t *testing.T) {
 	}
 	if got != string(want) {
 		t.Fatalf("plan text differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
+	}
+}
+
+// `go install …@v1.2.3` builds carry no -X stamp: the version comes from
+// the module's build info; a stamp wins; a clone's build stays "dev".
+func TestVersionFromBuildInfo(t *testing.T) {
+	info := func(v string) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) { return &debug.BuildInfo{Main: debug.Module{Version: v}}, true }
+	}
+	none := func() (*debug.BuildInfo, bool) { return nil, false }
+	for _, tc := range []struct {
+		stamped string
+		info    func() (*debug.BuildInfo, bool)
+		want    string
+	}{
+		{"dev", info("v1.2.3"), "v1.2.3"},
+		{"v2.0.0", info("v1.2.3"), "v2.0.0"},
+		{"dev", info("(devel)"), "dev"},
+		{"dev", none, "dev"},
+	} {
+		if got := versionOf(tc.stamped, tc.info); got != tc.want {
+			t.Errorf("versionOf(%q): %q, want %q", tc.stamped, got, tc.want)
+		}
 	}
 }

@@ -82,11 +82,8 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if o.Force {
 		nodes = forced(nodes)
 	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, o.Timeout)
+	defer cancel()
 	red := redact.New(secretValues(inv)...)
 	log, logPath, closeLog := openRunLog(red, command)
 	defer closeLog()
@@ -182,6 +179,11 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 					fmt.Fprintf(s.Err, "%s: %s\n", r.Host, red.String(r.Err.Error()))
 				}
 			}
+		}
+		if ctx.Err() != nil {
+			// Each host's line above says which step the signal or
+			// --timeout stopped.
+			return &exitError{Code: exitCode(context.Cause(ctx)), Err: fmt.Errorf("%v: %d of %d hosts did not finish; full log: %s", context.Cause(ctx), sum.Failed, sum.Hosts, logPath)}
 		}
 		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath)}
 	}

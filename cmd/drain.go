@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,7 @@ once.`,
 		Args: exactArgs(1, "omc drain NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runDrain(c.Context(), s, g, o)
+			return logRun(c.Context(), "drain", func(ctx context.Context) error { return runDrain(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -63,7 +64,7 @@ pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
 		Args: exactArgs(1, "omc enable NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runEnable(c.Context(), s, g, o)
+			return logRun(c.Context(), "enable", func(ctx context.Context) error { return runEnable(ctx, s, g, o) })
 		},
 	}
 }
@@ -80,7 +81,7 @@ it out of the inventory, or use omc scale.`,
 		Args: exactArgs(1, "omc remove NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return runRemove(c.Context(), s, g, o)
+			return logRun(c.Context(), "remove", func(ctx context.Context) error { return runRemove(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -108,7 +109,7 @@ func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node str
 	if err != nil {
 		return nil, pool.Member{}, nil, err
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := runRedactor(ctx, poolSecrets(inv)...)
 	fp, err := openPool(ctx, s, inv, grp, deps, red)
 	if err != nil {
 		return nil, pool.Member{}, nil, err
@@ -218,13 +219,64 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 		return err
 	}
 	defer fp.close()
+	prev, wasHeld := fp.holds.Held(o.Node)
 	if err := fp.holds.Set(o.Node, operator("omc remove")); err != nil {
 		return fmt.Errorf("recording the removal: %w", err)
 	}
-	if err := pool.Remove(ctx, fp.api, m, drainOpts(s, red, o, m)); err != nil {
-		return fmt.Errorf("%s: %w", o.Node, err)
+	wc := &writeCounter{Pool: fp.api}
+	if err := pool.Remove(ctx, wc, m, drainOpts(s, red, o, m)); err != nil {
+		return fmt.Errorf("%s: %w; %s", o.Node, err, leftAfterFailedRemove(ctx, fp, m, wc.writes.Load() > 0, prev, wasHeld))
 	}
 	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: "drained and deregistered; the machine stays"})
 	writeNodeResult(s, g, "remove", pool.Server{}, o.Node)
 	return nil
+}
+
+// leftAfterFailedRemove says what a failed omc remove leaves. The hold
+// it set stays only while the node is out of service (cordoned or
+// disabled: omc up must not enable it behind the operator's back);
+// when the pool still has it enabled, or never had it, the hold is
+// put back as it was, so nothing lasting is left.
+func leftAfterFailedRemove(ctx context.Context, fp *fleetPool, m pool.Member, wrote bool, prev string, wasHeld bool) string {
+	enable := "omc enable " + m.Node + " puts it back"
+	if wrote {
+		l, err := fp.api.List(context.WithoutCancel(ctx))
+		if err != nil {
+			return "it stays held by omc remove, as its pool state could not be read (" + enable + ")"
+		}
+		for _, sv := range pool.FindByURL(l, m.URL) {
+			if sv.State != pool.Enabled {
+				return fmt.Sprintf("it stays %s in the pool and held by omc remove (%s)", sv.State, enable)
+			}
+		}
+	}
+	restore := fp.holds.Clear(m.Node)
+	if wasHeld {
+		restore = fp.holds.Set(m.Node, prev)
+	}
+	if restore != nil {
+		return "releasing the hold omc remove set failed too: " + restore.Error() + " (" + enable + ")"
+	}
+	return "nothing was changed"
+}
+
+// writeCounter counts the calls that change the pool.
+type writeCounter struct {
+	pool.Pool
+	writes atomic.Int64
+}
+
+func (w *writeCounter) Update(ctx context.Context, id string, u pool.ServerUpdate) (pool.Server, error) {
+	w.writes.Add(1)
+	return w.Pool.Update(ctx, id, u)
+}
+
+func (w *writeCounter) Delete(ctx context.Context, id string) error {
+	w.writes.Add(1)
+	return w.Pool.Delete(ctx, id)
+}
+
+func (w *writeCounter) Panic(ctx context.Context, id string, keep bool) error {
+	w.writes.Add(1)
+	return w.Pool.Panic(ctx, id, keep)
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/omc-coop/omc/inventory"
 )
@@ -33,8 +38,10 @@ const exitCodesHelp = `omc exits with one of these codes:
        not answer); use it from monitoring
   6    "omc backup status" only: a node's backup target has no snapshot
        newer than --max-age (a day), or its repository cannot be read
-  130  interrupted by Ctrl-C or SIGTERM; hosts finish or abandon their
-       current step atomically and release their locks
+  130  interrupted by Ctrl-C or SIGTERM; each host stops at its current
+       step (a file is written whole or not at all, a running command is
+       ended on the host), its lock is released, and the message says
+       which step on which host was interrupted
 `
 
 // ExitError carries an exit code with an error. Silent means the error
@@ -74,4 +81,73 @@ func exitCode(err error) int {
 		return ExitInterrupt
 	}
 	return ExitError
+}
+
+// interrupted is the cause of a run's context once the first Ctrl-C or
+// SIGTERM came: what it stopped then says "interrupted (Ctrl-C)", not
+// "context canceled". It is a context.Canceled (exit code 130).
+type interrupted struct{ sig os.Signal }
+
+func (e interrupted) Error() string {
+	if e.sig == os.Interrupt {
+		return "interrupted (Ctrl-C)"
+	}
+	if s, ok := e.sig.(syscall.Signal); ok && s == syscall.SIGTERM {
+		return "interrupted (SIGTERM)"
+	}
+	return "interrupted (" + e.sig.String() + ")"
+}
+
+func (interrupted) Is(target error) bool { return target == context.Canceled }
+
+// signalContext is cancelled, with an interrupted cause, by the first
+// SIGINT or SIGTERM. From then on, and after stop, signals get their
+// default action, so a second one ends omc at once.
+func signalContext() (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-ch:
+			signal.Stop(ch)
+			cancel(interrupted{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
+}
+
+// timedOut is the cause of the deadline --timeout sets, so that what it
+// stopped says "timed out after --timeout 8s". It is a
+// context.DeadlineExceeded.
+type timedOut struct{ d time.Duration }
+
+func (e timedOut) Error() string { return "timed out after --timeout " + shortDuration(e.d) }
+
+func (timedOut) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// withTimeout bounds ctx by the --timeout flag's d; 0 is no limit.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeoutCause(ctx, d, timedOut{d})
+}
+
+// shortDuration is d as written on a command line: 30m, not 30m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -100,11 +100,8 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 	if err := o.check(); err != nil {
 		return err
 	}
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := withTimeout(ctx, o.Timeout)
+	defer cancel()
 	out := g.Inventory
 	if out == "" || out == "-" {
 		out = "omc.yaml"

@@ -221,6 +221,7 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 		fp.members = append(fp.members, m)
 	}
 	red.Add(cfg.Secret.Value())
+	hc := loggedHTTP(deps.http(), runLogFrom(ctx))
 	switch cfg.APIKind() {
 	case inventory.PoolRake:
 		rp, closeFn, err := openRake(ctx, s, inv, g, deps)
@@ -229,10 +230,10 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 		}
 		fp.api, fp.close = rp, closeFn
 	default:
-		fp.api = &scalelite.Client{URL: cfg.URL, Secret: cfg.Secret.Value(), Algorithm: cfg.ChecksumAlgorithm(), HTTP: deps.http()}
+		fp.api = &scalelite.Client{URL: cfg.URL, Secret: cfg.Secret.Value(), Algorithm: cfg.ChecksumAlgorithm(), HTTP: hc}
 	}
 	fp.api = &maskingPool{Pool: fp.api, red: red}
-	fp.gate = &pool.Gate{HTTP: deps.http(), Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}
+	fp.gate = &pool.Gate{HTTP: hc, Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}
 	fp.holds = pool.FileHolds{Path: filepath.Join(stateDir(), "pools", inv.Name, g.Name+".holds.json")}
 	return fp, nil
 }
@@ -599,7 +600,7 @@ func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 func syncGroups(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, include func(*inventory.Node) bool, deps *poolDeps, dry bool) (int, error) {
 	pending := 0
 	byGroup, order := groupNodes(nodes)
-	red := redact.New(poolSecrets(inv)...)
+	red := runRedactor(ctx, poolSecrets(inv)...)
 	var problems []string
 	for _, name := range order {
 		grp := inv.Group(name)

@@ -3,6 +3,8 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -95,5 +97,99 @@ func TestStatusWithScaleliteUnreadableShowsUnknownNotHealthy(t *testing.T) {
 	r.seen.WriteString(out + errs)
 	if !strings.Contains(out, "3 nodes, 0 healthy") || !strings.Contains(errs, "3 of 3 nodes unhealthy") {
 		t.Fatalf("text:\n%s\n%s", out, errs)
+	}
+}
+
+// A failed omc remove leaves no hold behind when nothing changed in the
+// pool, and says what it left when the node is out of service.
+func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+
+	// Scalelite refuses every call: nothing changed, nothing held.
+	t.Setenv("OMC_T_LB", testLBSecret+"-wrong")
+	out, errs, code := run(t, "", "remove", "bbb-1", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code == 0 || !strings.Contains(errs, "nothing was changed") {
+		t.Fatalf("remove against a refusing Scalelite: code %d\n%s", code, errs)
+	}
+	t.Setenv("OMC_T_LB", testLBSecret)
+	r.sl.Poll(context.Background())
+	out, errs, code = run(t, "", "status", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code != 0 || strings.Contains(out, "drained by an operator") {
+		t.Fatalf("a failed remove left a hold:\n%s\n%s", out, errs)
+	}
+
+	// A meeting outlives the drain's timeout: the node stays cordoned and
+	// held, and omc says so.
+	r.bbb.Node("bbb-1").CreateMeeting("maths", 3, 1)
+	r.sl.Poll(context.Background())
+	out, errs, code = run(t, "", "remove", "bbb-1", "--timeout", "10ms", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code == 0 || !strings.Contains(errs, "it stays cordoned in the pool and held by omc remove (omc enable bbb-1 puts it back)") {
+		t.Fatalf("remove with a meeting left: code %d\n%s", code, errs)
+	}
+	if sv := r.state(t, "bbb-1"); sv.State != pool.Cordoned {
+		t.Fatalf("bbb-1 is %s", sv.State)
+	}
+}
+
+// Every pool command writes a debug log: its calls to Scalelite and the
+// nodes (method, host, path, status), how it ended; never a secret, a
+// new tenant's secret or a checksum.
+func TestPoolCommandsWriteADebugLog(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+	r.sl.SetMultitenancy(true)
+	r.sl.Poll(context.Background())
+	logs := filepath.Join(stateDir(), "logs")
+	for _, tc := range []struct {
+		args []string
+		name string
+		want []string
+	}{
+		{[]string{"status"}, "status", []string{"path=/scalelite/api/getServers", "path=/bbb-1/bigbluebutton/api/getMeetings", "msg=end ok=true"}},
+		{[]string{"pool", "sync"}, "pool-sync", []string{"path=/scalelite/api/getServers"}},
+		{[]string{"drain", "bbb-2", "--force", "--timeout", "0"}, "drain", []string{"path=/scalelite/api/updateServer", "path=/scalelite/api/panicServer", "msg=end ok=true"}},
+		{[]string{"enable", "bbb-2"}, "enable", []string{"path=/scalelite/api/updateServer"}},
+		{[]string{"tenant", "add", "school"}, "tenant-add", []string{"path=/scalelite/api/addTenant"}},
+		{[]string{"tenant", "list"}, "tenant-list", []string{"path=/scalelite/api/getTenants"}},
+		{[]string{"remove", "bbb-3", "--force", "--timeout", "0"}, "remove", []string{"path=/scalelite/api/deleteServer"}},
+		{[]string{"enable", "nope"}, "enable", []string{"level=ERROR msg=end"}},
+	} {
+		before, _ := filepath.Glob(filepath.Join(logs, "*-"+tc.name+"-*.log"))
+		out, errs, _ := run(t, "", append(tc.args, "-i", r.inv)...)
+		if tc.name != "tenant-add" {
+			r.seen.WriteString(out + errs)
+		}
+		after, _ := filepath.Glob(filepath.Join(logs, "*-"+tc.name+"-*.log"))
+		if len(after) != len(before)+1 {
+			t.Fatalf("%v: %d logs before, %d after", tc.args, len(before), len(after))
+		}
+		var newest string
+		for _, a := range after {
+			if !contains(before, a) {
+				newest = a
+			}
+		}
+		b, err := os.ReadFile(newest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		r.seen.WriteString(text)
+		for _, w := range append(tc.want, "command="+tc.name) {
+			if !strings.Contains(text, w) {
+				t.Errorf("%v: the log lacks %q:\n%s", tc.args, w, text)
+			}
+		}
+		var tenant string
+		for _, tn := range r.sl.Tenants() {
+			tenant = strings.Join(tn.Secrets, "")
+		}
+		if strings.Contains(text, "checksum=") || (tenant != "" && strings.Contains(text, tenant)) {
+			t.Errorf("%v: the log shows a checksum or a tenant secret:\n%s", tc.args, text)
+		}
 	}
 }

@@ -7,17 +7,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/omc-coop/omc/internal/ui"
 )
 
-// version is stamped at build time (-ldflags "-X github.com/omc-coop/omc/cmd.version=v1.2.3").
-var version = "dev"
+// version is stamped at build time (-ldflags "-X github.com/omc-coop/omc/cmd.version=v1.2.3");
+// unstamped, it is the module version `go install …@v1.2.3` records.
+var version = versionOf("dev", debug.ReadBuildInfo)
+
+// versionOf is stamped unless it is "dev": then the main module's version
+// from the build info ("(devel)" for a build from a clone stays "dev").
+func versionOf(stamped string, info func() (*debug.BuildInfo, bool)) string {
+	if stamped != "dev" {
+		return stamped
+	}
+	if bi, ok := info(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return stamped
+}
 
 // globalOptions are the flags every command shares, and the running
 // command's context.
@@ -40,17 +52,20 @@ func (g *globalOptions) context() context.Context {
 
 // Main runs omc with args and returns the process exit code.
 func Main(s *ui.Streams, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal cancels the run, which then stops cleanly; a
+	// second one ends omc at once.
+	ctx, stop := signalContext()
 	defer stop()
-	// The first signal cancels the run, which then stops cleanly; from
-	// then on signals get their default action, so a second one ends omc
-	// at once.
-	go func() { <-ctx.Done(); stop() }()
 	root := newRoot(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
+	}
+	var ue *exitError
+	if !errors.As(err, &ue) && strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's own, for the root's unknown commands.
+		err = usageError("%v (see 'omc --help')", err)
 	}
 	var ee *exitError
 	if !(errors.As(err, &ee) && ee.Silent) {
@@ -122,6 +137,7 @@ each Scalelite pool equal to the inventory.`,
 		Long:  exitCodesHelp,
 		Run:   func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, exitCodesHelp) },
 	})
+	needSubcommand(root)
 	// "omc help exit-codes" shows the topic without running anything.
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
@@ -139,6 +155,32 @@ each Scalelite pool equal to the inventory.`,
 		},
 	})
 	return root
+}
+
+// needSubcommand makes every group command (one with subcommands and no
+// action of its own: backup, known-hosts, pool, …) refuse to run without
+// a known subcommand, with exit 4 as documented, instead of printing its
+// help and exiting 0. The root's own unknown commands are mapped in Main.
+func needSubcommand(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		needSubcommand(sub)
+	}
+	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil || !c.HasParent() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(c *cobra.Command, args []string) error {
+		var names []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		if len(args) == 0 {
+			return usageError("%s needs a subcommand: %s (see '%s --help')", c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+		}
+		return usageError("unknown command %q for %q: %s (see '%s --help')", args[0], c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
+	}
 }
 
 // noArgs rejects positional arguments with a usage error.

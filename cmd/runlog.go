@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,9 +25,22 @@ func openRunLog(red *redact.Redactor, command string) (*slog.Logger, string, fun
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return slog.New(slog.DiscardHandler), "", func() {}
 	}
-	name := fmt.Sprintf("%s-%s-%d.log", time.Now().UTC().Format("20060102T150405Z"), command, os.Getpid())
-	path := filepath.Join(dir, name)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	var path string
+	var f *os.File
+	var err error
+	// Two runs of one command in the same second and process (a test,
+	// a script calling omc as a library) get -2, -3, … rather than none.
+	for i := 1; i <= 100; i++ {
+		name := fmt.Sprintf("%s-%s-%d.log", stamp, command, os.Getpid())
+		if i > 1 {
+			name = fmt.Sprintf("%s-%s-%d-%d.log", stamp, command, os.Getpid(), i)
+		}
+		path = filepath.Join(dir, name)
+		if f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600); !errors.Is(err, os.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return slog.New(slog.DiscardHandler), "", func() {}
 	}
@@ -45,4 +61,102 @@ func pruneLogs(dir string) {
 	for _, p := range m[:len(m)-keepLogs] {
 		_ = os.Remove(p)
 	}
+}
+
+type runLogKey struct{}
+
+type runRedactorKey struct{}
+
+// logRun runs a pool command with its debug log: opened before the
+// inventory is read, with a redactor the command fills in (runRedactor)
+// as it learns the secrets, so that nothing it logs shows one.
+func logRun(ctx context.Context, command string, run func(ctx context.Context) error) error {
+	red := redact.New()
+	ctx = context.WithValue(ctx, runRedactorKey{}, red)
+	ctx, path, closeLog := startRunLog(ctx, red, command)
+	defer closeLog()
+	return endRunLog(ctx, run(ctx), path)
+}
+
+// runRedactor is the run's redactor with secrets added (a new one when
+// the command runs without logRun, as in tests of its parts).
+func runRedactor(ctx context.Context, secrets ...string) *redact.Redactor {
+	if red, ok := ctx.Value(runRedactorKey{}).(*redact.Redactor); ok {
+		red.Add(secrets...)
+		return red
+	}
+	return redact.New(secrets...)
+}
+
+// startRunLog opens the debug log of a command that does not converge
+// hosts (the pool commands) and puts it in the returned context, where
+// openPool finds it: every call to Scalelite and the nodes' BBB APIs is
+// logged there (method, host, path, status, time; never a query, which
+// carries a checksum).
+func startRunLog(ctx context.Context, red *redact.Redactor, command string, args ...any) (context.Context, string, func()) {
+	log, path, closeFn := openRunLog(red, command)
+	log.Info("start", append([]any{"command", command, "version", version}, args...)...)
+	return context.WithValue(ctx, runLogKey{}, log), path, closeFn
+}
+
+// runLogFrom is the context's debug log, nil when there is none.
+func runLogFrom(ctx context.Context) *slog.Logger {
+	l, _ := ctx.Value(runLogKey{}).(*slog.Logger)
+	return l
+}
+
+// endRunLog records how the command ended and, for a failure that is
+// not a silent exit code, names the log in the error.
+func endRunLog(ctx context.Context, err error, path string) error {
+	log := runLogFrom(ctx)
+	if log == nil {
+		return err
+	}
+	if err == nil {
+		log.Info("end", "ok", true)
+		return nil
+	}
+	log.Error("end", "error", err.Error())
+	var ee *exitError
+	if errors.As(err, &ee) && ee.Silent {
+		return err
+	}
+	if c := exitCode(err); c == ExitInventory || c == ExitUsage {
+		return err // about the command line or the file: the log adds nothing
+	}
+	return withLog(err, path)
+}
+
+// loggedHTTP is hc with each request it sends logged to log.
+func loggedHTTP(hc *http.Client, log *slog.Logger) *http.Client {
+	if log == nil {
+		return hc
+	}
+	c := *hc
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = &loggedTransport{base: base, log: log}
+	return &c
+}
+
+type loggedTransport struct {
+	base http.RoundTripper
+	log  *slog.Logger
+}
+
+func (t *loggedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t0 := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	attrs := []any{"method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "ms", time.Since(t0).Milliseconds()}
+	switch {
+	case err != nil:
+		// A transport error names no URL (only *url.Error, added by
+		// http.Client above this, quotes it).
+		t.log.Warn("http", append(attrs, "error", err.Error())...)
+	default:
+		t.log.Debug("http", append(attrs, "status", resp.StatusCode)...)
+	}
+	return resp, err
 }

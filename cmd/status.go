@@ -61,7 +61,11 @@ node turns unhealthy or healthy again: the page's incidents.`,
 				return usageError("--interval only applies with --watch (one omc status is one look; run it from a timer for more)")
 			}
 			o.Targets = args
-			return runStatus(c.Context(), s, g, o)
+			if o.Watch {
+				// A live view refreshes for hours: no per-call log.
+				return runStatus(c.Context(), s, g, o)
+			}
+			return logRun(c.Context(), "status", func(ctx context.Context) error { return runStatus(ctx, s, g, o) })
 		},
 	}
 	f := c.Flags()
@@ -125,7 +129,7 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	if err != nil {
 		return err
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := runRedactor(ctx, poolSecrets(inv)...)
 	if o.Watch {
 		return runStatusWatch(ctx, s, inv, groups, o, red)
 	}

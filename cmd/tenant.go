@@ -63,7 +63,7 @@ With several pools, name one with --pool GROUP.`,
 				if len(args) != 1 {
 					return usageError("usage: omc tenant list")
 				}
-				return runTenantList(c.Context(), s, g, o)
+				return logRun(c.Context(), "tenant-list", func(ctx context.Context) error { return runTenantList(ctx, s, g, o) })
 			}
 			if len(args) != 2 {
 				return usageError("usage: omc tenant %s NAME", verb)
@@ -74,11 +74,11 @@ With several pools, name one with --pool GROUP.`,
 			}
 			switch verb {
 			case "add":
-				return runTenantAdd(c.Context(), s, g, o)
+				return logRun(c.Context(), "tenant-add", func(ctx context.Context) error { return runTenantAdd(ctx, s, g, o) })
 			case "rotate":
-				return runTenantRotate(c.Context(), s, g, o)
+				return logRun(c.Context(), "tenant-rotate", func(ctx context.Context) error { return runTenantRotate(ctx, s, g, o) })
 			case "disable":
-				return runTenantDisable(c.Context(), s, g, o)
+				return logRun(c.Context(), "tenant-disable", func(ctx context.Context) error { return runTenantDisable(ctx, s, g, o) })
 			}
 			return usageError("unknown tenant command %q: add, list, rotate or disable", verb)
 		},
@@ -113,7 +113,7 @@ func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantO
 		}
 		return nil, nil, usageError("several pools (%s): name one with --pool GROUP", strings.Join(names, ", "))
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := runRedactor(ctx, poolSecrets(inv)...)
 	fp, err := openPool(ctx, s, inv, groups[0], o.deps, red)
 	if err != nil {
 		return nil, nil, err

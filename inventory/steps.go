@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
@@ -125,6 +126,11 @@ func (v *validator) step(s *Step) {
 		}
 		if c.Creates != "" {
 			v.absPath(&c.Creates)
+		}
+		if c.Timeout != "" {
+			if d, err := time.ParseDuration(c.Timeout); err != nil || d < time.Second {
+				v.errf(&c.Timeout, "%q is not a time limit of a second or more, such as 90m or 3h", c.Timeout)
+			}
 		}
 	}
 }

@@ -229,4 +229,6 @@ type CommandStep struct {
 	Unless string `yaml:"unless" desc:"Check command; run only when it exits non-zero."`
 	// Creates: Run runs only when this path does not exist.
 	Creates string `yaml:"creates" desc:"Run only when this path does not exist."`
+	// Timeout bounds one run of Run (a Go duration; default 1h).
+	Timeout string `yaml:"timeout" desc:"Longest one run may take, e.g. 90m or 3h (default 1h); then it is ended and the step fails."`
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/omc-coop/omc/inventory"
 )
@@ -109,8 +110,9 @@ func buildStep(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step) 
 		u := sp.User
 		return &UserStep{Name: u.Name, Groups: u.Groups, Shell: u.Shell, System: u.System, AuthorizedKeys: u.AuthorizedKeys}, nil
 	case sp.Command != nil:
-		c := sp.Command // the inventory refuses commands without a guard
-		return &CommandStep{Label: sp.Name, Run: c.Run, Unless: c.Unless, Creates: c.Creates}, nil
+		c := sp.Command                             // the inventory refuses commands without a guard
+		timeout, _ := time.ParseDuration(c.Timeout) // validated by the inventory
+		return &CommandStep{Label: sp.Name, Run: c.Run, Unless: c.Unless, Creates: c.Creates, Timeout: timeout}, nil
 	}
 	return nil, fmt.Errorf("step has no kind")
 }

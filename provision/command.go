@@ -2,7 +2,9 @@ package provision
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/omc-coop/omc/internal/shell"
 )
@@ -16,7 +18,16 @@ type CommandStep struct {
 	Run     string
 	Unless  string
 	Creates string
+	// Timeout bounds one run of Run on the host (0: DefaultCommandTimeout).
+	// Then the command, and what it started, is ended, and the step fails.
+	Timeout time.Duration
 }
+
+// DefaultCommandTimeout is how long a command step may run when it sets
+// no Timeout: more than any install takes, yet a command that waits for
+// ever (a prompt, a lock, a dead mirror) fails the host, releasing its
+// lock, instead of hanging the run.
+const DefaultCommandTimeout = time.Hour
 
 func (s *CommandStep) ID() string {
 	if s.Label != "" {
@@ -52,5 +63,35 @@ func (s *CommandStep) Plan(obs []string) (*Change, error) {
 	if d != "no" {
 		return nil, nil
 	}
-	return &Change{Step: s, Summary: "run", Script: s.Run}, nil
+	limit := s.Timeout
+	if limit <= 0 {
+		limit = DefaultCommandTimeout
+	}
+	return &Change{Step: s, Summary: "run", Script: limited(s.Run, limit), Check: timeoutCheck(limit)}, nil
+}
+
+// limited runs script under coreutils timeout(1), in a process group of
+// its own: TERM to all of it after d, KILL 10 s later; -v says so on
+// stderr, which tells a timeout from a command that exits 124 itself.
+// Without timeout(1) on the host, script runs unbounded.
+func limited(script string, d time.Duration) string {
+	secs := strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+	return "omc_t=; if command -v timeout >/dev/null 2>&1; then omc_t='timeout -v -k 10 " + secs + "'; fi\n" +
+		"$omc_t /bin/sh -c " + shell.Quote(script)
+}
+
+// timedOutLine is what timeout -v prints when it ends a command.
+const timedOutLine = "timeout: sending signal"
+
+// timeoutCheck is a limited command's outcome as an error.
+func timeoutCheck(d time.Duration) func(stdout, stderr string, code int) error {
+	return func(stdout, stderr string, code int) error {
+		switch {
+		case code == 0:
+			return nil
+		case code == 124 && strings.Contains(stderr, timedOutLine):
+			return fmt.Errorf("timed out after %s and was ended (raise the step's timeout: if it needs longer)", d)
+		}
+		return scriptError("command failed", RunResult{Stdout: []byte(stdout), Stderr: []byte(stderr), ExitCode: code})
+	}
 }

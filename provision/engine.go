@@ -96,8 +96,8 @@ func Run(ctx context.Context, hosts []Host, o Options) []Result {
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
-				results[i] = Result{Host: h.Name, Err: ctx.Err()}
-				o.Observer.Event(Event{V: EventVersion, Type: "host", Host: h.Name, Status: "failed", Error: ctx.Err().Error()})
+				results[i] = Result{Host: h.Name, Err: context.Cause(ctx)}
+				o.Observer.Event(Event{V: EventVersion, Type: "host", Host: h.Name, Status: "failed", Error: context.Cause(ctx).Error()})
 				return
 			}
 			defer func() { <-slots }()
@@ -157,7 +157,7 @@ func (r *run) converge(ctx context.Context) error {
 	select {
 	case r.handshakes <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return context.Cause(ctx)
 	}
 	conn, err := r.host.Dial(ctx)
 	<-r.handshakes

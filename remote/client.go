@@ -62,6 +62,13 @@ type Config struct {
 	// against a host must use the same one; only tests that run several
 	// sshd on one machine, each standing for a host, set it.
 	LockPath string
+	// KeepaliveInterval and KeepaliveCount: a keepalive request goes out
+	// every KeepaliveInterval (default 5s); when KeepaliveCount intervals
+	// (default 6) pass without its answer, the connection is taken for
+	// dead and closed, so a link that died silently fails the run within
+	// about half a minute instead of hanging it.
+	KeepaliveInterval time.Duration
+	KeepaliveCount    int
 }
 
 // Stats counts what a Client cost the host.
@@ -81,7 +88,8 @@ type Client struct {
 
 	dials, execs atomic.Int64
 	closed       atomic.Bool
-	stop         chan struct{} // closed by Close: ends the keepalive
+	stop         chan struct{}         // closed by Close: ends the keepalive
+	lost         atomic.Pointer[error] // why the keepalive closed the connection
 
 	mu       sync.Mutex // guards the fields below
 	shell    *Shell
@@ -93,14 +101,6 @@ type Client struct {
 
 // ErrClosed is returned by a Client's methods after Close.
 var ErrClosed = errors.New("remote: connection closed")
-
-// Keepalive settings: a request every keepaliveInterval; the connection is
-// closed when one goes unanswered for keepaliveTimeout, so a dead network
-// fails a Run instead of hanging it.
-var (
-	keepaliveInterval = 30 * time.Second
-	keepaliveTimeout  = 90 * time.Second
-)
 
 // Dial connects and authenticates to the host, verifying its key.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
@@ -135,7 +135,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		if err != nil {
 			c.bastion.Close()
 			de := &DialError{Host: c.name, Address: addr, Via: via, Op: "connect", Err: err}
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() != nil {
+				de.Err = context.Cause(ctx)
+			} else if errors.Is(err, context.DeadlineExceeded) {
 				de.Timeout = cfg.Timeout
 			}
 			return nil, de
@@ -145,7 +147,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		if nc, err = d.DialContext(ctx, "tcp", addr); err != nil {
 			de := &DialError{Host: c.name, Address: addr, Op: "connect", Err: err}
 			var ne net.Error
-			if ctx.Err() == nil && errors.As(err, &ne) && ne.Timeout() {
+			if ctx.Err() != nil {
+				de.Err = context.Cause(ctx)
+			} else if errors.As(err, &ne) && ne.Timeout() {
 				de.Timeout = cfg.Timeout
 			}
 			return nil, de
@@ -174,7 +178,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		case hk.err != nil:
 			return nil, hk.err
 		case ctx.Err() != nil:
-			return nil, &DialError{Host: c.name, Address: addr, Via: via, Op: "handshake", Err: ctx.Err()}
+			return nil, &DialError{Host: c.name, Address: addr, Via: via, Op: "handshake", Err: context.Cause(ctx)}
 		case timedOut.Load():
 			return nil, &DialError{Host: c.name, Address: addr, Via: via, Op: "handshake", Timeout: cfg.Timeout, Err: os.ErrDeadlineExceeded}
 		case strings.Contains(err.Error(), "unable to authenticate"):
@@ -196,6 +200,12 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 15 * time.Second
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = 5 * time.Second
+	}
+	if cfg.KeepaliveCount <= 0 {
+		cfg.KeepaliveCount = 6
 	}
 	if cfg.Name == "" {
 		cfg.Name = cfg.Address
@@ -250,32 +260,55 @@ func (c *Client) Close() error {
 	return err
 }
 
+// keepalive asks the host for an answer every KeepaliveInterval, one
+// request at a time. Any answer will do (OpenSSH refuses the request, and
+// says so). When KeepaliveCount intervals pass while one is unanswered,
+// it records why and closes the connection: every pending read and write
+// then fails, and the errors say the connection stopped answering.
 func (c *Client) keepalive() {
-	t := time.NewTicker(keepaliveInterval)
+	t := time.NewTicker(c.cfg.KeepaliveInterval)
 	defer t.Stop()
+	answered := make(chan error, 1)
+	pending, missed := false, 0
 	for {
 		select {
 		case <-c.stop:
 			return
-		case <-t.C:
-		}
-		done := make(chan error, 1)
-		go func() {
-			_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
-			done <- err
-		}()
-		select {
-		case err := <-done:
+		case err := <-answered:
 			if err != nil {
-				return
+				return // the connection is closed
 			}
-		case <-time.After(keepaliveTimeout):
+			pending, missed = false, 0
+		case <-t.C:
+			if !pending {
+				pending = true
+				go func() {
+					_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+					answered <- err
+				}()
+				continue
+			}
+			if missed++; missed < c.cfg.KeepaliveCount {
+				continue
+			}
+			err := error(&LostError{Host: c.name, Address: c.addr, Silent: c.cfg.KeepaliveInterval * time.Duration(missed)})
+			c.lost.Store(&err)
 			c.conn.Close()
-			return
-		case <-c.stop:
 			return
 		}
 	}
+}
+
+// connErr is err, unless the keepalive found the connection dead: then
+// that is what the caller needs to hear.
+func (c *Client) connErr(err error) error {
+	if lost := c.lost.Load(); lost != nil {
+		return *lost
+	}
+	if c.bastion != nil {
+		return c.bastion.connErr(err)
+	}
+	return err
 }
 
 // newSession opens a session and counts it.

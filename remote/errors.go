@@ -137,6 +137,19 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s: another omc run is changing this host: %s; wait for it to finish (its lock goes away when its SSH connection closes)", e.Host, h)
 }
 
+// LostError means the host stopped answering on an established
+// connection: no reply to SSH keepalives for Silent. The network or the
+// host went away without closing the connection.
+type LostError struct {
+	Host    string // node name
+	Address string // host:port
+	Silent  time.Duration
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("%s: the connection to %s stopped answering (no reply to SSH keepalives for %s): the host or the network to it is down", e.Host, e.Address, e.Silent)
+}
+
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 
 // forgetArg is the argument `omc known-hosts forget` takes for host:port.

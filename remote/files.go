@@ -31,7 +31,7 @@ func TempName(p string) string {
 func (c *Client) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	sc, err := c.sftpClient(ctx)
 	if err != nil {
-		return nil, err
+		return nil, c.connErr(err)
 	}
 	defer context.AfterFunc(ctx, c.abortSFTP)()
 	var buf bytes.Buffer
@@ -44,9 +44,9 @@ func (c *Client) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("%s: read %s: %w", c.name, p, unwrapPath(err))
+		return nil, c.connErr(fmt.Errorf("%s: read %s: %w", c.name, p, unwrapPath(err)))
 	}
 	return buf.Bytes(), nil
 }
@@ -58,15 +58,15 @@ func (c *Client) ReadFile(ctx context.Context, p string) ([]byte, error) {
 func (c *Client) WriteFile(ctx context.Context, p string, data []byte, mode os.FileMode, uid, gid int) error {
 	sc, err := c.sftpClient(ctx)
 	if err != nil {
-		return err
+		return c.connErr(err)
 	}
 	defer context.AfterFunc(ctx, c.abortSFTP)()
 	err = writeAtomicSFTP(sc, p, data, mode, uid, gid)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return context.Cause(ctx)
 		}
-		return fmt.Errorf("%s: write %s: %w", c.name, p, err)
+		return c.connErr(fmt.Errorf("%s: write %s: %w", c.name, p, err))
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func unwrapPath(err error) error {
 // subsystem, or with Sudo an exec of `sudo -n sftp-server`.
 func (c *Client) sftpClient(ctx context.Context) (*sftp.Client, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, context.Cause(ctx)
 	}
 	c.mu.Lock()
 	sc, bin := c.sftp, c.sftpPath

@@ -50,31 +50,63 @@ type Shell struct {
 
 	exited  chan struct{} // closed when the session ends
 	waitErr error         // the session's end, valid once exited is closed
-}
 
-// cleanPath is the PATH scripts run with.
-const cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// shellCommand is the one exec a host gets for its scripts: a plain
-// /bin/sh with a clean environment, through sudo when asked.
-func shellCommand(sudo bool) string {
-	if sudo {
-		return "exec sudo -n env -i PATH=" + cleanPath + " LC_ALL=C.UTF-8 HOME=/root /bin/sh"
-	}
-	return "exec env -i PATH=" + cleanPath + ` LC_ALL=C.UTF-8 HOME="$HOME" /bin/sh`
+	// ready is printed by the shell once it runs (until it has been read):
+	// a login that never gets there fails the first script after
+	// Config.Timeout instead of hanging it.
+	ready string
 }
 
 // Shell starts the host's shell on first use and returns the same one
-// afterwards.
+// afterwards. Starting it is bounded by Config.Timeout, like the login.
 func (c *Client) Shell(ctx context.Context) (*Shell, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, context.Cause(ctx)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shell != nil {
 		return c.shell, nil
 	}
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	type started struct {
+		s   *Shell
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		s, err := c.startShell()
+		done <- started{s, err}
+	}()
+	timer := time.NewTimer(c.cfg.Timeout)
+	defer timer.Stop()
+	var st started
+	select {
+	case st = <-done:
+	case <-ctx.Done():
+		c.conn.Close() // unblocks startShell; the client is unusable
+		return nil, context.Cause(ctx)
+	case <-timer.C:
+		c.conn.Close()
+		return nil, c.connErr(fmt.Errorf("%s: the remote shell did not start within %s", c.name, c.cfg.Timeout))
+	}
+	if st.err != nil {
+		return nil, c.connErr(st.err)
+	}
+	s := st.s
+	s.ready = newMarker()
+	go func() {
+		s.waitErr = s.sess.Wait()
+		close(s.exited)
+	}()
+	c.shell = s
+	return s, nil
+}
+
+// startShell opens the session and starts the shell in it.
+func (c *Client) startShell() (*Shell, error) {
 	sess, err := c.newSession()
 	if err != nil {
 		return nil, err
@@ -93,19 +125,15 @@ func (c *Client) Shell(ctx context.Context) (*Shell, error) {
 		return nil, fmt.Errorf("%s: start remote shell: %w", c.name, err)
 	}
 	c.execs.Add(1)
-	go func() {
-		s.waitErr = sess.Wait()
-		close(s.exited)
-	}()
-	c.shell = s
 	return s, nil
 }
 
 // Run runs script with sh in a subshell and returns its output and exit
 // status. A non-zero exit status is not an error; an error means the
 // script's outcome is unknown (connection lost, shell gone, ctx done).
-// When ctx ends first, the shell's session is closed (the shell cannot
-// be used afterwards) and ctx.Err() is returned.
+// When ctx ends first, the shell's session is closed, which ends the
+// script on the host and releases the lock (session.go); the shell cannot
+// be used afterwards, and context.Cause(ctx) is returned.
 func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
 	if err := s.checkScript(script); err != nil {
 		return Result{}, err
@@ -172,13 +200,25 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 		return nil, s.dead
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, context.Cause(ctx)
 	}
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 
 	markers := make([]string, len(cmds))
 	var input strings.Builder
+	// Until the shell has said it runs, the first reader waits for that
+	// first, and for no longer than the login may take.
+	ready := s.ready
+	var readyc chan struct{}
+	var login <-chan time.Time
+	if ready != "" {
+		input.WriteString("printf '%s\\n' '" + ready + "'\n")
+		readyc = make(chan struct{})
+		t := time.NewTimer(s.c.cfg.Timeout)
+		defer t.Stop()
+		login = t.C
+	}
 	for i, cmd := range cmds {
 		markers[i] = newMarker()
 		input.WriteString(cmd + "\n")
@@ -202,6 +242,13 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 		outBuf, errBuf := s.outBuf, s.errBuf
 		go func() {
 			var r read
+			if i == 0 && ready != "" {
+				if _, outBuf, _, r.err = readToMarker(s.stdout, outBuf, ready, false); r.err != nil {
+					outc <- r
+					return
+				}
+				close(readyc)
+			}
 			r.data, r.rest, r.status, r.err = readToMarker(s.stdout, outBuf, marker, true)
 			outc <- r
 		}()
@@ -217,12 +264,19 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 				got++
 			case errs = <-errc:
 				got++
-			case <-ctx.Done():
-				// The readers end when the session does; nobody reads their
-				// results, and the shell is never used again.
-				s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, ctx.Err())
+			case <-readyc:
+				readyc, login, s.ready = nil, nil, ""
+			case <-login:
+				s.dead = fmt.Errorf("%s: the remote shell did not answer within %s of logging in (does a login script or sudo wait for something?)", s.c.name, s.c.cfg.Timeout)
 				s.sess.Close()
-				return nil, ctx.Err()
+				return nil, s.dead
+			case <-ctx.Done():
+				// Closing the session ends the host's side, the script
+				// included (session.go). The readers end with it; nobody
+				// reads their results, and the shell is never used again.
+				s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, context.Cause(ctx))
+				s.sess.Close()
+				return nil, context.Cause(ctx)
 			}
 		}
 		if out.err != nil || errs.err != nil {
@@ -241,7 +295,7 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 		results[i] = r
 	}
 	if err := <-writec; err != nil {
-		s.dead = fmt.Errorf("%s: write to remote shell: %w", s.c.name, err)
+		s.dead = s.c.connErr(fmt.Errorf("%s: write to remote shell: %w", s.c.name, err))
 		return nil, s.dead
 	}
 	return results, nil
@@ -250,6 +304,9 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 // exitError describes a shell that ended without printing its markers;
 // stderr usually says why (e.g. "sudo: a password is required").
 func (s *Shell) exitError(stderr []byte) error {
+	if err := s.c.connErr(nil); err != nil {
+		return err
+	}
 	if s.c.closed.Load() {
 		return fmt.Errorf("%s: %w", s.c.name, ErrClosed)
 	}

@@ -33,7 +33,12 @@ type recording struct {
 }
 
 type recordingsResponse struct {
-	Recordings []recording `xml:"recordings>recording"`
+	// List is nil when the answer has no <recordings> element at all:
+	// then it is not a getRecordings answer, and nothing is known.
+	List *struct {
+		Recordings []recording `xml:"recording"`
+	} `xml:"recordings"`
+	MessageKey string `xml:"messageKey"`
 }
 
 // listed is one recording of a getRecordings answer.
@@ -52,8 +57,16 @@ func recordings(ctx context.Context, c *bbbapi.Client) ([]listed, error) {
 	if err := c.Get(ctx, "getRecordings", nil, &r); err != nil {
 		return nil, err
 	}
-	out := make([]listed, 0, len(r.Recordings))
-	for _, rec := range r.Recordings {
+	if r.List == nil {
+		if r.MessageKey == "noRecordings" {
+			return nil, nil
+		}
+		// A SUCCESS that lists nothing is not "no recordings": the
+		// minute is stored as unknown, never as zero.
+		return nil, fmt.Errorf("getRecordings on %s: the answer has no <recordings> list (and no noRecordings messageKey)", c.URL)
+	}
+	out := make([]listed, 0, len(r.List.Recordings))
+	for _, rec := range r.List.Recordings {
 		l := listed{ID: strings.TrimSpace(rec.RecordID), Tenant: rec.Metadata[TenantMetaKey]}
 		l.SizeKnown = len(rec.Formats) > 0
 		for _, f := range rec.Formats {

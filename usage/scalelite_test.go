@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -287,4 +288,27 @@ func TestFailureMidCollectWithScalelite(t *testing.T) {
 		}
 		r.wantStorage(at(9, 1, 0), map[string]storage{"school": {1 * gB, 1}, "uni": {500_000_000, 0}})
 	})
+}
+
+// A Scalelite (or what stands at its URL) answering SUCCESS without a
+// recordings list has not said "no recordings": the minute's Scalelite
+// part is stored as unknown, never as zero.
+func TestScaleliteAnsweringNoListIsUnknownNotZero(t *testing.T) {
+	r := newRig(t)
+	r.meterScalelite()
+	r.n1.AddRecording(fake.Recording{RecordID: "r1", MeetingID: "m1", Size: 1 * gB, Metadata: map[string]string{"tenant-id": r.school.ID}})
+	odd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte(`<response><returncode>SUCCESS</returncode><version>2.0</version></response>`))
+	}))
+	t.Cleanup(odd.Close)
+	r.c.Scalelites[0].URL = odd.URL
+	res := r.collectAt(at(9, 0, 10))
+	if len(res.Scalelites) != 1 || res.Scalelites[0].Status != "failed" || res.Scalelites[0].Recordings != 0 ||
+		!hasWarning(res, "recordings not measured (stored as unknown") {
+		t.Fatalf("%+v %q", res.Scalelites, res.Warnings)
+	}
+	// The node's own recording still counts.
+	if got := r.storage(at(9, 0, 0)); got["school"].bytes != 1*gB {
+		t.Errorf("storage %v", got)
+	}
 }

@@ -1,4 +1,5 @@
-// Package sshtest runs a real OpenSSH server on 127.0.0.1 for tests.
+// Package sshtest runs a real OpenSSH server on 127.0.0.1 for tests, and
+// a TCP proxy in front of one that can freeze like a dead link (Proxy).
 //
 // Each Server is its own /usr/sbin/sshd process with a fresh ed25519 host
 // key and a fresh authorized client key, both in the test's temp dir. It

@@ -329,10 +329,13 @@ func (s *Scalelite) Rake(args []string) (stdout, stderr string, exitCode int) {
 		return done(0)
 	}
 	// aborted is an exception rake reports (rake aborted!, exit 1).
-	aborted := func(msg string) (string, string, int) {
+	aborted := func(msg string, trace ...string) (string, string, int) {
 		errb.WriteString("rake aborted!\n" + msg + "\n")
 		if !strings.HasPrefix(msg, "Don't know how") {
-			errb.WriteString("/srv/scalelite/lib/tasks/" + strings.Split(task, ":")[0] + ".rake (FAKE backtrace)\nTasks: TOP => " + task + "\n")
+			if len(trace) == 0 {
+				trace = []string{"/srv/scalelite/lib/tasks/" + strings.Split(task, ":")[0] + ".rake (FAKE backtrace)"}
+			}
+			errb.WriteString(strings.Join(trace, "\n") + "\nTasks: TOP => " + task + "\n")
 		}
 		errb.WriteString("(See full trace by running task with --trace)\n")
 		return done(1)
@@ -535,8 +538,10 @@ func (s *Scalelite) Rake(args []string) (stdout, stderr string, exitCode int) {
 			}
 		}
 		if ti < 0 {
-			// Tenant.find raises; rake reports it.
-			return aborted("ApplicationRedisRecord::RecordNotFound: Couldn't find Tenant with id=" + id + " (ApplicationRedisRecord::RecordNotFound)")
+			// Tenant.find raises; rake prints the exception and its
+			// backtrace (as Scalelite 1.6.0 did, run for real here).
+			line := map[string]string{"tenants:update": "61", "tenants:remove": "131"}[task]
+			return aborted("ApplicationRedisRecord::RecordNotFound: Couldn't find Tenant with id="+id, tenantFindTrace(line)...)
 		}
 		t := s.tenants[ti]
 		s.writes++
@@ -645,3 +650,22 @@ func (s *Scalelite) StandInDocker(t testing.TB, dir string) string {
 // RakeVersionAtLeast compares dotted Scalelite versions (1.5.1.6 is after
 // 1.5.1), for tests that treat versions differently.
 func RakeVersionAtLeast(v, min string) bool { return versionAtLeast(v, min) }
+
+// tenantFindTrace is the backtrace of Tenant.find raising RecordNotFound
+// inside Scalelite's image (connection_pool 2.4.0, its Gemfile.lock), from
+// the task's line in lib/tasks/tenants.rake.
+func tenantFindTrace(rakeLine string) []string {
+	const gem = "/usr/local/bundle/gems/connection_pool-2.4.0/lib/connection_pool.rb"
+	return []string{
+		"/srv/scalelite/app/models/tenant.rb:73:in `block in find'",
+		gem + ":68:in `block (2 levels) in with'",
+		gem + ":67:in `handle_interrupt'",
+		gem + ":67:in `block in with'",
+		gem + ":64:in `handle_interrupt'",
+		gem + ":64:in `with'",
+		"/srv/scalelite/lib/redis_store.rb:38:in `with_connection'",
+		"/srv/scalelite/app/models/application_redis_record.rb:150:in `with_connection'",
+		"/srv/scalelite/app/models/tenant.rb:70:in `find'",
+		"/srv/scalelite/lib/tasks/tenants.rake:" + rakeLine + ":in `block (2 levels) in <main>'",
+	}
+}

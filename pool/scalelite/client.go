@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -105,8 +106,22 @@ func (e *APIError) Error() string {
 			"(the pool's checksum: setting; Scalelite's default is SHA1:SHA256:SHA512)", where, strings.ToUpper(e.Algorithm))
 	case e.Key != "":
 		return fmt.Sprintf("%s: %s (%s)", where, e.Msg, e.Key)
+	case e.Status == http.StatusForbidden && e.Msg == "(empty)":
+		// Rails' host authorization: production.rb sets config.hosts to
+		// URL_HOST (".URL_HOST" with multitenancy) and answers any other
+		// Host header with an empty 403.
+		return fmt.Sprintf("%s: HTTP 403 with an empty body: Scalelite most likely refuses the host name %s because it is not its URL_HOST "+
+			"(Rails host authorization; with multitenancy, URL_HOST or a sub-domain of it): use the name Scalelite's URL_HOST names in the pool's url",
+			where, hostOnly(e.Host))
 	}
 	return fmt.Sprintf("%s: HTTP %d: %s", where, e.Status, e.Msg)
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // reQuery finds a signed query in text an answer echoes: from its "?"
@@ -196,8 +211,14 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 			MessageKey string `xml:"messageKey"`
 			Message    string `xml:"message"`
 		}
-		if xml.Unmarshal(data, &x) == nil && x.ReturnCode != "" {
+		parsed := xml.Unmarshal(data, &x) == nil && x.ReturnCode != ""
+		if parsed && x.ReturnCode != "SUCCESS" && (x.MessageKey != "" || strings.TrimSpace(x.Message) != "") {
 			return resp.StatusCode, data, apiErr(resp.StatusCode, x.MessageKey, strings.TrimSpace(x.Message))
+		}
+		if parsed {
+			// A BBB-style answer (a proxy to a BBB node, the wrong path):
+			// say what came back instead of an empty error.
+			return resp.StatusCode, data, apiErr(resp.StatusCode, "", "an XML answer with returncode "+x.ReturnCode+" where Scalelite's JSON was expected (is the pool's url Scalelite's?): "+snippet(data))
 		}
 		return resp.StatusCode, data, apiErr(resp.StatusCode, "", "unexpected XML answer: "+snippet(data))
 	}
@@ -303,6 +324,31 @@ func (w wireServer) server() pool.Server {
 	return s
 }
 
+// shapeError is an answer that parsed but is not what the call returns
+// (null, an empty object, a list where one object belongs): taking it on
+// trust would report success for something Scalelite never did.
+func (c *Client) shapeError(action, want string, data []byte) error {
+	return &APIError{Action: action, Host: c.host(), Algorithm: c.algorithm(), Status: http.StatusOK,
+		Msg: fmt.Sprintf("the answer is not %s: %s", want, snippet(data))}
+}
+
+// checkServer requires what every server object carries.
+func (c *Client) checkServer(action string, w wireServer, data []byte) error {
+	if w.ID == "" || w.URL == "" || w.State == "" {
+		return c.shapeError(action, "a server with id, url and state", data)
+	}
+	return nil
+}
+
+// checkSuccess requires Scalelite's {"success": "…"} of a delete or panic.
+func (c *Client) checkSuccess(action string, data []byte) error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil || len(m["success"]) == 0 || string(m["success"]) == "null" || string(m["success"]) == "false" {
+		return c.shapeError(action, `{"success": …}`, data)
+	}
+	return nil
+}
+
 // number reads a JSON number or a numeric string.
 func number(raw json.RawMessage) (float64, bool) {
 	var v any
@@ -329,8 +375,14 @@ func (c *Client) List(ctx context.Context) ([]pool.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ws == nil { // null: an empty pool is a 404, never null
+		return nil, c.shapeError("getServers", "a list of servers", data)
+	}
 	out := make([]pool.Server, len(ws))
 	for i, w := range ws {
+		if err := c.checkServer("getServers", w, data); err != nil {
+			return nil, err
+		}
 		out[i] = w.server()
 	}
 	return out, nil
@@ -339,11 +391,14 @@ func (c *Client) List(ctx context.Context) ([]pool.Server, error) {
 // Get returns one server.
 func (c *Client) Get(ctx context.Context, id string) (pool.Server, error) {
 	var w wireServer
-	_, _, err := c.call(ctx, "getServerInfo", url.Values{"id": {id}}, nil, &w)
+	_, data, err := c.call(ctx, "getServerInfo", url.Values{"id": {id}}, nil, &w)
 	if status(err) == http.StatusNotFound {
 		return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 	}
 	if err != nil {
+		return pool.Server{}, err
+	}
+	if err := c.checkServer("getServerInfo", w, data); err != nil {
 		return pool.Server{}, err
 	}
 	return w.server(), nil
@@ -359,7 +414,11 @@ func (c *Client) Add(ctx context.Context, s pool.ServerSpec) (pool.Server, error
 		body["tag"] = s.Tag
 	}
 	var w wireServer
-	if _, _, err := c.call(ctx, "addServer", nil, map[string]any{"server": body}, &w); err != nil {
+	_, data, err := c.call(ctx, "addServer", nil, map[string]any{"server": body}, &w)
+	if err != nil {
+		return pool.Server{}, err
+	}
+	if err := c.checkServer("addServer", w, data); err != nil {
 		return pool.Server{}, err
 	}
 	return w.server(), nil
@@ -380,12 +439,18 @@ func (c *Client) Update(ctx context.Context, id string, u pool.ServerUpdate) (po
 	if u.Tag != nil {
 		body["tag"] = *u.Tag
 	}
+	if id == "" {
+		return pool.Server{}, fmt.Errorf("Scalelite updateServer at %s: no server id to update", c.host())
+	}
 	var w wireServer
-	_, _, err := c.call(ctx, "updateServer", nil, map[string]any{"id": id, "server": body}, &w)
+	_, data, err := c.call(ctx, "updateServer", nil, map[string]any{"id": id, "server": body}, &w)
 	if status(err) == http.StatusNotFound {
 		return pool.Server{}, fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 	}
 	if err != nil {
+		return pool.Server{}, err
+	}
+	if err := c.checkServer("updateServer", w, data); err != nil {
 		return pool.Server{}, err
 	}
 	return w.server(), nil
@@ -393,11 +458,14 @@ func (c *Client) Update(ctx context.Context, id string, u pool.ServerUpdate) (po
 
 // Delete removes a server from the pool.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	_, _, err := c.call(ctx, "deleteServer", nil, map[string]any{"id": id}, nil)
+	_, data, err := c.call(ctx, "deleteServer", nil, map[string]any{"id": id}, nil)
 	if status(err) == http.StatusNotFound {
 		return fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return c.checkSuccess("deleteServer", data)
 }
 
 // Panic ends the server's meetings. keep_state goes at the top level,
@@ -407,11 +475,14 @@ func (c *Client) Panic(ctx context.Context, id string, keepState bool) error {
 	if keepState {
 		body["keep_state"] = true
 	}
-	_, _, err := c.call(ctx, "panicServer", nil, body, nil)
+	_, data, err := c.call(ctx, "panicServer", nil, body, nil)
 	if status(err) == http.StatusNotFound {
 		return fmt.Errorf("Scalelite server %s: %w", id, pool.ErrNotFound)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return c.checkSuccess("panicServer", data)
 }
 
 // wireTenant: secrets is a colon-separated string.
@@ -461,12 +532,21 @@ func (c *Client) Tenants(ctx context.Context) ([]pool.Tenant, error) {
 	if _, _, err := c.call(ctx, "getTenants", nil, nil, &raw); err != nil {
 		return nil, tenantErr(err)
 	}
-	var ws []wireTenant
-	if err := json.Unmarshal(raw, &ws); err != nil {
+	var none struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(raw, &none) == nil && strings.Contains(none.Message, "No tenants") {
 		return nil, nil // {"message":"No tenants exist"}
+	}
+	var ws []wireTenant
+	if err := json.Unmarshal(raw, &ws); err != nil || ws == nil {
+		return nil, c.shapeError("getTenants", "a list of tenants", raw)
 	}
 	out := make([]pool.Tenant, len(ws))
 	for i, w := range ws {
+		if w.ID == "" || w.Name == "" {
+			return nil, c.shapeError("getTenants", "a list of tenants with id and name", raw)
+		}
 		out[i] = w.tenant()
 	}
 	return out, nil
@@ -478,8 +558,12 @@ func (c *Client) AddTenant(ctx context.Context, name string, secrets []string) (
 		Tenant wireTenant `json:"tenant"`
 	}
 	body := map[string]any{"tenant": map[string]any{"name": name, "secrets": strings.Join(secrets, ":")}}
-	if _, _, err := c.call(ctx, "addTenant", nil, body, &out); err != nil {
+	_, data, err := c.call(ctx, "addTenant", nil, body, &out)
+	if err != nil {
 		return pool.Tenant{}, tenantErr(err)
+	}
+	if out.Tenant.ID == "" {
+		return pool.Tenant{}, c.shapeError("addTenant", `{"tenant": {"id": …}}`, data)
 	}
 	return out.Tenant.tenant(), nil
 }
@@ -496,14 +580,21 @@ func (c *Client) UpdateTenant(ctx context.Context, id, name string, secrets []st
 	var out struct {
 		Tenant wireTenant `json:"tenant"`
 	}
-	if _, _, err := c.call(ctx, "updateTenant", nil, map[string]any{"id": id, "tenant": t}, &out); err != nil {
+	_, data, err := c.call(ctx, "updateTenant", nil, map[string]any{"id": id, "tenant": t}, &out)
+	if err != nil {
 		return pool.Tenant{}, tenantErr(err)
+	}
+	if out.Tenant.ID == "" {
+		return pool.Tenant{}, c.shapeError("updateTenant", `{"tenant": {"id": …}}`, data)
 	}
 	return out.Tenant.tenant(), nil
 }
 
 // DeleteTenant removes a tenant.
 func (c *Client) DeleteTenant(ctx context.Context, id string) error {
-	_, _, err := c.call(ctx, "deleteTenant", nil, map[string]any{"id": id}, nil)
-	return tenantErr(err)
+	_, data, err := c.call(ctx, "deleteTenant", nil, map[string]any{"id": id}, nil)
+	if err != nil {
+		return tenantErr(err)
+	}
+	return c.checkSuccess("deleteTenant", data)
 }

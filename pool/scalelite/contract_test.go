@@ -470,3 +470,24 @@ func TestFakeRakeAnswersAsUpstream(t *testing.T) {
 		})
 	}
 }
+
+// An unknown tenant id makes tenants:remove and tenants:update raise;
+// omc reports the exception (not rake's footer) and maps it to not-found.
+func TestRakeUnknownTenantIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	tasks, _ := loadRake(t, "1.6.0", "tasks.txt")
+	rm, ok1 := loadRake(t, "1.6.0", "tenants-remove-notfound.txt")
+	up, ok2 := loadRake(t, "1.6.0", "tenants-update-notfound.txt")
+	if !ok1 || !ok2 {
+		t.Fatal("fixtures missing")
+	}
+	r := &Rake{Runner: scriptRunner{"-T": tasks, "tenants:remove": rm, "tenants:update": up}}
+	for name, err := range map[string]error{
+		"DeleteTenant": r.DeleteTenant(ctx, "nope"),
+		"UpdateTenant": func() error { _, err := r.UpdateTenant(ctx, "nope", "", []string{"zz"}); return err }(),
+	} {
+		if !errors.Is(err, pool.ErrNotFound) || !strings.Contains(err.Error(), "Couldn't find Tenant with id=nope") || strings.Contains(err.Error(), "full trace") {
+			t.Errorf("%s of an unknown id: %v", name, err)
+		}
+	}
+}

@@ -138,3 +138,75 @@ func TestChecksumAlgorithmChosenAndExplained(t *testing.T) {
 		t.Fatalf("the fake took SHA384: %s", b[:n])
 	}
 }
+
+// Scalelite called by a name other than its URL_HOST answers an empty 403
+// (Rails host authorization); omc says what that most likely means.
+func TestEmpty403NamesHostAuthorization(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) }))
+	t.Cleanup(ts.Close)
+	_, err := (&scalelite.Client{URL: ts.URL, Secret: lbSecret}).List(context.Background())
+	for _, want := range []string{"HTTP 403 with an empty body", "refuses the host name 127.0.0.1", "URL_HOST"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	// A 403 with a body says what the body says.
+	ts2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(403)
+		w.Write([]byte(`{"error":"forbidden by proxy"}`))
+	}))
+	t.Cleanup(ts2.Close)
+	_, err = (&scalelite.Client{URL: ts2.URL, Secret: lbSecret}).List(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "HTTP 403: forbidden by proxy") || strings.Contains(err.Error(), "URL_HOST") {
+		t.Errorf("403 with a body: %v", err)
+	}
+}
+
+// Answers that parse but are not what the call returns are errors naming
+// the call, never a success with empty data: null, {}, a SUCCESS XML.
+func TestAnswersOfTheWrongShapeAreErrors(t *testing.T) {
+	for name, body := range map[string]string{
+		"null":        `null`,
+		"empty":       `{}`,
+		"success XML": `<response><returncode>SUCCESS</returncode><version>2.0</version></response>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasPrefix(body, "<") {
+					w.Header().Set("Content-Type", "text/xml")
+				} else {
+					w.Header().Set("Content-Type", "application/json")
+				}
+				w.Write([]byte(body))
+			}))
+			t.Cleanup(ts.Close)
+			c := &scalelite.Client{URL: ts.URL, Secret: lbSecret}
+			ctx := context.Background()
+			sec := "s"
+			calls := map[string]func() error{
+				"getServers":    func() error { _, err := c.List(ctx); return err },
+				"getServerInfo": func() error { _, err := c.Get(ctx, "id1"); return err },
+				"addServer":     func() error { _, err := c.Add(ctx, pool.ServerSpec{URL: "https://b/api", Secret: "s"}); return err },
+				"updateServer":  func() error { _, err := c.Update(ctx, "id1", pool.ServerUpdate{Secret: &sec}); return err },
+				"deleteServer":  func() error { return c.Delete(ctx, "id1") },
+				"panicServer":   func() error { return c.Panic(ctx, "id1", false) },
+				"getTenants":    func() error { _, err := c.Tenants(ctx); return err },
+				"addTenant":     func() error { _, err := c.AddTenant(ctx, "t", []string{"x"}); return err },
+				"updateTenant":  func() error { _, err := c.UpdateTenant(ctx, "id1", "", []string{"x"}); return err },
+				"deleteTenant":  func() error { return c.DeleteTenant(ctx, "id1") },
+			}
+			for action, call := range calls {
+				err := call()
+				if err == nil || !strings.Contains(err.Error(), "Scalelite "+action) || strings.HasSuffix(err.Error(), ": ") {
+					t.Errorf("%s answered %s: %v", action, name, err)
+				}
+			}
+		})
+	}
+	// An empty id is refused before anything is sent.
+	c := &scalelite.Client{URL: "http://127.0.0.1:1", Secret: lbSecret}
+	if _, err := c.Update(context.Background(), "", pool.ServerUpdate{State: pool.Enable}); err == nil || !strings.Contains(err.Error(), "no server id") {
+		t.Errorf("update of an empty id: %v", err)
+	}
+}

@@ -97,12 +97,9 @@ func (r *Rake) run(ctx context.Context, task string, args ...string) (string, er
 		return "", fmt.Errorf("Scalelite rake %s: %w", task, err)
 	}
 	if code != 0 {
-		msg := strings.TrimSpace(plain(string(errOut)))
+		msg := rakeMessage(plain(string(errOut)))
 		if msg == "" {
-			msg = strings.TrimSpace(plain(string(out)))
-		}
-		if i := strings.LastIndexByte(msg, '\n'); i >= 0 && len(msg) > 300 {
-			msg = msg[i+1:]
+			msg = rakeMessage(plain(string(out)))
 		}
 		e := &RakeError{Task: task, ExitCode: code, Output: msg}
 		switch {
@@ -114,6 +111,34 @@ func (r *Rake) run(ctx context.Context, task string, args ...string) (string, er
 		return "", e
 	}
 	return string(out), nil
+}
+
+// rakeMessage is the line of a failed task's output that says why: after
+// "rake aborted!" the exception ("Class: message"), not its backtrace nor
+// rake's "(See full trace …)" footer; otherwise the whole (short) output,
+// or its last meaningful line.
+func rakeMessage(out string) string {
+	out = strings.TrimSpace(out)
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "rake aborted!" {
+			for _, m := range lines[i+1:] {
+				if m = strings.TrimSpace(m); m != "" {
+					return m
+				}
+			}
+		}
+	}
+	if len(out) <= 300 {
+		return out
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l != "" && !strings.HasPrefix(l, "(See full trace") && !strings.HasPrefix(l, "Tasks: TOP") {
+			return l
+		}
+	}
+	return lines[len(lines)-1]
 }
 
 // logPrefix is what Ruby's Logger::Formatter puts before each message:
