@@ -240,15 +240,19 @@ func withLog(err error, logPath string) error {
 	return fmt.Errorf("%w (full log: %s)", err, logPath)
 }
 
-// hostsFor builds the engine's hosts: steps and how to connect.
+// hostsFor builds the engine's hosts: how to connect, and how to make
+// their steps. Every node's steps are built here once, node by node and
+// dropped, so that an inventory error stops the run before any host is
+// contacted, all errors at once; the engine builds them again when each
+// host's turn comes (Host.Build), so that only the hosts in flight hold
+// their rendered files, not the whole fleet's.
 func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys keyPolicy) ([]provision.Host, error) {
 	var hosts []provision.Host
 	var errs []string
 	kh := &remote.KnownHosts{Path: knownHostsPath()}
 	fleet, own := fleetWith(inv, nodes, machines)
 	for i, n := range nodes {
-		steps, err := nodeSteps(inv, own[i], fleet)
-		if err != nil {
+		if _, err := nodeSteps(inv, own[i], fleet); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
@@ -263,22 +267,26 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 			continue
 		}
 		cfg.RefuseNew, cfg.OnNewKey = keys.RefuseNew, keys.OnNew
+		node := own[i]
 		hosts = append(hosts, provision.Host{
 			Name:  n.Name,
-			Steps: steps,
-			Dial: func(ctx context.Context) (provision.Conn, error) {
-				c, err := remote.Dial(ctx, cfg)
-				if err != nil {
-					return nil, err
-				}
-				return provision.SSH(c), nil
-			},
+			Build: func() ([]provision.Step, error) { return nodeSteps(inv, node, fleet) },
+			Dial:  func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
 		})
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return hosts, nil
+}
+
+// dialHost opens a host's connection; benchmarks stand in a local shell.
+var dialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, error) {
+	c, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return provision.SSH(c), nil
 }
 
 // sshConfig says how to reach a node: the machine's address, the node's

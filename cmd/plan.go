@@ -13,7 +13,8 @@ func newPlanCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Use:   "plan [GROUP|NODE...]",
 		Short: "Show every change up would make, changing nothing",
 		Long: `Check each selected host in one round trip and show, per host, every change
-"omc up" would make: unified diffs for files (secrets masked), packages,
+"omc up" would make: unified diffs for files (secrets masked; a diff
+shows at most 200 lines, a file over 4 MiB only its size), packages,
 services, handlers. Nothing is changed on any host.
 
 Exit codes: 0 nothing would change, 2 changes are pending (use it in CI to

@@ -184,6 +184,7 @@ func (v *validator) file(f *FileStep) {
 		v.errf(f, "needs content (inline text) or template (a file next to the inventory)")
 	case f.Content != nil:
 		w := v.at(f.Content)
+		v.noteContent(f, w.node)
 		if err := v.checkTemplate("content", *f.Content); err != nil {
 			v.errs.add(v.contentPos(w.node, err.line), w.path, "template: %s", err.msg)
 		}

@@ -35,7 +35,8 @@ type Inventory struct {
 	Billing *Billing `yaml:"billing" desc:"Usage metering and invoices: the usage database and the price list."`
 
 	nodes   []*Node
-	missing []*Error // secrets that could not be read (see MissingSecrets)
+	missing []*Error             // secrets that could not be read (see MissingSecrets)
+	texts   map[*FileStep]textAt // where inline templates are (TemplatePos)
 }
 
 // Defaults apply to every group and node unless overridden.

@@ -20,6 +20,7 @@ type validator struct {
 	inv   *Inventory
 	// tmplFiles caches the verdict on each template file by path.
 	tmplFiles map[string]string
+	lines     []int // offset of each line in src, made by columnOf
 }
 
 // at is where the value at pointer p came from; for a key that was not

@@ -1,25 +1,17 @@
 package provision
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/omc-coop/omc/inventory"
 )
-
-// TemplateData is what file templates see: {{ .Node.Name }},
-// {{ .Settings.timezone }}, and {{ secret "name" }} for a named secret.
-type TemplateData struct {
-	Node     *inventory.Node
-	Settings map[string]any
-}
 
 // Steps builds a node's steps from its inventory entry, rendering
 // templates. Errors name the inventory file, line and column of the step.
@@ -27,15 +19,22 @@ func Steps(inv *inventory.Inventory, n *inventory.Node) ([]Step, error) {
 	var steps []Step
 	var errs []string
 	seen := map[string]inventory.Pos{}
+	rendered := 0
 	for _, sp := range n.Steps {
 		s, err := buildStep(inv, n, sp)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, sp.Pos.Line, sp.Pos.Col, n.Name, err))
+			errs = append(errs, stepError(inv, n, sp, err))
 			continue
 		}
 		if p, dup := seen[s.ID()]; dup {
 			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %s is also declared at line %d", inv.Path, sp.Pos.Line, sp.Pos.Col, n.Name, s.ID(), p.Line))
 			continue
+		}
+		if f, ok := s.(*FileStep); ok {
+			if rendered += len(f.Content); rendered > MaxNodeRenderBytes {
+				errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: the node's files add up to more than %d MiB; omc keeps a host's files in memory while it works on it", inv.Path, sp.Pos.Line, sp.Pos.Col, n.Name, MaxNodeRenderBytes>>20))
+				break
+			}
 		}
 		seen[s.ID()] = sp.Pos
 		steps = append(steps, s)
@@ -44,6 +43,22 @@ func Steps(inv *inventory.Inventory, n *inventory.Node) ([]Step, error) {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return steps, nil
+}
+
+// stepError places a step's error: a template's at the line and column
+// of the template text it is about (in the inventory for inline content,
+// in the template file otherwise), anything else at the step.
+func stepError(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step, err error) string {
+	var te *TemplateError
+	if !errors.As(err, &te) || sp.File == nil {
+		return fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, sp.Pos.Line, sp.Pos.Col, n.Name, err)
+	}
+	file, p := inv.TemplatePos(sp.File, te.Line, te.Col)
+	what := "content"
+	if sp.File.Content == nil {
+		what = fmt.Sprintf("template of the step at %s:%d:%d", inv.Path, sp.Pos.Line, sp.Pos.Col)
+	}
+	return fmt.Sprintf("%s:%d:%d: node %s: file %s: %s: %s", file, p.Line, p.Col, n.Name, sp.File.Path, what, te.Msg)
 }
 
 func buildStep(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step) (Step, error) {
@@ -100,28 +115,6 @@ func buildStep(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step) 
 		return &CommandStep{Label: sp.Name, Run: c.Run, Unless: c.Unless, Creates: c.Creates, Timeout: timeout}, nil
 	}
 	return nil, fmt.Errorf("step has no kind")
-}
-
-// Render executes template text for a node. Missing keys are errors, not
-// "<no value>" silently written to a host.
-func Render(inv *inventory.Inventory, n *inventory.Node, name, text string) ([]byte, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(template.FuncMap{
-		"secret": func(s string) (string, error) {
-			v, ok := inv.Secret(s)
-			if !ok {
-				return "", inv.SecretError(s)
-			}
-			return v, nil
-		},
-	}).Parse(text)
-	if err != nil {
-		return nil, fmt.Errorf("template %s: %w", name, err)
-	}
-	var b bytes.Buffer
-	if err := t.Execute(&b, TemplateData{Node: n, Settings: n.Settings}); err != nil {
-		return nil, fmt.Errorf("template %s: %w", name, err)
-	}
-	return b.Bytes(), nil
 }
 
 func parseMode(s string, def os.FileMode) (os.FileMode, error) {

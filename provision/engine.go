@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aymanbagabas/go-udiff"
-
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
@@ -32,6 +30,10 @@ const (
 type Host struct {
 	Name  string
 	Steps []Step
+	// Build, when set, makes Steps when the host's turn comes, so that
+	// only the hosts in flight (Parallel) hold their rendered files. Files
+	// alike on several hosts are then kept once (see share.go).
+	Build func() ([]Step, error)
 	// Dial opens the host's one connection for the run.
 	Dial func(ctx context.Context) (Conn, error)
 }
@@ -83,6 +85,7 @@ func Run(ctx context.Context, hosts []Host, o Options) []Result {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	results := make([]Result, len(hosts))
+	contents := &contentCache{}
 	slots := make(chan struct{}, o.Parallel)
 	handshakes := make(chan struct{}, o.Handshakes)
 	var wg sync.WaitGroup
@@ -98,7 +101,7 @@ func Run(ctx context.Context, hosts []Host, o Options) []Result {
 				return
 			}
 			defer func() { <-slots }()
-			r := &run{o: o, host: h, handshakes: handshakes}
+			r := &run{o: o, host: h, handshakes: handshakes, contents: contents}
 			results[i] = r.do(ctx)
 		}()
 	}
@@ -111,6 +114,7 @@ type run struct {
 	o          Options
 	host       Host
 	handshakes chan struct{}
+	contents   *contentCache
 	conn       Conn
 	uids, gids map[string]int
 	made       map[string]bool // directories this run made (or queued)
@@ -142,6 +146,13 @@ func (r *run) do(ctx context.Context) Result {
 }
 
 func (r *run) converge(ctx context.Context) error {
+	if r.host.Build != nil {
+		steps, err := r.host.Build()
+		if err != nil {
+			return err
+		}
+		r.host.Steps = r.contents.shareAll(steps)
+	}
 	r.emit(Event{Type: "host", Status: "connecting"})
 	select {
 	case r.handshakes <- struct{}{}:
@@ -392,7 +403,7 @@ func (r *run) describe(ctx context.Context, c *Change) error {
 		c.Diff = "binary content differs"
 		return nil
 	}
-	c.Diff = hideOldSecrets(udiff.Unified(w.Path, w.Path, r.o.Redact(string(old)), r.o.Redact(string(data))))
+	c.Diff = fileDiff(w.Path, old, data, r.o.Redact)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -25,6 +24,8 @@ type FileStep struct {
 	Owner   string
 	Group   string
 	Notify  []string
+
+	shared *sharedContent // Content as the hosts in flight share it
 }
 
 func (s *FileStep) ID() string { return "file " + s.Path }
@@ -67,7 +68,7 @@ func (s *FileStep) Plan(obs []string) (*Change, error) {
 		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
 	}
 	sum, _ := field(obs, "sum")
-	want := sha256.Sum256(s.Content)
+	want := s.contentSum()
 	var what []string
 	if sum != hex.EncodeToString(want[:]) {
 		w.ContentChanged = true
