@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -69,7 +70,7 @@ func Main(s *ui.Streams, args []string) int {
 	}
 	var ee *exitError
 	if !(errors.As(err, &ee) && ee.Silent) {
-		fmt.Fprintln(s.Err, "omc: "+err.Error())
+		fmt.Fprintln(s.Err, errorText(err))
 	}
 	code := exitCode(err)
 	if code == ExitError && ctx.Err() != nil {
@@ -155,6 +156,21 @@ each Scalelite pool equal to the inventory.`,
 		},
 	})
 	return root
+}
+
+// filePos is the start of a FILE:LINE:COL: line.
+var filePos = regexp.MustCompile(`^[^\s:]+:\d+:\d+: `)
+
+// errorText is how an error is printed: "omc: " before it, except where
+// it starts with FILE:LINE:COL, which must open the line so that editors
+// and CI annotations find it (every such line of a multi-line error
+// already does).
+func errorText(err error) string {
+	msg := err.Error()
+	if filePos.MatchString(msg) {
+		return msg
+	}
+	return "omc: " + msg
 }
 
 // needSubcommand makes every group command (one with subcommands and no

@@ -13,6 +13,7 @@ import (
 
 type validateOptions struct {
 	Show    bool
+	Secrets bool
 	Targets []string
 }
 
@@ -31,6 +32,7 @@ merging defaults, group and node (secrets by reference, never by value).`,
 		},
 	}
 	c.Flags().BoolVar(&o.Show, "show", false, "print the merged result per node")
+	c.Flags().BoolVar(&o.Secrets, "secrets", false, "also require every secret to be readable (unset ones are otherwise warnings)")
 	return c
 }
 
@@ -39,10 +41,21 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	// validate checks the whole file, secrets included, even those the
-	// selected nodes do not use (up and plan only need their own).
-	if err := inv.MissingSecrets(); err != nil {
-		return err
+	// validate checks the whole file's structure, types and references
+	// without needing secret values (a CI lint job has none): unset ones
+	// are warnings, and stand in as placeholders while the steps are
+	// built. --secrets makes them errors, as plan and up do for theirs.
+	if o.Secrets {
+		if err := inv.MissingSecrets(); err != nil {
+			return err
+		}
+	} else if missing := inv.UsePlaceholders(); missing != nil {
+		var ie *inventory.Errors
+		if errors.As(missing, &ie) {
+			for _, e := range ie.List {
+				fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+			}
+		}
 	}
 	if err := checkRoleSettings(inv, nodes); err != nil {
 		return err

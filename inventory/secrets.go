@@ -164,3 +164,37 @@ func expandHome(p string) string {
 	}
 	return filepath.Join(home, p[1:])
 }
+
+// Placeholder is the value UsePlaceholders gives a secret that is not set.
+const Placeholder = "omc-placeholder-for-an-unset-secret"
+
+// UsePlaceholders gives every declared secret whose value could not be
+// read the value Placeholder, so that steps can be built and templates
+// rendered without the secrets (omc validate in a CI lint job has none).
+// It returns what MissingSecrets returned before, for warnings; after it,
+// MissingSecrets is nil. Only for checking: never converge with it.
+func (inv *Inventory) UsePlaceholders() error {
+	missing := inv.MissingSecrets()
+	if missing == nil {
+		return nil
+	}
+	fill := func(s *Secret) {
+		if s != nil && s.Kind != "" && !s.set {
+			s.value, s.set = Placeholder, true
+		}
+	}
+	for name, s := range inv.Secrets {
+		fill(&s)
+		inv.Secrets[name] = s
+	}
+	for _, g := range inv.Groups {
+		fill(g.Token)
+		if g.Pool != nil {
+			fill(g.Pool.Secret)
+		}
+		fill(g.RobotUser)
+		fill(g.RobotPassword)
+	}
+	inv.missing = nil
+	return missing
+}
