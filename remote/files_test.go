@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/internal/testenv"
 )
 
 func TestTempName(t *testing.T) {
@@ -231,7 +232,7 @@ func TestLock(t *testing.T) {
 
 func TestSudo(t *testing.T) {
 	if _, err := exec.LookPath("sudo"); err != nil {
-		t.Skip("needs sudo (apt-get install sudo)")
+		testenv.Missing(t, "needs sudo (apt-get install sudo)")
 	}
 	srv := sshtest.Start(t)
 	cfg := configFor(srv, testKnownHosts(t))
