@@ -240,7 +240,8 @@ func TestSudo(t *testing.T) {
 	}
 	bin := t.TempDir()
 	calls := filepath.Join(bin, "calls")
-	wrapper := "#!/bin/sh\necho \"$*\" >>" + shell.Quote(calls) + "\nexec " + shell.Quote(sudo) + " \"$@\"\n"
+	// One line per call: the shell's script argument spans lines.
+	wrapper := "#!/bin/sh\necho \"$*\" | tr '\\n' ' ' >>" + shell.Quote(calls) + "\necho >>" + shell.Quote(calls) + "\nexec " + shell.Quote(sudo) + " \"$@\"\n"
 	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestSudo(t *testing.T) {
 	}
 	b, _ := os.ReadFile(calls)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], "-n env -i PATH=") || !strings.HasSuffix(lines[0], " /bin/sh") ||
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "-n env -i PATH=") || !strings.Contains(lines[0], " /bin/sh") ||
 		!strings.HasPrefix(lines[1], "-n /") || !strings.HasSuffix(lines[1], "/sftp-server") {
 		t.Errorf("sudo ran %q, want `-n env -i … /bin/sh` for the shell, then `-n …/sftp-server` for the files", lines)
 	}
