@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
@@ -29,7 +30,7 @@ const (
 func writeSecretsInv(t *testing.T) (dir, inv, secretFile string) {
 	t.Helper()
 	if _, err := exec.LookPath("restic"); err != nil {
-		t.Skip("restic is not installed (apt-get install restic; .ci/packages.txt lists it)")
+		testenv.Missing(t, "restic is not installed (apt-get install restic; .ci/packages.txt lists it)")
 	}
 	dir = isolate(t)
 	t.Setenv("OMC_TEST_SEC_SEED", secretsTestSeed)

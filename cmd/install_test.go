@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 )
@@ -236,7 +237,7 @@ func TestInstallChecksTheRealServerFirst(t *testing.T) {
 func TestInstallAsksOnATerminal(t *testing.T) {
 	scriptBin, err := exec.LookPath("script")
 	if err != nil {
-		t.Skip("needs script(1) from util-linux for a pseudo-terminal")
+		testenv.Missing(t, "needs script(1) from util-linux for a pseudo-terminal")
 	}
 	d := isolate(t)
 	srv := sshtest.Start(t)

@@ -41,13 +41,17 @@ func tlsServer(t *testing.T) *httptest.Server {
 	return ts
 }
 
-// stunResponder answers STUN binding requests on 127.0.0.1 as coturn would.
-func stunResponder(t *testing.T) string {
+// stunResponder listens on 127.0.0.1 and answers each STUN binding
+// request with what answer returns for it (stunSuccess is coturn's
+// answer); requests returns the requests received so far.
+func stunResponder(t *testing.T, answer func(req []byte, from *net.UDPAddr) [][]byte) (addr string, requests func() [][]byte) {
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	var mu sync.Mutex
+	var got [][]byte
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -55,16 +59,38 @@ func stunResponder(t *testing.T) string {
 			if err != nil {
 				return
 			}
-			if n < 20 || binary.BigEndian.Uint16(buf) != 0x0001 {
-				continue
+			req := slices.Clone(buf[:n])
+			mu.Lock()
+			got = append(got, req)
+			mu.Unlock()
+			for _, resp := range answer(req, from.(*net.UDPAddr)) {
+				c.WriteTo(resp, from)
 			}
-			resp := make([]byte, 20)
-			binary.BigEndian.PutUint16(resp, 0x0101)
-			copy(resp[4:20], buf[4:20])
-			c.WriteTo(resp, from)
 		}
 	}()
-	return c.LocalAddr().String()
+	return c.LocalAddr().String(), func() [][]byte { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
+}
+
+// stunSuccess is a binding success response (RFC 5389 section 7.3.1) to a
+// well-formed binding request: the request's cookie and transaction ID and
+// an XOR-MAPPED-ADDRESS with the sender's address, as coturn sends.
+func stunSuccess(req []byte, from *net.UDPAddr) [][]byte {
+	if len(req) < 20 || binary.BigEndian.Uint16(req) != 0x0001 {
+		return nil
+	}
+	resp := make([]byte, 20+12)
+	binary.BigEndian.PutUint16(resp, 0x0101)
+	binary.BigEndian.PutUint16(resp[2:], 12)
+	copy(resp[4:20], req[4:20])
+	binary.BigEndian.PutUint16(resp[20:], 0x0020) // XOR-MAPPED-ADDRESS
+	binary.BigEndian.PutUint16(resp[22:], 8)
+	resp[25] = 0x01 // IPv4
+	binary.BigEndian.PutUint16(resp[26:], uint16(from.Port)^0x2112)
+	ip := from.IP.To4()
+	for i := range 4 {
+		resp[28+i] = ip[i] ^ req[4+i]
+	}
+	return [][]byte{resp}
 }
 
 // hcloudGroup puts group eu's machines in the FAKE Hetzner Cloud API

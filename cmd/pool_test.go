@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -861,10 +865,54 @@ func TestCheckTLSReportsTheCertificateExpiry(t *testing.T) {
 	}
 }
 
+// stunBinding sends one well-formed binding request (RFC 5389: type
+// 0x0001, no attributes, the magic cookie, a random transaction ID) and
+// takes the binding success that echoes its transaction ID.
 func TestSTUNBindingAgainstALocalResponder(t *testing.T) {
-	addr := stunResponder(t)
+	addr, requests := stunResponder(t, stunSuccess)
 	if err := stunBinding(context.Background(), addr); err != nil {
 		t.Fatal(err)
+	}
+	reqs := requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1 (the answer came at once)", len(reqs))
+	}
+	r := reqs[0]
+	if len(r) != 20 || binary.BigEndian.Uint16(r) != 0x0001 || binary.BigEndian.Uint16(r[2:]) != 0 || binary.BigEndian.Uint32(r[4:]) != 0x2112A442 {
+		t.Fatalf("request % x: want a 20-byte binding request with no attributes and the magic cookie", r)
+	}
+	if bytes.Equal(r[8:20], make([]byte, 12)) {
+		t.Fatal("the transaction ID is all zeros, not random")
+	}
+	addr2, requests2 := stunResponder(t, stunSuccess)
+	if err := stunBinding(context.Background(), addr2); err != nil {
+		t.Fatal(err)
+	}
+	if r2 := requests2()[0]; bytes.Equal(r2[8:20], r[8:20]) {
+		t.Fatal("two requests share a transaction ID")
+	}
+}
+
+// Answers that are not the binding success for this request (another
+// transaction, a binding error, a truncated packet) do not count as a
+// working TURN server: the check goes on waiting until its context ends.
+func TestSTUNBindingIgnoresOtherAnswers(t *testing.T) {
+	addr, requests := stunResponder(t, func(req []byte, from *net.UDPAddr) [][]byte {
+		ok := stunSuccess(req, from)[0]
+		otherTx := slices.Clone(ok)
+		otherTx[19] ^= 0xff
+		bindingError := slices.Clone(ok)
+		binary.BigEndian.PutUint16(bindingError, 0x0111)
+		return [][]byte{otherTx, bindingError, ok[:19]}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := stunBinding(ctx, addr)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline: no answer was a binding success for this request", err)
+	}
+	if len(requests()) == 0 {
+		t.Fatal("no request reached the responder")
 	}
 }
 

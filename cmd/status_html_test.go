@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -222,7 +223,7 @@ func TestStatusIncidentLogRecordsOnlyTurns(t *testing.T) {
 func TestStatusPageInChromium(t *testing.T) {
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("needs chromium (apt-get install chromium) to render the status page in a headless browser")
+		testenv.Missing(t, "needs chromium (apt-get install chromium) to render the status page in a headless browser")
 	}
 	r := regionsRig(t)
 	page := regionsPage(t, r)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,63 @@ func TestStatusWatchFrameGolden(t *testing.T) {
 	col := renderWatch(sn, ui.NewStyles(io.Discard, true))
 	if !strings.Contains(col, "\x1b[") || stripANSI(col) != got {
 		t.Fatalf("coloured frame is not the plain one styled:\n%s", col)
+	}
+}
+
+// The frame's lines that carry behaviour, worked out from the fixture
+// rather than read from the golden: a golden rewritten with -update cannot
+// drop them unnoticed.
+func TestStatusWatchFrameSaysWhatMatters(t *testing.T) {
+	got := renderWatch(watchSnapshotFixture(), ui.NewStyles(io.Discard, false))
+	lines := strings.Split(got, "\n")
+	has := func(why, line string) {
+		t.Helper()
+		if !slices.Contains(lines, line) {
+			t.Errorf("%s: no line %q in\n%s", why, line, got)
+		}
+	}
+	has("header: fleet, time in UTC, interval",
+		"omc status coop  refreshed 2026-11-05 09:30:15 UTC · every 5s · Ctrl-C to stop")
+	// eu: one node unhealthy is degraded. Serving is enabled, online and
+	// healthy (only bbb-eu-1); meetings 2+1, users 18+3 of 200 per node
+	// (10.5%, rounded); the nearest TLS expiry is bbb-eu-3's, in 2 days.
+	has("eu headline", "eu  DEGRADED  https://sl.eu.example.org")
+	has("eu summary", "  3 nodes · 1 serving · 1 unhealthy · 3 meetings · 21 users of 200 (11%) · TLS expires 2026-11-07 (2d) · 1 other servers")
+	has("a drained node says who drained it and why", "  bbb-eu-2: drained by an operator: kernel upgrade")
+	has("an unhealthy node shows its first problem and how to see the rest", "  bbb-eu-3: BBB API: connection refused (+1 more: omc status eu)")
+	// ap: Scalelite did not answer, so the pool is down; only the first
+	// line of the error fits.
+	has("ap headline", "ap  DOWN  https://sl.ap.example.org")
+	has("ap error", "  Scalelite: connection refused")
+	if strings.Contains(got, "second line") {
+		t.Error("a multi-line error was printed whole")
+	}
+	has("total over both pools", "total  2 pools · 3 nodes · 1 serving · 1 unhealthy · 3 meetings · 21 users of 200 (11%)")
+	has("the warning", "warning: incident log: permission denied")
+
+	rows := map[string][]string{}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "│ bbb-") {
+			continue
+		}
+		var cells []string
+		for _, c := range strings.Split(strings.Trim(l, "│"), "│") {
+			cells = append(cells, strings.TrimSpace(c))
+		}
+		rows[cells[0]] = cells
+	}
+	for node, want := range map[string]string{
+		"bbb-eu-1": "bbb-eu-1 enabled online 2 18 18 2027-01-04 (60d) ok",
+		"bbb-eu-2": "bbb-eu-2 cordoned online 1 3 3 2026-11-15 (10d) drained",
+		// Offline: no counts rather than zeros.
+		"bbb-eu-3": "bbb-eu-3 enabled offline - - - 2026-11-07 (2d) UNHEALTHY",
+	} {
+		if got := strings.Join(rows[node], " "); got != want {
+			t.Errorf("row %s = %q, want %q", node, got, want)
+		}
+	}
+	if len(rows) != 3 {
+		t.Errorf("%d node rows, want 3", len(rows))
 	}
 }
 

@@ -67,17 +67,19 @@ func TestRollingUpgradeStopsAtTheFirstFailureLeavingTheOthersServing(t *testing.
 	// healthy) only enabled, the rest go two by two, bbb-4 only once its
 	// meeting ended.
 	r.bbb.Node("bbb-2").SetVersion("3.0.5")
-	go func() {
-		for r.state(t, "bbb-4").State != pool.Cordoned {
-			time.Sleep(2 * time.Millisecond)
+	ended := background(t, func() error {
+		if err := until(func() (bool, error) { s, err := r.lookup("bbb-4"); return s.State == pool.Cordoned, err }); err != nil {
+			return fmt.Errorf("bbb-4 cordoned: %w", err)
 		}
 		r.bbb.Node("bbb-4").EndMeeting("class")
-	}()
+		return nil
+	})
 	upgraded = nil
 	rep, err = pool.RollingUpgrade(ctx, r.p, r.members, pool.UpgradeOptions{To: "3.0.5", Batch: 2, Drain: fastDrain, Upgrade: upgrade})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ended()
 	if strings.Join(rep.Skipped, " ") != "bbb-1 bbb-2" || strings.Join(rep.Upgraded, " ") != "bbb-3 bbb-4" || strings.Join(upgraded, " ") != "bbb-3 bbb-4" {
 		t.Fatalf("rerun: %+v", rep)
 	}
@@ -170,9 +172,12 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 	}
 	// The meetings on bbb-5 and bbb-2 end only a while after the nodes
 	// are cordoned.
-	go func() {
+	ended := background(t, func() error {
 		for _, n := range []string{"bbb-5", "bbb-2"} {
-			waitFor(t, func() bool { return r.state(t, n).State == pool.Cordoned })
+			if err := until(func() (bool, error) { s, err := r.lookup(n); return s.State == pool.Cordoned, err }); err != nil {
+				return fmt.Errorf("%s cordoned: %w", n, err)
+			}
+			// A while for a wrong Scale to delete the node anyway.
 			time.Sleep(20 * time.Millisecond)
 			mu.Lock()
 			if destroyed[n] {
@@ -181,12 +186,14 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 			mu.Unlock()
 			r.bbb.Node(n).EndMeeting("m-" + n)
 		}
-	}()
+		return nil
+	})
 	opts.Add, opts.Remove = nil, remove
 	rep, err = pool.Scale(ctx, r.p, opts)
 	if err != nil || strings.Join(rep.Removed, " ") != "bbb-4 bbb-5 bbb-2" {
 		t.Fatalf("scale down: %v %+v", err, rep)
 	}
+	ended()
 	if len(violations) > 0 {
 		t.Fatal(strings.Join(violations, "\n"))
 	}
@@ -234,6 +241,48 @@ func TestCapacityModel(t *testing.T) {
 			t.Errorf("%+v %d: %d %q", tt.c, tt.users, n, why)
 		}
 	}
+}
+
+// background runs fn on its own goroutine; the returned wait reports
+// fn's error on the test's goroutine (t.Fatal must not be called from
+// another one).
+func background(t *testing.T, fn func() error) (wait func()) {
+	errc := make(chan error, 1)
+	go func() { errc <- fn() }()
+	return func() {
+		t.Helper()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// until polls ok until it holds, fails, or 10 s have passed.
+func until(ok func() (bool, error)) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done, err := ok()
+		if err != nil || done {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errors.New("timed out waiting")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// lookup is rig.state for goroutines other than the test's.
+func (r *rig) lookup(node string) (pool.Server, error) {
+	for _, m := range r.members {
+		if m.Node == node {
+			if s, ok := r.sl.ServerByURL(m.URL); ok {
+				return s, nil
+			}
+			return pool.Server{}, fmt.Errorf("%s is not registered", node)
+		}
+	}
+	return pool.Server{}, fmt.Errorf("no member %s", node)
 }
 
 func waitFor(t *testing.T, ok func() bool) {

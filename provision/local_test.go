@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/remote"
 )
 
@@ -121,7 +122,7 @@ func converge(t *testing.T, mode Mode, c *localConn, steps ...Step) (Result, []E
 
 func needRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (chown of test files); run the tests as root")
+		testenv.Missing(t, "needs root (chown of test files); run the tests as root")
 	}
 }
 

@@ -171,18 +171,36 @@ func TestSSHConcurrentRunsLock(t *testing.T) {
 	srv := sshtest.Start(t)
 	kh := &remote.KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
 	d := tempDir(t)
-	slow := &CommandStep{Label: "slow", Run: "sleep 2; touch " + shell.Quote(d+"/slow"), Creates: d + "/slow"}
+	// The slow step says it runs (so the first run holds the lock) and
+	// waits for the test to let it finish (30 s at most).
+	started, release := shell.Quote(d+"/started"), shell.Quote(d+"/release")
+	slow := &CommandStep{Label: "slow", Creates: d + "/slow",
+		Run: "touch " + started + "; for i in $(seq 600); do [ -e " + release + " ] && break; sleep 0.05; done; touch " + shell.Quote(d+"/slow")}
 	h := sshHost(t, "h", srv, kh, slow)
 	first := make(chan Result)
 	go func() { first <- Run(context.Background(), []Host{h}, Options{Mode: Apply, Holder: "first run"})[0] }()
-	time.Sleep(700 * time.Millisecond)
+	for i := 0; ; i++ {
+		if _, err := os.Stat(d + "/started"); err == nil {
+			break
+		}
+		if i == 3000 {
+			t.Fatal("the first run's step never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	second := Run(t.Context(), []Host{h}, Options{Mode: Apply, Holder: "second run"})[0]
+	if err := os.WriteFile(d+"/release", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var le *remote.LockedError
 	if !errors.As(second.Err, &le) || !strings.Contains(le.Holder, "first run") {
 		t.Fatalf("second run: want *remote.LockedError naming the first, got %v", second.Err)
 	}
 	if r := <-first; r.Err != nil || r.Changed != 1 {
 		t.Fatalf("first run: %+v", r)
+	}
+	if _, err := os.Stat(d + "/slow"); err != nil {
+		t.Fatalf("the first run did not finish its step: %v", err)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/internal/testenv"
 )
 
 func TestHostKeyFirstContactThenChanged(t *testing.T) {
@@ -209,7 +210,7 @@ func TestAuthPassphraseKey(t *testing.T) {
 
 func TestAuthAgent(t *testing.T) {
 	if _, err := exec.LookPath("ssh-agent"); err != nil {
-		t.Skip("needs ssh-agent and ssh-add (apt-get install openssh-client)")
+		testenv.Missing(t, "needs ssh-agent and ssh-add (apt-get install openssh-client)")
 	}
 	srv := sshtest.Start(t)
 	sock := filepath.Join(t.TempDir(), "agent.sock")

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/internal/testenv"
 )
 
 func TestTempName(t *testing.T) {
@@ -229,11 +231,21 @@ func TestLock(t *testing.T) {
 	}
 }
 
+// With Sudo the shell and the files both go through `sudo -n`: a sudo
+// first in the login PATH logs its arguments, then runs the real one.
 func TestSudo(t *testing.T) {
-	if _, err := exec.LookPath("sudo"); err != nil {
-		t.Skip("needs sudo (apt-get install sudo)")
+	sudo, err := exec.LookPath("sudo")
+	if err != nil {
+		testenv.Missing(t, "needs sudo (apt-get install sudo)")
 	}
-	srv := sshtest.Start(t)
+	bin := t.TempDir()
+	calls := filepath.Join(bin, "calls")
+	// One line per call: the shell's script argument spans lines.
+	wrapper := "#!/bin/sh\necho \"$*\" | tr '\\n' ' ' >>" + shell.Quote(calls) + "\necho >>" + shell.Quote(calls) + "\nexec " + shell.Quote(sudo) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := sshtest.Start(t, sshtest.WithEnv("PATH="+bin+":/usr/bin:/bin"))
 	cfg := configFor(srv, testKnownHosts(t))
 	cfg.Sudo = true
 	c := mustDial(t, cfg)
@@ -253,8 +265,15 @@ func TestSudo(t *testing.T) {
 	if got := c.Stats(); got != (Stats{Dials: 1, Execs: 2}) {
 		t.Errorf("Stats = %+v", got)
 	}
-	if !strings.Contains(srv.Log(), "sudo -n /usr/lib/openssh/sftp-server") && !strings.Contains(srv.Log(), "Starting session: command") {
-		t.Log(srv.Log())
+	b, _ := os.ReadFile(calls)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "-n env -i PATH=") || !strings.Contains(lines[0], " /bin/sh") ||
+		!strings.HasPrefix(lines[1], "-n /") || !strings.HasSuffix(lines[1], "/sftp-server") {
+		t.Errorf("sudo ran %q, want `-n env -i … /bin/sh` for the shell, then `-n …/sftp-server` for the files", lines)
+	}
+	// sshd logs each session: two commands, no sftp subsystem.
+	if log := srv.Log(); strings.Contains(log, "Starting session: subsystem") || strings.Count(log, "Starting session: command") != 2 {
+		t.Errorf("want two command sessions and no sftp subsystem:\n%s", log)
 	}
 }
 
@@ -271,7 +290,6 @@ func TestSudoPasswordRequired(t *testing.T) {
 	cfg.Sudo = true
 	c := mustDial(t, cfg)
 	_, err := mustShell(t, c).Run(ctxT(t), "true")
-	t.Log(err)
 	if err == nil || !strings.Contains(err.Error(), "a password is required") || !strings.Contains(err.Error(), "node1") {
 		t.Fatalf("Run: %v", err)
 	}

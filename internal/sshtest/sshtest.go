@@ -5,7 +5,8 @@
 // key and a fresh authorized client key, both in the test's temp dir. It
 // logs at VERBOSE level to LogPath, so a test can count connections
 // ("Accepted publickey") and see what the server did. Start skips the test
-// when sshd is missing or the test does not run as root.
+// when sshd is missing or the test does not run as root, and fails it
+// instead under CI (see internal/testenv).
 package sshtest
 
 import (
@@ -26,10 +27,16 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/internal/testenv"
 )
 
 // SSHD is the server binary Start runs.
 const SSHD = "/usr/sbin/sshd"
+
+// sshdPath is SSHD; a test points it at a missing file to check what
+// Start does on a machine without sshd.
+var sshdPath = SSHD
 
 // SFTPServers are the places sftp-server is found on common distributions.
 var SFTPServers = []string{"/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server", "/usr/lib/ssh/sftp-server"}
@@ -81,14 +88,15 @@ func WithEnv(vars ...string) Option {
 }
 
 // Start runs sshd on a free port of 127.0.0.1 and stops it when the test
-// ends. It skips the test when sshd or root is missing.
+// ends. It skips the test when sshd or root is missing, or fails it under
+// CI.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	if _, err := os.Stat(SSHD); err != nil {
-		t.Skipf("sshtest: needs %s (apt-get install openssh-server)", SSHD)
+	if _, err := os.Stat(sshdPath); err != nil {
+		testenv.Missing(t, "sshtest: needs sshd at %s (apt-get install openssh-server)", sshdPath)
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("sshtest: needs root: sshd must read its host key and switch to the logged-in user; run the tests as root")
+		testenv.Missing(t, "sshtest: needs root: sshd must read its host key and switch to the logged-in user; run the tests as root")
 	}
 	// sshd refuses to start without its privilege separation directory.
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
@@ -208,7 +216,7 @@ func (s *Server) start() error {
 			}
 		}
 		if subsystem == "" {
-			s.t.Skipf("sshtest: no sftp-server binary in %s", strings.Join(SFTPServers, ", "))
+			testenv.Missing(s.t, "sshtest: no sftp-server binary in %s (apt-get install openssh-server)", strings.Join(SFTPServers, ", "))
 		}
 	}
 	conf := []string{
@@ -240,7 +248,7 @@ func (s *Server) start() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(SSHD, "-D", "-e", "-f", cfgPath)
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,8 @@ package sshtest
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +62,42 @@ func TestRestart(t *testing.T) {
 	}
 	s.Stop()
 	s.Stop()
+}
+
+// TestHelperStartWithoutSSHD is run by TestMissingSSHDFailsInCI in a
+// child process: Start on a machine whose sshd is missing.
+func TestHelperStartWithoutSSHD(t *testing.T) {
+	if os.Getenv("OMC_SSHTEST_HELPER") == "" {
+		t.Skip("helper process")
+	}
+	sshdPath = filepath.Join(t.TempDir(), "no-sshd-here")
+	Start(t)
+	t.Log("Start returned")
+}
+
+// Without sshd the real-sshd tests skip on a developer's machine but fail
+// under CI, naming sshd, so a broken CI machine cannot pass.
+func TestMissingSSHDFailsInCI(t *testing.T) {
+	run := func(ci string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperStartWithoutSSHD$", "-test.v")
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "CI=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, "OMC_SSHTEST_HELPER=1", "CI="+ci)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("true")
+	if err == nil || !strings.Contains(out, "--- FAIL: TestHelperStartWithoutSSHD") || strings.Contains(out, "Start returned") {
+		t.Fatalf("CI=true: want a failure, got %v:\n%s", err, out)
+	}
+	if !strings.Contains(out, "needs sshd at ") || !strings.Contains(out, "no-sshd-here") || !strings.Contains(out, "openssh-server") {
+		t.Fatalf("CI=true: the failure should name the missing sshd and its package:\n%s", out)
+	}
+	out, err = run("")
+	if err != nil || !strings.Contains(out, "--- SKIP: TestHelperStartWithoutSSHD") || !strings.Contains(out, "needs sshd at ") {
+		t.Fatalf("no CI: want a skip naming sshd, got %v:\n%s", err, out)
+	}
 }

@@ -338,14 +338,16 @@ func (c *Client) call(ctx context.Context, call string, q url.Values, signed boo
 		return &Error{Call: call, URL: c.base(), HTTPStatus: resp.StatusCode, Message: "not a BBB API answer: " + snippet(scrub(body, call))}
 	}
 	if env.ReturnCode != "SUCCESS" {
-		e := &Error{Call: call, URL: c.base(), Key: env.MessageKey, Message: strings.TrimSpace(env.Message)}
+		// A node or proxy may echo the request: its words are scrubbed too.
+		e := &Error{Call: call, URL: c.base(), Key: string(scrub([]byte(env.MessageKey), call)), Message: strings.TrimSpace(string(scrub([]byte(env.Message), call)))}
 		if signed {
 			e.Algorithm = c.algorithm()
 		}
 		return e
 	}
 	if err := xml.Unmarshal(body, v); err != nil {
-		return fail("decoding the answer: %w", err)
+		// The decoder quotes values it could not read.
+		return fail("decoding the answer: %s", scrub([]byte(err.Error()), call))
 	}
 	return nil
 }

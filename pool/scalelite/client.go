@@ -158,7 +158,7 @@ func (c *Client) call(ctx context.Context, action string, q url.Values, body any
 	sum := bbbapi.Checksum(algo, action, query, c.Secret)
 	host := c.host()
 	apiErr := func(status int, key, msg string) *APIError {
-		return &APIError{Action: action, Host: host, Algorithm: algo, Status: status, Key: key, Msg: scrub(msg, sum)}
+		return &APIError{Action: action, Host: host, Algorithm: algo, Status: status, Key: scrub(key, sum), Msg: scrub(msg, sum)}
 	}
 	full := query
 	if full != "" {

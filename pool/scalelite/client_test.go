@@ -3,10 +3,12 @@ package scalelite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/pool/bbbapi"
@@ -144,44 +146,121 @@ func TestTenants(t *testing.T) {
 	}
 }
 
-func TestPollerOnlineLoadAndCordonToDisabled(t *testing.T) {
+// The fake's poller does what Scalelite's does, read through omc's client.
+// Each wanted value is worked out from blindsidenetworks/scalelite v1.8.5
+// lib/tasks/poll.rake (poll:servers), config/application.rb (defaults) and
+// app/models/server.rb, as the comments say, never from the fake:
+//
+//   - a meeting's load is participantCount + moderatorCount (BBB's
+//     participantCount already counts the moderators, so they count twice);
+//   - a meeting created less than LOAD_JOIN_BUFFER_TIME (15 min) ago counts
+//     LOAD_MIN_USER_COUNT (15) users at least;
+//   - breakout rooms count nothing; the sum is multiplied by load_multiplier;
+//   - SERVER_HEALTHY_THRESHOLD (1) successes bring a server online,
+//     SERVER_UNHEALTHY_THRESHOLD (2) failures in a row take it offline with
+//     no load;
+//   - a cordoned server whose load is 0 becomes disabled;
+//   - only enabled servers are in the server_load set, so a disabled one
+//     shows load "unavailable".
+func TestPollerFollowsPollRake(t *testing.T) {
 	ctx := context.Background()
-	sl := fake.NewScalelite(t, lbSecret)
-	bbb := fake.NewBBB(t)
-	// Scalelite reads bbb_version from the root: revealed, as omc sets it.
-	n := bbb.AddNode("bbb1", "node-secret", "3.0.4").RevealVersion(true)
-	c := &scalelite.Client{URL: sl.URL, Secret: lbSecret}
-	s, _ := c.Add(ctx, pool.ServerSpec{URL: n.URL, Secret: "node-secret"})
-	n.CreateMeeting("m1", 3, 1)
-	sl.Poll(ctx)
-	if s, _ = c.Get(ctx, s.ID); !s.Online || s.LoadKnown {
-		t.Fatalf("a disabled server shows no load: %+v", s)
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	old, young := now.Add(-16*time.Minute), now.Add(-14*time.Minute)
+	type meeting struct {
+		participants, moderators int
+		created                  time.Time
+		breakout                 bool
 	}
-	c.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable})
-	sl.Poll(ctx)
-	s, _ = c.Get(ctx, s.ID)
-	// A young meeting counts 15 users at least.
-	if !s.Online || s.Load != 15 || s.BBBVersion != "3.0.4" {
-		t.Fatalf("after poll: %+v", s)
+	for _, c := range []struct {
+		name       string
+		multiplier float64
+		meetings   []meeting
+		want       float64
+	}{
+		{"no meetings", 1, nil, 0},
+		{"moderators count twice", 1, []meeting{{7, 2, old, false}}, 7 + 2},
+		{"a young meeting counts 15 at least", 1, []meeting{{4, 1, young, false}}, 15},
+		{"a young meeting above 15 counts its users", 1, []meeting{{20, 1, young, false}}, 21},
+		{"breakout rooms count nothing", 1, []meeting{{3, 1, old, false}, {10, 0, young, true}}, 3 + 1},
+		{"meetings add up", 1, []meeting{{3, 1, old, false}, {2, 0, young, false}}, 4 + 15},
+		{"load_multiplier scales the sum", 1.5, []meeting{{3, 1, old, false}}, 1.5 * 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sl := fake.NewScalelite(t, lbSecret)
+			sl.Now = func() time.Time { return now }
+			n := fake.NewBBB(t).AddNode("bbb1", "node-secret", "3.0.4")
+			for i, m := range c.meetings {
+				id := fmt.Sprintf("m%d", i)
+				n.CreateMeetingAt(id, m.participants, m.moderators, m.created)
+				n.SetBreakout(id, m.breakout)
+			}
+			cl := &scalelite.Client{URL: sl.URL, Secret: lbSecret}
+			s, err := cl.Add(ctx, pool.ServerSpec{URL: n.URL, Secret: "node-secret", LoadMultiplier: c.multiplier})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable}); err != nil {
+				t.Fatal(err)
+			}
+			sl.Poll(ctx)
+			if s, err = cl.Get(ctx, s.ID); err != nil || !s.Online || !s.LoadKnown || s.Load != c.want {
+				t.Fatalf("after one poll: %+v %v, want online with load %v", s, err, c.want)
+			}
+		})
 	}
-	c.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Cordon})
-	sl.Poll(ctx)
-	if s, _ = c.Get(ctx, s.ID); s.State != pool.Cordoned {
-		t.Fatalf("cordoned with load: %+v", s)
-	}
-	n.EndMeeting("m1")
-	sl.Poll(ctx)
-	if s, _ = c.Get(ctx, s.ID); s.State != pool.Disabled || s.Load != 0 {
-		t.Fatalf("drained: %+v", s)
-	}
-	// A wrong secret: getMeetings fails; two failures take it offline.
-	n.SetSecret("other")
-	sl.Poll(ctx)
-	if s, _ = c.Get(ctx, s.ID); !s.Online {
-		t.Fatal("offline after one failure")
-	}
-	sl.Poll(ctx)
-	if s, _ = c.Get(ctx, s.ID); s.Online || s.LoadKnown {
-		t.Fatalf("still online: %+v", s)
-	}
+
+	t.Run("state and health", func(t *testing.T) {
+		sl := fake.NewScalelite(t, lbSecret)
+		sl.Now = func() time.Time { return now }
+		n := fake.NewBBB(t).AddNode("bbb1", "node-secret", "3.0.4").RevealVersion(true)
+		cl := &scalelite.Client{URL: sl.URL, Secret: lbSecret}
+		s, _ := cl.Add(ctx, pool.ServerSpec{URL: n.URL, Secret: "node-secret"})
+		n.CreateMeetingAt("m1", 3, 1, old)
+		get := func(when string) pool.Server {
+			t.Helper()
+			s, err := cl.Get(ctx, s.ID)
+			if err != nil {
+				t.Fatalf("%s: %v", when, err)
+			}
+			return s
+		}
+		sl.Poll(ctx)
+		// Disabled (new servers are): polled, online, but not in server_load.
+		if s := get("disabled"); !s.Online || s.LoadKnown || s.State != pool.Disabled {
+			t.Fatalf("a polled disabled server: %+v, want online with load unavailable", s)
+		}
+		cl.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable})
+		sl.Poll(ctx)
+		if s := get("enabled"); s.Load != 4 || s.BBBVersion != "3.0.4" {
+			t.Fatalf("enabled: %+v, want load 4 and the root's bbbVersion", s)
+		}
+		cl.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Cordon})
+		sl.Poll(ctx)
+		if s := get("cordoned with load"); s.State != pool.Cordoned {
+			t.Fatalf("a cordoned server with load 4 should stay cordoned: %+v", s)
+		}
+		n.EndMeeting("m1")
+		sl.Poll(ctx)
+		if s := get("cordoned, empty"); s.State != pool.Disabled {
+			t.Fatalf("a cordoned server with load 0 should become disabled: %+v", s)
+		}
+		cl.Update(ctx, s.ID, pool.ServerUpdate{State: pool.Enable})
+		// getMeetings fails (wrong secret): one failure is below the
+		// threshold of 2, the second takes the server offline.
+		n.SetSecret("other")
+		sl.Poll(ctx)
+		if s := get("one failure"); !s.Online || !s.LoadKnown {
+			t.Fatalf("offline after one failure: %+v", s)
+		}
+		sl.Poll(ctx)
+		if s := get("two failures"); s.Online || s.LoadKnown {
+			t.Fatalf("online after two failures: %+v", s)
+		}
+		// One success is the healthy threshold.
+		n.SetSecret("node-secret")
+		sl.Poll(ctx)
+		if s := get("recovered"); !s.Online || !s.LoadKnown || s.Load != 0 {
+			t.Fatalf("one success should bring it back online with load 0: %+v", s)
+		}
+	})
 }

@@ -43,7 +43,7 @@ type apiFixture struct {
 	body   string
 }
 
-func loadAPI(t *testing.T, name string) apiFixture {
+func loadAPI(t testing.TB, name string) apiFixture {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, "api", name))
 	if err != nil {
@@ -323,7 +323,7 @@ type rakeFixture struct {
 	exit                 int
 }
 
-func loadRake(t *testing.T, version, name string) (rakeFixture, bool) {
+func loadRake(t testing.TB, version, name string) (rakeFixture, bool) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, "rake", version, name))
 	if errors.Is(err, os.ErrNotExist) {
@@ -347,7 +347,7 @@ func loadRake(t *testing.T, version, name string) (rakeFixture, bool) {
 	return f, true
 }
 
-func rakeVersions(t *testing.T) []string {
+func rakeVersions(t testing.TB) []string {
 	d, err := os.ReadDir(filepath.Join(fixtures, "rake"))
 	if err != nil {
 		t.Fatal(err)

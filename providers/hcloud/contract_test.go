@@ -42,7 +42,7 @@ type upstreamFixture struct {
 	body                []byte
 }
 
-func loadFixture(t *testing.T, name string) upstreamFixture {
+func loadFixture(t testing.TB, name string) upstreamFixture {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(fixtureDir, name+".json"))
 	if err != nil {

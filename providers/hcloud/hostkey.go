@@ -73,8 +73,11 @@ func (p *Provider) removeHostKey(inv, node string) error {
 
 // cloudConfig is the part of cloud-init's #cloud-config omc writes.
 type cloudConfig struct {
-	// ssh_deletekeys drops the image's keys and ssh_genkeytypes: [] makes
-	// no new ones, so the host offers exactly the key omc made.
+	// ssh_deletekeys drops the image's keys, so the host offers exactly the
+	// key omc made. cloud-init generates keys only when ssh_keys is absent
+	// (cc_ssh, 22.4 to 26.x), and then skips a type whose key exists; its
+	// schema wants ssh_genkeytypes non-empty, so [ed25519] names the one
+	// type omc installs and nothing else is ever made.
 	SSHDeleteKeys  bool              `yaml:"ssh_deletekeys"`
 	SSHGenKeyTypes []string          `yaml:"ssh_genkeytypes"`
 	SSHKeys        map[string]string `yaml:"ssh_keys"`
@@ -94,7 +97,7 @@ type cloudUser struct {
 func userData(hk hostKey, n *inventory.Node, operatorKey string) (string, error) {
 	cc := cloudConfig{
 		SSHDeleteKeys:  true,
-		SSHGenKeyTypes: []string{},
+		SSHGenKeyTypes: []string{"ed25519"},
 		SSHKeys: map[string]string{
 			"ed25519_private": string(hk.Private),
 			"ed25519_public":  hk.Public,

@@ -127,7 +127,7 @@ func checkUserData(t *testing.T, ud, hostKey string) {
 	if err := yaml.Unmarshal([]byte(ud), &cc); err != nil {
 		t.Fatalf("user data: %v", err)
 	}
-	if !cc.Delete || cc.GenKeys == nil || len(cc.GenKeys) != 0 || cc.Keys["ed25519_public"] != hostKey {
+	if !cc.Delete || !slices.Equal(cc.GenKeys, []string{"ed25519"}) || cc.Keys["ed25519_public"] != hostKey {
 		t.Fatalf("cloud-config = %+v, want host key %s", cc, hostKey)
 	}
 	priv, err := ssh.ParsePrivateKey([]byte(cc.Keys["ed25519_private"]))

@@ -15,20 +15,22 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 )
 
-// e2eProvider skips unless real hosts can be made here and OMC_E2E=1.
-// Hosts share the image cache in OMC_LOCAL_DIR (default
-// /var/cache/omc-test), so only the first run builds it.
+// e2eProvider skips unless OMC_E2E=1; then a machine that cannot make
+// real hosts fails the test, naming what it lacks. Hosts share the image
+// cache in OMC_LOCAL_DIR (default /var/cache/omc-test), so only the first
+// run builds it.
 func e2eProvider(t *testing.T) *Provider {
 	t.Helper()
-	if os.Getenv("OMC_E2E") == "" {
+	if !testenv.E2E() {
 		t.Skip("real local hosts are slow: set OMC_E2E=1 to boot them (needs root, debootstrap, systemd-nspawn, apt-cacher-ng)")
 	}
 	if err := Check(); err != nil {
-		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
+		testenv.MissingE2E(t, "this machine cannot run local hosts: %v", err)
 	}
 	dir := os.Getenv("OMC_LOCAL_DIR")
 	if dir == "" {

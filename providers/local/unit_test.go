@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 )
@@ -293,7 +294,7 @@ func linuxOnly(t *testing.T) {
 func TestInterruptedDeleteIsFinishedByCleanup(t *testing.T) {
 	linuxOnly(t)
 	if err := Check(); err != nil {
-		t.Skipf("needs the local provider's tools: %v", err)
+		testenv.Missing(t, "needs the local provider's tools: %v", err)
 	}
 	p, err := New(Options{Dir: t.TempDir()})
 	if err != nil {
@@ -400,14 +401,14 @@ func TestCgroupDirs(t *testing.T) {
 // what was made below them; a cgroupfs that refuses leaves nothing made.
 func TestCgroupsMadeEnteredRemoved(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make cgroups")
+		testenv.Missing(t, "needs root to make cgroups")
 	}
 	dirs, err := hostCgroups("omc-unit-" + strconv.Itoa(os.Getpid()))
 	if err != nil || len(dirs) == 0 {
-		t.Skipf("no cgroup hierarchy here to use (%v)", err)
+		testenv.Missing(t, "no cgroup hierarchy here to use (%v)", err)
 	}
 	if err := makeCgroups(dirs); err != nil {
-		t.Skipf("cgroups cannot be made here: %v", err)
+		testenv.Missing(t, "cgroups cannot be made here: %v", err)
 	}
 	t.Cleanup(func() { removeCgroups(dirs) })
 	out, err := exec.Command("sh", "-c", intoCgroups(dirs), "sh", "-c", "cat /proc/self/cgroup; mkdir "+shell.Quote(dirs[0]+"/payload")).CombinedOutput()

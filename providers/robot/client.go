@@ -44,6 +44,9 @@ type Client struct {
 	// OnRequest, when set, is told about every request sent (method and
 	// path), for tests and debug logs.
 	OnRequest func(method, path string)
+	// Sleep, when set, waits between retries instead of a timer, so tests
+	// see each wait and move a fake clock rather than waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
 
 	mu       sync.Mutex
 	rejected error // the 401 that poisoned this client
@@ -184,14 +187,24 @@ func (c *Client) Do(ctx context.Context, method, path string, form url.Values, o
 		if c.MaxBackoff > 0 && d > c.MaxBackoff {
 			d = c.MaxBackoff
 		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := c.sleep(ctx, d); err != nil {
+			return err
 		}
 		wait *= 2
+	}
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -35,7 +35,7 @@ type upstreamFixture struct {
 
 // loadFixture strips the leading "# from", "# status" and "# request"
 // lines (testdata/upstream/README.md).
-func loadFixture(t *testing.T, name string) upstreamFixture {
+func loadFixture(t testing.TB, name string) upstreamFixture {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(fixtureDir, name+".json"))
 	if err != nil {

@@ -242,9 +242,9 @@ func PostInstall(t Target) string {
 	if u := t.User; u != "" && u != "root" {
 		q := shell.Quote(u)
 		b.WriteString("id -u " + q + " >/dev/null 2>&1 || useradd -m -s /bin/bash " + q + "\n")
-		b.WriteString("h=$(getent passwd " + q + " | cut -d: -f6)\nmkdir -p \"$h/.ssh\"\ncp /root/.ssh/authorized_keys \"$h/.ssh/authorized_keys\"\n")
-		b.WriteString("chown -R " + q + ": \"$h/.ssh\"\nchmod 700 \"$h/.ssh\"\n")
-		b.WriteString("printf '%s\\n' " + shell.Quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >\"$R/etc/sudoers.d/90-omc-" + u + "\"\nchmod 440 \"$R/etc/sudoers.d/90-omc-" + u + "\"\n")
+		b.WriteString("h=$(getent passwd " + q + " | cut -d: -f6)\nmkdir -p \"$R$h/.ssh\"\ncp \"$R/root/.ssh/authorized_keys\" \"$R$h/.ssh/authorized_keys\"\n")
+		b.WriteString("chown -R " + q + ": \"$R$h/.ssh\"\nchmod 700 \"$R$h/.ssh\"\n")
+		b.WriteString("mkdir -p \"$R/etc/sudoers.d\"\nprintf '%s\\n' " + shell.Quote(u+" ALL=(ALL) NOPASSWD:ALL") + " >\"$R/etc/sudoers.d/90-omc-" + u + "\"\nchmod 440 \"$R/etc/sudoers.d/90-omc-" + u + "\"\n")
 	}
 	return b.String()
 }

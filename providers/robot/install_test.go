@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/providers"
 )
@@ -150,15 +152,91 @@ func TestWaitSSHChecksTheHostKey(t *testing.T) {
 	}
 }
 
-func TestPostInstallMakesTheLoginUser(t *testing.T) {
-	hk, _ := providers.NewHostKey("t")
-	s := PostInstall(Target{HostKey: hk, Hostname: "h", AuthorizedKeys: []string{"ssh-ed25519 AAAA"}, User: "admin"})
-	for _, want := range []string{"useradd -m -s /bin/bash 'admin'", "'admin ALL=(ALL) NOPASSWD:ALL' >\"$R/etc/sudoers.d/90-omc-admin\"", "chmod 440"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("post-install lacks %q:\n%s", want, s)
+// runPostInstall runs the post-install script on a scratch root with
+// stand-ins for id, useradd, getent and chown (the real ones would change
+// this machine's accounts): they keep users in the root's etc/passwd and
+// log each call. It returns the logged calls.
+func runPostInstall(t *testing.T, root, script string) (calls string) {
+	t.Helper()
+	bin := filepath.Join(filepath.Dir(root), "bin")
+	log := filepath.Join(filepath.Dir(root), "calls")
+	standIns := map[string]string{
+		"id":      `[ "$1" = -u ] && grep -q "^$2:" "$OMC_ROOT/etc/passwd" 2>/dev/null`,
+		"useradd": `for a; do n=$a; done; mkdir -p "$OMC_ROOT/etc" "$OMC_ROOT/home/$n"; echo "$n:x:1001:1001::/home/$n:/bin/bash" >>"$OMC_ROOT/etc/passwd"`,
+		"getent":  `grep "^$2:" "$OMC_ROOT/etc/passwd"`,
+		"chown":   `:`,
+	}
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range standIns {
+		sh := "#!/bin/bash\necho \"" + name + " $*\" >>" + shell.Quote(log) + "\n" + body + "\n"
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(sh), 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if strings.Contains(PostInstall(Target{HostKey: hk, User: "root"}), "useradd") {
-		t.Error("root is made as a user")
+	p := filepath.Join(filepath.Dir(root), "post-install")
+	if err := os.WriteFile(p, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", p)
+	cmd.Env = append(os.Environ(), "OMC_ROOT="+root, "PATH="+bin+":"+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("post-install: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(log)
+	os.Remove(log)
+	return string(b)
+}
+
+// The post-install script makes a login user other than root once, gives
+// it the operator's keys in its own home and passwordless sudo in a file
+// sudo reads; for root it makes no user and no sudoers file.
+func TestPostInstallMakesTheLoginUser(t *testing.T) {
+	hk, _ := providers.NewHostKey("t")
+	operator := testPublicKey(t)
+	root := filepath.Join(t.TempDir(), "root")
+	script := PostInstall(Target{HostKey: hk, Hostname: "h", AuthorizedKeys: []string{operator}, User: "admin"})
+	calls := runPostInstall(t, root, script)
+	if !strings.Contains(calls, "useradd -m -s /bin/bash admin\n") || !strings.Contains(calls, "chown -R admin: "+root+"/home/admin/.ssh\n") {
+		t.Errorf("calls:\n%s", calls)
+	}
+	keys := filepath.Join(root, "home/admin/.ssh/authorized_keys")
+	if b, err := os.ReadFile(keys); err != nil || strings.TrimSpace(string(b)) != operator {
+		t.Errorf("admin's authorized_keys = %q %v, want the operator's key", b, err)
+	}
+	if fi, err := os.Stat(filepath.Dir(keys)); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("admin's .ssh: %v %v", fi, err)
+	}
+	if fi, err := os.Stat(keys); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("admin's authorized_keys is readable by others: %v %v", fi, err)
+	}
+	sudoers := filepath.Join(root, "etc/sudoers.d/90-omc-admin")
+	if b, err := os.ReadFile(sudoers); err != nil || string(b) != "admin ALL=(ALL) NOPASSWD:ALL\n" {
+		t.Errorf("sudoers file = %q %v", b, err)
+	}
+	if fi, err := os.Stat(sudoers); err != nil || fi.Mode().Perm() != 0o440 {
+		t.Errorf("sudoers file mode: %v %v", fi, err)
+	}
+	if visudo, err := exec.LookPath("visudo"); err == nil {
+		if out, err := exec.Command(visudo, "-cf", sudoers).CombinedOutput(); err != nil {
+			t.Errorf("visudo refuses the sudoers file: %v\n%s", err, out)
+		}
+	}
+	// A second run (installimage retried) finds the user and makes none.
+	if calls := runPostInstall(t, root, script); strings.Contains(calls, "useradd") {
+		t.Errorf("second run made the user again:\n%s", calls)
+	}
+
+	rootOnly := filepath.Join(t.TempDir(), "root")
+	calls = runPostInstall(t, rootOnly, PostInstall(Target{HostKey: hk, Hostname: "h", AuthorizedKeys: []string{operator}, User: "root"}))
+	if calls != "" {
+		t.Errorf("root as the login user: account tools called:\n%s", calls)
+	}
+	if _, err := os.Stat(filepath.Join(rootOnly, "etc/sudoers.d")); !os.IsNotExist(err) {
+		t.Errorf("root as the login user: sudoers.d made (%v)", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(rootOnly, "root/.ssh/authorized_keys")); err != nil || strings.TrimSpace(string(b)) != operator {
+		t.Errorf("root's authorized_keys = %q %v", b, err)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,44 +298,86 @@ func TestLockOutAfterThreeFailedLoginsIsNotRetriedAndIsExplained(t *testing.T) {
 	}
 }
 
+// retryWaits makes a provider's waits between retries instant: each is
+// recorded and moves the fake's clock instead, so no test waits or times.
+func retryWaits(f *fake.Fake) (mod func(*Options), waits func() []time.Duration) {
+	var mu sync.Mutex
+	var got []time.Duration
+	mod = func(o *Options) {
+		o.RetrySleep = func(_ context.Context, d time.Duration) error {
+			mu.Lock()
+			got = append(got, d)
+			mu.Unlock()
+			f.Advance(d)
+			return nil
+		}
+	}
+	return mod, func() []time.Duration { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
+}
+
+// A refused request is tried again after RetryBackoff, doubling; a limit
+// that does not lift is given up on after MaxRetries, saying so.
 func TestRateLimitBacksOffAndSucceeds(t *testing.T) {
 	e := newEnv(t)
 	e.fake.AddServer(321, "192.0.2.50", "EX42")
 	e.fake.Inject(fake.Fault{Method: http.MethodGet, Path: "/server", Times: 2, Status: 403})
 	inv := load(t, mixedInv)
-	start := time.Now()
-	ms, err := e.p.List(context.Background(), inv, inv.Group("metal"))
+	mod, waits := retryWaits(e.fake)
+	ms, err := e.again(mod).List(context.Background(), inv, inv.Group("metal"))
 	if err != nil || len(ms) != 1 {
 		t.Fatalf("%v %v", ms, err)
 	}
 	if n := len(e.fake.Calls()); n != 3 {
 		t.Fatalf("%d requests, want 2 refused + 1", n)
 	}
-	if d := time.Since(start); d < 3*time.Millisecond {
-		t.Errorf("no backoff (%s)", d)
+	if w := waits(); !slices.Equal(w, []time.Duration{time.Millisecond, 2 * time.Millisecond}) {
+		t.Fatalf("waits = %v, want RetryBackoff (1ms) before the first retry, doubled before the second", w)
 	}
 
 	// A limit that does not lift is given up on after MaxRetries.
 	e.fake.Inject(fake.Fault{Method: http.MethodGet, Path: "/server", Times: -1, Status: 403})
-	p := e.again(func(o *Options) { o.MaxRetries = 2 })
+	mod, waits = retryWaits(e.fake)
+	p := e.again(mod, func(o *Options) { o.MaxRetries = 2 })
 	before := len(e.fake.Calls())
 	_, err = p.List(context.Background(), inv, inv.Group("metal"))
-	if err == nil || !strings.Contains(err.Error(), "RATE_LIMIT_EXCEEDED") || !strings.Contains(err.Error(), "after 2 retries") {
+	if err == nil || !strings.Contains(err.Error(), "RATE_LIMIT_EXCEEDED") || !strings.Contains(err.Error(), "after 2 retries") ||
+		!strings.Contains(err.Error(), "the limit is 200 requests per 3600s") {
 		t.Fatalf("%v", err)
 	}
 	if n := len(e.fake.Calls()) - before; n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
+	if w := waits(); len(w) != 2 {
+		t.Fatalf("waits = %v, want one before each of the 2 retries", w)
+	}
 }
 
+// Against the fake's window (1 request per 10s on GET /server, as the
+// service limits per endpoint), each refused request waits RetryBackoff,
+// doubled, but never longer than the interval the answer names, and the
+// request goes through once the window has moved on.
 func TestRealRateLimitWindow(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.RetryBackoff = 30 * time.Millisecond })
+	e := newEnv(t, func(o *Options) { o.RetryBackoff = 3 * time.Second })
+	mod, waits := retryWaits(e.fake)
+	p := e.again(mod)
 	e.fake.AddServer(321, "192.0.2.50", "EX42")
-	e.fake.SetLimit("GET /server", 1, 50*time.Millisecond)
+	e.fake.SetLimit("GET /server", 1, 10*time.Second)
 	inv := load(t, mixedInv)
-	for i := 0; i < 3; i++ {
-		if _, err := e.p.List(context.Background(), inv, inv.Group("metal")); err != nil {
-			t.Fatalf("list %d: %v", i, err)
+	// The first list fits the window; the second is refused at 0s, 3s and
+	// 9s and goes through at 19s after a wait capped at 10s; the third,
+	// at once after it, the same.
+	refused := []time.Duration{3 * time.Second, 6 * time.Second, 10 * time.Second}
+	for i, want := range [][]time.Duration{nil, refused, refused} {
+		calls, waited := len(e.fake.Calls()), len(waits())
+		ms, err := p.List(context.Background(), inv, inv.Group("metal"))
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("list %d: %v %v", i, ms, err)
+		}
+		if got := waits()[waited:]; !slices.Equal(got, want) {
+			t.Fatalf("list %d: waits = %v, want %v", i, got, want)
+		}
+		if n := len(e.fake.Calls()) - calls; n != len(want)+1 {
+			t.Fatalf("list %d: %d requests, want %d refused + 1", i, n, len(want))
 		}
 	}
 }

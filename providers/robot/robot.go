@@ -123,6 +123,9 @@ type Options struct {
 	RetryBackoff time.Duration
 	// OnRequest, when set, is told of every request sent (tests count them).
 	OnRequest func(method, path string)
+	// RetrySleep, when set, replaces the wait between retries (see
+	// Client.Sleep).
+	RetrySleep func(ctx context.Context, d time.Duration) error
 }
 
 // Provider serves groups with provider: robot.
@@ -239,7 +242,7 @@ func (p *Provider) client(g *inventory.Group) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.MaxRetries, c.Backoff, c.OnRequest = p.opts.MaxRetries, p.opts.RetryBackoff, p.opts.OnRequest
+	c.MaxRetries, c.Backoff, c.OnRequest, c.Sleep = p.opts.MaxRetries, p.opts.RetryBackoff, p.opts.OnRequest, p.opts.RetrySleep
 	p.clients[key] = c
 	return c, nil
 }
