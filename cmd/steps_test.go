@@ -227,3 +227,26 @@ func TestForcedNodesMayRestartBBB(t *testing.T) {
 		t.Fatal("--force changed the inventory's node")
 	}
 }
+
+// A CI lint job has no secrets: validate checks everything else, with
+// unset secrets as warnings at their position; --secrets makes them
+// errors. Every FILE:LINE:COL line opens with the file.
+func TestValidateWithoutSecretValues(t *testing.T) {
+	d := isolate(t)
+	path := filepath.Join(d, "omc.yaml")
+	writeFile(t, path, withoutClash(t))
+	t.Setenv("OMC_TEST_SEED", "")
+	os.Unsetenv("OMC_TEST_SEED")
+	_, errs, code := run(t, "", "validate", "-i", path)
+	if code != ExitOK || !strings.HasPrefix(errs, path+":4:13: warning: secrets.bbb_seed: environment variable OMC_TEST_SEED is not set") {
+		t.Fatalf("validate without the seed: code %d, stderr %q", code, errs)
+	}
+	_, errs, code = run(t, "", "validate", "--secrets", "-i", path)
+	if code != ExitInventory || !strings.HasPrefix(errs, path+":4:13: secrets.bbb_seed") {
+		t.Fatalf("validate --secrets: code %d, stderr %q", code, errs)
+	}
+	// plan needs it: refused before any contact.
+	if _, errs, code = run(t, "", "plan", "g", "-i", path); code != ExitInventory || !strings.Contains(errs, "environment variable OMC_TEST_SEED is not set: the bbb and turn roles derive") {
+		t.Fatalf("plan without the seed: code %d, stderr %q", code, errs)
+	}
+}

@@ -30,6 +30,9 @@ type secrets struct {
 
 func (x secrets) seed(n *inventory.Node, s *Settings) (string, error) {
 	v, ok := x.inv.Secret(s.SeedSecret)
+	if _, declared := x.inv.Secrets[s.SeedSecret]; !ok && declared {
+		return "", fmt.Errorf("node %s: %w: the bbb and turn roles derive their secrets from it", n.Name, x.inv.SecretError(s.SeedSecret))
+	}
 	if !ok {
 		return "", fmt.Errorf("node %s: no secret named %q in the inventory: the bbb and turn roles derive their secrets from it (settings.seed_secret names another)", n.Name, s.SeedSecret)
 	}
