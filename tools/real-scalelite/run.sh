@@ -1,49 +1,55 @@
 #!/usr/bin/env bash
 # Run the REAL Scalelite (Rails API + poller) on loopback with its own
-# PostgreSQL and Redis, point omc at it (JSON API client, rake parser and
-# rake client), record what each side says, and tear everything down.
+# PostgreSQL and Redis, point omc at it (JSON API client, rake parser,
+# and `api: rake` over a real SSH connection), record what each side says,
+# and tear everything down.
 #
 #   run.sh SCALELITE_TREE OMC_BIN OUT_DIR
 #
-# SCALELITE_TREE  a Scalelite tree (git archive v1.6.0 of its repository);
-#                 it is copied, never written to
+# SCALELITE_TREE  a Scalelite tree (git archive v1.6.0, v1.5.1.7, ... of its
+#                 repository); it is copied, never written to
 # OMC_BIN         the omc binary under test
 # OUT_DIR         where the transcript (transcript.md), the captured rake
 #                 outputs (rake/) and the logs (logs/) go; created
 #
 # Environment:
-#   REDIS_NAMESPACE_DIR  a redis-namespace v1.11.0 source tree (required:
-#                        Debian's 1.9.0 breaks Scalelite, see README.md)
+#   REDIS_NAMESPACE_DIR  a redis-namespace source tree of the version the
+#                        tree's Gemfile.lock names (required: Debian's 1.9.0
+#                        breaks Scalelite, see README.md)
 #   OMC_SRC              an omc checkout: when set, the Go probes
 #                        (shim/_realsl_test.go) run in a scratch clone of it
-#   PORT_BASE            first of four loopback ports (default 38080):
-#                        +0 Scalelite, +1 fake BBB, +2 PostgreSQL, +3 Redis
+#   SCALELITE_LABEL      the version named in the transcript (e.g. v1.6.0)
+#   PORT_BASE            first of five loopback ports (default 38080):
+#                        +0 Scalelite, +1 fake BBB, +2 PostgreSQL, +3 Redis,
+#                        +4 sshd (the Scalelite host for api: rake)
 #   KEEP=1               keep the work folder (printed at the end)
 #
 # Needs Debian 12 packages: ruby ruby-rails puma ruby-pg ruby-redis
 # ruby-connection-pool ruby-jwt ruby-bootsnap postgresql redis-server
-# python3 curl git (and golang for the Go probes). Everything listens on
-# 127.0.0.1 only; only processes this script started are stopped, by PID.
+# openssh-server python3 curl git (and golang for the Go probes); root for
+# the api: rake part (sshd, and a private mount namespace for its `docker`
+# stand-in). Everything listens on 127.0.0.1 only; only processes this
+# script started are stopped, by PID.
 set -u
 if [ $# -ne 3 ]; then
-  sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 4
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC_TREE=$(cd "$1" && pwd) || exit 1
 OMC_BIN=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 mkdir -p "$3" && OUT=$(cd "$3" && pwd) || exit 1
-: "${REDIS_NAMESPACE_DIR:?set REDIS_NAMESPACE_DIR to a redis-namespace v1.11.0 tree (see README.md)}"
+: "${REDIS_NAMESPACE_DIR:?set REDIS_NAMESPACE_DIR to a redis-namespace tree of the version the Scalelite tree pins (see README.md)}"
 REDIS_NAMESPACE_DIR=$(cd "$REDIS_NAMESPACE_DIR" && pwd) || exit 1
 BASE=${PORT_BASE:-38080}
-SL_PORT=$BASE BBB_PORT=$((BASE + 1)) PG_PORT=$((BASE + 2)) REDIS_PORT=$((BASE + 3))
+SL_PORT=$BASE BBB_PORT=$((BASE + 1)) PG_PORT=$((BASE + 2)) REDIS_PORT=$((BASE + 3)) SSH_PORT=$((BASE + 4))
 
 for c in ruby bundle redis-server redis-cli python3 curl git sha256sum; do
   command -v "$c" >/dev/null || { echo "missing: $c" >&2; exit 1; }
 done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$PGBIN/initdb" ] || { echo "missing: PostgreSQL server (postgresql package)" >&2; exit 1; }
-for p in $SL_PORT $BBB_PORT $PG_PORT $REDIS_PORT; do
+for p in $SL_PORT $BBB_PORT $PG_PORT $REDIS_PORT $SSH_PORT; do
   if (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "port $p on 127.0.0.1 is in use; set PORT_BASE" >&2; exit 1; fi
 done
 
@@ -197,6 +203,13 @@ api() {
 # ================================================================ setup
 echo "setting up in $WORK" >&2
 cp -r "$SRC_TREE" "$WORK/scalelite"
+# What this version has (read from its tree, never assumed from a label).
+HAS_API= HAS_TAG= HAS_TENANT_UPDATE=
+grep -q "scalelite/api" "$WORK/scalelite/config/routes.rb" && HAS_API=1 # first in v1.5.1
+grep -q "task :tag" "$WORK/scalelite/lib/tasks/servers.rake" && HAS_TAG=1 # first in v1.6.0
+grep -q "task :update" "$WORK/scalelite/lib/tasks/tenants.rake" 2>/dev/null && HAS_TENANT_UPDATE=1 # first in v1.5.1
+RN_PIN=$(sed -n 's/^    redis-namespace (\(.*\))$/\1/p' "$WORK/scalelite/Gemfile.lock" 2>/dev/null)
+yn() { if [ -n "$1" ]; then echo yes; else echo no; fi; }
 mkdir -p "$WORK/bundle" && cp -r "$HERE/shim/Gemfile" "$HERE/shim/tabulo" "$WORK/bundle/"
 (cd "$WORK/bundle" && bundle install --local) >"$LOGS/bundle.log" 2>&1 || { echo "bundle install --local failed: $LOGS/bundle.log" >&2; exit 1; }
 
@@ -287,10 +300,13 @@ write_inventory omc-by-ip.yaml "http://127.0.0.1:$SL_PORT"
 {
   say "# Real Scalelite vs omc: transcript"
   say ""
-  say "Scalelite: ${SCALELITE_LABEL:-the tree given} (label it with SCALELITE_LABEL=v1.6.0)"
+  say "Scalelite: ${SCALELITE_LABEL:-the tree given (label it with SCALELITE_LABEL=v1.6.0)}"
+  [ -n "${OMC_SRC:-}" ] && say "omc source (Go probes; build OMC_BIN from the same commit): $(git -C "$OMC_SRC" log -1 --format='%h %cs %s')"
   say "ruby $(ruby -e 'print RUBY_VERSION'), rails $(cd "$WORK/scalelite" && bundle exec ruby -e 'require "rails"; print Rails.version'), puma $(cd "$WORK/scalelite" && bundle exec ruby -e 'require "puma"; print Puma::Const::PUMA_VERSION'), redis-namespace $(cd "$WORK/scalelite" && bundle exec ruby -e 'require "redis/namespace"; print Redis::Namespace::VERSION'), PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), $(redis-server --version | awk '{print $1, $3}'), $(omc version)"
+  say "redis-namespace pinned by the tree's Gemfile.lock: ${RN_PIN:-unknown}; used: $(cd "$WORK/scalelite" && bundle exec ruby -e 'require "redis/namespace"; print Redis::Namespace::VERSION')"
+  say "This tree has: JSON API (scalelite/api) $(yn "$HAS_API"), server tags (servers:tag, tag in listings) $(yn "$HAS_TAG"), tenants:update $(yn "$HAS_TENANT_UPDATE")"
   say "RAILS_ENV=production, MULTITENANCY_ENABLED=true, URL_HOST=localhost, poller: rake poll[2]"
-  say "Ports: Scalelite $SL_PORT, fake BBB $BBB_PORT, PostgreSQL $PG_PORT, Redis $REDIS_PORT (127.0.0.1)"
+  say "Ports: Scalelite $SL_PORT, fake BBB $BBB_PORT, PostgreSQL $PG_PORT, Redis $REDIS_PORT, sshd $SSH_PORT (127.0.0.1)"
   say ""
   say "The omc commands run in the folder holding omc.yaml (the inventory above, written by run.sh);"
   say "\`rake X\` is Scalelite's \`bundle exec rake X\` in its tree, as \`docker exec scalelite-api bundle exec rake X\` runs it."
@@ -300,6 +316,7 @@ write_inventory omc-by-ip.yaml "http://127.0.0.1:$SL_PORT"
 say ""
 say "## 1. Real rake output, captured for omc's rake parser"
 RN=http://127.0.0.1:$BBB_PORT/rake-node/bigbluebutton/api
+capture tasks -T
 capture servers-list-empty servers
 capture servers-add "servers:add[$RN,rakesecret1,1.5,rk]"
 capture servers-add-notag "servers:add[http://127.0.0.1:$BBB_PORT/api-node/bigbluebutton/api,apisecret1]"
@@ -326,6 +343,14 @@ flush
 # ================================================================ 2. omc JSON API
 say ""
 say "## 2. omc's JSON API client against the real Scalelite"
+if [ -z "$HAS_API" ]; then
+  say ""
+  say "Skipped: this Scalelite has no JSON API (its config/routes.rb has no scalelite/api scope; first in v1.5.1)."
+  say ""
+  say "## 3. Error behaviour"
+  say ""
+  say "Skipped with section 2."
+else
 rec "status, empty pool" omc status -i omc.yaml
 rec "Scalelite's view" rake_sl servers
 rec "validate" omc validate -i omc.yaml
@@ -434,16 +459,212 @@ rec "Scalelite's view" rake_sl servers
 rec "URL differing only by a trailing slash (curl addServer)" api addServer '' "{\"server\":{\"url\":\"$B1URL/\",\"secret\":\"$OMC_BBB1_SECRET\"}}"
 rec "enable bbb-1" omc enable bbb-1 -i omc.yaml
 rec "Scalelite's view" rake_sl servers
+fi # HAS_API
 
-# ================================================================ 4. Go probes (multitenancy on)
+# ================================================================ 4. api: rake over SSH
+# The Scalelite "host": a real sshd on 127.0.0.1 with a throwaway host key
+# and user key, whose sessions find shim/docker first on their PATH. omc
+# reaches it as it reaches a real one: its inventory names the node, omc
+# dials it over SSH, checks its host key against omc's known_hosts (written
+# here beforehand, so nothing is trusted on first use), and runs
+# `docker exec scalelite-api bundle exec rake TASK` in its remote shell.
+HOSTD=$WORK/ssh
+# host_env FILE [MULTITENANCY]: the container's environment, as the image
+# (ENV RAILS_ENV=production RAILS_LOG_TO_STDOUT=true) and its env file give it.
+host_env() {
+  {
+    for v in RAILS_ENV RAILS_LOG_TO_STDOUT DATABASE_URL REDIS_URL SECRET_KEY_BASE LOADBALANCER_SECRET URL_HOST RECORDING_DISABLED BUNDLE_GEMFILE REDIS_NAMESPACE_DIR; do
+      printf "%s='%s'\n" "$v" "${!v}"
+    done
+    printf "PATH='/usr/local/bin:/usr/bin:/bin'\nHOME='%s'\n" "$HOSTD/home"
+    [ "${2:-on}" = on ] && printf "MULTITENANCY_ENABLED='true'\n"
+  } >"$1"
+}
+start_sshd() {
+  mkdir -p "$HOSTD/bin" "$HOSTD/home" && chmod 700 "$HOSTD"
+  ssh-keygen -q -t ed25519 -N '' -C realsl-host -f "$HOSTD/host_ed25519" &&
+    ssh-keygen -q -t ed25519 -N '' -C realsl-omc -f "$HOSTD/id_ed25519" &&
+    ssh-keygen -q -t ed25519 -N '' -C realsl-other-host -f "$HOSTD/other_ed25519" || return 1
+  cp "$HOSTD/id_ed25519.pub" "$HOSTD/authorized_keys"
+  host_env "$HOSTD/scalelite.env" on
+  printf "TREE='%s'\nENV_FILE='%s'\nCONTAINER=scalelite-api\nCALLS='%s'\n" "$WORK/scalelite" "$HOSTD/scalelite.env" "$HOSTD/docker-calls.log" >"$HOSTD/docker.conf"
+  sed "s#@CONF@#$HOSTD/docker.conf#" "$HERE/shim/docker" >"$HOSTD/bin/docker" && chmod 755 "$HOSTD/bin/docker"
+  : >"$HOSTD/docker-calls.log"
+  cat >"$HOSTD/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $HOSTD/host_ed25519
+AuthorizedKeysFile $HOSTD/authorized_keys
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+PidFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+LogLevel VERBOSE
+SetEnv SHLVL=1
+EOF
+  mkdir -p /run/sshd # sshd's privilege separation directory
+  # unshare execs sh, which execs sshd: the PID is sshd's.
+  unshare --mount --propagation private sh -c 'mount --bind "$1" /usr/local/sbin && exec /usr/sbin/sshd -D -e -f "$2"' \
+    sh "$HOSTD/bin" "$HOSTD/sshd_config" >"$LOGS/sshd.log" 2>&1 &
+  PIDS+=("$!")
+  wait_port "$SSH_PORT" 10
+}
+write_rake_inventory() { # write_rake_inventory FILE [CONTAINER]
+  cat >"$WORK/omc/$1" <<EOF
+apiVersion: omc/v1
+name: realsl-rake
+secrets:
+  bbb_seed: env:OMC_BBB_SEED
+  bbb1: env:OMC_BBB1_SECRET
+  bbb2: env:OMC_BBB2_SECRET
+  bbb3: env:OMC_BBB3_SECRET
+groups:
+  lb:
+    provider: static
+    roles: [scalelite]
+    nodes:
+      - name: scalelite-1      # the sshd above; its host key is in omc's known_hosts
+        address: 127.0.0.1
+        domain: scalelite.localhost
+        ssh: {port: $SSH_PORT, user: $(id -un), key: $HOSTD/id_ed25519}
+  pool1:
+    provider: static
+    roles: [bbb]
+    pool:
+      url: http://localhost:$SL_PORT
+      secret: env:OMC_SCALELITE_SECRET
+      api: rake
+      host: scalelite-1${2:+
+      container: $2}
+      bbb_url: http://127.0.0.1:$BBB_PORT/{name}/bigbluebutton/api
+      checks: []
+      tag: eu
+      tenant_secrets: tenants-rake
+    nodes:
+      - name: bbb-1            # reveals bbbVersion 3.0.4
+        address: 127.0.0.1
+        domain: bbb-1.localhost
+        settings: {api_secret: bbb1, bbb_version: "3.0"}
+      - name: bbb-2            # hides bbbVersion (BBB's default)
+        address: 127.0.0.1
+        domain: bbb-2.localhost
+        settings: {api_secret: bbb2, bbb_version: "3.0"}
+      - name: bbb-3            # hides bbbVersion, no bbb_version set
+        address: 127.0.0.1
+        domain: bbb-3.localhost
+        settings: {api_secret: bbb3}
+EOF
+}
+# host_calls FROM: the docker calls the host received since line FROM.
+host_calls() { tail -n +"$(($1 + 1))" "$HOSTD/docker-calls.log"; }
+ncalls() { wc -l <"$HOSTD/docker-calls.log"; }
+# rrec TITLE CMD...: rec, then the docker calls the command made on the host.
+rrec() {
+  local from rc
+  from=$(ncalls)
+  rec "$@"
+  rc=$?
+  if [ "$(ncalls)" -gt "$from" ]; then
+    { printf '\nOn the Scalelite host (docker stand-in, argv per call):\n```\n'; host_calls "$from" | sed -e 's/^/docker /'; printf '```\n'; } >>"$T"
+  fi
+  return $rc
+}
+
+say ""
+say "## 4. omc's api: rake over a real SSH connection"
+if [ "$(id -u)" != 0 ] || [ ! -x /usr/sbin/sshd ] || [ ! -d /usr/local/sbin ]; then
+  say ""
+  say "Skipped: needs root, /usr/sbin/sshd (openssh-server) and /usr/local/sbin (the stand-in's mount point)."
+elif ! start_sshd; then
+  say ""
+  say "Skipped: sshd did not start (logs/sshd.log)."
+else
+  flush
+  write_rake_inventory omc-rake.yaml
+  write_rake_inventory omc-rake-nocontainer.yaml scalelite-nope
+  mkdir -p "$XDG_STATE_HOME/omc" "$WORK/omc/state-wrongkey/omc"
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/host_ed25519.pub")" >>"$XDG_STATE_HOME/omc/known_hosts"
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/other_ed25519.pub")" >"$WORK/omc/state-wrongkey/omc/known_hosts"
+  say ""
+  say "Scalelite's Redis emptied first. The inventory is omc-rake.yaml: group pool1 with \`api: rake\`, \`host: scalelite-1\`,"
+  say "the default container (scalelite-api); scalelite-1 is the sshd on 127.0.0.1:$SSH_PORT (user $(id -un), a throwaway key),"
+  say "whose host key run.sh put in omc's known_hosts ($(omc known-hosts path | sed "s#$WORK#WORK#")) beforehand."
+  say "Each omc command below is followed by the \`docker\` calls the host received (the stand-in's log)."
+  rec "validate" omc validate -i omc-rake.yaml
+  rrec "status, empty pool" omc status -i omc-rake.yaml
+  rrec "enable bbb-1 (reveals 3.0.4; expects 3.0): registers it" omc enable bbb-1 -i omc-rake.yaml
+  rrec "enable bbb-2 (hides bbbVersion; expects 3.0)" omc enable bbb-2 -i omc-rake.yaml
+  rrec "enable bbb-3 (hides bbbVersion; no bbb_version set)" omc enable bbb-3 -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  sleep 5
+  rrec "status after the poller ran" omc status -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+
+  say ""
+  say "### drain over rake: a meeting (3 participants, 1 moderator) on bbb-1"
+  bbb_state bbb-1 meetings '[{"id": "m1", "participants": 3, "moderators": 1}]'
+  sleep 5
+  rrec "status with the meeting" omc status -i omc-rake.yaml
+  rrec "drain bbb-1 --timeout 15s (the meeting goes on)" omc drain bbb-1 --timeout 15s -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  (sleep 6; bbb_state bbb-1 meetings '[]') &
+  rrec "drain bbb-1 --timeout 90s (the meeting ends after about 6 s)" omc drain bbb-1 --timeout 90s -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  rrec "enable bbb-1" omc enable bbb-1 -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  bbb_state bbb-3 meetings '[{"id": "m3", "participants": 2, "moderators": 1}]'
+  sleep 5
+  rrec "drain bbb-3 --force --timeout 0 (panic at once)" omc drain bbb-3 --force --timeout 0s -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  bbb_state bbb-3 meetings '[]'
+  sleep 3
+  rrec "remove bbb-3" omc remove bbb-3 -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl servers
+  rrec "status after remove" omc status -i omc-rake.yaml
+
+  say ""
+  say "### tenants over rake"
+  rrec "tenant list, none" omc tenant list -i omc-rake.yaml
+  rrec "tenant add school-r" omc tenant add school-r -i omc-rake.yaml
+  rrec "tenant list" omc tenant list -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl tenants
+  SR1=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
+  rec "school-r's secret works on Scalelite's BBB API (host school-r.localhost)" via_tenant school-r "$SR1"
+  rrec "tenant rotate school-r --keep-old" omc tenant rotate school-r --keep-old -i omc-rake.yaml
+  SR2=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
+  rec "Scalelite's view" rake_sl tenants
+  rec "old secret still valid" via_tenant school-r "$SR1"
+  rec "new secret valid" via_tenant school-r "$SR2"
+  rrec "tenant rotate school-r" omc tenant rotate school-r -i omc-rake.yaml
+  SR3=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
+  rec "Scalelite's view" rake_sl tenants
+  rec "previous secret refused" via_tenant school-r "$SR2"
+  rec "newest secret valid" via_tenant school-r "$SR3"
+  rrec "tenant disable school-r --yes" omc tenant disable school-r --yes -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl tenants
+  rec "last secret refused" via_tenant school-r "$SR3"
+  rrec "tenant add school-r again" omc tenant add school-r -i omc-rake.yaml
+  rec "Scalelite's view" rake_sl tenants
+  rrec "tenant list -o json" omc tenant list -i omc-rake.yaml -o json
+
+  say ""
+  say "### errors over rake"
+  rrec "host key not the one in known_hosts: status" env XDG_STATE_HOME="$WORK/omc/state-wrongkey" omc status -i omc-rake.yaml
+  rrec "container not there (container: scalelite-nope): status" omc status -i omc-rake-nocontainer.yaml
+  say ""
+  say "sshd accepted $(grep -c 'Accepted publickey' "$LOGS/sshd.log") logins in this section (logs/sshd.log); the host ran $(ncalls) docker calls (logs/docker-calls.log)."
+fi
+
+# ================================================================ 5. Go probes (multitenancy on)
 if [ -n "${OMC_SRC:-}" ]; then
   say ""
-  say "## 4. Go probes in a scratch clone (pool/scalelite/realsl_test.go, -tags realscalelite)"
+  say "## 5. Go probes in a scratch clone (pool/scalelite/realsl_test.go, -tags realscalelite)"
   git clone -q "$OMC_SRC" "$WORK/omc-src" && cp "$HERE/shim/_realsl_test.go" "$WORK/omc-src/pool/scalelite/realsl_test.go"
   flush
   export REALSL_URL=http://localhost:$SL_PORT REALSL_SECRET=$LOADBALANCER_SECRET REALSL_RAKE_DIR=$WORK/scalelite
   export REALSL_CAPTURED=$OUT/rake REALSL_BBB=http://127.0.0.1:$BBB_PORT
-  (cd "$WORK/omc-src" && go test -count=1 -tags realscalelite -run 'TestRealRakeCaptured|TestRealClient|TestRealRakeLive' -v ./pool/scalelite/) >"$OUT/go-probes.txt" 2>&1
+  (cd "$WORK/omc-src" && go test -count=1 -tags realscalelite -run "TestRealRakeCaptured|TestRealRakeLive${HAS_API:+|TestRealClient}" -v ./pool/scalelite/) >"$OUT/go-probes.txt" 2>&1
   echo "go probes (multitenancy on): exit $?" >&2
   {
     printf '\n```\n'
@@ -452,22 +673,32 @@ if [ -n "${OMC_SRC:-}" ]; then
   } >>"$T"
 fi
 
-# ================================================================ 5. multitenancy off
+# ================================================================ 6. multitenancy off
 say ""
-say "## 5. Multitenancy off (Scalelite restarted without MULTITENANCY_ENABLED)"
+say "## 6. Multitenancy off (Scalelite restarted without MULTITENANCY_ENABLED)"
 stop_api
-rec "status while Scalelite is stopped" omc status -i omc.yaml
-rec "enable bbb-1 while Scalelite is stopped" omc enable bbb-1 -i omc.yaml
+if [ -n "$HAS_API" ]; then
+  rec "status while Scalelite is stopped" omc status -i omc.yaml
+  rec "enable bbb-1 while Scalelite is stopped" omc enable bbb-1 -i omc.yaml
+fi
 start_api puma-mt-off -u MULTITENANCY_ENABLED
-rec "enable bbb-1 (the Go probes emptied Redis)" omc enable bbb-1 -i omc.yaml
-sleep 4
-rec "tenant list" omc tenant list -i omc.yaml
-rec "getTenants (curl)" api getTenants ''
-rec "tenant add school-c" omc tenant add school-c -i omc.yaml
-rec "status still works" omc status -i omc.yaml
+[ -f "$HOSTD/scalelite.env" ] && host_env "$HOSTD/scalelite.env" off # the container restarted without it
+if [ -n "$HAS_API" ]; then
+  rec "enable bbb-1 (the Go probes emptied Redis)" omc enable bbb-1 -i omc.yaml
+  sleep 4
+  rec "tenant list" omc tenant list -i omc.yaml
+  rec "getTenants (curl)" api getTenants ''
+  rec "tenant add school-c" omc tenant add school-c -i omc.yaml
+  rec "status still works" omc status -i omc.yaml
+fi
 CAPENV="-u MULTITENANCY_ENABLED" rec "rake tenants, MULTITENANCY_ENABLED unset" rake_sl tenants
 CAPENV="MULTITENANCY_ENABLED=false" rec "rake tenants, MULTITENANCY_ENABLED=false" rake_sl tenants
-if [ -n "${OMC_SRC:-}" ]; then
+if [ -f "$HOSTD/scalelite.env" ]; then
+  rrec "api: rake: tenant list (the host's container without MULTITENANCY_ENABLED)" omc tenant list -i omc-rake.yaml
+  rrec "api: rake: tenant add school-d" omc tenant add school-d -i omc-rake.yaml
+  rrec "api: rake: status still works" omc status -i omc-rake.yaml
+fi
+if [ -n "${OMC_SRC:-}" ] && [ -n "$HAS_API" ]; then
   (cd "$WORK/omc-src" && REALSL_MT_OFF=1 go test -count=1 -tags realscalelite -run 'TestRealClient' -v ./pool/scalelite/) >"$OUT/go-probes-mt-off.txt" 2>&1
   echo "go probes (multitenancy off): exit $?" >&2
   {
@@ -477,6 +708,7 @@ if [ -n "${OMC_SRC:-}" ]; then
   } >>"$T"
 fi
 
+[ -f "$HOSTD/docker-calls.log" ] && cp "$HOSTD/docker-calls.log" "$LOGS/docker-calls.log"
 cp "$WORK/bbb-state.json" "$OUT/logs/bbb-state-final.json"
 for f in "$LOGS"/*.log "$OUT"/rake/*.err "$OUT"/go-probes*.txt; do [ -f "$f" ] && sed -i -e "s#$REDIS_NAMESPACE_DIR#REDIS_NAMESPACE_DIR#g" -e "s#$WORK#WORK#g" -e "s#$OUT#OUT#g" "$f"; done
 echo "transcript: $T" >&2

@@ -167,7 +167,7 @@ func TestRealRakeCaptured(t *testing.T) {
 
 	// servers:add then servers, as Rake.Add runs them.
 	if _, err := os.Stat(filepath.Join(dir, "servers-add.out")); err == nil {
-		r := &Rake{Runner: replayRake{dir: dir, byTask: map[string]string{"servers:add": "servers-add", "servers": "servers-list-after-add"}}}
+		r := &Rake{Runner: replayRake{dir: dir, byTask: map[string]string{"-T": "tasks", "servers:add": "servers-add", "servers": "servers-list-after-add"}}}
 		s, err := r.Add(context.Background(), pool.ServerSpec{URL: "http://x/bigbluebutton/api", Secret: "x"})
 		t.Logf("SEEN Rake.Add over captured servers:add + servers -> %s, err %v", show(s), err)
 		if err != nil || s.ID == "" {
@@ -175,7 +175,7 @@ func TestRealRakeCaptured(t *testing.T) {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tenants-add.out")); err == nil {
-		r := &Rake{Runner: replayRake{dir: dir, byTask: map[string]string{"tenants:add": "tenants-add", "tenants": "tenants-list-after-add"}}}
+		r := &Rake{Runner: replayRake{dir: dir, byTask: map[string]string{"-T": "tasks", "tenants:add": "tenants-add", "tenants": "tenants-list-after-add"}}}
 		x, err := r.AddTenant(context.Background(), "x", []string{"y"})
 		t.Logf("SEEN Rake.AddTenant over captured tenants:add + tenants -> %s, err %v", showT(x), err)
 		if err != nil || x.ID == "" {
