@@ -83,7 +83,7 @@ teardown() {
   if [ "${KEEP:-}" = 1 ]; then echo "work folder kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap teardown EXIT
-trap 'exit 130' INT TERM
+trap 'trap - EXIT; teardown; exit 130' INT TERM
 
 # ---------------------------------------------------------------- transcript
 N=0
@@ -245,6 +245,65 @@ wait_port "$BBB_PORT" 10 || { echo "fake BBB did not start" >&2; exit 1; }
 start_api puma MULTITENANCY_ENABLED=true
 start_poller
 
+# ---------------------------------------------------------------- the host over SSH
+# A real sshd on 127.0.0.1 with a throwaway host key and user key. It is
+# the Scalelite host of api: rake (part 4): its sessions find shim/docker
+# first on their PATH. It is also bbb-2's SSH, where omc's health gate
+# reads the installed release when the BBB API root hides it: its sessions
+# see /etc/bigbluebutton/bigbluebutton-release (BIGBLUEBUTTON_RELEASE=3.0.4)
+# through an overlay. Both exist only in sshd's own mount namespace. omc
+# reaches it as it reaches a real host: the inventory names the node, omc
+# dials it, checks its host key against omc's known_hosts (written here
+# beforehand, so nothing is trusted on first use), and runs its scripts.
+HOSTD=$WORK/ssh
+# host_env FILE [MULTITENANCY]: the container's environment, as the image
+# (ENV RAILS_ENV=production RAILS_LOG_TO_STDOUT=true) and its env file give it.
+host_env() {
+  {
+    for v in RAILS_ENV RAILS_LOG_TO_STDOUT DATABASE_URL REDIS_URL SECRET_KEY_BASE LOADBALANCER_SECRET URL_HOST RECORDING_DISABLED BUNDLE_GEMFILE REDIS_NAMESPACE_DIR; do
+      printf "%s='%s'\n" "$v" "${!v}"
+    done
+    printf "PATH='/usr/local/bin:/usr/bin:/bin'\nHOME='%s'\n" "$HOSTD/home"
+    [ "${2:-on}" = on ] && printf "MULTITENANCY_ENABLED='true'\n"
+  } >"$1"
+}
+start_sshd() {
+  mkdir -p "$HOSTD/bin" "$HOSTD/home" "$HOSTD/etc/bigbluebutton" && chmod 700 "$HOSTD"
+  echo BIGBLUEBUTTON_RELEASE=3.0.4 >"$HOSTD/etc/bigbluebutton/bigbluebutton-release"
+  ssh-keygen -q -t ed25519 -N '' -C realsl-host -f "$HOSTD/host_ed25519" &&
+    ssh-keygen -q -t ed25519 -N '' -C realsl-omc -f "$HOSTD/id_ed25519" &&
+    ssh-keygen -q -t ed25519 -N '' -C realsl-other-host -f "$HOSTD/other_ed25519" || return 1
+  cp "$HOSTD/id_ed25519.pub" "$HOSTD/authorized_keys"
+  host_env "$HOSTD/scalelite.env" on
+  printf "TREE='%s'\nENV_FILE='%s'\nCONTAINER=scalelite-api\nCALLS='%s'\n" "$WORK/scalelite" "$HOSTD/scalelite.env" "$HOSTD/docker-calls.log" >"$HOSTD/docker.conf"
+  sed "s#@CONF@#$HOSTD/docker.conf#" "$HERE/shim/docker" >"$HOSTD/bin/docker" && chmod 755 "$HOSTD/bin/docker"
+  : >"$HOSTD/docker-calls.log"
+  cat >"$HOSTD/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $HOSTD/host_ed25519
+AuthorizedKeysFile $HOSTD/authorized_keys
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+PidFile none
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+LogLevel VERBOSE
+SetEnv SHLVL=1
+EOF
+  mkdir -p /run/sshd # sshd's privilege separation directory
+  # unshare execs sh, which execs sshd: the PID is sshd's.
+  unshare --mount --propagation private sh -c 'mount --bind "$1" /usr/local/sbin &&
+    mount -t overlay overlay -o lowerdir="$3":/etc /etc && exec /usr/sbin/sshd -D -e -f "$2"' \
+    sh "$HOSTD/bin" "$HOSTD/sshd_config" "$HOSTD/etc" >"$LOGS/sshd.log" 2>&1 &
+  PIDS+=("$!")
+  wait_port "$SSH_PORT" 10
+}
+HAS_SSHD=
+if [ "$(id -u)" = 0 ] && [ -x /usr/sbin/sshd ] && [ -d /usr/local/sbin ]; then
+  if start_sshd; then HAS_SSHD=1; else echo "sshd did not start: $LOGS/sshd.log" >&2; fi
+fi
+
 # omc's side: an inventory with one static group whose pool is this
 # Scalelite; the nodes' BBB API is the fake one.
 mkdir -p "$WORK/omc"
@@ -258,6 +317,13 @@ export OMC_BBB1_SECRET=$(secret_of bbb-1) OMC_BBB2_SECRET=$(secret_of bbb-2) OMC
 export XDG_STATE_HOME=$WORK/omc/state XDG_CACHE_HOME=$WORK/omc/cache XDG_CONFIG_HOME=$WORK/omc/config HOME=$WORK/omc/home
 export CI=true NO_COLOR=1
 mkdir -p "$HOME"
+if [ -n "$HAS_SSHD" ]; then
+  mkdir -p "$XDG_STATE_HOME/omc" "$WORK/omc/state-wrongkey/omc"
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/host_ed25519.pub")" >"$XDG_STATE_HOME/omc/known_hosts"
+  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/other_ed25519.pub")" >"$WORK/omc/state-wrongkey/omc/known_hosts"
+fi
+# bbb2_ssh: bbb-2's SSH settings (the sshd above), when there is one.
+bbb2_ssh() { [ -n "$HAS_SSHD" ] && printf '        ssh: {port: %s, user: %s, key: %s}\n' "$SSH_PORT" "$(id -un)" "$HOSTD/id_ed25519"; }
 write_inventory() { # write_inventory FILE SCALELITE_URL
   cat >"$WORK/omc/$1" <<EOF
 apiVersion: omc/v1
@@ -284,10 +350,11 @@ groups:
         address: 127.0.0.1
         domain: bbb-1.localhost
         settings: {api_secret: bbb1, bbb_version: "3.0"}
-      - name: bbb-2            # hides bbbVersion (BBB's default)
+      - name: bbb-2            # hides bbbVersion (BBB's default); its release is read over SSH
         address: 127.0.0.1
         domain: bbb-2.localhost
         settings: {api_secret: bbb2, bbb_version: "3.0"}
+$(bbb2_ssh)
       - name: bbb-3            # hides bbbVersion, no bbb_version set
         address: 127.0.0.1
         domain: bbb-3.localhost
@@ -358,7 +425,7 @@ rec "up pool1 (bbb-3 has no bbb_version)" timeout 120 omc up pool1 -i omc.yaml
 rec "up bbb-1 (static node, no sshd on 127.0.0.1:22: the converge fails)" timeout 120 omc up bbb-1 -i omc.yaml
 rec "Scalelite's view after up" rake_sl servers
 rec "enable bbb-1 (reveals 3.0.4; expects 3.0): registers it" omc enable bbb-1 -i omc.yaml
-rec "enable bbb-2 (hides bbbVersion; expects 3.0)" omc enable bbb-2 -i omc.yaml
+rec "enable bbb-2 (hides bbbVersion; expects 3.0; its release read over SSH)" omc enable bbb-2 -i omc.yaml
 rec "enable bbb-3 (hides bbbVersion; no bbb_version set)" omc enable bbb-3 -i omc.yaml
 rec "Scalelite's view" rake_sl servers
 sleep 5
@@ -462,54 +529,6 @@ rec "Scalelite's view" rake_sl servers
 fi # HAS_API
 
 # ================================================================ 4. api: rake over SSH
-# The Scalelite "host": a real sshd on 127.0.0.1 with a throwaway host key
-# and user key, whose sessions find shim/docker first on their PATH. omc
-# reaches it as it reaches a real one: its inventory names the node, omc
-# dials it over SSH, checks its host key against omc's known_hosts (written
-# here beforehand, so nothing is trusted on first use), and runs
-# `docker exec scalelite-api bundle exec rake TASK` in its remote shell.
-HOSTD=$WORK/ssh
-# host_env FILE [MULTITENANCY]: the container's environment, as the image
-# (ENV RAILS_ENV=production RAILS_LOG_TO_STDOUT=true) and its env file give it.
-host_env() {
-  {
-    for v in RAILS_ENV RAILS_LOG_TO_STDOUT DATABASE_URL REDIS_URL SECRET_KEY_BASE LOADBALANCER_SECRET URL_HOST RECORDING_DISABLED BUNDLE_GEMFILE REDIS_NAMESPACE_DIR; do
-      printf "%s='%s'\n" "$v" "${!v}"
-    done
-    printf "PATH='/usr/local/bin:/usr/bin:/bin'\nHOME='%s'\n" "$HOSTD/home"
-    [ "${2:-on}" = on ] && printf "MULTITENANCY_ENABLED='true'\n"
-  } >"$1"
-}
-start_sshd() {
-  mkdir -p "$HOSTD/bin" "$HOSTD/home" && chmod 700 "$HOSTD"
-  ssh-keygen -q -t ed25519 -N '' -C realsl-host -f "$HOSTD/host_ed25519" &&
-    ssh-keygen -q -t ed25519 -N '' -C realsl-omc -f "$HOSTD/id_ed25519" &&
-    ssh-keygen -q -t ed25519 -N '' -C realsl-other-host -f "$HOSTD/other_ed25519" || return 1
-  cp "$HOSTD/id_ed25519.pub" "$HOSTD/authorized_keys"
-  host_env "$HOSTD/scalelite.env" on
-  printf "TREE='%s'\nENV_FILE='%s'\nCONTAINER=scalelite-api\nCALLS='%s'\n" "$WORK/scalelite" "$HOSTD/scalelite.env" "$HOSTD/docker-calls.log" >"$HOSTD/docker.conf"
-  sed "s#@CONF@#$HOSTD/docker.conf#" "$HERE/shim/docker" >"$HOSTD/bin/docker" && chmod 755 "$HOSTD/bin/docker"
-  : >"$HOSTD/docker-calls.log"
-  cat >"$HOSTD/sshd_config" <<EOF
-ListenAddress 127.0.0.1:$SSH_PORT
-HostKey $HOSTD/host_ed25519
-AuthorizedKeysFile $HOSTD/authorized_keys
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-PidFile none
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-LogLevel VERBOSE
-SetEnv SHLVL=1
-EOF
-  mkdir -p /run/sshd # sshd's privilege separation directory
-  # unshare execs sh, which execs sshd: the PID is sshd's.
-  unshare --mount --propagation private sh -c 'mount --bind "$1" /usr/local/sbin && exec /usr/sbin/sshd -D -e -f "$2"' \
-    sh "$HOSTD/bin" "$HOSTD/sshd_config" >"$LOGS/sshd.log" 2>&1 &
-  PIDS+=("$!")
-  wait_port "$SSH_PORT" 10
-}
 write_rake_inventory() { # write_rake_inventory FILE [CONTAINER]
   cat >"$WORK/omc/$1" <<EOF
 apiVersion: omc/v1
@@ -546,10 +565,11 @@ groups:
         address: 127.0.0.1
         domain: bbb-1.localhost
         settings: {api_secret: bbb1, bbb_version: "3.0"}
-      - name: bbb-2            # hides bbbVersion (BBB's default)
+      - name: bbb-2            # hides bbbVersion (BBB's default); its release is read over SSH
         address: 127.0.0.1
         domain: bbb-2.localhost
         settings: {api_secret: bbb2, bbb_version: "3.0"}
+$(bbb2_ssh)
       - name: bbb-3            # hides bbbVersion, no bbb_version set
         address: 127.0.0.1
         domain: bbb-3.localhost
@@ -573,19 +593,13 @@ rrec() {
 
 say ""
 say "## 4. omc's api: rake over a real SSH connection"
-if [ "$(id -u)" != 0 ] || [ ! -x /usr/sbin/sshd ] || [ ! -d /usr/local/sbin ]; then
+if [ -z "$HAS_SSHD" ]; then
   say ""
-  say "Skipped: needs root, /usr/sbin/sshd (openssh-server) and /usr/local/sbin (the stand-in's mount point)."
-elif ! start_sshd; then
-  say ""
-  say "Skipped: sshd did not start (logs/sshd.log)."
+  say "Skipped: needs root, /usr/sbin/sshd (openssh-server) and /usr/local/sbin (the stand-in's mount point), and sshd starting (logs/sshd.log)."
 else
   flush
   write_rake_inventory omc-rake.yaml
   write_rake_inventory omc-rake-nocontainer.yaml scalelite-nope
-  mkdir -p "$XDG_STATE_HOME/omc" "$WORK/omc/state-wrongkey/omc"
-  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/host_ed25519.pub")" >>"$XDG_STATE_HOME/omc/known_hosts"
-  printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$HOSTD/other_ed25519.pub")" >"$WORK/omc/state-wrongkey/omc/known_hosts"
   say ""
   say "Scalelite's Redis emptied first. The inventory is omc-rake.yaml: group pool1 with \`api: rake\`, \`host: scalelite-1\`,"
   say "the default container (scalelite-api); scalelite-1 is the sshd on 127.0.0.1:$SSH_PORT (user $(id -un), a throwaway key),"
@@ -594,7 +608,7 @@ else
   rec "validate" omc validate -i omc-rake.yaml
   rrec "status, empty pool" omc status -i omc-rake.yaml
   rrec "enable bbb-1 (reveals 3.0.4; expects 3.0): registers it" omc enable bbb-1 -i omc-rake.yaml
-  rrec "enable bbb-2 (hides bbbVersion; expects 3.0)" omc enable bbb-2 -i omc-rake.yaml
+  rrec "enable bbb-2 (hides bbbVersion; expects 3.0; its release read over SSH)" omc enable bbb-2 -i omc-rake.yaml
   rrec "enable bbb-3 (hides bbbVersion; no bbb_version set)" omc enable bbb-3 -i omc-rake.yaml
   rec "Scalelite's view" rake_sl servers
   sleep 5
@@ -663,12 +677,14 @@ if [ -n "${OMC_SRC:-}" ]; then
   git clone -q "$OMC_SRC" "$WORK/omc-src" && cp "$HERE/shim/_realsl_test.go" "$WORK/omc-src/pool/scalelite/realsl_test.go"
   flush
   export REALSL_URL=http://localhost:$SL_PORT REALSL_SECRET=$LOADBALANCER_SECRET REALSL_RAKE_DIR=$WORK/scalelite
-  export REALSL_CAPTURED=$OUT/rake REALSL_BBB=http://127.0.0.1:$BBB_PORT
+  REALSL_NO_TAGS=1
+  [ -n "$HAS_TAG" ] && REALSL_NO_TAGS=
+  export REALSL_CAPTURED=$OUT/rake REALSL_BBB=http://127.0.0.1:$BBB_PORT REALSL_NO_TAGS
   (cd "$WORK/omc-src" && go test -count=1 -tags realscalelite -run "TestRealRakeCaptured|TestRealRakeLive${HAS_API:+|TestRealClient}" -v ./pool/scalelite/) >"$OUT/go-probes.txt" 2>&1
   echo "go probes (multitenancy on): exit $?" >&2
   {
     printf '\n```\n'
-    grep -E '^(=== RUN|--- |\s+realsl_test.go:[0-9]+: (SEEN|CAPTURE)|ok|FAIL|PASS)' "$OUT/go-probes.txt" | sed -e "s#$WORK#WORK#g" | cut -c1-600
+    grep -E '^(=== RUN|--- |\s+realsl_test.go:[0-9]+: |ok|FAIL|PASS)' "$OUT/go-probes.txt" | grep -v -E 'realsl_test.go:[0-9]+: RAKE ' | sed -e "s#$WORK#WORK#g" | cut -c1-600
     printf '```\n(full output: go-probes.txt)\n'
   } >>"$T"
 fi
@@ -703,7 +719,7 @@ if [ -n "${OMC_SRC:-}" ] && [ -n "$HAS_API" ]; then
   echo "go probes (multitenancy off): exit $?" >&2
   {
     printf '\n```\n'
-    grep -E '^(=== RUN|--- |\s+realsl_test.go:[0-9]+: SEEN|ok|FAIL|PASS)' "$OUT/go-probes-mt-off.txt" | grep -i -E 'tenant|RUN|---|ok|FAIL|PASS' | cut -c1-600
+    grep -E '^(=== RUN|--- |\s+realsl_test.go:[0-9]+: |ok|FAIL|PASS)' "$OUT/go-probes-mt-off.txt" | sed -e "s#$WORK#WORK#g" | cut -c1-600
     printf '```\n(full output: go-probes-mt-off.txt)\n'
   } >>"$T"
 fi
