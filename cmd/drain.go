@@ -227,7 +227,11 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 	if err := pool.Remove(ctx, wc, m, drainOpts(s, red, o, m)); err != nil {
 		return fmt.Errorf("%s: %w; %s", o.Node, err, leftAfterFailedRemove(ctx, fp, m, wc.writes.Load() > 0, prev, wasHeld))
 	}
-	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: "drained and deregistered; the machine stays"})
+	detail := "drained and deregistered; the machine stays"
+	if wc.writes.Load() == 0 {
+		detail = "not registered in the pool: nothing to drain or deregister; it stays held (omc enable " + o.Node + " puts it back)"
+	}
+	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: detail})
 	writeNodeResult(s, g, "remove", pool.Server{}, o.Node)
 	return nil
 }

@@ -632,7 +632,7 @@ func syncGroups(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inven
 		if rep != nil {
 			reportChanges(s, g, red, name, rep.Changes)
 			held := rep.Held()
-			pending += len(rep.Changes) - len(held)
+			pending += rep.Pending()
 			for _, h := range held {
 				if _, operator := fp.holds.Held(h.Node); !operator && !dry {
 					problems = append(problems, fmt.Sprintf("%s not enabled in pool %s: %s", h.Node, name, red.String(h.Detail)))

@@ -416,11 +416,14 @@ func TestRakeStatusShowsThePool(t *testing.T) {
 		t.Fatalf("json: %s", out)
 	}
 
-	// The Scalelite host unreachable: the pool's error says so, exit 5.
+	// The Scalelite host unreachable: the pool's error says so, every
+	// node is still listed with its pool state unknown, exit 5.
 	r.srv.Stop()
-	out, _, code = status(false)
-	if code != ExitUnhealthy || !strings.Contains(out, "Scalelite: scalelite node scalelite-1:") {
-		t.Fatalf("host down: code %d\n%s", code, out)
+	out, errs, code = status(false)
+	if code != ExitUnhealthy || !strings.Contains(out, "Scalelite: scalelite node scalelite-1:") ||
+		!strings.Contains(out, "pool eu (https://scalelite.example.org): 3 nodes, 0 healthy") || !strings.Contains(errs, "3 of 3 nodes unhealthy") ||
+		strings.Count(out, "pool state unknown") != 3 {
+		t.Fatalf("host down: code %d\n%s\n%s", code, out, errs)
 	}
 }
 

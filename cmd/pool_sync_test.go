@@ -121,6 +121,20 @@ func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
 		t.Fatalf("a failed remove left a hold:\n%s\n%s", out, errs)
 	}
 
+	// A node the pool never had: nothing to deregister, and omc says so.
+	out, errs, code = run(t, "", "pool", "sync", "-i", r.inv) // bbb-1 back
+	if code != 0 {
+		t.Fatalf("pool sync: %s", errs)
+	}
+	if err := (&scalelite.Client{URL: r.sl.URL, Secret: testLBSecret}).Delete(context.Background(), r.state(t, "bbb-2").ID); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code = run(t, "", "remove", "bbb-2", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if code != 0 || !strings.Contains(errs, "bbb-2: pool eu: remove not registered in the pool: nothing to drain or deregister") {
+		t.Fatalf("remove of an unregistered node: code %d\n%s", code, errs)
+	}
+
 	// A meeting outlives the drain's timeout: the node stays cordoned and
 	// held, and omc says so.
 	r.bbb.Node("bbb-1").CreateMeeting("maths", 3, 1)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 type statusOptions struct {
@@ -190,7 +192,16 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 	out := statusPoolV1{Group: grp.Name, Scalelite: grp.Pool.URL, Nodes: []statusNodeV1{}}
 	fp, release, err := kept.open(ctx, s, inv, grp, deps, red)
 	if err != nil {
+		// Scalelite could not be reached at all (api: rake's SSH to its
+		// host failed, a member's secret is missing): the pool's nodes are
+		// still shown, each with its pool state unknown.
 		out.Error = red.String(err.Error())
+		for _, n := range inv.Nodes() {
+			if n.Group == grp.Name && slices.Contains(n.Roles, roles.RoleBBB) {
+				out.Nodes = append(out.Nodes, statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, PoolState: "unknown",
+					Problems: []string{"pool state unknown: Scalelite could not be reached"}})
+			}
+		}
 		return out
 	}
 	var listErr error

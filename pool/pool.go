@@ -52,6 +52,9 @@ type Server struct {
 	URL            string
 	Secret         string
 	Tag            string
+	// NoTags: this Scalelite has no server tags (its API before 1.6.0
+	// shows none and drops one sent), so Tag means nothing.
+	NoTags         bool
 	BBBVersion     string
 	State          string // Enabled, Cordoned or Disabled
 	Load           float64

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -25,8 +26,8 @@ type SyncOptions struct {
 // or one reason it left a node out.
 type Change struct {
 	Node string `json:"node"`
-	// Action: add, update, enable, cordon, remove-duplicate, hold
-	// (left out: Detail says why).
+	// Action: add, update, enable, cordon, remove-duplicate, hold (left out:
+	// Detail says why), skip (a setting this Scalelite cannot hold).
 	Action string `json:"action"`
 	Detail string `json:"detail,omitempty"`
 }
@@ -42,6 +43,18 @@ type SyncReport struct {
 	Unmanaged []Server
 	// Writes counts the calls that changed the pool.
 	Writes int
+}
+
+// Pending counts the changes that write to the pool (a hold or a skip
+// is a report, not a change).
+func (r *SyncReport) Pending() int {
+	n := 0
+	for _, c := range r.Changes {
+		if c.Action != "hold" && c.Action != "skip" {
+			n++
+		}
+	}
+	return n
 }
 
 // Held lists the nodes Sync left out, with the reason.
@@ -141,7 +154,11 @@ func syncOne(ctx context.Context, p Pool, m Member, servers []Server, rep *SyncR
 		u.LoadMultiplier = &lm
 		what = append(what, fmt.Sprintf("load_multiplier %s → %s", trimFloat(s.LoadMultiplier), trimFloat(lm)))
 	}
-	if s.Tag != m.Tag {
+	switch {
+	case s.NoTags && m.Tag != "":
+		// Sending it would change nothing and be "done" on every run.
+		change("skip", "tag %q not set: this Scalelite has no server tags (they came with 1.6.0)", m.Tag)
+	case !s.NoTags && s.Tag != m.Tag:
 		tag := m.Tag
 		u.Tag = &tag
 		what = append(what, fmt.Sprintf("tag %q → %q", s.Tag, tag))
@@ -164,7 +181,7 @@ func syncOne(ctx context.Context, p Pool, m Member, servers []Server, rep *SyncR
 		change("hold", "left %s: drained by an operator (%s); omc enable %s puts it back", s.State, reason, m.Node)
 	case s.State != Enabled:
 		u.State = Enable
-		change("enable", "health check passed (bbbVersion %s)", h.BBBVersion)
+		change("enable", "health check passed (bbbVersion %s)", cmp.Or(h.BBBVersion, "not revealed"))
 	}
 	if u.Empty() || o.DryRun {
 		if o.DryRun {

@@ -359,3 +359,46 @@ func TestGateOnANodeThatHidesItsVersion(t *testing.T) {
 		t.Fatalf("revealed: %+v asked %q", h, asked)
 	}
 }
+
+// Scalelite 1.5.1 to 1.5.3 have no server tags: their API shows none and
+// drops one sent. A member's tag is then reported as not set (skip), not
+// "updated" on every run; the second sync writes nothing.
+func TestSyncWithAScaleliteWithoutTags(t *testing.T) {
+	r := newRig(t, 2)
+	r.sl.SetNoTags(true)
+	for i := range r.members {
+		r.members[i].Tag = "eu"
+	}
+	ctx := context.Background()
+	rep, err := pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := actions(rep); strings.Contains(got, "update") || strings.Count(got, "skip") != 2 || strings.Count(got, "enable") != 2 {
+		t.Fatalf("first sync: %s", got)
+	}
+	if rep.Pending() != 4 { // two adds, two enables
+		t.Fatalf("pending %d", rep.Pending())
+	}
+	before := r.sl.Writes()
+	rep, err = pool.Sync(ctx, r.p, r.members, pool.SyncOptions{})
+	if err != nil || r.sl.Writes() != before || rep.Pending() != 0 || strings.Contains(actions(rep), "update") {
+		t.Fatalf("second sync: %v, %d writes, %s", err, r.sl.Writes()-before, actions(rep))
+	}
+	l, err := r.p.List(ctx)
+	if err != nil || len(l) != 2 || !l[0].NoTags || l[0].Tag != "" || l[0].State != pool.Enabled {
+		t.Fatalf("the pool through the API: %+v, %v", l, err)
+	}
+}
+
+// A node that hides its version, where the inventory expects none, is
+// enabled with a detail that says so rather than an empty version.
+func TestEnableDetailOfAHiddenVersion(t *testing.T) {
+	r := newRig(t, 0)
+	n := r.bbb.AddNode("bbb-h", "secret-h", "3.0.4") // hides its version
+	m := pool.Member{Node: "bbb-h", URL: n.URL, Secret: "secret-h"}
+	rep, err := pool.Sync(context.Background(), r.p, []pool.Member{m}, pool.SyncOptions{})
+	if err != nil || !strings.Contains(fmt.Sprint(rep.Changes), "health check passed (bbbVersion not revealed)") {
+		t.Fatalf("%v %+v", err, rep.Changes)
+	}
+}

@@ -71,6 +71,8 @@ type Scalelite struct {
 	rakeContainer string
 	rakeCalls     [][]string
 	rakeVersion   string
+	// noTags: the API of 1.5.1 to 1.5.3, which has no server tags
+	noTags bool
 	// MULTITENANCY_ENABLED as the container's environment holds it
 	mtEnv    string
 	mtEnvSet bool
@@ -125,6 +127,25 @@ func (s *Scalelite) SetChecksumAlgorithms(names ...string) {
 	s.mu.Lock()
 	s.algorithms = append([]string(nil), names...)
 	s.mu.Unlock()
+}
+
+// SetNoTags makes the API answer as Scalelite 1.5.1 to 1.5.3's: servers
+// carry no tag (nor bbb_version) and a tag sent is dropped without an
+// error (their server_create_params permit none).
+func (s *Scalelite) SetNoTags(on bool) {
+	s.mu.Lock()
+	s.noTags = on
+	s.mu.Unlock()
+}
+
+// serverJSON is a server as the API shows it (caller holds s.mu).
+func (s *Scalelite) serverJSON(sv *server) map[string]any {
+	m := sv.json()
+	if s.noTags {
+		delete(m, "tag")
+		delete(m, "bbb_version")
+	}
+	return m
 }
 
 // Writes counts the API calls that changed something.
@@ -529,7 +550,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		var l []map[string]any
 		for _, sv := range s.servers {
-			l = append(l, sv.json())
+			l = append(l, s.serverJSON(sv))
 		}
 		writeJSON(w, http.StatusOK, l)
 	case "getServerInfo", "updateServer", "deleteServer", "panicServer":
@@ -540,7 +561,7 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		switch action {
 		case "getServerInfo":
-			writeJSON(w, http.StatusOK, sv.json())
+			writeJSON(w, http.StatusOK, s.serverJSON(sv))
 		case "updateServer":
 			p, ok := sub("server")
 			if !ok {
@@ -571,12 +592,12 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 			if sec, ok := str(p, "secret"); ok {
 				next.secret = sec
 			}
-			if tag, ok := str(p, "tag"); ok {
+			if tag, ok := str(p, "tag"); ok && !s.noTags {
 				next.tag = tag
 			}
 			*sv = next
 			s.writes++
-			writeJSON(w, http.StatusOK, sv.json())
+			writeJSON(w, http.StatusOK, s.serverJSON(sv))
 		case "deleteServer":
 			for i, x := range s.servers {
 				if x == sv {
@@ -619,11 +640,14 @@ func (s *Scalelite) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		tag, _ := str(p, "tag")
+		if s.noTags {
+			tag = "" // 1.5.x permits no tag: Rails drops it
+		}
 		// No check for an existing URL: Scalelite adds a duplicate.
 		sv := &server{id: uuid(), url: u, secret: sec, tag: tag, state: pool.Disabled, multiplier: lm}
 		s.servers = append(s.servers, sv)
 		s.writes++
-		writeJSON(w, http.StatusCreated, sv.json())
+		writeJSON(w, http.StatusCreated, s.serverJSON(sv))
 	case "getTenants":
 		if len(s.tenants) == 0 {
 			writeJSON(w, http.StatusOK, map[string]string{"message": "No tenants exist"})

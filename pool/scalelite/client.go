@@ -296,7 +296,7 @@ type wireServer struct {
 	ID             string          `json:"id"`
 	URL            string          `json:"url"`
 	Secret         string          `json:"secret"`
-	Tag            string          `json:"tag"`
+	Tag            *string         `json:"tag"` // absent before 1.6.0
 	BBBVersion     string          `json:"bbb_version"`
 	State          string          `json:"state"`
 	Load           json.RawMessage `json:"load"`
@@ -305,7 +305,10 @@ type wireServer struct {
 }
 
 func (w wireServer) server() pool.Server {
-	s := pool.Server{ID: w.ID, URL: w.URL, Secret: w.Secret, Tag: w.Tag, BBBVersion: w.BBBVersion, State: w.State, LoadMultiplier: 1}
+	s := pool.Server{ID: w.ID, URL: w.URL, Secret: w.Secret, BBBVersion: w.BBBVersion, State: w.State, LoadMultiplier: 1, NoTags: w.Tag == nil}
+	if w.Tag != nil {
+		s.Tag = *w.Tag
+	}
 	if f, ok := number(w.Load); ok {
 		s.Load, s.LoadKnown = f, true
 	}

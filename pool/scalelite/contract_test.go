@@ -108,10 +108,10 @@ func TestClientAgainstUpstreamAnswers(t *testing.T) {
 	if a.ID != idA || a.State != pool.Enabled || !a.LoadKnown || a.Load != 15 || a.LoadMultiplier != 1.5 || a.Tag != "eu" || a.BBBVersion != "3.0.4" || !a.Online || a.Secret != "bbb1-secret" {
 		t.Errorf("server A: %+v", a)
 	}
-	if b.ID != idB || b.State != pool.Disabled || b.LoadKnown || b.LoadMultiplier != 1 || b.Online || b.Tag != "" {
+	if b.ID != idB || b.State != pool.Disabled || b.LoadKnown || b.LoadMultiplier != 1 || b.Online || b.Tag != "" || b.NoTags {
 		t.Errorf("server B: %+v", b)
 	}
-	if l, err := one("getServers", "getServers-v1.5.1.json").List(ctx); err != nil || len(l) != 1 || l[0].Load != 15 || l[0].LoadMultiplier != 1.5 {
+	if l, err := one("getServers", "getServers-v1.5.1.json").List(ctx); err != nil || len(l) != 1 || l[0].Load != 15 || l[0].LoadMultiplier != 1.5 || !l[0].NoTags {
 		t.Errorf("1.5.1 getServers: %+v %v", l, err)
 	}
 	if l, err := one("getServers", "getServers-empty.json").List(ctx); err != nil || len(l) != 0 {
