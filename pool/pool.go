@@ -48,10 +48,10 @@ const (
 // Server is a BBB server as Scalelite knows it. Secret is the node's BBB
 // secret in clear text: Scalelite's API returns it. Never print it.
 type Server struct {
-	ID             string
-	URL            string
-	Secret         string
-	Tag            string
+	ID     string
+	URL    string
+	Secret string
+	Tag    string
 	// NoTags: this Scalelite has no server tags (its API before 1.6.0
 	// shows none and drops one sent), so Tag means nothing.
 	NoTags         bool
