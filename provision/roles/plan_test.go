@@ -31,6 +31,8 @@ func convergedObs(s provision.Step) []string {
 		return pkgs(x, "ii ")
 	case *BBBPackagesStep:
 		return append(pkgs(&x.Packages, "ii "), "meetings=3")
+	case *freshPackages:
+		return pkgs(x.PackagesStep, "ii ")
 	case *provision.ServiceStep:
 		en, act := "disabled", "inactive"
 		if x.Enabled {
@@ -77,6 +79,8 @@ func freshObs(s provision.Step) []string {
 		return pkgs(x, "")
 	case *BBBPackagesStep:
 		return append(pkgs(&x.Packages, ""), "meetings=unknown:no-secret-yet")
+	case *freshPackages:
+		return pkgs(x.PackagesStep, "")
 	case *provision.ServiceStep:
 		return []string{"enabled=", "active=inactive"}
 	case *provision.SysctlStep:
