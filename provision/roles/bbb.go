@@ -99,6 +99,12 @@ func (b *builder) bbb() {
 	if line.Native {
 		b.lineDeps(line.Line)
 	}
+	// BBB's services want a UTF-8 locale (bbb-install sets it for the
+	// running manager; omc also makes it survive a reboot).
+	b.add(&provision.FileStep{Path: "/etc/systemd/system.conf.d/50-omc-lang.conf", Mode: 0o644, Owner: "root", Group: "root",
+		Content: []byte("# Managed by omc: BigBlueButton's services want a UTF-8 locale.\n[Manager]\nDefaultEnvironment=LANG=C.UTF-8\n")},
+		&provision.CommandStep{Label: "systemd LANG=C.UTF-8", Run: "systemctl set-environment LANG=C.UTF-8",
+			Unless: "systemctl show-environment | grep -q '^LANG=.*UTF-8'"})
 
 	pkgs := s.BBBPackages
 	if len(pkgs) == 0 {
@@ -110,6 +116,7 @@ func (b *builder) bbb() {
 	}
 	b.add(step)
 	b.restoredOwners("bbb", false)
+	b.add(&BBBSetIPStep{Domain: n.Domain, Force: s.BBBForce})
 
 	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
@@ -179,10 +186,17 @@ func (b *builder) bbbConfig(line nodeLine) {
 		b.add(&secretLine{id: "line " + fsVars + ": " + name,
 			LineStep: &provision.LineStep{Path: fsVars, Line: l, Match: regexpMust(`^\s*<X-PRE-PROCESS cmd="set" data="` + name + `=`)}})
 	}
-	if f, err := file(bbbNginxSite, templates.NginxBBB, templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: true,
-		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}, 0o644, "root", "root", "nginx"); err != nil {
+	site := templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: true,
+		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}
+	if b.localTURN() {
+		site.Behind = nginxBehind
+	}
+	if f, err := file(bbbNginxSite, templates.NginxBBB, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
 		b.add(&checkedFile{FileStep: f, Check: "nginx -t -q"})
+	}
+	if b.localTURN() {
+		b.haproxy()
 	}
 }

@@ -1,6 +1,9 @@
 package roles
 
 import (
+	"bufio"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -109,5 +112,81 @@ func TestLayoutsArePerLine(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "settings.bbb.default_layout") {
 			t.Errorf("error does not name the key: %v", err)
 		}
+	}
+}
+
+// upstreamConfig is testdata/upstream/bbb-config at the repository's top.
+var upstreamConfig = filepath.Join("..", "..", "testdata", "upstream", "bbb-config")
+
+// lineKeys are the keys of the line's default bigbluebutton.properties:
+// the base list with each line's changes applied up to this one.
+func lineKeys(t testing.TB, version string) []string {
+	t.Helper()
+	read := func(name string) []string {
+		f, err := os.Open(filepath.Join(upstreamConfig, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out []string
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	keys := read("base-develop.keys")
+	for _, l := range Lines {
+		for _, c := range read(l.Version + ".changes") {
+			switch c[0] {
+			case '+':
+				keys = appendNew(keys, c[1:])
+			case '-':
+				keys = slicesDelete(keys, c[1:])
+			default:
+				t.Fatalf("%s.changes: %q is neither +key nor -key", l.Version, c)
+			}
+		}
+		if l.Version == version {
+			return keys
+		}
+	}
+	t.Fatalf("no key list for line %s", version)
+	return nil
+}
+
+func slicesDelete(l []string, k string) []string {
+	var out []string
+	for _, x := range l {
+		if x != k {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Every bbb-web key omc can write by name exists in every line's default
+// bigbluebutton.properties: BBB ignores a key it does not know, so a
+// renamed key would silently stop working.
+func TestOmcWritesOnlyKeysEachLineKnows(t *testing.T) {
+	props := []string{"bigbluebutton.web.serverURL", "securitySalt", "allowRevealOfBBBVersion", "useDefaultLogo"}
+	for _, w := range webKeys {
+		props = append(props, w.prop)
+	}
+	for _, l := range Lines {
+		keys := lineKeys(t, l.Version)
+		for _, p := range props {
+			if !contains(keys, p) {
+				t.Errorf("BBB %s has no bbb-web property %s", l.Version, p)
+			}
+		}
+		if contains(keys, "learningDashboardEnabled") {
+			t.Errorf("BBB %s still lists learningDashboardEnabled, which 3.0 removed", l.Version)
+		}
+	}
+	if !contains(lineKeys(t, "4.1"), "allowModsToRequestCameraShare") || contains(lineKeys(t, "4.0"), "allowModsToRequestCameraShare") {
+		t.Error("allowModsToRequestCameraShare is 4.1's")
 	}
 }
