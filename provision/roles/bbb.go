@@ -116,7 +116,9 @@ func (b *builder) bbb() {
 	}
 	b.add(step)
 	b.restoredOwners("bbb", false)
-	b.add(&BBBSetIPStep{Domain: n.Domain, Force: s.BBBForce})
+	b.add(&BBBSetIPStep{Domain: n.Domain, Force: s.BBBForce},
+		// Recordings are played back over https, as bbb-install sets.
+		&provision.LineStep{Path: bbbRecordingYML, Line: "playback_protocol: https", Match: regexpMust(`^playback_protocol:`)})
 
 	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
