@@ -97,17 +97,20 @@ func (e *e2eEnv) testInstall(t *testing.T) {
 	seed, err := os.ReadFile(filepath.Join(dir, "site", "omc-secrets", "bbb_seed"))
 	must(t, err)
 	turnSecret := derive(purposeTURN, "ri1-omc-test", strings.TrimSpace(string(seed)))
+	// Line-buffered: a client that hangs is killed by timeout, and its
+	// output must not die in a pipe buffer with it.
 	uclient := func(secret string) string {
-		out, _ := e.sh("rt1", "timeout 20 turnutils_uclient -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" ri1.omc.test"+
-			" 2>&1 | grep -E 'relay addr|error|ERROR' | sort -u | head -n 20")
+		out, _ := e.sh("rt1", "timeout 20 stdbuf -oL -eL turnutils_uclient -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" ri1.omc.test"+
+			" > /tmp/uclient.out 2>&1; grep -E 'relay addr|error|ERROR' /tmp/uclient.out | sort -u | head -n 20; echo ---; tail -n 15 /tmp/uclient.out")
 		return out
 	}
 	ok, bad := uclient(turnSecret), uclient("wrong-secret")
 	t.Logf("TURN over TLS on 443, right secret:\n%s\nwrong secret:\n%s", ok, bad)
 	if !strings.Contains(ok, "Received relay addr: "+e.machines["ri1"].Address+":") {
-		t.Errorf("no relay allocated over TLS on 443 with the shared secret")
+		out, _ := e.sh("ri1", "ss -ltnp; systemctl status haproxy --no-pager | tail -n 5; journalctl -u haproxy -n 20 --no-pager")
+		t.Errorf("no relay allocated over TLS on 443 with the shared secret; on ri1:\n%s", out)
 	}
-	if strings.Contains(bad, "relay addr") {
+	if strings.Contains(bad, "Received relay addr") {
 		t.Errorf("a wrong secret got a relay over TLS on 443")
 	}
 	if xml := e.mustSh("ri1", "grep -c 'turns:ri1.omc.test:443?transport=tcp' /etc/bigbluebutton/turn-stun-servers.xml"); strings.TrimSpace(xml) != "1" {
