@@ -92,15 +92,16 @@ func (e *e2eEnv) testInstall(t *testing.T) {
 	}
 
 	// ri1 runs its own TURN: haproxy shares 443 between nginx (the API
-	// call above went through it) and coturn. A TURN client on rt1
-	// allocates a relay over TLS on 443, with ri1's shared secret only.
+	// call above went through it) and coturn. A TURN client on ri1 (the
+	// local hosts reach only this machine, not each other) allocates a
+	// relay over TLS on ri1's address, port 443, with ri1's secret only.
 	seed, err := os.ReadFile(filepath.Join(dir, "site", "omc-secrets", "bbb_seed"))
 	must(t, err)
 	turnSecret := derive(purposeTURN, "ri1-omc-test", strings.TrimSpace(string(seed)))
 	// Line-buffered: a client that hangs is killed by timeout, and its
 	// output must not die in a pipe buffer with it.
 	uclient := func(secret string) string {
-		out, _ := e.sh("rt1", "timeout 20 stdbuf -oL -eL turnutils_uclient -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" ri1.omc.test"+
+		out, _ := e.sh("ri1", "timeout 20 stdbuf -oL -eL turnutils_uclient -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" "+e.machines["ri1"].Address+
 			" > /tmp/uclient.out 2>&1; grep -E 'relay addr|error|ERROR' /tmp/uclient.out | sort -u | head -n 20; echo ---; tail -n 15 /tmp/uclient.out")
 		return out
 	}
