@@ -101,7 +101,7 @@ func (e *e2eEnv) testInstall(t *testing.T) {
 	// Line-buffered: a client that hangs is killed by timeout, and its
 	// output must not die in a pipe buffer with it.
 	uclient := func(secret string) string {
-		out, _ := e.sh("ri1", "timeout 20 stdbuf -oL -eL turnutils_uclient -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" "+e.machines["ri1"].Address+
+		out, _ := e.sh("ri1", "timeout 20 stdbuf -oL -eL turnutils_uclient -v -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" "+e.machines["ri1"].Address+
 			" > /tmp/uclient.out 2>&1; grep -E 'relay addr|error|ERROR' /tmp/uclient.out | sort -u | head -n 20; echo ---; tail -n 15 /tmp/uclient.out")
 		return out
 	}
