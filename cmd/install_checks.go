@@ -119,7 +119,7 @@ func (c checkResult) failed() bool { return c.Status == "failed" }
 // portOwners: the programs BBB itself runs on its ports; anything else
 // there would keep nginx or coturn from starting.
 var portOwners = map[string][]string{
-	"tcp/80": {"nginx"}, "tcp/443": {"nginx", "turnserver"}, "tcp/3478": {"turnserver"}, "udp/3478": {"turnserver"},
+	"tcp/80": {"nginx"}, "tcp/443": {"nginx", "turnserver", "haproxy"}, "tcp/3478": {"turnserver"}, "udp/3478": {"turnserver"},
 }
 
 // evaluate turns the facts into verdicts. wantOS is the OS the BBB line

@@ -233,7 +233,8 @@ func TestInstallChecksTheRealServerFirst(t *testing.T) {
 
 // TestInstallAsksOnATerminal runs omc install on a real pseudo-terminal
 // (script(1)) without --domain and --email: it asks for them, takes the
-// answers typed, and goes on to check the real server with them.
+// answers typed, and goes on to check the real server with them, for the
+// newest BBB line (the default: 4.1 on Ubuntu 24.04).
 func TestInstallAsksOnATerminal(t *testing.T) {
 	scriptBin, err := exec.LookPath("script")
 	if err != nil {
@@ -255,7 +256,7 @@ func TestInstallAsksOnATerminal(t *testing.T) {
 	c.Stdin = strings.NewReader("bbb.school.test\nadmin@school.test\n")
 	out, _ := c.CombinedOutput()
 	text := string(out)
-	for _, want := range []string{"Domain BBB will serve", "Admin email", "checking bbb-school-test", "BBB 3.0 runs on ubuntu-22.04", "bbb.school.test points at 192.0.2.99"} {
+	for _, want := range []string{"Domain BBB will serve", "Admin email", "checking bbb-school-test", "BBB 4.1 runs on ubuntu-24.04", "bbb.school.test points at 192.0.2.99"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("terminal session lacks %q:\n%s", want, text)
 		}

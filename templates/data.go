@@ -107,6 +107,20 @@ type Nginx struct {
 	// Redirect sends everything but ACME challenges to https (BBB nodes).
 	Redirect  bool
 	Cert, Key string
+	// Behind is the local address nginx listens on when haproxy owns 443
+	// (a BBB node with its own TURN); "" means nginx serves TLS on 443.
+	Behind string
+	// Frontend is a file with a location @bbb-fe that serves / (the
+	// front end, e.g. Greenlight); "" leaves / to BBB's default page.
+	Frontend string
+}
+
+// HAProxy is the data of HAProxyCfg: TLS on 443 for BBB and TURN.
+type HAProxy struct {
+	Node   string
+	Bundle string // certificate and key, one PEM file
+	TURN   string // coturn's plain listener, address:port
+	Nginx  string // nginx's PROXY-protocol listener, address:port
 }
 
 // CertHook is the data of CertbotHook.

@@ -40,6 +40,7 @@ const (
 	Timesyncd       = "timesyncd.conf"
 	NginxACME       = "nginx-acme.conf"
 	NginxBBB        = "nginx-bbb.conf"
+	HAProxyCfg      = "haproxy.cfg"
 	CertbotHook     = "certbot-deploy-hook.sh"
 	BandwidthScript = "omc-bandwidth.sh"
 	BandwidthUnit   = "omc-bandwidth.service"

@@ -41,6 +41,7 @@ var samples = map[string]any{
 	NginxBBB: Nginx{Domain: "bbb-1.example.org", Webroot: "/var/www/omc-acme", Redirect: true,
 		Cert: "/etc/letsencrypt/live/bbb-1.example.org/fullchain.pem", Key: "/etc/letsencrypt/live/bbb-1.example.org/privkey.pem"},
 	CertbotHook:     CertHook{Domain: "bbb-1.example.org"},
+	HAProxyCfg:      HAProxy{Node: "bbb-2", Bundle: "/etc/haproxy/certbundle.pem", TURN: "203.0.113.11:3478", Nginx: "127.0.0.1:81"},
 	BandwidthScript: Bandwidth{Interface: "eth0", Egress: "500mbit", Ingress: "400mbit"},
 	BandwidthUnit:   nil,
 }
@@ -77,6 +78,8 @@ func TestGoldenVariants(t *testing.T) {
 		"turnserver-no-tls": {Turnserver, Turn{Node: "bbb-2", Realm: "bbb-2.example.org", Secret: fakeSecret, ListenIPs: []string{"203.0.113.11"},
 			RelayIPs: []string{"203.0.113.11"}, MinPort: 32769, MaxPort: 65535, AllowedPeers: []string{"203.0.113.11"}}},
 		"bandwidth-auto-egress-only": {BandwidthScript, Bandwidth{Egress: "100mbit"}},
+		"nginx-bbb-behind-haproxy": {NginxBBB, Nginx{Domain: "bbb-2.example.org", Webroot: "/var/www/omc-acme", Redirect: true, Behind: "127.0.0.1:81",
+			Frontend: "/etc/bigbluebutton/nginx/omc-greenlight.frontend"}},
 	}
 	for file, c := range cases {
 		t.Run(file, func(t *testing.T) {

@@ -2,30 +2,12 @@ package roles
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
-	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
-
-// bbbLine is a BBB release line and what it runs on.
-type bbbLine struct {
-	OS   string // os-release ID-VERSION_ID
-	Repo Repo   // default package source
-}
-
-// bbbLines: BBB's lines and their OS (BBB docs: 2.7 on Ubuntu 20.04, 3.0
-// on 22.04; a cross-OS upgrade needs a fresh server). A line not listed
-// here needs settings.bbb_os and settings.bbb_repo.
-var bbbLines = map[string]bbbLine{
-	"2.7": {OS: "ubuntu-20.04", Repo: Repo{URL: "https://ubuntu.bigbluebutton.org/focal-270", Suite: "bigbluebutton-focal", Components: "main",
-		KeyURL: "https://ubuntu.bigbluebutton.org/repo/bigbluebutton.asc"}},
-	"3.0": {OS: "ubuntu-22.04", Repo: Repo{URL: "https://ubuntu.bigbluebutton.org/jammy-300", Suite: "bigbluebutton-jammy", Components: "main",
-		KeyURL: "https://ubuntu.bigbluebutton.org/repo/bigbluebutton.asc"}},
-}
 
 // Files omc owns on a BBB node: BBB's override locations, which package
 // upgrades leave alone.
@@ -44,27 +26,43 @@ const (
 // bbbConfigFiles: a change to any of them needs BBB restarted.
 var bbbConfigFiles = []string{bbbWebProps, bbbHTML5, bbbSFU, bbbTurn, fsVars}
 
+// nodeLine is the line a node installs: a known line (Lines), or one
+// its settings describe (bbb_os with bbb_repo). Native is false for a
+// known line built for another OS than its own (bbb_os and bbb_repo
+// both set, as the E2E stand-in is): that build brings its own
+// dependencies, so the line's Ubuntu sources, Java, Node and Docker are
+// left out, while everything else about the line (its keys, layouts and
+// packages) still holds.
+type nodeLine struct {
+	Line
+	Native bool
+}
+
 // bbbLine resolves the node's BBB line, its OS and package source.
-func (b *builder) bbbLine() (bbbLine, bool) {
+func (b *builder) bbbLine() (nodeLine, bool) {
 	n, s := b.n, b.s
-	line, known := bbbLines[s.BBBVersion]
+	line, known := LookupLine(s.BBBVersion)
 	switch {
 	case s.BBBVersion == "":
-		b.fail(fmt.Errorf("node %s: settings.bbb_version is required for bbb nodes (%s)", n.Name, knownLines()))
-		return line, false
-	case known && s.BBBOS != "" && s.BBBOS != line.OS:
-		b.fail(fmt.Errorf("node %s: settings.bbb_os: BBB %s runs on %s only, not %s", n.Name, s.BBBVersion, line.OS, s.BBBOS))
-		return line, false
+		b.fail(fmt.Errorf("node %s: settings.bbb_version is required for bbb nodes (known: %s)", n.Name, KnownLines()))
+		return nodeLine{}, false
+	case known && s.BBBOS != "" && s.BBBOS != line.OS && s.BBBRepo.URL == "":
+		b.fail(fmt.Errorf("node %s: settings.bbb_os: BBB %s runs on %s only, not %s (a build of it for another OS needs bbb_repo too)", n.Name, s.BBBVersion, line.OS, s.BBBOS))
+		return nodeLine{}, false
 	case !known && (s.BBBOS == "" || s.BBBRepo.URL == ""):
-		b.fail(fmt.Errorf("node %s: settings.bbb_version %q is not a line omc knows (%s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, knownLines()))
-		return line, false
+		b.fail(fmt.Errorf("node %s: settings.bbb_version %q is not a line omc knows (known: %s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, KnownLines()))
+		return nodeLine{}, false
 	case !known:
-		line = bbbLine{OS: s.BBBOS}
+		line = Line{Version: s.BBBVersion, OS: s.BBBOS, Packages: []string{"bigbluebutton"}}
+	}
+	nl := nodeLine{Line: line, Native: known && (s.BBBOS == "" || s.BBBOS == line.OS)}
+	if s.BBBOS != "" {
+		nl.OS = s.BBBOS
 	}
 	if s.BBBRepo.URL != "" {
-		line.Repo = s.BBBRepo
+		nl.Repo = s.BBBRepo
 	}
-	return line, true
+	return nl, true
 }
 
 // preflight: the first step of a BBB node, so a wrong OS stops the run
@@ -94,16 +92,23 @@ func (b *builder) bbb() {
 			return
 		}
 		opts = "[signed-by=" + bbbRepoKey + "]"
-		b.add(&provision.CommandStep{Label: "bbb repository key",
-			Run:     "mkdir -p /etc/apt/keyrings && curl -fsSL " + shell.Quote(repo.KeyURL) + " -o " + bbbRepoKey + ".tmp && mv " + bbbRepoKey + ".tmp " + bbbRepoKey,
-			Creates: bbbRepoKey})
+		b.add(keyStep("bbb repository key", repo.KeyURL, bbbRepoKey))
 	}
 	b.add(&provision.FileStep{Path: bbbRepoList, Mode: 0o644, Owner: "root", Group: "root",
 		Content: []byte("# Managed by omc: BigBlueButton " + s.BBBVersion + "\ndeb " + opts + " " + repo.URL + " " + repo.Suite + " " + repo.Components + "\n")})
+	if line.Native {
+		b.lineDeps(line.Line)
+	}
+	// BBB's services want a UTF-8 locale (bbb-install sets it for the
+	// running manager; omc also makes it survive a reboot).
+	b.add(&provision.FileStep{Path: "/etc/systemd/system.conf.d/50-omc-lang.conf", Mode: 0o644, Owner: "root", Group: "root",
+		Content: []byte("# Managed by omc: BigBlueButton's services want a UTF-8 locale.\n[Manager]\nDefaultEnvironment=LANG=C.UTF-8\n")},
+		&provision.CommandStep{Label: "systemd LANG=C.UTF-8", Run: "systemctl set-environment LANG=C.UTF-8",
+			Unless: "systemctl show-environment | grep -q '^LANG=.*UTF-8'"})
 
 	pkgs := s.BBBPackages
 	if len(pkgs) == 0 {
-		pkgs = []string{"bigbluebutton"}
+		pkgs = line.Packages
 	}
 	step := &BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce}
 	if g := b.inv.Group(n.Group); g != nil && g.Pool != nil && !s.Rolling && !s.BBBForce {
@@ -111,8 +116,11 @@ func (b *builder) bbb() {
 	}
 	b.add(step)
 	b.restoredOwners("bbb", false)
+	b.add(&BBBSetIPStep{Domain: n.Domain, Force: s.BBBForce},
+		// Recordings are played back over https, as bbb-install sets.
+		&provision.LineStep{Path: bbbRecordingYML, Line: "playback_protocol: https", Match: regexpMust(`^playback_protocol:`)})
 
-	b.bbbConfig()
+	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
 		&BBBHealthStep{Wait: 180})
 }
@@ -132,17 +140,8 @@ func LineOS(n *inventory.Node) (string, error) {
 	return line.OS, nil
 }
 
-func knownLines() string {
-	var l []string
-	for v, line := range bbbLines {
-		l = append(l, v+" on "+line.OS)
-	}
-	sort.Strings(l)
-	return "known: " + strings.Join(l, ", ")
-}
-
 // bbbConfig: the secrets and tuning, in BBB's override files only.
-func (b *builder) bbbConfig() {
+func (b *builder) bbbConfig(line nodeLine) {
 	n, s := b.n, b.s
 	api, err := b.sec.api(n, s)
 	b.fail(err)
@@ -152,7 +151,7 @@ func (b *builder) bbbConfig() {
 	b.fail(err)
 	_, public, err := addrs(n, s)
 	b.fail(err)
-	t, err := parseTune(n.Name, s.BBB)
+	t, err := parseTune(n.Name, s.BBB, line.Layouts)
 	b.fail(err)
 	if len(b.errs) > 0 {
 		return
@@ -189,10 +188,17 @@ func (b *builder) bbbConfig() {
 		b.add(&secretLine{id: "line " + fsVars + ": " + name,
 			LineStep: &provision.LineStep{Path: fsVars, Line: l, Match: regexpMust(`^\s*<X-PRE-PROCESS cmd="set" data="` + name + `=`)}})
 	}
-	if f, err := file(bbbNginxSite, templates.NginxBBB, templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: true,
-		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}, 0o644, "root", "root", "nginx"); err != nil {
+	site := templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: true,
+		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}
+	if b.localTURN() {
+		site.Behind = nginxBehind
+	}
+	if f, err := file(bbbNginxSite, templates.NginxBBB, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
 		b.add(&checkedFile{FileStep: f, Check: "nginx -t -q"})
+	}
+	if b.localTURN() {
+		b.haproxy()
 	}
 }

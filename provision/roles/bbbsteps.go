@@ -196,3 +196,48 @@ rm -f /tmp/.omc-bbb-health; exit 1`}, nil
 func indent(s string) string {
 	return "  { " + strings.ReplaceAll(s, "\n", "\n    ") + "; }"
 }
+
+// bbbRecordingYML is where bbb-conf --setip records the playback host.
+const bbbRecordingYML = "/usr/local/bigbluebutton/core/scripts/bigbluebutton.yml"
+
+// BBBSetIPStep runs bbb-conf --setip DOMAIN when BBB does not serve that
+// name yet, as bbb-install does: it sets what only bbb-conf knows to set
+// for the name on each line (the recordings' playback host, FreeSWITCH's
+// ws-binding, webrtc-sfu's freeswitch.ip). It comes before omc writes its
+// override files, so that theirs win. It restarts BBB, so it waits for
+// meetings like a restart, except on a node omc never configured (no
+// applied checksum) where bbb-web may not answer yet.
+type BBBSetIPStep struct {
+	Domain string
+	Force  bool
+}
+
+func (s *BBBSetIPStep) ID() string { return "bbb-conf --setip " + s.Domain }
+
+func (s *BBBSetIPStep) Probe() string {
+	return `echo "playback=$(sed -n 's/^playback_host: *//p' ` + bbbRecordingYML + ` 2>/dev/null | tr -d "\"' ")"
+echo "applied=$(cat ` + bbbAppliedSum + ` 2>/dev/null)"
+` + meetingsProbe
+}
+
+func (s *BBBSetIPStep) Plan(obs []string) (*provision.Change, error) {
+	playback, ok := field(obs, "playback")
+	if !ok {
+		return nil, fmt.Errorf("unexpected probe output for %s", s.ID())
+	}
+	if playback == s.Domain {
+		return nil, nil
+	}
+	m, _ := field(obs, "meetings")
+	if applied, _ := field(obs, "applied"); applied != "" || !strings.HasPrefix(m, "unknown:") {
+		if err := liveMeetings(obs, s.Force, "bbb-conf --setip"); err != nil {
+			return nil, err
+		}
+	}
+	what := "playback host " + playback
+	if playback == "" {
+		what = "no playback host yet"
+	}
+	return &provision.Change{Step: s, Summary: "bbb-conf --setip " + s.Domain + " (" + what + ")",
+		Script: "bbb-conf --setip " + shell.Quote(s.Domain) + " >/dev/null"}, nil
+}

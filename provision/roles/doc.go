@@ -40,8 +40,10 @@
 //
 // bbb nodes:
 //
-//	bbb_version: "3.0"             # required: 2.7 (Ubuntu 20.04) or 3.0 (Ubuntu 22.04)
-//	bbb_os: debian-12              # only for a line omc does not know (with bbb_repo)
+//	bbb_version: "4.1"             # required: 4.1 or 4.0 (Ubuntu 24.04), 3.0 (Ubuntu 22.04);
+//	                               #   each line's sources, Java, Node and Docker as bbb-install's (lines.go)
+//	bbb_os: debian-12              # a line omc does not know, or a build of a known line for
+//	                               #   another OS (both need bbb_repo; the line's Ubuntu deps are left out)
 //	bbb_repo: {url: https://..., suite: bigbluebutton-jammy, components: main, key_url: https://..., trusted: false}
 //	                               # package source (default: BBB's for the line)
 //	bbb_packages: [bigbluebutton]  # name or name=version; a new version is an upgrade

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 // installSettings point omc install at the test world: the stand-in BBB
@@ -52,11 +54,12 @@ func (e *e2eEnv) testInstall(t *testing.T) {
 	// The DNS check is never made here (--ignore-checks dns skips the
 	// lookup): the test asks no DNS server.
 	install := []string{"install", "--host", e.machines["ri1"].Address, "--domain", "ri1.omc.test", "--email", "ops@omc.test",
-		"--key", e.keyPath, "--version", "9.9-standin", "--settings", settings, "-i", inv}
+		"--key", e.keyPath, "--settings", settings, "-i", inv}
 
 	// Without accepting them, the checks stop it before any change.
 	out, errs, code := omc(append(install, "--ignore-checks", "dns")...)
-	if code != 1 || !strings.Contains(errs, "not ready for BBB 9.9-standin") || !strings.Contains(errs, "this server runs debian-12") {
+	// No --version: the newest line, 4.1 (its stand-in, built for Debian).
+	if code != 1 || !strings.Contains(errs, "not ready for BBB 4.1") || !strings.Contains(errs, "this server runs debian-12") {
 		t.Fatalf("checks: exit %d\n%s\n%s", code, out, errs)
 	}
 	if _, err := os.Stat(inv); err == nil {
@@ -86,6 +89,33 @@ func (e *e2eEnv) testInstall(t *testing.T) {
 	e.mustSh("ri1", "curl -fsS --cacert /etc/omc-e2e/pebble-ca.pem https://127.0.0.1:15000/roots/0 > /tmp/pebble-root.pem")
 	if got := e.api("ri1", "getMeetings", "", secret); !strings.Contains(got, "SUCCESS") {
 		t.Fatalf("getMeetings with the stored secret: %s", got)
+	}
+
+	// ri1 runs its own TURN: haproxy shares 443 between nginx (the API
+	// call above went through it) and coturn. A TURN client on ri1 (the
+	// local hosts reach only this machine, not each other) allocates a
+	// relay over TLS on ri1's address, port 443, with ri1's secret only.
+	seed, err := os.ReadFile(filepath.Join(dir, "site", "omc-secrets", "bbb_seed"))
+	must(t, err)
+	turnSecret := derive(purposeTURN, "ri1-omc-test", strings.TrimSpace(string(seed)))
+	// Line-buffered: a client that hangs is killed by timeout, and its
+	// output must not die in a pipe buffer with it.
+	uclient := func(secret string) string {
+		out, _ := e.sh("ri1", "timeout 20 stdbuf -oL -eL turnutils_uclient -v -t -S -p 443 -y -c -n 1 -m 1 -u e2e -W "+shell.Quote(secret)+" "+e.machines["ri1"].Address+
+			" > /tmp/uclient.out 2>&1; grep -E 'relay addr|error|ERROR' /tmp/uclient.out | sort -u | head -n 20; echo ---; tail -n 15 /tmp/uclient.out")
+		return out
+	}
+	ok, bad := uclient(turnSecret), uclient("wrong-secret")
+	t.Logf("TURN over TLS on 443, right secret:\n%s\nwrong secret:\n%s", ok, bad)
+	if !strings.Contains(ok, "Received relay addr: "+e.machines["ri1"].Address+":") {
+		out, _ := e.sh("ri1", "ss -ltnp; systemctl status haproxy --no-pager | tail -n 5; journalctl -u haproxy -n 20 --no-pager")
+		t.Errorf("no relay allocated over TLS on 443 with the shared secret; on ri1:\n%s", out)
+	}
+	if strings.Contains(bad, "Received relay addr") {
+		t.Errorf("a wrong secret got a relay over TLS on 443")
+	}
+	if xml := e.mustSh("ri1", "grep -c 'turns:ri1.omc.test:443?transport=tcp' /etc/bigbluebutton/turn-stun-servers.xml"); strings.TrimSpace(xml) != "1" {
+		t.Errorf("turn-stun-servers.xml does not offer TURN over TLS on 443")
 	}
 
 	out2, errs2, code := omc(install...)

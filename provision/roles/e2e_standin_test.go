@@ -17,6 +17,15 @@ import (
 // the override and package files omc touches, and a postinst that
 // restarts the API as a real upgrade restarts BBB. It is clearly marked as
 // a stand-in in its description and version.
+//
+// It is built for one BBB line and is as strict as that line's real
+// package would be where omc's writes matter: its default
+// bigbluebutton.properties holds exactly the line's keys
+// (testdata/upstream/bbb-config), and its bbb-conf --restart first runs
+// "bbb-standin-api check" (testdata/standin/api.go), which fails on a key
+// the line does not know, a vars.xml that is not well-formed, an html5 or
+// webrtc-sfu override with a setting the line lacks, or a playback host
+// that bbb-conf --setip did not set to the node's domain.
 
 const standinUnit = `[Unit]
 Description=STAND-IN for BigBlueButton's API (omc tests only)
@@ -31,14 +40,19 @@ WantedBy=multi-user.target
 const standinConf = `#!/bin/sh
 # STAND-IN bbb-conf (omc tests only): the options omc and admins use.
 case "$1" in
---restart) systemctl restart bbb-standin-api ;;
+--restart) /usr/lib/bbb-standin/bbb-standin-api check || exit 1; systemctl restart bbb-standin-api ;;
+--setip)
+	[ -n "$2" ] || { echo "usage: bbb-conf --setip HOST" >&2; exit 2; }
+	mkdir -p /usr/local/bigbluebutton/core/scripts
+	echo "playback_host: $2" > /usr/local/bigbluebutton/core/scripts/bigbluebutton.yml
+	systemctl restart bbb-standin-api ;;
 --secret)
 	s=$(sed -n 's/^securitySalt=//p' /usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties /etc/bigbluebutton/bbb-web.properties 2>/dev/null | tail -n 1)
 	u=$(sed -n 's/^bigbluebutton.web.serverURL=//p' /etc/bigbluebutton/bbb-web.properties 2>/dev/null | tail -n 1)
 	echo "    URL: $u/bigbluebutton/"; echo "    Secret: $s" ;;
 --check|--status) systemctl is-active bbb-standin-api ;;
 --version) dpkg-query -W -f='${Version}\n' bigbluebutton ;;
-*) echo "usage: bbb-conf --restart|--secret|--check|--status|--version" >&2; exit 2 ;;
+*) echo "usage: bbb-conf --restart|--setip HOST|--secret|--check|--status|--version" >&2; exit 2 ;;
 esac
 `
 
@@ -58,10 +72,41 @@ const standinVars = `<include>
 </include>
 `
 
-// buildStandinRepo builds the stand-in at each version and an apt
-// repository (dists/standin/main) holding them; it returns the repo dir.
+// buildStandinRepo builds the newest line's stand-in (see
+// buildStandinLineRepo).
 func buildStandinRepo(t *testing.T, versions ...string) string {
 	t.Helper()
+	return buildStandinLineRepo(t, NewestLine().Version, versions...)
+}
+
+// standinProperties is the line's default bigbluebutton.properties as
+// the stand-in ships it: every key of the line, values left empty but
+// for the two the stand-in and omc read.
+func standinProperties(t *testing.T, line string) string {
+	var b strings.Builder
+	b.WriteString("# STAND-IN: the keys of BBB " + line + "'s bigbluebutton.properties (testdata/upstream/bbb-config)\n")
+	for _, k := range lineKeys(t, line) {
+		switch k {
+		case "securitySalt":
+			b.WriteString("securitySalt=standin-package-default\n")
+		case "bigbluebutton.web.serverURL":
+			b.WriteString("bigbluebutton.web.serverURL=http://bigbluebutton.example.com\n")
+		default:
+			b.WriteString(k + "=\n")
+		}
+	}
+	return b.String()
+}
+
+// buildStandinLineRepo builds the stand-in of BBB line at each version
+// and an apt repository (dists/standin/main) holding them; it returns the
+// repo dir.
+func buildStandinLineRepo(t *testing.T, line string, versions ...string) string {
+	t.Helper()
+	html5Keys, err := os.ReadFile(filepath.Join(upstreamConfig, "html5-keys.yml"))
+	must(t, err)
+	sfuKeys, err := os.ReadFile(filepath.Join(upstreamConfig, "sfu-keys.yml"))
+	must(t, err)
 	work := t.TempDir()
 	repo := filepath.Join(work, "repo")
 	var packages strings.Builder
@@ -75,12 +120,14 @@ func buildStandinRepo(t *testing.T, versions ...string) string {
 		}
 		files := map[string]string{
 			"DEBIAN/control": "Package: bigbluebutton\nVersion: " + v + "\nArchitecture: amd64\nMaintainer: omc tests <tests@omc.invalid>\n" +
-				"Depends: nginx, curl, adduser\nDescription: STAND-IN for BigBlueButton, for omc's tests only\n Not BigBlueButton: an API responder that checks checksums like BBB.\n",
+				"Depends: nginx, curl, adduser\nDescription: STAND-IN for BigBlueButton " + line + ", for omc's tests only\n Not BigBlueButton: an API responder that checks checksums like BBB.\n",
 			"DEBIAN/conffiles":                           "/etc/nginx/sites-available/bigbluebutton\n/etc/bigbluebutton/nginx/web.nginx\n",
 			"DEBIAN/postinst":                            standinPostinst,
 			"usr/bin/bbb-conf":                           standinConf,
 			"lib/systemd/system/bbb-standin-api.service": standinUnit,
-			"usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties": "securitySalt=standin-package-default\n",
+			"usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties": standinProperties(t, line),
+			"usr/share/bbb-standin/html5-keys.yml":                       string(html5Keys),
+			"usr/share/bbb-standin/sfu-keys.yml":                         string(sfuKeys),
 			"etc/bigbluebutton/nginx/web.nginx":                          "location /bigbluebutton/api {\n\tproxy_pass http://127.0.0.1:8090;\n}\n",
 			"etc/nginx/sites-available/bigbluebutton":                    "# stand-in package default (omc replaces it)\nserver { listen 127.0.0.1:8081; include /etc/bigbluebutton/nginx/*.nginx; }\n",
 			"opt/freeswitch/conf/vars.xml":                               standinVars,

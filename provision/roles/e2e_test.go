@@ -40,12 +40,15 @@ defaults:
     acme_directory: https://127.0.0.1:14000/dir
     acme_ca_file: /etc/omc-e2e/pebble-ca.pem
     acme_email: ops@omc.test
-    bbb_version: 9.9-standin
+    # Each BBB line as its stand-in package built for Debian (bbb_os and
+    # bbb_repo: the line's Ubuntu sources, Java, Node and Docker are left
+    # out; its keys and layouts hold).
+    bbb_version: "4.1"
     bbb_os: debian-12
     bbb_repo: {url: "file:/srv/omc-standin", suite: standin, components: main, trusted: true}
     bbb_packages: [%s]
     bandwidth: {egress: 4mbit, ingress: 4mbit, interface: eth0}
-    bbb: {max_participants: 25, welcome: "Grüß Gott", client_title: omc e2e}
+    bbb: {max_participants: 25, welcome: "Grüß Gott", client_title: omc e2e%s}
     # A container's network namespace may not raise the machine's buffer
     # limits (the kernel refuses the write); the rest of the set applies.
     sysctl: {net.core.rmem_max: null, net.core.wmem_max: null, net.core.somaxconn: 8192}
@@ -56,6 +59,19 @@ groups:
     nodes:
       - {name: rt1, roles: [turn], domain: rt1.omc.test}
       - {name: rb1, roles: [bbb], domain: rb1.omc.test}
+      - name: rb2
+        roles: [bbb]
+        domain: rb2.omc.test
+        settings:
+          bbb_version: "4.0"
+          bbb_repo: {url: "file:/srv/omc-standin-4.0", suite: standin, components: main, trusted: true}
+      - name: rb3
+        roles: [bbb]
+        domain: rb3.omc.test
+        settings:
+          bbb_version: "3.0"
+          bbb_repo: {url: "file:/srv/omc-standin-3.0", suite: standin, components: main, trusted: true}
+          bbb: {default_layout: SMART_LAYOUT}
       # No roles here: omc install makes it a BBB server (testInstall).
       - {name: ri1}
 `
@@ -101,7 +117,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	g := e.inv.Group("e2e")
-	names := []string{"rt1", "rb1", "ri1"}
+	names := []string{"rt1", "rb1", "rb2", "rb3", "ri1"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
@@ -129,10 +145,11 @@ func (w logWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// load (re)reads the inventory with these knobs.
-func (e *e2eEnv) load(adminCIDR, pkg string) {
+// load (re)reads the inventory with these knobs; tune is more of the
+// bbb: mapping (", key: value").
+func (e *e2eEnv) load(adminCIDR, pkg string, tune ...string) {
 	e.t.Helper()
-	text := fmt.Sprintf(e2eInventory, e.keyPath, adminCIDR, e.pub, pkg)
+	text := fmt.Sprintf(e2eInventory, e.keyPath, adminCIDR, e.pub, pkg, strings.Join(tune, ""))
 	inv, err := inventory.LoadReader(filepath.Join(e.t.TempDir(), "omc.yaml"), strings.NewReader(text))
 	must(e.t, err)
 	e.inv, e.fleet = inv, inv.Nodes()
@@ -282,18 +299,24 @@ PEBBLE
 systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/omc-e2e/pebble.json
 i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
 	}
-	for _, name := range []string{"rb1", "ri1"} {
+	uploads := map[string]map[string]string{"rb1": {"/srv/omc-standin/": repo}, "ri1": {"/srv/omc-standin/": repo}}
+	for name, line := range map[string]string{"rb2": "4.0", "rb3": "3.0"} {
+		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, "1.0")}
+	}
+	for name, dirs := range uploads {
 		c, err := e.dial(context.Background(), name)
 		must(e.t, err)
-		err = filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
-			if err != nil || fi.IsDir() {
-				return err
-			}
-			rel, _ := filepath.Rel(repo, p)
-			return c.upload(p, "/srv/omc-standin/"+rel)
-		})
+		for dest, dir := range dirs {
+			err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+				if err != nil || fi.IsDir() {
+					return err
+				}
+				rel, _ := filepath.Rel(dir, p)
+				return c.upload(p, dest+rel)
+			})
+			must(e.t, err)
+		}
 		c.Close()
-		must(e.t, err)
 	}
 }
 
@@ -302,11 +325,14 @@ func TestE2ERoles(t *testing.T) {
 	repo := buildStandinRepo(t, "1.0", "1.1")
 	e.prepare(repo)
 
-	first := e.mustConverge("rt1", "rb1")
+	// rb1 is BBB 4.1, rb2 4.0, rb3 3.0: each line's stand-in refuses what
+	// that line's package would ignore.
+	first := e.mustConverge("rt1", "rb1", "rb2", "rb3")
 	t.Logf("first run changed %d steps", len(first))
-	if again := e.mustConverge("rt1", "rb1"); len(again) != 0 {
+	if again := e.mustConverge("rt1", "rb1", "rb2", "rb3"); len(again) != 0 {
 		t.Fatalf("a second run changed something:\n%s", strings.Join(again, "\n"))
 	}
+	t.Run("lines", func(t *testing.T) { e.testLines(t) })
 
 	t.Run("base", func(t *testing.T) {
 		for _, h := range []string{"rt1", "rb1"} {
@@ -350,6 +376,7 @@ func TestE2ERoles(t *testing.T) {
 	})
 	t.Run("bandwidth", func(t *testing.T) { e.testBandwidth(t, "rt1") })
 	t.Run("bbb", func(t *testing.T) { e.testBBB(t) })
+	t.Run("strict-standin", func(t *testing.T) { e.testStrictStandin(t) })
 	t.Run("firewall-revert", func(t *testing.T) { e.testFirewallRevert(t) })
 	t.Run("install", func(t *testing.T) { e.testInstall(t) })
 }

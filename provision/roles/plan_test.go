@@ -31,6 +31,8 @@ func convergedObs(s provision.Step) []string {
 		return pkgs(x, "ii ")
 	case *BBBPackagesStep:
 		return append(pkgs(&x.Packages, "ii "), "meetings=3")
+	case *freshPackages:
+		return pkgs(x.PackagesStep, "ii ")
 	case *provision.ServiceStep:
 		en, act := "disabled", "inactive"
 		if x.Enabled {
@@ -60,6 +62,8 @@ func convergedObs(s provision.Step) []string {
 		return []string{"os=" + x.OS, "arch=x86_64"}
 	case *BBBRestartStep:
 		return []string{"now=S1", "applied=S1", "meetings=3"}
+	case *BBBSetIPStep:
+		return []string{"playback=" + x.Domain, "applied=S1", "meetings=3"}
 	case *BBBHealthStep:
 		return []string{"root=ok", "version=3.0.0", "meetings=3"}
 	}
@@ -77,6 +81,8 @@ func freshObs(s provision.Step) []string {
 		return pkgs(x, "")
 	case *BBBPackagesStep:
 		return append(pkgs(&x.Packages, ""), "meetings=unknown:no-secret-yet")
+	case *freshPackages:
+		return pkgs(x.PackagesStep, "")
 	case *provision.ServiceStep:
 		return []string{"enabled=", "active=inactive"}
 	case *provision.SysctlStep:
@@ -95,6 +101,8 @@ func freshObs(s provision.Step) []string {
 		return []string{"os=" + x.OS, "arch=x86_64"}
 	case *BBBRestartStep:
 		return []string{"now=S1", "applied=", "meetings=unknown:no-secret-yet"}
+	case *BBBSetIPStep:
+		return []string{"playback=", "applied=", "meetings=unknown:no-secret-yet"}
 	case *BBBHealthStep:
 		return []string{"root=down", "version=", "meetings=unknown:connection refused"}
 	}
@@ -167,6 +175,29 @@ func TestRestartWaitsForMeetings(t *testing.T) {
 	c, _ := s.Plan(changed("0"))
 	if i, j := strings.Index(c.Script, "bbb-conf --restart"), strings.Index(c.Script, bbbAppliedSum); i < 0 || j < i {
 		t.Errorf("applied sum recorded before the restart:\n%s", c.Script)
+	}
+}
+
+// bbb-conf --setip runs when BBB does not serve the domain yet; on a
+// node omc configured before it waits for meetings, on a fresh one it
+// need not reach the API.
+func TestSetIPOnceAndNeverUnderMeetings(t *testing.T) {
+	s := &BBBSetIPStep{Domain: "bbb.example.org"}
+	if c, err := s.Plan([]string{"playback=bbb.example.org", "applied=S1", "meetings=4"}); c != nil || err != nil {
+		t.Errorf("domain already set: %v %v", c, err)
+	}
+	c, err := s.Plan([]string{"playback=", "applied=", "meetings=unknown:connection refused"})
+	if err != nil || c == nil || c.Script != "bbb-conf --setip 'bbb.example.org' >/dev/null" {
+		t.Errorf("fresh node: %+v %v", c, err)
+	}
+	if _, err := s.Plan([]string{"playback=old.example.org", "applied=S1", "meetings=2"}); err == nil || !strings.Contains(err.Error(), "2 meeting(s) are live") {
+		t.Errorf("new domain under live meetings: %v", err)
+	}
+	if _, err := s.Plan([]string{"playback=old.example.org", "applied=S1", "meetings=unknown:connection refused"}); err == nil {
+		t.Error("configured node whose meetings are unknown: went ahead")
+	}
+	if _, err := s.Plan([]string{"applied="}); err == nil {
+		t.Error("probe output without playback accepted")
 	}
 }
 

@@ -274,7 +274,7 @@ func TestSettingsErrorsNameNodeAndKey(t *testing.T) {
 		}
 	}
 	n.Settings = map[string]any{"bbb": map[string]any{"max_participant": 5, "guest_policy": "SOMETIMES"}}
-	if _, err := parseTune(n.Name, n.Settings["bbb"].(map[string]any)); err == nil ||
+	if _, err := parseTune(n.Name, n.Settings["bbb"].(map[string]any), nil); err == nil ||
 		!strings.Contains(err.Error(), "settings.bbb.max_participant: unknown key") || !strings.Contains(err.Error(), "settings.bbb.guest_policy: expected one of") {
 		t.Errorf("tune errors: %v", err)
 	}

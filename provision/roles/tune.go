@@ -33,7 +33,7 @@ var webKeys = []webKey{
 	{key: "disabled_features", prop: "disabledFeatures", kind: "list"},
 	{key: "recording", prop: "disableRecordingDefault", kind: "bool", conv: func(v any) string { return strconv.FormatBool(!v.(bool)) }},
 	{key: "guest_policy", prop: "defaultGuestPolicy", kind: "enum", enum: []string{"ALWAYS_ACCEPT", "ALWAYS_DENY", "ASK_MODERATOR"}},
-	{key: "default_layout", prop: "defaultMeetingLayout", kind: "enum", enum: []string{"CUSTOM_LAYOUT", "SMART_LAYOUT", "PRESENTATION_FOCUS", "VIDEO_FOCUS"}},
+	{key: "default_layout", prop: "defaultMeetingLayout", kind: "enum"}, // the line's Layouts
 	{key: "max_upload_mb", prop: "maxFileSizeUpload", kind: "int", conv: func(v any) string { return strconv.Itoa(v.(int) * 1024 * 1024) }},
 	{key: "logo_url", prop: "defaultLogoURL", kind: "string"},
 }
@@ -57,7 +57,14 @@ type tune struct {
 	sfu   map[string]any
 }
 
-func parseTune(node string, m map[string]any) (tune, error) {
+// parseTune reads settings.bbb; layouts are the line's values for
+// default_layout (nil: any line's).
+func parseTune(node string, m map[string]any, layouts []string) (tune, error) {
+	if layouts == nil {
+		for _, l := range Lines {
+			layouts = appendNew(layouts, l.Layouts...)
+		}
+	}
 	var t tune
 	var errs []string
 	bad := func(k, f string, a ...any) {
@@ -69,6 +76,9 @@ func parseTune(node string, m map[string]any) (tune, error) {
 		v, ok := m[w.key]
 		if !ok || v == nil {
 			continue
+		}
+		if w.key == "default_layout" {
+			w.enum = layouts
 		}
 		val, err := webValue(w, v)
 		if err != nil {

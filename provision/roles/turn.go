@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
+	"strings"
 
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
@@ -160,7 +162,7 @@ func (b *builder) turnServers() (templates.TurnStun, error) {
 			return ts, fmt.Errorf("node %s: TURN server %s has neither domain nor address", b.n.Name, t.Name)
 		}
 		ts.Stun = append(ts.Stun, "stun:"+host+":3478")
-		if dedicatedTURN(t) {
+		if dedicatedTURN(t) || (t == b.n && b.localTURN()) {
 			ts.Turn = append(ts.Turn, templates.TurnServer{URL: "turns:" + host + ":443?transport=tcp", Secret: secret, TTL: turnTTL})
 		}
 		ts.Turn = append(ts.Turn,
@@ -168,4 +170,53 @@ func (b *builder) turnServers() (templates.TurnStun, error) {
 			templates.TurnServer{URL: "turn:" + host + ":3478?transport=tcp", Secret: secret, TTL: turnTTL})
 	}
 	return ts, nil
+}
+
+// nginxBehind is where nginx listens when haproxy owns 443.
+const (
+	nginxBehind   = "127.0.0.1:81"
+	haproxyBundle = "/etc/haproxy/certbundle.pem"
+	haproxyCfg    = "/etc/haproxy/haproxy.cfg"
+)
+
+// localTURN: a BBB node that runs its group's TURN server itself. As
+// bbb-install does, haproxy then ends TLS on 443 and shares it between
+// nginx and coturn, so TURN over TLS works for users behind firewalls
+// that let only 443 out.
+func (b *builder) localTURN() bool {
+	return has(b.n, RoleBBB) && b.n.Domain != "" && slices.Contains(NodeRoles(b.n, b.fleet), RoleTURN)
+}
+
+// haproxy: TLS on 443 for BBB and TURN, after nginx moved to nginxBehind.
+func (b *builder) haproxy() {
+	n := b.n
+	listen, _, err := addrs(n, b.s)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	b.add(&provision.PackagesStep{Names: []string{"haproxy"}})
+	b.add(&provision.CommandStep{
+		Label:  "haproxy certificate",
+		Run:    certHook,
+		Unless: "cat " + shell.Quote(livePath(n.Domain, "fullchain.pem")) + " " + shell.Quote(livePath(n.Domain, "privkey.pem")) + " | cmp -s - " + haproxyBundle,
+	})
+	cfg := templates.HAProxy{Node: n.Name, Bundle: haproxyBundle, TURN: netJoin(listen, "3478"), Nginx: nginxBehind}
+	if f, err := file(haproxyCfg, templates.HAProxyCfg, cfg, 0o640, "root", "haproxy", "haproxy"); err != nil {
+		b.fail(err)
+	} else {
+		b.add(&checkedFile{FileStep: f, Check: "haproxy -c -q -f " + haproxyCfg})
+	}
+	// nginx reloads with its new site only at the end of the run; haproxy
+	// cannot bind 443 while the old site still holds it.
+	b.add(&provision.CommandStep{Label: "nginx leaves 443 to haproxy", Run: "systemctl reload-or-restart nginx",
+		Unless: `! ss -Hltnp 'sport = :443' | grep -q '"nginx"'`})
+	b.add(&provision.ServiceStep{Name: "haproxy", Enabled: true, Running: true})
+}
+
+func netJoin(host, port string) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + port
+	}
+	return host + ":" + port
 }
