@@ -245,7 +245,8 @@ func memberOf(inv *inventory.Inventory, g *inventory.Group, n *inventory.Node) (
 		return pool.Member{}, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)}
 	}
 	lm, tag := inv.PoolMember(n)
-	m := pool.Member{Node: n.Name, URL: g.Pool.MemberURL(n), Secret: secret, LoadMultiplier: lm, Tag: tag, Domain: n.Domain}
+	m := pool.Member{Node: n.Name, URL: g.Pool.MemberURL(n), Secret: secret, LoadMultiplier: lm, Tag: tag, Domain: n.Domain,
+		Algorithm: g.Pool.BBBChecksumAlgorithm()}
 	if set, err := roles.ParseSettings(n); err == nil {
 		m.ExpectVersion = set.BBBVersion
 	}

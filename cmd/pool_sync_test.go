@@ -207,3 +207,28 @@ func TestPoolCommandsWriteADebugLog(t *testing.T) {
 		}
 	}
 }
+
+// Nodes whose BBB accepts only sha512 checksums: with the default the
+// gate names the algorithm; with the pool's bbb_checksum: sha512 they
+// pass and are enabled.
+func TestPoolBBBChecksumSignsTheNodesCalls(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
+		r.node(n, "3.0.4").RevealVersion(true).SetChecksumAlgorithms("sha512")
+	}
+	errs, code := r.up("bbb-1")
+	if code == 0 || !strings.Contains(errs, "refuses sha256 checksums (its supportedChecksumAlgorithms; the pool's bbb_checksum: chooses omc's)") {
+		t.Fatalf("default sha256: code %d\n%s", code, errs)
+	}
+	src, err := os.ReadFile(r.inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(r.inv, []byte(strings.Replace(string(src), "      checks: []\n", "      checks: []\n      bbb_checksum: sha512\n", 1)), 0o644)
+	if errs, code = r.up("bbb-1", "bbb-2", "bbb-3"); code != 0 {
+		t.Fatalf("bbb_checksum: sha512: code %d\n%s", code, errs)
+	}
+	if sv := r.state(t, "bbb-1"); sv.State != pool.Enabled {
+		t.Fatalf("bbb-1 %s", sv.State)
+	}
+}

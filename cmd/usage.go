@@ -164,7 +164,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 			red.Add(p.Secret.Value())
 			mp := &maskingPool{Pool: api, red: red}
 			pools = append(pools, mp)
-			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Pool: mp})
+			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Algorithm: p.ChecksumAlgorithm(), Pool: mp})
 		}
 		for _, n := range inv.Nodes() {
 			if n.Group != g.Name || !slices.Contains(n.Roles, "bbb") {
@@ -176,7 +176,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 				return nil, nil, nil, nil, nil, &exitError{Code: ExitInventory, Err: err}
 			}
 			red.Add(sec)
-			nodes = append(nodes, usage.Node{Name: n.Name, URL: p.MemberURL(n), Secret: sec})
+			nodes = append(nodes, usage.Node{Name: n.Name, URL: p.MemberURL(n), Secret: sec, Algorithm: p.BBBChecksumAlgorithm()})
 		}
 	}
 	return pools, scalelites, nodes, warnings, closeAll, nil

@@ -22,6 +22,10 @@ type Pool struct {
 	// Checksum is the algorithm omc signs API calls with: Scalelite
 	// accepts only those LOADBALANCER_CHECKSUM_ALGORITHM lists.
 	Checksum string `yaml:"checksum" desc:"Algorithm omc signs Scalelite API calls with: sha1, sha256 (default) or sha512, one that Scalelite's LOADBALANCER_CHECKSUM_ALGORITHM lists (its default: all three)."`
+	// BBBChecksum signs calls to the nodes' BBB APIs (the health gate, a
+	// forced drain's end, usage): BBB accepts those its
+	// supportedChecksumAlgorithms lists.
+	BBBChecksum string `yaml:"bbb_checksum" desc:"Algorithm omc signs the nodes' BBB API calls with: sha1, sha256 (default), sha384 or sha512, one that BBB's supportedChecksumAlgorithms lists (its default: all four)."`
 	// API is how omc talks to Scalelite.
 	API string `yaml:"api" desc:"scalelite/api (its JSON API, Scalelite 1.5.1 and later, tags from 1.6.0; default) or rake (its rake tasks over SSH, Scalelite 1.6.0 and later)."`
 	// Host is the node Scalelite runs on, for api: rake.
@@ -87,8 +91,10 @@ const (
 
 var (
 	poolChecksums = []string{ChecksumSHA1, ChecksumSHA256, ChecksumSHA512}
-	poolAPIs      = []string{PoolAPI, PoolRake}
-	poolChecks    = []string{CheckTLS, CheckTURN}
+	// BBB also takes sha384 (bbb-web's supportedChecksumAlgorithms).
+	bbbChecksums = []string{ChecksumSHA1, ChecksumSHA256, "sha384", ChecksumSHA512}
+	poolAPIs     = []string{PoolAPI, PoolRake}
+	poolChecks   = []string{CheckTLS, CheckTURN}
 	// poolTag is what Scalelite's rake tasks and tag matching accept.
 	poolTag = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
@@ -102,6 +108,14 @@ func (p *Pool) APIKind() string {
 		return PoolAPI
 	}
 	return p.API
+}
+
+// BBBChecksumAlgorithm is what omc signs the nodes' BBB API calls with.
+func (p *Pool) BBBChecksumAlgorithm() string {
+	if p.BBBChecksum == "" {
+		return ChecksumSHA256
+	}
+	return p.BBBChecksum
 }
 
 // ChecksumAlgorithm is what omc signs the pool's API calls with.
@@ -191,6 +205,10 @@ func (v *validator) pool(g *Group) {
 	if p.Checksum != "" && !slices.Contains(poolChecksums, p.Checksum) {
 		v.errf(&p.Checksum, "%q is not a checksum algorithm Scalelite accepts; use %s (one its LOADBALANCER_CHECKSUM_ALGORITHM lists)",
 			p.Checksum, strings.Join(poolChecksums, ", "))
+	}
+	if p.BBBChecksum != "" && !slices.Contains(bbbChecksums, p.BBBChecksum) {
+		v.errf(&p.BBBChecksum, "%q is not a checksum algorithm BBB accepts; use %s (one its supportedChecksumAlgorithms lists)",
+			p.BBBChecksum, strings.Join(bbbChecksums, ", "))
 	}
 	if p.API != "" && !slices.Contains(poolAPIs, p.API) {
 		v.errf(&p.API, "%q is not a way omc talks to Scalelite; use %s", p.API, strings.Join(poolAPIs, " or "))

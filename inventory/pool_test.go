@@ -149,3 +149,25 @@ func TestPoolChecksum(t *testing.T) {
 		t.Errorf("schema enum %v", got)
 	}
 }
+
+// bbb_checksum signs the nodes' BBB API calls: BBB takes sha384 too.
+func TestPoolBBBChecksum(t *testing.T) {
+	t.Setenv("OMC_T_LB", "x")
+	inv := mustLoad(t, poolInv)
+	if a := inv.Group("eu-1").Pool.BBBChecksumAlgorithm(); a != ChecksumSHA256 {
+		t.Errorf("default %q", a)
+	}
+	src := strings.Replace(poolInv, "      tag: eu\n", "      tag: eu\n      bbb_checksum: sha384\n", 1)
+	if inv = mustLoad(t, src); inv.Group("eu-1").Pool.BBBChecksumAlgorithm() != "sha384" {
+		t.Errorf("sha384: %q", inv.Group("eu-1").Pool.BBBChecksum)
+	}
+	src = strings.Replace(poolInv, "      tag: eu\n", "      tag: eu\n      bbb_checksum: md5\n", 1)
+	_, err := loadString(t, src)
+	if err == nil || !strings.Contains(err.Error(), `t.yaml:13:21: groups.eu-1.pool.bbb_checksum: "md5" is not a checksum algorithm BBB accepts; use sha1, sha256, sha384, sha512`) {
+		t.Fatalf("md5: %v", err)
+	}
+	props := schemaDoc(t)["$defs"].(map[string]any)["Pool"].(map[string]any)["properties"].(map[string]any)
+	if got := toStrings(props["bbb_checksum"].(map[string]any)["enum"]); strings.Join(got, ",") != "sha1,sha256,sha384,sha512" {
+		t.Errorf("schema enum %v", got)
+	}
+}

@@ -21,6 +21,7 @@ var schemaExtra = map[string]map[string]any{
 	"SysctlStep.value":         {"type": []string{"string", "integer", "number"}},
 	"Pool.api":                 {"enum": poolAPIs},
 	"Pool.checksum":            {"enum": poolChecksums},
+	"Pool.bbb_checksum":        {"enum": bbbChecksums},
 	"Pool.checks":              {"items": map[string]any{"enum": poolChecks}},
 	"Pool.tag":                 {"pattern": poolTag.String()},
 	"NodeSpec.tag":             {"pattern": poolTag.String()},

@@ -100,7 +100,7 @@ func Drain(ctx context.Context, p Pool, id string, o DrainOptions) (Server, erro
 				return s, fmt.Errorf("ending the meetings (panic): %w", err)
 			}
 			if o.Member != nil {
-				c := &bbbapi.Client{URL: o.Member.URL, Secret: o.Member.Secret, HTTP: o.HTTP}
+				c := &bbbapi.Client{URL: o.Member.URL, Secret: o.Member.Secret, Algorithm: o.Member.Algorithm, HTTP: o.HTTP}
 				if err := EndMeetings(ctx, c, o.Member.Node, o.EndWait, every); err != nil {
 					return s, err
 				}

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -24,6 +25,8 @@ type Member struct {
 	// ExpectVersion is the bbbVersion the gate wants: exact ("3.0.4"),
 	// or a release line ("3.0" accepts 3.0.x); "" accepts any.
 	ExpectVersion string
+	// Algorithm signs its BBB API calls (bbbapi.SHA256 when empty).
+	Algorithm string
 	// Domain and TURN are for the extra checks (TLS, TURN).
 	Domain string
 	TURN   string
@@ -129,7 +132,7 @@ func (g *Gate) Check(ctx context.Context, m Member) Health {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &bbbapi.Client{URL: m.URL, Secret: m.Secret, HTTP: g.HTTP}
+	c := &bbbapi.Client{URL: m.URL, Secret: m.Secret, Algorithm: m.Algorithm, HTTP: g.HTTP}
 	v, err := c.Root(ctx)
 	if err != nil {
 		h.Problems = append(h.Problems, fmt.Sprintf("BBB API root does not answer: %v", err))
@@ -143,7 +146,8 @@ func (g *Gate) Check(ctx context.Context, m Member) Health {
 	ms, err := c.Meetings(ctx)
 	switch {
 	case bbbapi.IsChecksumError(err):
-		h.Problems = append(h.Problems, "signed getMeetings refused (checksumError): the node runs with another secret than the one omc registers, or refuses sha256 checksums (supportedChecksumAlgorithms)")
+		h.Problems = append(h.Problems, fmt.Sprintf("signed getMeetings refused (checksumError): the node runs with another secret than the one omc registers, "+
+			"or refuses %s checksums (its supportedChecksumAlgorithms; the pool's bbb_checksum: chooses omc's)", cmp.Or(m.Algorithm, bbbapi.SHA256)))
 	case err != nil:
 		h.Problems = append(h.Problems, fmt.Sprintf("signed getMeetings failed: %v", err))
 	default:

@@ -114,6 +114,9 @@ type Scalelite struct {
 	Name   string
 	URL    string // Scalelite's base URL, https://scalelite.example.org
 	Secret string // LOADBALANCER_SECRET; used to sign, never stored
+	// Algorithm signs getRecordings (bbbapi.SHA256 when empty): Scalelite
+	// checks it against LOADBALANCER_CHECKSUM_ALGORITHM, as its API.
+	Algorithm string
 	// Pool is its management API, for the tenants (nil: no multitenancy).
 	Pool pool.Pool
 }
@@ -176,7 +179,7 @@ func fetchScalelite(ctx context.Context, hc *http.Client, s Scalelite, tenants [
 		if err != nil {
 			return nil, err
 		}
-		l, err := recordings(ctx, &bbbapi.Client{URL: base, Secret: c.secret, HTTP: hc})
+		l, err := recordings(ctx, &bbbapi.Client{URL: base, Secret: c.secret, Algorithm: s.Algorithm, HTTP: hc})
 		if err != nil {
 			if c.tenant != "" {
 				return nil, fmt.Errorf("tenant %s: %w", c.tenant, err)

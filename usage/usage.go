@@ -111,6 +111,8 @@ type Node struct {
 	Name   string // the key samples are stored under (the inventory's node name)
 	URL    string // API base, https://host/bigbluebutton/api
 	Secret string
+	// Algorithm signs its calls (bbbapi.SHA256 when empty).
+	Algorithm string
 }
 
 // Collector takes samples.
@@ -566,7 +568,7 @@ func (c *Collector) httpClient() *http.Client {
 }
 
 func (c *Collector) fetch(ctx context.Context, n Node) fetched {
-	cl := &bbbapi.Client{URL: n.URL, Secret: n.Secret, HTTP: c.httpClient()}
+	cl := &bbbapi.Client{URL: n.URL, Secret: n.Secret, Algorithm: n.Algorithm, HTTP: c.httpClient()}
 	ms, err := cl.Meetings(ctx)
 	if err != nil {
 		return fetched{err: err}
