@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"slices"
@@ -126,7 +125,7 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	what := fmt.Sprintf("Delete %d machine(s): %s", len(names), strings.Join(names, ", "))
 	if o.DryRun {
 		fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
-		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", strings.ToLower(what[:1])+what[1:])
+		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
 		return nil
 	}
 	if err := confirm(s, o.Yes, what+"?"); err != nil {
@@ -166,24 +165,6 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// confirm asks on a terminal whether to go ahead with what (a question
-// saying what will happen); elsewhere it requires --yes, so that nothing
-// destructive runs by surprise from a script or CI.
-func confirm(s *ui.Streams, yes bool, what string) error {
-	if yes {
-		return nil
-	}
-	if !s.Interactive() {
-		return usageError("%s: not on a terminal, so omc cannot ask; pass --yes to go ahead", strings.TrimSuffix(what, "?"))
-	}
-	fmt.Fprintf(s.Err, "%s [y/N] ", what)
-	line, _ := bufio.NewReader(s.In).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("cancelled")}
-	}
-	return nil
 }
 
 func groupNodes(nodes []*inventory.Node) (map[string][]*inventory.Node, []string) {
