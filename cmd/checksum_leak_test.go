@@ -70,7 +70,7 @@ func TestFailingScaleliteLeaksNoChecksum(t *testing.T) {
 			t.Fatal(err)
 		}
 		// upgrade writes the debug log (cmd/runlog.go) as it goes.
-		for _, args := range [][]string{{"status"}, {"status", "-o", "json"}, {"usage", "collect"}, {"usage", "collect", "-o", "json"}, {"upgrade", "eu-1", "--to", "3.0"}} {
+		for _, args := range [][]string{{"status"}, {"status", "-o", "json"}, {"usage", "collect"}, {"usage", "collect", "-o", "json"}, {"upgrade", "eu-1", "--to", "3.0", "--yes"}} {
 			out, errs, code := run(t, "", append(args, "-i", inv)...)
 			text := out + errs
 			logs, _ := filepath.Glob(filepath.Join(os.Getenv("OMC_STATE_DIR"), "logs", "*.log"))

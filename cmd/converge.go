@@ -28,6 +28,8 @@ type convergeOptions struct {
 	// Force lets BBB restart or upgrade while meetings are live (the
 	// bbb_force setting, for this run only).
 	Force bool
+	// Yes skips the confirmation --force asks for (up, rebuild).
+	Yes bool
 	// AcceptNew records the key a host presents on first contact (and
 	// says so); false refuses hosts with no recorded or pinned key.
 	AcceptNew bool
@@ -78,6 +80,11 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	}
 	if o.Parallel < 1 {
 		return usageError("--parallel must be at least 1")
+	}
+	if o.Force && mode == provision.Apply {
+		if err := confirmForce(ctx, s, o, inv, nodes); err != nil {
+			return err
+		}
 	}
 	if o.Force {
 		nodes = forced(nodes)

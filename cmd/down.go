@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/robot"
 	"github.com/omc-coop/omc/remote"
 )
@@ -20,6 +20,9 @@ type downOptions struct {
 	Limit   []string
 	Yes     bool
 	Cancel  bool // robot: cancel the dedicated servers omc ordered
+	DryRun  bool
+	// providerFn replaces providerFor in tests.
+	providerFn func(*ui.Streams, *inventory.Group) (providers.Provider, error)
 }
 
 func newDownCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -43,6 +46,7 @@ only those omc ordered, never claimed ones.`,
 	}
 	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	c.Flags().StringSliceVarP(&o.Limit, "limit", "l", nil, "only these nodes (glob patterns)")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show which machines would be deleted, and change nothing")
 	c.Flags().BoolVar(&o.Cancel, "cancel", false, "also cancel the Hetzner dedicated servers (robot) omc ordered, at the earliest date; needs --yes")
 	return c
 }
@@ -52,40 +56,39 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	if err != nil {
 		return err
 	}
-	if o.Cancel && !o.Yes {
+	if o.Cancel && !o.Yes && !o.DryRun {
 		return usageError("--cancel ends server rentals: give --yes as well")
 	}
 	if o.Cancel {
 		ctx = robot.AllowCancels(ctx)
 	}
 	byGroup, order := groupNodes(nodes)
-	var names, rented []string
+	var rented []string
 	for _, n := range nodes {
 		if n.Provider == "robot" && !o.Cancel {
 			rented = append(rented, n.Name)
-		} else if n.Provider != "static" {
-			names = append(names, n.Name)
 		}
 	}
 	if len(rented) > 0 {
 		fmt.Fprintf(s.Err, "not cancelling %s: dedicated servers (robot) are cancelled only with --cancel --yes\n", strings.Join(rented, ", "))
 	}
-	if len(names) == 0 && len(rented) > 0 {
-		return fmt.Errorf("nothing to take down: nothing was cancelled")
+	// What exists, group by group: only those are confirmed, deleted and
+	// reported; a node whose machine was never made (or is gone) is
+	// said to be absent.
+	type groupDown struct {
+		grp  *inventory.Group
+		p    providers.Provider
+		have []providers.Machine
+		del  []string
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("nothing to take down: the selected nodes are claimed (static) servers, which omc never deletes")
-	}
-	if err := confirm(s, o.Yes, fmt.Sprintf("Delete %d machine(s): %s?", len(names), strings.Join(names, ", "))); err != nil {
-		return err
-	}
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	var todo []groupDown
+	var names, absent []string
 	for _, gname := range order {
 		grp := inv.Group(gname)
 		if grp.Provider == "static" || (grp.Provider == "robot" && !o.Cancel) {
 			continue
 		}
-		p, err := providerFor(grp.Provider, s)
+		p, err := o.provider(s, grp)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", gname, err)
 		}
@@ -93,17 +96,50 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 		if err != nil {
 			return fmt.Errorf("group %s: listing machines: %w", gname, err)
 		}
-		var del []string
+		gd := groupDown{grp: grp, p: p, have: have}
 		for _, n := range byGroup[gname] {
-			del = append(del, n.Name)
+			if slices.ContainsFunc(have, func(m providers.Machine) bool { return m.Name == n.Name }) {
+				gd.del = append(gd.del, n.Name)
+			} else {
+				absent = append(absent, n.Name)
+			}
 		}
-		if err := p.Delete(ctx, inv, grp, del); err != nil {
-			return fmt.Errorf("group %s: %w", gname, err)
+		if len(gd.del) > 0 {
+			todo = append(todo, gd)
+			names = append(names, gd.del...)
+		}
+	}
+	if len(absent) > 0 {
+		fmt.Fprintf(s.Err, "no machine to delete for %s: %s\n", strings.Join(absent, ", "), plural(len(absent), "it does not exist", "they do not exist"))
+	}
+	if len(names) == 0 {
+		switch {
+		case len(absent) > 0:
+			fmt.Fprintln(s.Err, "nothing to take down")
+			return nil
+		case len(rented) > 0:
+			return fmt.Errorf("nothing to take down: nothing was cancelled")
+		}
+		return fmt.Errorf("nothing to take down: the selected nodes are claimed (static) servers, which omc never deletes")
+	}
+	what := fmt.Sprintf("Delete %d machine(s): %s", len(names), strings.Join(names, ", "))
+	if o.DryRun {
+		fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
+		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
+		return nil
+	}
+	if err := confirm(s, o.Yes, what+"?"); err != nil {
+		return err
+	}
+	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	for _, gd := range todo {
+		if err := gd.p.Delete(ctx, inv, gd.grp, gd.del); err != nil {
+			return fmt.Errorf("group %s: %w", gd.grp.Name, err)
 		}
 		// A deleted machine's address may be handed to someone else:
 		// never let it inherit the old key.
-		for _, m := range have {
-			if slices.Contains(del, m.Name) && m.Address != "" {
+		for _, m := range gd.have {
+			if slices.Contains(gd.del, m.Name) && m.Address != "" {
 				port := m.Port
 				if port == 0 {
 					port = 22
@@ -111,25 +147,24 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 				_ = kh.Forget(m.Address, port)
 			}
 		}
-		fmt.Fprintf(s.Err, "%s: deleted %s\n", gname, strings.Join(del, ", "))
+		fmt.Fprintf(s.Err, "%s: deleted %s\n", gd.grp.Name, strings.Join(gd.del, ", "))
 	}
 	return nil
 }
 
-// confirm asks on a terminal; elsewhere it requires --yes.
-func confirm(s *ui.Streams, yes bool, question string) error {
-	if yes {
-		return nil
+// provider is the group's provider (a test's stand-in when set).
+func (o *downOptions) provider(s *ui.Streams, grp *inventory.Group) (providers.Provider, error) {
+	if o.providerFn != nil {
+		return o.providerFn(s, grp)
 	}
-	if !s.Interactive() {
-		return usageError("refusing to delete without --yes when not on a terminal")
+	return providerFor(grp.Provider, s)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
 	}
-	fmt.Fprintf(s.Err, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(s.In).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("cancelled")}
-	}
-	return nil
+	return many
 }
 
 func groupNodes(nodes []*inventory.Node) (map[string][]*inventory.Node, []string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,8 @@ type drainOptions struct {
 	Node    string
 	Force   bool
 	Timeout time.Duration
+	Yes     bool
+	DryRun  bool // remove only
 	deps    *poolDeps
 }
 
@@ -49,6 +52,7 @@ once.`,
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for the meetings to end")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "with --force: do not ask for confirmation")
 	return c
 }
 
@@ -86,6 +90,8 @@ it out of the inventory, or use omc scale.`,
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for the meetings to end")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be drained and deregistered, and change nothing")
 	return c
 }
 
@@ -174,6 +180,12 @@ func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpti
 	if err != nil {
 		return err
 	}
+	if o.Force {
+		live, _ := liveMeetings(ctx, fp.gate.HTTP, []pool.Member{m})
+		if err := confirm(s, o.Yes, fmt.Sprintf("Drain %s and end the meetings still running %s (now %s)?", o.Node, endsWhen(o.Timeout), live)); err != nil {
+			return err
+		}
+	}
 	// Held first, so that an omc up running meanwhile does not enable it.
 	if err := fp.holds.Set(o.Node, operator("omc drain")); err != nil {
 		return fmt.Errorf("recording the drain: %w", err)
@@ -219,6 +231,28 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 		return err
 	}
 	defer fp.close()
+	live, _ := liveMeetings(ctx, fp.gate.HTTP, []pool.Member{m})
+	wait := fmt.Sprintf("its meetings are waited for up to %s", shortDuration(o.Timeout))
+	if o.Force {
+		wait = "meetings still running are ended " + endsWhen(o.Timeout)
+	}
+	what := fmt.Sprintf("Remove %s from pool %s: drain it (%s; now %s), then deregister it; the machine stays", o.Node, fp.group.Name, wait, live)
+	if o.DryRun {
+		l, err := fp.api.List(ctx)
+		if err != nil {
+			return err
+		}
+		state := "absent"
+		for _, sv := range pool.FindByURL(l, m.URL) {
+			state = sv.State
+		}
+		fmt.Fprintf(s.Out, "would remove\t%s\t%s\n", o.Node, state)
+		fmt.Fprintf(s.Err, "dry run: %s (pool state: %s); nothing was changed\n", lowerFirst(red.String(what)), state)
+		return nil
+	}
+	if err := confirm(s, o.Yes, red.String(what)+"?"); err != nil {
+		return err
+	}
 	prev, wasHeld := fp.holds.Held(o.Node)
 	if err := fp.holds.Set(o.Node, operator("omc remove")); err != nil {
 		return fmt.Errorf("recording the removal: %w", err)
@@ -262,6 +296,21 @@ func leftAfterFailedRemove(ctx context.Context, fp *fleetPool, m pool.Member, wr
 		return "releasing the hold omc remove set failed too: " + restore.Error() + " (" + enable + ")"
 	}
 	return "nothing was changed"
+}
+
+// endsWhen is when a forced drain ends the meetings left.
+func endsWhen(timeout time.Duration) string {
+	if timeout <= 0 {
+		return "at once"
+	}
+	return "after --timeout " + shortDuration(timeout)
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 // writeCounter counts the calls that change the pool.

@@ -232,7 +232,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	// The meeting ends: Scalelite disables the node, the drain finishes.
 	go func() { time.Sleep(100 * time.Millisecond); r.bbb.Node("bbb-2").EndMeeting("class") }()
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	if code != 0 || out != "bbb-2\tdisabled\n" {
 		t.Fatalf("drain: %d %q\n%s", code, out, errs)
@@ -243,7 +243,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	waitUntil(t, func() bool { return r.state(t, "bbb-3").Load == 3 })
 	calls := len(r.sl.RakeCalls())
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 100 * time.Millisecond, Force: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 100 * time.Millisecond, Force: true, Yes: true, deps: r.deps})
 	})
 	if code != 0 || len(r.bbb.Node("bbb-3").Meetings()) != 0 || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("force: %d %+v\n%s", code, r.state(t, "bbb-3"), errs)
@@ -271,14 +271,14 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	// remove: drained and deregistered (servers:remove).
 	calls = len(r.sl.RakeCalls())
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	if code != 0 || r.state(t, "bbb-1").State != "absent" || !strings.Contains(strings.Join(r.tasksSince(calls), " "), "servers:remove") {
 		t.Fatalf("remove: %d %+v %v\n%s", code, r.state(t, "bbb-1"), r.tasksSince(calls), errs)
 	}
 	// Removing it again: Scalelite does not have it, nothing to do.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: time.Second, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: time.Second, Yes: true, deps: r.deps})
 	})
 	if code != 0 {
 		t.Fatalf("remove twice: %d\n%s", code, errs)
@@ -344,7 +344,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 
 	// rotate --keep-old: tenants:update with both secrets.
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, deps: r.deps})
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true, deps: r.deps})
 	})
 	second := strings.TrimSpace(out)
 	if code != 0 || strings.Join(r.sl.Tenants()[0].Secrets, ":") != second+":"+secret || r.sl.Tenants()[0].Name != "school-a" {
@@ -508,7 +508,7 @@ func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
 	}
 	calls := len(r.sl.RakeCalls())
 	out, errs, code := r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var rep upgradeReportV1

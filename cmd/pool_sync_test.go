@@ -108,7 +108,7 @@ func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
 
 	// Scalelite refuses every call: nothing changed, nothing held.
 	t.Setenv("OMC_T_LB", testLBSecret+"-wrong")
-	out, errs, code := run(t, "", "remove", "bbb-1", "-i", r.inv)
+	out, errs, code := run(t, "", "remove", "bbb-1", "--yes", "-i", r.inv)
 	r.seen.WriteString(out + errs)
 	if code == 0 || !strings.Contains(errs, "nothing was changed") {
 		t.Fatalf("remove against a refusing Scalelite: code %d\n%s", code, errs)
@@ -129,7 +129,7 @@ func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
 	if err := (&scalelite.Client{URL: r.sl.URL, Secret: testLBSecret}).Delete(context.Background(), r.state(t, "bbb-2").ID); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, code = run(t, "", "remove", "bbb-2", "-i", r.inv)
+	out, errs, code = run(t, "", "remove", "bbb-2", "--yes", "-i", r.inv)
 	r.seen.WriteString(out + errs)
 	if code != 0 || !strings.Contains(errs, "bbb-2: pool eu: remove not registered in the pool: nothing to drain or deregister") {
 		t.Fatalf("remove of an unregistered node: code %d\n%s", code, errs)
@@ -139,7 +139,7 @@ func TestFailedRemoveSaysWhatItLeft(t *testing.T) {
 	// held, and omc says so.
 	r.bbb.Node("bbb-1").CreateMeeting("maths", 3, 1)
 	r.sl.Poll(context.Background())
-	out, errs, code = run(t, "", "remove", "bbb-1", "--timeout", "10ms", "-i", r.inv)
+	out, errs, code = run(t, "", "remove", "bbb-1", "--yes", "--timeout", "10ms", "-i", r.inv)
 	r.seen.WriteString(out + errs)
 	if code == 0 || !strings.Contains(errs, "it stays cordoned in the pool and held by omc remove (omc enable bbb-1 puts it back)") {
 		t.Fatalf("remove with a meeting left: code %d\n%s", code, errs)
@@ -165,11 +165,11 @@ func TestPoolCommandsWriteADebugLog(t *testing.T) {
 	}{
 		{[]string{"status"}, "status", []string{"path=/scalelite/api/getServers", "path=/bbb-1/bigbluebutton/api/getMeetings", "msg=end ok=true"}},
 		{[]string{"pool", "sync"}, "pool-sync", []string{"path=/scalelite/api/getServers"}},
-		{[]string{"drain", "bbb-2", "--force", "--timeout", "0"}, "drain", []string{"path=/scalelite/api/updateServer", "path=/scalelite/api/panicServer", "msg=end ok=true"}},
+		{[]string{"drain", "bbb-2", "--force", "--yes", "--timeout", "0"}, "drain", []string{"path=/scalelite/api/updateServer", "path=/scalelite/api/panicServer", "msg=end ok=true"}},
 		{[]string{"enable", "bbb-2"}, "enable", []string{"path=/scalelite/api/updateServer"}},
 		{[]string{"tenant", "add", "school"}, "tenant-add", []string{"path=/scalelite/api/addTenant"}},
 		{[]string{"tenant", "list"}, "tenant-list", []string{"path=/scalelite/api/getTenants"}},
-		{[]string{"remove", "bbb-3", "--force", "--timeout", "0"}, "remove", []string{"path=/scalelite/api/deleteServer"}},
+		{[]string{"remove", "bbb-3", "--force", "--yes", "--timeout", "0"}, "remove", []string{"path=/scalelite/api/deleteServer"}},
 		{[]string{"enable", "nope"}, "enable", []string{"level=ERROR msg=end"}},
 	} {
 		before, _ := filepath.Glob(filepath.Join(logs, "*-"+tc.name+"-*.log"))

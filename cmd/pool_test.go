@@ -499,7 +499,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	// The meeting ends: the drain finishes with the node disabled.
 	go func() { time.Sleep(50 * time.Millisecond); r.bbb.Node("bbb-2").EndMeeting("class") }()
 	out, _, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	if code != 0 || out != "bbb-2\tdisabled\n" {
 		t.Fatalf("drain: %d %q", code, out)
@@ -513,7 +513,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	r.bbb.Node("bbb-3").CreateMeetingAt("late", 3, 0, time.Now().Add(-time.Hour))
 	waitUntil(t, func() bool { return r.state(t, "bbb-3").Load == 3 })
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 50 * time.Millisecond, Force: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 50 * time.Millisecond, Force: true, Yes: true, deps: r.deps})
 	})
 	if code != 0 || len(r.bbb.Node("bbb-3").Meetings()) != 0 || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("force: %d %+v\n%s", code, r.state(t, "bbb-3"), errs)
@@ -537,7 +537,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	// remove: drained and deregistered; the up that follows registers it
 	// again, disabled, until omc enable.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	if code != 0 || r.state(t, "bbb-1").State != "absent" {
 		t.Fatalf("remove: %d %+v\n%s", code, r.state(t, "bbb-1"), errs)
@@ -577,7 +577,7 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 		return nil
 	}
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 1, Timeout: 10 * time.Second, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 1, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	if code != ExitError || !strings.Contains(errs, "bbb-2: health check: bbbVersion is 3.0.4, expected 3.0.5") {
 		t.Fatalf("code %d\n%s\n%s", code, out, errs)
@@ -604,7 +604,7 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 	}()
 	converged = nil
 	out, errs, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
 	})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var rep upgradeReportV1
@@ -665,7 +665,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 
 	// rotate --keep-old: both valid; rotate: only the new one.
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, deps: r.deps})
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true, deps: r.deps})
 	})
 	second := strings.TrimSpace(out)
 	if code != 0 || strings.Join(r.sl.Tenants()[0].Secrets, ":") != second+":"+secret {
@@ -715,7 +715,7 @@ func TestPoolCommandsNeverShowTheLoadBalancerSecretOnErrors(t *testing.T) {
 	if strings.Contains(out+errs, testLBSecret+"-wrong") {
 		t.Fatal("the (wrong) load-balancer secret was shown")
 	}
-	for _, args := range [][]string{{"drain", "bbb-1"}, {"enable", "bbb-1"}, {"tenant", "list"}, {"upgrade", "eu", "--to", "3.0"}} {
+	for _, args := range [][]string{{"drain", "bbb-1"}, {"enable", "bbb-1"}, {"tenant", "list"}, {"upgrade", "eu", "--to", "3.0", "--yes"}} {
 		out, errs, code := run(t, "", append(args, "-i", r.inv)...)
 		r.seen.WriteString(out + errs)
 		if code == 0 || strings.Contains(out+errs, testLBSecret) {

@@ -11,8 +11,7 @@ import (
 )
 
 type rebuildOptions struct {
-	convergeOptions
-	Yes bool
+	convergeOptions // its Yes: --yes, for the rebuild and --force alike
 }
 
 func newRebuildCmd(s *ui.Streams, g *globalOptions) *cobra.Command {

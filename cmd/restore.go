@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,8 @@ type restoreOptions struct {
 	Node     string
 	Snapshot string
 	Force    bool
+	Yes      bool
+	DryRun   bool
 }
 
 func newRestoreCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -52,6 +55,8 @@ database dump comes back as a file; load it with pg_restore.`,
 	}
 	c.Flags().StringVar(&o.Snapshot, "snapshot", "", "restore only this snapshot (an ID from omc backup status; default: the newest of each target)")
 	c.Flags().BoolVar(&o.Force, "force", false, "restore even while meetings are live on the node (they will see BBB's configuration change)")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be restored over what, and change nothing")
 	return c
 }
 
@@ -84,6 +89,9 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	}
 	if len(missing) > 0 {
 		return &exitError{Code: ExitError, Err: fmt.Errorf("node %s has no machine yet (provider %s): create it with omc up or omc rebuild first", n.Name, n.Provider)}
+	}
+	if stop, err := confirmRestore(s, o, targets); stop || err != nil {
+		return err
 	}
 	fleet, own := fleetWith(inv, []*inventory.Node{n}, machines)
 	self := own[0]
@@ -136,4 +144,30 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 		fmt.Fprintf(s.Err, "%s restored; now run omc up %s to converge it and restart BBB with the restored configuration\n", n.Name, n.Name)
 	}
 	return nil
+}
+
+// confirmRestore says which files the restore replaces on the node, and
+// asks; with --dry-run it only says it, and stop is true.
+func confirmRestore(s *ui.Streams, o *restoreOptions, targets []roles.BackupTarget) (stop bool, err error) {
+	from := "the newest snapshot of each target"
+	if o.Snapshot != "" {
+		from = "snapshot " + o.Snapshot
+	}
+	var parts []string
+	for _, t := range targets {
+		parts = append(parts, fmt.Sprintf("%s (%s)", t.Name, strings.Join(t.Paths, " ")))
+	}
+	live := "refused while meetings are live on it"
+	if o.Force {
+		live = "even while meetings are live on it (--force)"
+	}
+	what := fmt.Sprintf("Restore %s on %s from %s, replacing the files there now, %s", strings.Join(parts, ", "), o.Node, from, live)
+	if o.DryRun {
+		for _, t := range targets {
+			fmt.Fprintf(s.Out, "would restore\t%s\t%s\n", t.Name, strings.Join(t.Paths, ","))
+		}
+		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
+		return true, nil
+	}
+	return false, confirm(s, o.Yes, what+"?")
 }

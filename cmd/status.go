@@ -83,6 +83,9 @@ type statusV1 struct {
 	Type    string         `json:"type"` // "status"
 	Healthy bool           `json:"healthy"`
 	Pools   []statusPoolV1 `json:"pools"`
+	// Nodes are the bbb nodes in no pool, each with its own health
+	// (pool_state "none"); omitted when there are none.
+	Nodes []statusNodeV1 `json:"nodes,omitempty"`
 }
 
 type statusPoolV1 struct {
@@ -127,7 +130,13 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	if err != nil {
 		return err
 	}
-	groups, err := poolGroups(inv, o.Targets)
+	if o.Watch || o.HTML != "" {
+		// The live view and the public page are about pools.
+		if _, err := poolGroups(inv, o.Targets); err != nil {
+			return err
+		}
+	}
+	groups, solo, err := splitStatusTargets(inv, o.Targets)
 	if err != nil {
 		return err
 	}
@@ -136,6 +145,15 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		return runStatusWatch(ctx, s, inv, groups, o, red)
 	}
 	st := collectStatus(ctx, s, inv, groups, o.deps, red, nil)
+	if st.Pools == nil {
+		st.Pools = []statusPoolV1{}
+	}
+	if len(solo) > 0 {
+		st.Nodes = soloStatus(ctx, s, inv, solo, o.deps, red)
+		for _, n := range st.Nodes {
+			st.Healthy = st.Healthy && n.Healthy
+		}
+	}
 	log, lerr := recordIncidents(inv, st, o.live.now())
 	if lerr != nil {
 		fmt.Fprintf(s.Err, "omc: incident log: %v\n", lerr)
@@ -153,6 +171,12 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		fmt.Fprintln(s.Out, red.String(string(b)))
 	} else {
 		writeStatus(s.Out, red, st)
+		if len(st.Nodes) > 0 {
+			if len(st.Pools) > 0 {
+				fmt.Fprintln(s.Out)
+			}
+			writeSoloStatus(s.Out, st.Nodes)
+		}
 	}
 	if !st.Healthy {
 		bad, all := 0, 0
@@ -162,6 +186,12 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 				if !n.Healthy {
 					bad++
 				}
+			}
+		}
+		for _, n := range st.Nodes {
+			all++
+			if !n.Healthy {
+				bad++
 			}
 		}
 		if !g.json() {

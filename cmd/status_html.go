@@ -276,7 +276,10 @@ var statusPageTmpl = template.Must(template.New("status").Parse(statusPageSrc))
 
 // statusPage is all the page shows: nothing else reaches the template.
 type statusPage struct {
-	Fleet        string
+	Fleet string // status_page.title, else the inventory's name
+	// Refresh is the browser's reload interval in seconds (0: none):
+	// status_page.refresh, as a meta refresh (the page has no scripts).
+	Refresh      int
 	Generated    string
 	GeneratedISO string
 	Overall      string // up, degraded, down
@@ -312,7 +315,7 @@ func buildStatusPage(inv *inventory.Inventory, st statusV1, log *incidentLog, at
 			per[g.Name], _, _, _ = g.Pool.Capacity.Model()
 		}
 	}
-	pg := statusPage{Fleet: inv.Name, Generated: at.UTC().Format(pageTime), GeneratedISO: at.UTC().Format(time.RFC3339), Overall: regionUp}
+	pg := statusPage{Fleet: inv.PageTitle(), Refresh: int(inv.PageRefresh().Seconds()), Generated: at.UTC().Format(pageTime), GeneratedISO: at.UTC().Format(time.RFC3339), Overall: regionUp}
 	down := 0
 	pools := st.Pools // in the inventory's order: the co-op's
 	for _, p := range pools {

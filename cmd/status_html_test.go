@@ -16,6 +16,7 @@ import (
 
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
 )
 
 var pageT0 = time.Date(2026, 11, 5, 9, 30, 0, 0, time.UTC)
@@ -316,5 +317,39 @@ func TestStatusWatchAndPageAreDocumented(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join("..", "docs", "status-page.png")); err != nil || fi.Size() > 200<<10 {
 		t.Errorf("docs/status-page.png: %v (at most 200 KB)", err)
+	}
+}
+
+// The page's title and reload interval come from the inventory's
+// status_page; without it, the inventory's name and no reload.
+func TestStatusPageTitleAndRefresh(t *testing.T) {
+	render := func(extra string) string {
+		t.Helper()
+		src := "apiVersion: omc/v1\nname: coop\n" + extra + "groups:\n  g:\n    provider: static\n    nodes:\n      - {name: a, address: 192.0.2.1}\n"
+		inv, err := inventory.LoadReader("omc.yaml", strings.NewReader(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := statusPageTmpl.Execute(&b, buildStatusPage(inv, statusV1{}, nil, pageT0)); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	got := render("status_page: {title: \"Coop Video <Nord>\", refresh: 2m}\n")
+	for _, want := range []string{"<title>Coop Video &lt;Nord&gt; status</title>", "<h1>Coop Video &lt;Nord&gt; status</h1>", `<meta http-equiv="refresh" content="120">`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	got = render("")
+	if !strings.Contains(got, "<title>coop status</title>") || strings.Contains(got, "http-equiv") {
+		t.Errorf("default page: title or a reload it should not have")
+	}
+	for _, bad := range []string{"refresh: 5s", "refresh: soon", "refresh: 1500ms", "title: \" padded\""} {
+		src := "apiVersion: omc/v1\nname: coop\nstatus_page: {" + bad + "}\ngroups:\n  g:\n    provider: static\n    nodes:\n      - {name: a, address: 192.0.2.1}\n"
+		if _, err := inventory.LoadReader("omc.yaml", strings.NewReader(src)); err == nil || !strings.Contains(err.Error(), "omc.yaml:3:") {
+			t.Errorf("%s: accepted or not located: %v", bad, err)
+		}
 	}
 }

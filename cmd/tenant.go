@@ -86,7 +86,7 @@ With several pools, name one with --pool GROUP.`,
 	c.Flags().StringVar(&o.Group, "pool", "", "the group whose pool (with several)")
 	c.Flags().StringVar(&o.SecretFile, "secret-file", "", "write the new secret to this file (0600) instead of showing it")
 	c.Flags().BoolVar(&o.KeepOld, "keep-old", false, "rotate: the old secrets stay valid until the next rotate")
-	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "disable: do not ask for confirmation")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "rotate, disable: do not ask for confirmation")
 	return c
 }
 
@@ -277,6 +277,13 @@ func runTenantRotate(ctx context.Context, s *ui.Streams, g *globalOptions, o *te
 	defer fp.close()
 	t, err := findTenant(ctx, fp.api, o.Name)
 	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("Rotate tenant %s's secret: its %d current secret(s) stop working now, and its front-ends fail until they use the new one", t.Name, len(t.Secrets))
+	if o.KeepOld {
+		what = fmt.Sprintf("Rotate tenant %s's secret: its %d current secret(s) stay valid until the next rotate, next to the new one", t.Name, len(t.Secrets))
+	}
+	if err := confirm(s, o.Yes, what+"?"); err != nil {
 		return err
 	}
 	secret, err := newTenantSecret()

@@ -33,6 +33,7 @@ a failure stops only that host. A second run on a converged host reports
 		},
 	}
 	o.addFlags(c)
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "with --force: do not ask for confirmation")
 	c.Flags().BoolVar(&allowOrder, "allow-order", false, "let robot groups order the dedicated servers they lack (costs money; the price is shown first)")
 	return c
 }

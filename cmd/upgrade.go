@@ -23,6 +23,8 @@ type upgradeOptions struct {
 	Batch   int
 	Timeout time.Duration
 	Force   bool
+	Yes     bool
+	DryRun  bool
 	deps    *poolDeps
 }
 
@@ -57,6 +59,8 @@ so that omc up keeps it.`,
 	c.Flags().IntVar(&o.Batch, "batch", 1, "nodes out of service at once")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for a batch's meetings to end")
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
+	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show which nodes would be upgraded, in which batches, and change nothing")
 	return c
 }
 
@@ -155,6 +159,11 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		}
 		todo = append(todo, m)
 	}
+	if len(todo) > 0 {
+		if stop, err := confirmUpgrade(s, g, o, grp.Name, todo, now); stop || err != nil {
+			return err
+		}
+	}
 	rep := &pool.UpgradeReport{Failed: map[string]string{}}
 	if len(todo) > 0 {
 		rep, err = pool.RollingUpgrade(ctx, fp.api, todo, pool.UpgradeOptions{
@@ -190,6 +199,38 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		fmt.Fprintf(s.Err, "%s: every bbb node reports %s; set settings.bbb_version: %q in the inventory so that omc up keeps it\n", grp.Name, o.To, line)
 	}
 	return nil
+}
+
+// confirmUpgrade says what the upgrade of todo will do, with the
+// meetings each node has now (from the gate's check), and asks; with
+// --dry-run it only says it, and stop is true.
+func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group string, todo []pool.Member, now map[string]pool.Health) (stop bool, err error) {
+	var names, live []string
+	for _, m := range todo {
+		names = append(names, m.Node)
+		switch h := now[m.Node]; {
+		case !h.Answered:
+			live = append(live, m.Node+": meetings unknown (its BBB API did not answer)")
+		case h.Meetings == 0:
+			live = append(live, m.Node+": no meetings")
+		default:
+			live = append(live, fmt.Sprintf("%s: %d meeting(s), %d user(s)", m.Node, h.Meetings, h.Users))
+		}
+	}
+	wait := fmt.Sprintf("their meetings are waited for up to %s", shortDuration(o.Timeout))
+	if o.Force {
+		wait = "meetings still running are ended " + endsWhen(o.Timeout)
+	}
+	what := fmt.Sprintf("Upgrade %d node(s) of %s to %s, %d at a time: %s; each batch is drained first (%s; now %s)",
+		len(todo), group, o.To, o.Batch, strings.Join(names, ", "), wait, strings.Join(live, "; "))
+	if o.DryRun {
+		for i := 0; i < len(names); i += o.Batch {
+			fmt.Fprintf(s.Out, "would upgrade\t%s\n", strings.Join(names[i:min(i+o.Batch, len(names))], ","))
+		}
+		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
+		return true, nil
+	}
+	return false, confirm(s, o.Yes, what+"?")
 }
 
 func nonNil(l []string) []string {

@@ -33,6 +33,8 @@ type Inventory struct {
 	Groups []*Group `yaml:"groups" omc:"required,keyed" desc:"Groups (regions, pools, dev sets) by name."`
 	// Billing is usage metering and invoicing (see billing.go); nil: none.
 	Billing *Billing `yaml:"billing" desc:"Usage metering and invoices: the usage database and the price list."`
+	// StatusPage is how omc status --html shows the fleet; nil: defaults.
+	StatusPage *StatusPage `yaml:"status_page" desc:"The public status page (omc status --html): display name and reload interval."`
 
 	nodes   []*Node
 	missing []*Error             // secrets that could not be read (see MissingSecrets)

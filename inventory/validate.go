@@ -52,6 +52,7 @@ func (v *validator) validate() {
 	}
 	v.nodes()
 	v.billing()
+	v.statusPage()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

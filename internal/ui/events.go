@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -104,11 +105,18 @@ type Live struct {
 	done   chan struct{}
 	dirty  bool
 	height int
+	// size is the terminal's: each line is cropped to its width, since a
+	// line that wraps takes two rows and breaks the redraw.
+	size func() (width, height int)
 }
 
 // NewLive starts redrawing on w every 100 ms until Stop.
 func NewLive(w io.Writer, st Styles, hosts []string) *Live {
-	l := &Live{w: w, st: st, order: hosts, state: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}), height: 40}
+	return newLive(w, st, hosts, TermSize(w))
+}
+
+func newLive(w io.Writer, st Styles, hosts []string, size func() (int, int)) *Live {
+	l := &Live{w: w, st: st, order: hosts, state: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{}), height: 40, size: size}
 	for _, h := range hosts {
 		l.state[h] = st.Dim.Render("waiting")
 	}
@@ -165,16 +173,25 @@ func (l *Live) draw() {
 	if l.drawn > 0 {
 		fmt.Fprintf(&b, "\x1b[%dA", l.drawn)
 	}
+	tw, th := l.size()
+	height := l.height
+	if th > 2 {
+		height = th - 2 // and the "… more" line, and the cursor's
+	}
 	hosts := l.order
-	if len(hosts) > l.height {
-		hosts = hosts[:l.height]
+	if len(hosts) > height {
+		hosts = hosts[:height]
 	}
 	width := 0
 	for _, h := range hosts {
 		width = max(width, len(h))
 	}
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "\x1b[2K%-*s  %s\n", width, h, firstLine(l.state[h]))
+		line := fmt.Sprintf("%-*s  %s", width, h, firstLine(l.state[h]))
+		if tw > 0 && lipgloss.Width(line) > tw {
+			line = lipgloss.NewStyle().MaxWidth(tw).Render(line)
+		}
+		fmt.Fprintf(&b, "\x1b[2K%s\n", line)
 	}
 	if n := len(l.order) - len(hosts); n > 0 {
 		fmt.Fprintf(&b, "\x1b[2K… and %d more hosts\n", n)

@@ -3,9 +3,12 @@ package ui
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/charmbracelet/lipgloss"
+
+	"github.com/omc-coop/omc/provision"
 )
 
 func TestScreenClearsOnceThenRedrawsInPlace(t *testing.T) {
@@ -54,3 +57,35 @@ func TestScreenUnknownSizeCropsNothingAndCloseBeforeDrawIsQuiet(t *testing.T) {
 		t.Fatal("a frame was cropped without a known size")
 	}
 }
+
+// The live per-host view crops each line to the terminal's width: a
+// wrapped line takes two rows, and moving up one row per host would then
+// leave debris.
+func TestLiveCropsLinesToTheWidth(t *testing.T) {
+	var b syncBuffer
+	l := newLive(&b, NewStyles(&b, false), []string{"bbb-1", "bbb-22"}, func() (int, int) { return 30, 24 })
+	l.Event(provision.Event{Host: "bbb-1", Type: "step", Step: strings.Repeat("a very long step name ", 5)})
+	l.Stop()
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		line = strings.TrimPrefix(line, "\x1b[2K")
+		if lipgloss.Width(line) > 30 {
+			t.Errorf("line wider than the terminal (%d): %q", lipgloss.Width(line), line)
+		}
+	}
+	if !strings.Contains(b.String(), "bbb-1   applying… a very") {
+		t.Errorf("the line lost its start: %q", b.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -454,12 +454,12 @@ rec "enable bbb-1" omc enable bbb-1 -i omc.yaml
 rec "Scalelite's view" rake_sl servers
 bbb_state bbb-3 meetings '[{"id": "m3", "participants": 2, "moderators": 1}]'
 sleep 5
-rec "drain bbb-3 --force --timeout 0 (panic at once)" omc drain bbb-3 --force --timeout 0s -i omc.yaml
+rec "drain bbb-3 --force --timeout 0 (panic at once)" omc drain bbb-3 --force --yes --timeout 0s -i omc.yaml
 rec "Scalelite's view" rake_sl servers
 rec "the meeting on bbb-3's BBB after the panic (fake BBB state)" python3 -c "import json; print(json.load(open('$WORK/bbb-state.json'))['nodes']['bbb-3']['meetings'])"
 bbb_state bbb-3 meetings '[]'
 sleep 3
-rec "remove bbb-3" omc remove bbb-3 -i omc.yaml
+rec "remove bbb-3" omc remove bbb-3 --yes -i omc.yaml
 rec "Scalelite's view" rake_sl servers
 rec "status after remove" omc status -i omc.yaml
 
@@ -471,12 +471,12 @@ rec "tenant list" omc tenant list -i omc.yaml
 rec "Scalelite's view" rake_sl tenants
 SA1=$(cat "$WORK/omc/tenants/school-a.secret" 2>/dev/null)
 rec "school-a's secret works on Scalelite's BBB API (host school-a.localhost)" via_tenant school-a "$SA1"
-rec "tenant rotate school-a --keep-old" omc tenant rotate school-a --keep-old -i omc.yaml
+rec "tenant rotate school-a --keep-old" omc tenant rotate school-a --keep-old --yes -i omc.yaml
 SA2=$(cat "$WORK/omc/tenants/school-a.secret" 2>/dev/null)
 rec "Scalelite's view" rake_sl tenants
 rec "old secret still valid" via_tenant school-a "$SA1"
 rec "new secret valid" via_tenant school-a "$SA2"
-rec "tenant rotate school-a" omc tenant rotate school-a -i omc.yaml
+rec "tenant rotate school-a" omc tenant rotate school-a --yes -i omc.yaml
 SA3=$(cat "$WORK/omc/tenants/school-a.secret" 2>/dev/null)
 rec "Scalelite's view" rake_sl tenants
 rec "previous secret refused" via_tenant school-a "$SA2"
@@ -496,7 +496,7 @@ rec "Scalelite's view" rake_sl tenants
 rec "tenant list" omc tenant list -i omc.yaml
 rec "first school-b secret" via_tenant school-b "$SB1"
 rec "second school-b secret" via_tenant school-b "$SB2"
-rec "tenant rotate school-b" omc tenant rotate school-b -i omc.yaml
+rec "tenant rotate school-b" omc tenant rotate school-b --yes -i omc.yaml
 SB3=$(cat "$WORK/omc/tenants/school-b.secret" 2>/dev/null)
 rec "Scalelite's view" rake_sl tenants
 rec "rotated school-b secret (the one omc stored)" via_tenant school-b "$SB3"
@@ -629,11 +629,11 @@ else
   rec "Scalelite's view" rake_sl servers
   bbb_state bbb-3 meetings '[{"id": "m3", "participants": 2, "moderators": 1}]'
   sleep 5
-  rrec "drain bbb-3 --force --timeout 0 (panic at once)" omc drain bbb-3 --force --timeout 0s -i omc-rake.yaml
+  rrec "drain bbb-3 --force --timeout 0 (panic at once)" omc drain bbb-3 --force --yes --timeout 0s -i omc-rake.yaml
   rec "Scalelite's view" rake_sl servers
   bbb_state bbb-3 meetings '[]'
   sleep 3
-  rrec "remove bbb-3" omc remove bbb-3 -i omc-rake.yaml
+  rrec "remove bbb-3" omc remove bbb-3 --yes -i omc-rake.yaml
   rec "Scalelite's view" rake_sl servers
   rrec "status after remove" omc status -i omc-rake.yaml
 
@@ -645,12 +645,12 @@ else
   rec "Scalelite's view" rake_sl tenants
   SR1=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
   rec "school-r's secret works on Scalelite's BBB API (host school-r.localhost)" via_tenant school-r "$SR1"
-  rrec "tenant rotate school-r --keep-old" omc tenant rotate school-r --keep-old -i omc-rake.yaml
+  rrec "tenant rotate school-r --keep-old" omc tenant rotate school-r --keep-old --yes -i omc-rake.yaml
   SR2=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
   rec "Scalelite's view" rake_sl tenants
   rec "old secret still valid" via_tenant school-r "$SR1"
   rec "new secret valid" via_tenant school-r "$SR2"
-  rrec "tenant rotate school-r" omc tenant rotate school-r -i omc-rake.yaml
+  rrec "tenant rotate school-r" omc tenant rotate school-r --yes -i omc-rake.yaml
   SR3=$(cat "$WORK/omc/tenants-rake/school-r.secret" 2>/dev/null)
   rec "Scalelite's view" rake_sl tenants
   rec "previous secret refused" via_tenant school-r "$SR2"
