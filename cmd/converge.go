@@ -273,7 +273,9 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, n.Pos.Line, n.Pos.Col, n.Name, err))
 			continue
 		}
-		cfg.RefuseNew, cfg.OnNewKey = keys.RefuseNew, keys.OnNew
+		for h := &cfg; h != nil; h = h.Bastion {
+			h.RefuseNew, h.OnNewKey = keys.RefuseNew, keys.OnNew
+		}
 		node := own[i]
 		hosts = append(hosts, provision.Host{
 			Name:  n.Name,
@@ -298,13 +300,17 @@ var dialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, err
 
 // sshConfig says how to reach a node: the machine's address, the node's
 // SSH settings, and the host keys the provider or the inventory pinned.
+// ~/.ssh/config (userSSHConfig) fills in what the inventory leaves unset,
+// taking the address as a Host alias: the port and user only of static
+// nodes (a provider made the others' logins), the keys, and the jump
+// hosts when the inventory names none.
 func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (remote.Config, error) {
 	cfg := remote.Config{
 		Name:       n.Name,
 		Address:    m.Address,
 		Port:       n.SSH.Port,
 		User:       n.SSH.User,
-		KeyFile:    defaultKey(n),
+		KeyFile:    n.SSH.Key,
 		HostKeys:   m.HostKeys,
 		KnownHosts: kh,
 		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
@@ -316,6 +322,14 @@ func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 	if m.Port != 0 {
 		cfg.Port = m.Port
 	}
+	if n.Provider == "static" {
+		if n.SSH.DefaultUser {
+			cfg.User = ""
+		}
+		if n.SSH.DefaultPort && cfg.Port == n.SSH.Port {
+			cfg.Port = 0
+		}
+	}
 	if n.HostKey != "" {
 		cfg.HostKeys = append([]string{n.HostKey}, cfg.HostKeys...)
 	}
@@ -323,22 +337,49 @@ func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 		return cfg, fmt.Errorf("no address known")
 	}
 	if b := n.SSH.Bastion; b != "" {
-		bc, err := parseBastion(b, cfg)
+		bc, err := parseBastion(b, remote.Config{KnownHosts: kh})
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Bastion = &bc
 	}
+	sc, err := userSSHConfig()
+	if err != nil {
+		return cfg, err
+	}
+	if cfg, err = sc.Apply(cfg); err != nil {
+		return cfg, err
+	}
+	// What neither sets: user root, port 22 (remote's default), the
+	// default key; jump hosts log in as the node does.
+	if cfg.User == "" {
+		cfg.User = "root"
+	}
+	if n.SSH.DefaultSudo {
+		cfg.Sudo = cfg.User != "root"
+	}
+	if cfg.KeyFile == "" && len(cfg.IdentityFiles) == 0 {
+		cfg.KeyFile = defaultKey(n)
+	}
+	for h := cfg.Bastion; h != nil; h = h.Bastion {
+		if h.User == "" {
+			h.User = cfg.User
+		}
+		if h.KeyFile == "" && len(h.IdentityFiles) == 0 {
+			h.KeyFile, h.IdentityFiles = cfg.KeyFile, cfg.IdentityFiles
+		}
+	}
 	return cfg, nil
 }
 
-// parseBastion reads "[user@]host[:port]"; user and key default to the node's.
+// parseBastion reads "[user@]host[:port]"; an unset user and key are the
+// node's (sshConfig), an unset port ~/.ssh/config's or 22.
 func parseBastion(s string, node remote.Config) (remote.Config, error) {
-	b := remote.Config{Name: "bastion " + s, User: node.User, Port: 22, KeyFile: node.KeyFile, KnownHosts: node.KnownHosts}
+	b := remote.Config{Name: "bastion " + s, User: node.User, KeyFile: node.KeyFile, KnownHosts: node.KnownHosts}
 	if u, rest, ok := strings.Cut(s, "@"); ok {
 		b.User, s = u, rest
 	}
-	b.Address = s
+	b.Address = strings.Trim(s, "[]")
 	if i := strings.LastIndex(s, ":"); i > 0 && !strings.Contains(s[i+1:], "]") {
 		p, err := strconv.Atoi(s[i+1:])
 		if err != nil {

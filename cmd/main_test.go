@@ -17,6 +17,8 @@ func TestMain(m *testing.M) {
 	lookupHost = func(_ context.Context, host string) ([]string, error) {
 		return []string{"192.0.2.99"}, nil
 	}
+	// Nor does the developer's ~/.ssh/config change how tests connect.
+	os.Setenv("OMC_SSH_CONFIG", "none")
 	if os.Getenv("OMC_TEST_AS_OMC") == "1" {
 		os.Exit(Main(ui.System(), os.Args[1:]))
 	}

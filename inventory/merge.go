@@ -177,14 +177,14 @@ func mergeSSH(dir string, levels ...SSH) SSH {
 		}
 	}
 	if s.User == "" {
-		s.User = "root"
+		s.User, s.DefaultUser = "root", true
 	}
 	if s.Port == 0 {
-		s.Port = 22
+		s.Port, s.DefaultPort = 22, true
 	}
 	if s.Sudo == nil {
 		b := s.User != "root"
-		s.Sudo = &b
+		s.Sudo, s.DefaultSudo = &b, true
 	}
 	if s.Key != "" {
 		s.Key = expandHome(s.Key)

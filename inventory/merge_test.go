@@ -65,9 +65,9 @@ func TestMerge(t *testing.T) {
 			n    *Node
 			want SSH
 		}{
-			{g1, SSH{User: "admin", Port: 2222, Key: "/srv/fleet/keys/id", Bastion: "jump.example.org", Sudo: sudo(true)}},
+			{g1, SSH{User: "admin", Port: 2222, Key: "/srv/fleet/keys/id", Bastion: "jump.example.org", Sudo: sudo(true), DefaultSudo: true}},
 			{special, SSH{User: "admin", Port: 2222, Key: "/srv/fleet/keys/id", Bastion: "other.example.org", Sudo: sudo(false)}},
-			{p, SSH{User: "root", Port: 22, Key: "/srv/fleet/keys/id", Bastion: "jump.example.org", Sudo: sudo(false)}},
+			{p, SSH{User: "root", Port: 22, Key: "/srv/fleet/keys/id", Bastion: "jump.example.org", Sudo: sudo(false), DefaultPort: true, DefaultSudo: true}},
 		} {
 			if !reflect.DeepEqual(tt.n.SSH, tt.want) {
 				t.Errorf("%s: ssh %+v (sudo %v), want %+v", tt.n.Name, tt.n.SSH, *tt.n.SSH.Sudo, tt.want)

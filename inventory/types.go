@@ -58,6 +58,13 @@ type SSH struct {
 	Bastion string `yaml:"bastion" desc:"Jump host as [user@]host[:port]."`
 	// Sudo forces or forbids sudo; nil means "when User is not root".
 	Sudo *bool `yaml:"sudo" desc:"Run steps through sudo -n (default: when user is not root)."`
+	// DefaultUser, DefaultPort and DefaultSudo say that no level of the
+	// inventory set user, port or sudo and they are the defaults (root,
+	// 22, sudo when not root), so that ~/.ssh/config may set the user and
+	// port of a node omc did not make (and sudo follows that user).
+	DefaultUser bool `yaml:"-"`
+	DefaultPort bool `yaml:"-"`
+	DefaultSudo bool `yaml:"-"`
 }
 
 // Group is a named set of nodes sharing a provider, roles and settings.

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,10 +39,17 @@ type Config struct {
 	Port    int    // default 22
 	User    string // default: the local user
 	// KeyFile is an optional private key (~ expanded). When SSH_AUTH_SOCK
-	// is set, the agent's keys are tried too, after this one.
+	// is set, the agent's keys are tried too, after this one, and a
+	// KeyFile that does not exist is passed over (an agent-only setup).
 	KeyFile string
+	// IdentityFiles are more private keys, tried after KeyFile; like ssh,
+	// Dial passes over those that do not exist (they come from
+	// ~/.ssh/config's IdentityFile lines).
+	IdentityFiles []string
 	// Bastion, when set, is a jump host: the connection to this host is a
-	// direct-tcpip channel through an SSH connection to the bastion.
+	// direct-tcpip channel through an SSH connection to the bastion. The
+	// bastion may have its own Bastion: a chain of jump hosts (ssh's
+	// ProxyJump a,b is b with Bastion a), each one's key verified.
 	Bastion *Config
 	// HostKeys pins the host's keys (authorized_keys form). When set, only
 	// these are accepted and nothing is recorded.
@@ -503,10 +511,19 @@ type auth struct {
 func newAuth(cfg Config, addr string) (*auth, error) {
 	a := &auth{cfg: cfg, addr: addr}
 	var signers []ssh.Signer
-	var protected ssh.PublicKey // public half of a passphrase-protected KeyFile
+	var protected []ssh.PublicKey // public halves of passphrase-protected keys
+	sock := os.Getenv("SSH_AUTH_SOCK")
+	files := cfg.IdentityFiles
 	if cfg.KeyFile != "" {
-		path := expandHome(cfg.KeyFile)
+		files = append([]string{cfg.KeyFile}, files...)
+	}
+	for i, f := range files {
+		path := expandHome(f)
 		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) && (i > 0 || cfg.KeyFile == "" || sock != "") {
+			a.tried = append(a.tried, fmt.Sprintf("key file %s (absent)", path))
+			continue
+		}
 		if err != nil {
 			return nil, a.fail(fmt.Sprintf("cannot read key file: %v", err))
 		}
@@ -514,7 +531,7 @@ func newAuth(cfg Config, addr string) (*auth, error) {
 		var pm *ssh.PassphraseMissingError
 		switch {
 		case errors.As(err, &pm):
-			protected = pm.PublicKey
+			protected = append(protected, pm.PublicKey)
 			a.reason = fmt.Sprintf("key file %s is passphrase-protected; omc does not ask for passphrases: load it into ssh-agent (ssh-add %s) and set SSH_AUTH_SOCK", path, path)
 		case err != nil:
 			return nil, a.fail(fmt.Sprintf("cannot use key file %s: %v", path, err))
@@ -523,7 +540,8 @@ func newAuth(cfg Config, addr string) (*auth, error) {
 			a.tried = append(a.tried, fmt.Sprintf("publickey %s %s from %s", s.PublicKey().Type(), ssh.FingerprintSHA256(s.PublicKey()), path))
 		}
 	}
-	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+	fromFiles := slices.Clone(signers)
+	if sock != "" {
 		conn, err := net.DialTimeout("unix", sock, 2*time.Second)
 		if err != nil {
 			a.tried = append(a.tried, fmt.Sprintf("ssh-agent (unreachable: %v)", err))
@@ -535,10 +553,10 @@ func newAuth(cfg Config, addr string) (*auth, error) {
 			}
 			n := 0
 			for _, s := range as {
-				if len(signers) > 0 && keysEqual(s.PublicKey(), signers[0].PublicKey()) {
+				if slices.ContainsFunc(fromFiles, func(f ssh.Signer) bool { return keysEqual(s.PublicKey(), f.PublicKey()) }) {
 					continue
 				}
-				if protected != nil && keysEqual(s.PublicKey(), protected) {
+				if slices.ContainsFunc(protected, func(p ssh.PublicKey) bool { return keysEqual(s.PublicKey(), p) }) {
 					// The agent holds the protected key: try it first.
 					signers = append([]ssh.Signer{s}, signers...)
 					a.reason = ""

@@ -244,6 +244,16 @@ func TestAuthAgent(t *testing.T) {
 	}
 	c.Close()
 
+	// An agent-only setup: the configured key file is absent.
+	cfg.KeyFile = filepath.Join(t.TempDir(), "id_absent")
+	mustDial(t, cfg).Close()
+	t.Setenv("SSH_AUTH_SOCK", "")
+	var ae *AuthError
+	if _, err := Dial(ctxT(t), cfg); !errors.As(err, &ae) || !strings.Contains(err.Error(), "id_absent") {
+		t.Errorf("absent key file and no agent: %v", err)
+	}
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
 	// A passphrase-protected key file whose key the agent holds.
 	const pass = "s3cret"
 	cfg.KeyFile = writeTestKey(t, pass)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/providers/hcloud/fake"
 )
 
@@ -571,5 +572,24 @@ func TestUnreachableServerIsRemoved(t *testing.T) {
 	}
 	if len(e.fake.Servers()) != 0 || len(e.fake.PrimaryIPs()) != 0 {
 		t.Fatalf("left: %+v %+v", e.fake.Servers(), e.fake.PrimaryIPs())
+	}
+}
+
+// TestAgentKeyIsTheServersKey: an agent-only setup (no key file, the key
+// in ssh-agent) gets the agent's public key registered as the servers'
+// SSH key and put in cloud-init for a non-root user.
+func TestAgentKeyIsTheServersKey(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	ag := sshtest.StartAgent(t)
+	e := newEnv(t, func(o *Options) { o.PublicKey = "" })
+	inv, g := loadInv(t, "coop", 1, "    ssh:\n      user: deploy\n")
+	e.create(inv, g)
+	want := providers.AuthorizedKey(ag.Key)
+	keys := e.fake.SSHKeys()
+	if len(keys) != 1 || keys[0].PublicKey != want || keys[0].Fingerprint != ssh.FingerprintLegacyMD5(ag.Key) {
+		t.Fatalf("registered keys %+v, want the agent's %s", keys, want)
+	}
+	if ud := e.fake.UserData("coop-bbb-1"); !strings.Contains(ud, want) {
+		t.Errorf("cloud-init does not give deploy the agent's key:\n%s", ud)
 	}
 }

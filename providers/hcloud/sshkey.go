@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/omc-coop/omc/providers"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,38 +14,21 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 )
 
 // operatorKey returns the public key that may log in to node n as root:
-// Options.PublicKey, else the node's ssh.key (its .pub, or derived from an
-// unencrypted private key), else ~/.ssh/id_{ed25519,ecdsa,rsa}.pub.
+// Options.PublicKey, else providers.OperatorKey of the node's ssh.key
+// (its .pub or private key, ~/.ssh/id_*.pub, or the ssh-agent's first key).
 func (p *Provider) operatorKey(n *inventory.Node) (string, error) {
 	if k := strings.TrimSpace(p.opts.PublicKey); k != "" {
 		return normalKey(k, "Options.PublicKey")
 	}
-	if k := n.SSH.Key; k != "" {
-		k = expandHome(k)
-		if b, err := os.ReadFile(k + ".pub"); err == nil {
-			return normalKey(string(b), k+".pub")
-		}
-		b, err := os.ReadFile(k)
-		if err != nil {
-			return "", fmt.Errorf("node %s: ssh.key: %w", n.Name, err)
-		}
-		s, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return "", fmt.Errorf("node %s: ssh.key %s: no %s.pub beside it and the key cannot be read (%v)", n.Name, n.SSH.Key, n.SSH.Key, err)
-		}
-		return providers.AuthorizedKey(s.PublicKey()), nil
+	pub, _, err := providers.OperatorKey(expandHome(n.SSH.Key))
+	if err != nil {
+		return "", fmt.Errorf("node %s: no SSH public key to put on the server: %w", n.Name, err)
 	}
-	home, _ := os.UserHomeDir()
-	for _, name := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
-		path := filepath.Join(home, ".ssh", name)
-		if b, err := os.ReadFile(path); err == nil {
-			return normalKey(string(b), path)
-		}
-	}
-	return "", fmt.Errorf("node %s: no SSH public key to put on the server: set ssh.key in the inventory or make ~/.ssh/id_ed25519", n.Name)
+	return pub, nil
 }
 
 // normalKey parses an authorized_keys line and drops its comment.

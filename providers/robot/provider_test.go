@@ -12,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/omc-coop/omc/internal/sshtest"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/robot/fake"
 )
 
@@ -514,5 +518,34 @@ func TestEndpointMustBeHTTPSUnlessLoopback(t *testing.T) {
 	}
 	if _, err := NewClient("http://127.0.0.1:1", "u", "p", ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAgentKeyArmsRescueAndInstall: an agent-only setup (no key file, the
+// key in ssh-agent) stores the agent's public key in Robot, arms rescue
+// with it, puts it on the installed system, and logs in with the agent.
+func TestAgentKeyArmsRescueAndInstall(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	ag := sshtest.StartAgent(t)
+	e := newEnv(t, func(o *Options) { o.PublicKey = "" })
+	e.fake.AddServer(321, "192.0.2.50", "EX42")
+	e.inst.numbers["claimed"] = 321
+	inv := load(t, mixedInv)
+	if _, err := e.p.Rebuild(context.Background(), inv, inv.Group("metal"), nodesOf(inv, "claimed")); err != nil {
+		t.Fatal(err)
+	}
+	fp := ssh.FingerprintLegacyMD5(ag.Key)
+	if keys := e.fake.Keys(); len(keys) != 1 || keys[0] != fp {
+		t.Errorf("stored keys %v, want the agent's %s", keys, fp)
+	}
+	if s, _ := e.fake.Server(321); len(s.InRescueKeys) != 1 || s.InRescueKeys[0] != fp {
+		t.Errorf("rescue booted with %v, want [%s]", s.InRescueKeys, fp)
+	}
+	want := providers.AuthorizedKey(ag.Key)
+	if len(e.inst.targets) != 1 || !e.inst.inRescue[0] {
+		t.Fatalf("install %+v in rescue %v", e.inst.targets, e.inst.inRescue)
+	}
+	if tg := e.inst.targets[0]; len(tg.AuthorizedKeys) != 1 || tg.AuthorizedKeys[0] != want || tg.KeyFile != "" {
+		t.Errorf("install target keys %v, key file %q; want the agent's key and no file", tg.AuthorizedKeys, tg.KeyFile)
 	}
 }

@@ -102,35 +102,18 @@ func probe(ctx context.Context, addr string, want []ssh.PublicKey) error {
 }
 
 // operatorKey is the public key that may log in as root to rescue and to
-// the installed system: Options.PublicKey, else the node's ssh.key (its
-// .pub, or derived from an unencrypted private key), else
-// ~/.ssh/id_{ed25519,ecdsa,rsa}.pub.
+// the installed system: Options.PublicKey, else providers.OperatorKey of
+// the node's ssh.key (its .pub or private key, ~/.ssh/id_*.pub, or the
+// ssh-agent's first key, which then logs in to rescue too).
 func (p *Provider) operatorKey(n *inventory.Node) (string, error) {
 	if k := strings.TrimSpace(p.opts.PublicKey); k != "" {
 		return normalKey(k, "Options.PublicKey")
 	}
-	if k := n.SSH.Key; k != "" {
-		if b, err := os.ReadFile(k + ".pub"); err == nil {
-			return normalKey(string(b), k+".pub")
-		}
-		b, err := os.ReadFile(k)
-		if err != nil {
-			return "", fmt.Errorf("node %s: ssh.key: %w", n.Name, err)
-		}
-		s, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return "", fmt.Errorf("node %s: ssh.key %s: no .pub beside it and the key cannot be read (%v)", n.Name, k, err)
-		}
-		return providers.AuthorizedKey(s.PublicKey()), nil
+	pub, _, err := providers.OperatorKey(n.SSH.Key)
+	if err != nil {
+		return "", fmt.Errorf("node %s: no SSH public key to log in to rescue with: %w", n.Name, err)
 	}
-	home, _ := os.UserHomeDir()
-	for _, name := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
-		path := filepath.Join(home, ".ssh", name)
-		if b, err := os.ReadFile(path); err == nil {
-			return normalKey(string(b), path)
-		}
-	}
-	return "", fmt.Errorf("node %s: no SSH public key to log in to rescue with: set ssh.key in the inventory or make ~/.ssh/id_ed25519", n.Name)
+	return pub, nil
 }
 
 // operatorKeyFile is the private key omc logs in to rescue with: the

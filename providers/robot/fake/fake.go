@@ -118,6 +118,7 @@ type server struct {
 	PaidUntil        string
 	Rescue           *rescue // armed for the next boot
 	InRescue         bool    // booted into rescue by the last reset
+	inRescueKeys     []*key  // the keys that rescue lets in
 	Resets           []string
 }
 
@@ -292,6 +293,7 @@ type ServerView struct {
 	RescueArmed      bool
 	RescueKeys       []string // fingerprints of the armed rescue
 	InRescue         bool
+	InRescueKeys     []string // fingerprints the booted rescue lets in
 	Resets           []string
 }
 
@@ -305,6 +307,9 @@ func (f *Fake) Server(n int) (ServerView, bool) {
 		return ServerView{}, false
 	}
 	v := ServerView{Number: s.Number, IP: s.IP, Cancelled: s.Cancelled, CancellationDate: s.CancellationDate, InRescue: s.InRescue, Resets: slices.Clone(s.Resets)}
+	for _, k := range s.inRescueKeys {
+		v.InRescueKeys = append(v.InRescueKeys, k.Fingerprint)
+	}
 	if s.Rescue != nil {
 		v.RescueArmed = true
 		for _, k := range s.Rescue.keys {

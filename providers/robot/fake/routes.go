@@ -167,7 +167,11 @@ func (f *Fake) route(w http.ResponseWriter, r *http.Request, route string, args 
 		}
 		s.Resets = append(s.Resets, typ)
 		// The armed rescue is used by this boot, and only by this one.
-		s.InRescue, s.Rescue = s.Rescue != nil, nil
+		s.InRescue, s.inRescueKeys = s.Rescue != nil, nil
+		if s.Rescue != nil {
+			s.inRescueKeys = s.Rescue.keys
+		}
+		s.Rescue = nil
 		writeJSON(w, 200, map[string]any{"reset": map[string]any{"server_ip": s.IP, "server_number": s.Number, "type": typ}})
 
 	case "GET /order/server/product":
