@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/local"
@@ -94,7 +95,7 @@ func newE2E(t *testing.T) *e2eEnv {
 		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
 	}
 	if err := local.Check(); err != nil {
-		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
+		testenv.MissingE2E(t, "this machine cannot run local hosts: %v", err)
 	}
 	dir := os.Getenv("OMC_LOCAL_DIR")
 	if dir == "" {
