@@ -301,8 +301,13 @@ systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_N
 i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
 	}
 	uploads := map[string]map[string]string{"rb1": {"/srv/omc-standin/": repo}, "ri1": {"/srv/omc-standin/": repo}}
+	// rb2's repository also has a newer stand-in, for testUpgradeWithinLine.
 	for name, line := range map[string]string{"rb2": "4.0", "rb3": "3.0"} {
-		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, "1.0")}
+		versions := []string{"1.0"}
+		if name == "rb2" {
+			versions = append(versions, "1.1")
+		}
+		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, versions...)}
 	}
 	for name, dirs := range uploads {
 		c, err := e.dial(context.Background(), name)
@@ -380,4 +385,5 @@ func TestE2ERoles(t *testing.T) {
 	t.Run("strict-standin", func(t *testing.T) { e.testStrictStandin(t) })
 	t.Run("firewall-revert", func(t *testing.T) { e.testFirewallRevert(t) })
 	t.Run("install", func(t *testing.T) { e.testInstall(t) })
+	t.Run("upgrade", func(t *testing.T) { e.testUpgradeWithinLine(t) })
 }
