@@ -123,6 +123,9 @@ func (b *builder) bbb() {
 	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
 		&BBBHealthStep{Wait: 180})
+	if s.Greenlight != nil {
+		b.greenlight(line)
+	}
 }
 
 // LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that
@@ -192,6 +195,10 @@ func (b *builder) bbbConfig(line nodeLine) {
 		Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem")}
 	if b.localTURN() {
 		site.Behind = nginxBehind
+	}
+	if s.Greenlight != nil {
+		b.greenlightNginx()
+		site.Frontend = glNginx
 	}
 	if f, err := file(bbbNginxSite, templates.NginxBBB, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)

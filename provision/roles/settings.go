@@ -40,6 +40,7 @@ type Settings struct {
 	Bandwidth     *Bandwidth
 	Backup        *BackupSettings     // backup.go
 	Monitoring    *MonitoringSettings // monitoring.go
+	Greenlight    *GreenlightSettings // greenlight.go
 }
 
 // Admin is an operator account: key logins and passwordless sudo.
@@ -225,6 +226,7 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 	s.Admins = readAdmins(r)
 	s.Backup = readBackup(r)
 	s.Monitoring = readMonitoring(r)
+	s.Greenlight = readGreenlight(r)
 	if rr := r.sub("bbb_repo", "url", "suite", "components", "key_url", "trusted"); rr != nil {
 		s.BBBRepo = Repo{URL: rr.str("url", "", reURL), Suite: rr.str("suite", "", reWord),
 			Components: rr.str("components", "main", regexp.MustCompile(`^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$`)),
