@@ -41,6 +41,7 @@ type installOptions struct {
 	Out                 string   // the inventory to write
 	IgnoreChecks        []string // check names that may fail
 	Timeout             time.Duration
+	Greenlight          bool // Greenlight v3 at / (settings.greenlight)
 
 	lookup resolver // DNS, replaceable in tests
 }
@@ -84,6 +85,7 @@ terminal) give them as flags. Secrets are never flags.`,
 	f.StringVar(&o.Settings, "settings", "", "YAML file of more node settings (see go doc ./provision/roles), e.g. bbb tuning or public_ip behind NAT")
 	f.StringSliceVar(&o.IgnoreChecks, "ignore-checks", nil, "checks that may fail: "+strings.Join(installChecks, ", "))
 	f.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (default: no limit)")
+	f.BoolVar(&o.Greenlight, "greenlight", false, "also run Greenlight v3 at / (rooms and sign-in, in Docker), as bbb-install's -g")
 	return c
 }
 
@@ -154,7 +156,7 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 	}
 	info := installInfo{V: provision.EventVersion, Type: "install", Host: o.Host, Domain: o.Domain,
 		URL: "https://" + o.Domain + "/", APIURL: "https://" + o.Domain + "/bigbluebutton/api/",
-		SecretFile: apiFile, Inventory: out}
+		SecretFile: apiFile, Inventory: out, Greenlight: o.Greenlight}
 	if g.json() {
 		// Before the run's events, so that the summary stays the last line.
 		b, _ := json.Marshal(info)
@@ -181,6 +183,7 @@ type installInfo struct {
 	APIURL     string `json:"api_url"`
 	SecretFile string `json:"api_secret_file"`
 	Inventory  string `json:"inventory"`
+	Greenlight bool   `json:"greenlight"`
 }
 
 func writeInstallInfo(w io.Writer, i installInfo) {
@@ -191,12 +194,21 @@ BigBlueButton is installed on %s (%s).
   API URL     %s
   API secret  in %s (mode 0600; on the server: sudo bbb-conf --secret)
   Inventory   %s: "omc plan -i %s" shows drift, "omc up -i %s" repairs or updates
-
+`, i.Domain, i.Host, i.URL, i.APIURL, i.SecretFile, i.Inventory, i.Inventory, i.Inventory)
+	if i.Greenlight {
+		fmt.Fprintf(w, `
+Greenlight v3 answers at %s. Create its administrator on the server
+(sudo docker exec -it greenlight-v3 bundle exec rake admin:create[...]), see
+https://docs.bigbluebutton.org/greenlight/v3/install#creating-an-admin-account
+`, i.URL)
+		return
+	}
+	fmt.Fprint(w, `
 BBB has no front end of its own for rooms and users. Add one:
   - Greenlight, BBB's own front end: https://docs.bigbluebutton.org/greenlight/v3/install
   - or your learning platform's BBB plugin (Moodle, ILIAS, Nextcloud, ...),
     given the API URL and the API secret above.
-`, i.Domain, i.Host, i.URL, i.APIURL, i.SecretFile, i.Inventory, i.Inventory, i.Inventory)
+`)
 }
 
 // askMissing prompts for the values a one-off install cannot do without,
@@ -345,6 +357,9 @@ func installInventory(o *installOptions, extra map[string]any, secretDir string)
 	}
 	settings["bbb_version"] = o.Version
 	settings["acme_email"] = o.Email
+	if o.Greenlight {
+		settings["greenlight"] = true
+	}
 	settings["api_secret"] = installAPI
 	inv := installInv{APIVersion: inventory.APIVersion, Name: "school",
 		Secrets: map[string]string{installSeed: "file:" + filepath.Join(secretDir, installSeed), installAPI: "file:" + filepath.Join(secretDir, o.Name+"-api-secret")},

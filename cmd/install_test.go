@@ -265,3 +265,29 @@ func TestInstallAsksOnATerminal(t *testing.T) {
 		t.Errorf("asked for a value given as a flag:\n%s", text)
 	}
 }
+
+// --greenlight writes settings.greenlight, whose role steps then run
+// Greenlight v3 at / (the roles' goldens pin those); the summary names
+// Greenlight instead of pointing elsewhere for a front end.
+func TestInstallGreenlight(t *testing.T) {
+	o := &installOptions{Host: "203.0.113.10", Domain: "bbb.school.example", Email: "admin@school.example", User: "root", Port: 22, Version: "4.1", Greenlight: true}
+	if err := o.check(); err != nil {
+		t.Fatal(err)
+	}
+	text, err := installInventory(o, nil, "/srv/school/omc-secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "greenlight: true") {
+		t.Fatalf("no greenlight setting in:\n%s", text)
+	}
+	var with, without bytes.Buffer
+	writeInstallInfo(&with, installInfo{URL: "https://bbb.school.example/", Greenlight: true})
+	writeInstallInfo(&without, installInfo{URL: "https://bbb.school.example/"})
+	if !strings.Contains(with.String(), "Greenlight v3 answers at https://bbb.school.example/") || strings.Contains(with.String(), "Add one:") {
+		t.Errorf("with Greenlight:\n%s", with.String())
+	}
+	if !strings.Contains(without.String(), "Add one:") {
+		t.Errorf("without Greenlight:\n%s", without.String())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision/roles"
 )
 
@@ -36,26 +37,31 @@ func newUpgradeCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Long: `A rolling upgrade of the group's bbb nodes, --batch at a time (default 1),
 least loaded first: drain (cordon, wait until Scalelite reports the batch
 disabled), converge each node with settings.bbb_version set to the line of
-VERSION (3.0 for 3.0.5), check it against VERSION with the health gate,
-enable it. Nodes already at VERSION and healthy are skipped.
+VERSION (3.0 for 3.0.5) and its BBB packages moved to the repository's
+latest (bigbluebutton and the installed bbb-* packages, with
+--force-confold, as a re-run of bbb-install does), check it against
+VERSION with the health gate, enable it. Nodes already at VERSION and
+healthy are skipped; with a line as VERSION (4.1: the line's latest),
+only those whose repository has nothing newer for them.
 
 It stops at the first batch with a failure: the nodes that failed stay
 out of the pool with the reason, later nodes are not touched, and the rest
 keep serving. Fix and run it again to continue.
 
-A node only moves within a line when its packages say so: pin
-settings.bbb_packages (bigbluebutton=...) in the inventory for a patch
-release. Afterwards set settings.bbb_version in the inventory to the line,
-so that omc up keeps it.`,
-		Example: `  omc upgrade eu-1 --to 3.0
-  omc upgrade eu-1 --to 3.0.5 --batch 2 --timeout 1h`,
+Versions pinned in settings.bbb_packages (bigbluebutton=...) stay as
+pinned: pin an older release there to go back. omc up never moves an
+installed BBB, and unattended-upgrades leave BBB's packages alone.
+Afterwards set settings.bbb_version in the inventory to the line, so
+that omc up keeps it.`,
+		Example: `  omc upgrade eu-1 --to 4.1
+  omc upgrade eu-1 --to 4.1.3 --batch 2 --timeout 1h`,
 		Args: exactArgs(1, "omc upgrade GROUP --to VERSION"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Group = args[0]
 			return runUpgrade(c.Context(), s, g, o)
 		},
 	}
-	c.Flags().StringVar(&o.To, "to", "", "the BBB version every node must report afterwards (e.g. 3.0 or 3.0.5)")
+	c.Flags().StringVar(&o.To, "to", "", "the BBB version every node must report afterwards (e.g. 4.1.3, or 4.1 for the line's latest)")
 	c.Flags().IntVar(&o.Batch, "batch", 1, "nodes out of service at once")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for a batch's meetings to end")
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -127,7 +133,9 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	hook := func(ctx context.Context, batch []pool.Member) map[string]error {
 		var nodes []*inventory.Node
 		for _, m := range batch {
-			nodes = append(nodes, withSettings(byName[m.Node], map[string]any{"bbb_version": line, roles.RollingSetting: true}))
+			n := withSettings(byName[m.Node], map[string]any{"bbb_version": line})
+			n.Run.UpgradeBBB = true
+			nodes = append(nodes, n)
 		}
 		failed := o.deps.converge(ctx, s, inv, nodes, machines)
 		for n, err := range failed {
@@ -153,9 +161,19 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		h := now[m.Node]
 		regs := pool.FindByURL(servers, m.URL)
 		if h.OK && pool.VersionMatches(o.To, h.BBBVersion) && len(regs) == 1 && regs[0].State == pool.Enabled {
-			skipped = append(skipped, m.Node)
-			reportChange(s, g, red, grp.Name, pool.Change{Node: m.Node, Action: "skip", Detail: fmt.Sprintf("already at %s and healthy", h.BBBVersion)})
-			continue
+			moves := ""
+			if o.To == line { // the line's latest: ask the node's repository
+				moves, err = pendingUpgrade(ctx, o.deps, inv, byName[m.Node], machines)
+				if err != nil {
+					moves = "unknown: " + err.Error()
+				}
+			}
+			if moves == "" {
+				skipped = append(skipped, m.Node)
+				reportChange(s, g, red, grp.Name, pool.Change{Node: m.Node, Action: "skip", Detail: fmt.Sprintf("already at %s and healthy", h.BBBVersion)})
+				continue
+			}
+			logf("pending", "node", m.Node, "moves", red.String(moves))
 		}
 		todo = append(todo, m)
 	}
@@ -231,6 +249,27 @@ func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group st
 		return true, nil
 	}
 	return false, confirm(s, o.Yes, what+"?")
+}
+
+// pendingUpgrade names what moving node n's BBB to its repository's
+// latest would change ("" for nothing), asking the node.
+func pendingUpgrade(ctx context.Context, deps *poolDeps, inv *inventory.Inventory, n *inventory.Node, machines map[string]providers.Machine) (string, error) {
+	step, err := roles.UpgradeCheck(inv, n, inv.Nodes())
+	if err != nil {
+		return "", err
+	}
+	mc, ok := machines[n.Name]
+	if !ok {
+		return "", fmt.Errorf("node %s has no machine (provider %s)", n.Name, n.Provider)
+	}
+	r, err := deps.exec()(ctx, n, mc, step.Probe())
+	if err != nil {
+		return "", err
+	}
+	if r.ExitCode != 0 {
+		return "", fmt.Errorf("probe exited %d: %s", r.ExitCode, strings.TrimSpace(string(r.Stderr)))
+	}
+	return step.Moves(strings.Split(string(r.Stdout), "\n"))
 }
 
 func nonNil(l []string) []string {

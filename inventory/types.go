@@ -144,6 +144,18 @@ type Node struct {
 	Steps []*Step
 	// Pos is where the node (or its group, for counted nodes) is declared.
 	Pos Pos
+	// Run is what the running command asks of the node beyond what the
+	// file says; no inventory can set it.
+	Run Run
+}
+
+// Run: options one command gives a node's roles for this run only.
+type Run struct {
+	// UpgradeBBB lets BBB's packages move to the repository's latest
+	// (versions pinned in settings.bbb_packages stay pinned). omc upgrade
+	// sets it on the node it has drained: the one deliberate way BBB
+	// changes version in a pool.
+	UpgradeBBB bool
 }
 
 // Secret is a reference to a secret value: env:NAME or file:PATH. Load

@@ -53,8 +53,10 @@ func (b *builder) base() {
 	b.addFile("/etc/systemd/journald.conf.d/50-omc.conf", templates.Journald, templates.Journal{SystemMaxUse: s.JournalMaxUse}, 0o644, "root", "root", "systemd-journald")
 }
 
-// bbbHold: package patterns unattended-upgrades must never touch.
-var bbbHold = []string{"bigbluebutton", "bbb-", "freeswitch", "nodejs", "mongodb-org", "docker-ce", "coturn"}
+// bbbHold: package patterns unattended-upgrades must never touch: BBB's
+// packages and those of the repositories its lines add. They are Python
+// regular expressions, matched from the start of the name.
+var bbbHold = []string{"bigbluebutton", "bbb-", "freeswitch", "nodejs", "mongodb-org", "docker-ce", "containerd", "coturn"}
 
 // rootLogin: when omc itself logs in as root it must keep doing so (by
 // key); otherwise root needs no SSH login at all.

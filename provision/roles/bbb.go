@@ -110,8 +110,8 @@ func (b *builder) bbb() {
 	if len(pkgs) == 0 {
 		pkgs = line.Packages
 	}
-	step := &BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce}
-	if g := b.inv.Group(n.Group); g != nil && g.Pool != nil && !s.Rolling && !s.BBBForce {
+	step := &BBBPackagesStep{Packages: provision.PackagesStep{Names: pkgs}, Force: s.BBBForce, Upgrade: n.Run.UpgradeBBB}
+	if g := b.inv.Group(n.Group); g != nil && g.Pool != nil && !n.Run.UpgradeBBB && !s.BBBForce {
 		step.Pool = n.Group
 	}
 	b.add(step)
@@ -123,6 +123,9 @@ func (b *builder) bbb() {
 	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
 		&BBBHealthStep{Wait: 180})
+	if s.Greenlight != nil {
+		b.greenlight(line)
+	}
 }
 
 // LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that
@@ -193,6 +196,10 @@ func (b *builder) bbbConfig(line nodeLine) {
 	if b.localTURN() {
 		site.Behind = nginxBehind
 	}
+	if s.Greenlight != nil {
+		b.greenlightNginx()
+		site.Frontend = glNginx
+	}
 	if f, err := file(bbbNginxSite, templates.NginxBBB, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
@@ -201,4 +208,23 @@ func (b *builder) bbbConfig(line nodeLine) {
 	if b.localTURN() {
 		b.haproxy()
 	}
+}
+
+// UpgradeCheck is the BBB packages step omc upgrade would run on node n:
+// its Probe, run on the node, and Moves on the output tell whether the
+// repository has a newer BBB than the node runs, before the node is
+// drained for nothing.
+func UpgradeCheck(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) (*BBBPackagesStep, error) {
+	c := *n
+	c.Run.UpgradeBBB = true
+	steps, err := Steps(inv, &c, fleet)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range steps {
+		if p, ok := st.(*BBBPackagesStep); ok {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("node %s: no BBB packages step (not a bbb node?)", n.Name)
 }

@@ -2,6 +2,8 @@ package roles
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -92,18 +94,107 @@ type BBBPackagesStep struct {
 	// version change then goes only through omc upgrade, which drains the
 	// node first, so Scalelite never sends a meeting to a node mid-upgrade.
 	Pool string
+	// Upgrade moves BBB to the repository's latest, as a re-run of
+	// bbb-install does: every unpinned package of Packages and every
+	// installed bbb-* package (BBB's components, which the bigbluebutton
+	// package depends on) goes to its candidate version. Without it an
+	// installed package stays at its version, so apt never moves BBB
+	// unasked.
+	Upgrade bool
 }
-
-// RollingSetting is the node setting omc upgrade sets on the node it has
-// drained, allowing its BBB packages to change version.
-const RollingSetting = "omc_rolling_upgrade"
 
 func (s *BBBPackagesStep) ID() string { return "bbb " + s.Packages.ID() }
 
-func (s *BBBPackagesStep) Probe() string { return s.Packages.Probe() + "\n" + meetingsProbe }
+func (s *BBBPackagesStep) Probe() string {
+	p := s.Packages.Probe() + "\n" + meetingsProbe
+	if !s.Upgrade {
+		return p
+	}
+	var names []string
+	for _, n := range s.Packages.Names {
+		if !strings.Contains(n, "=") {
+			names = append(names, n)
+		}
+	}
+	// The lists are refreshed here, not only in the script: the latest
+	// version is what the plan says it installs.
+	return `DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >/dev/null 2>&1 || echo "aptupdate=failed"
+for p in $({ printf '%s\n' ` + strings.Join(shell.QuoteAll(names), " ") + `; dpkg-query -W -f='${Package}\n' 'bbb-*' 2>/dev/null; } | sort -u); do
+  echo "pkg=$p|$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' -- "$p" 2>/dev/null)"
+  echo "candidate=$p|$(apt-cache policy -- "$p" 2>/dev/null | sed -n 's/^ *Candidate: //p')"
+done
+` + p
+}
+
+// latest adds name=candidate for each installed package whose candidate
+// is newer (upgrade mode), leaving pinned names as they are.
+func (s *BBBPackagesStep) latest(obs []string) ([]string, error) {
+	names := slices.Clone(s.Packages.Names)
+	if !s.Upgrade {
+		return names, nil
+	}
+	if v, _ := field(obs, "aptupdate"); v == "failed" {
+		return nil, fmt.Errorf("apt-get update failed on the node, so the repository's latest BBB is unknown (run it there to see why)")
+	}
+	pinned := map[string]bool{}
+	for _, n := range names {
+		if name, _, ok := strings.Cut(n, "="); ok {
+			pinned[name] = true
+		}
+	}
+	installed := map[string]string{}
+	for _, l := range obs {
+		if rest, ok := strings.CutPrefix(l, "pkg="); ok {
+			f := strings.SplitN(rest, "|", 3)
+			if len(f) == 3 && len(f[1]) >= 2 && f[1][1] == 'i' {
+				installed[f[0]] = f[2]
+			}
+		}
+	}
+	var add []string
+	for _, l := range obs {
+		rest, ok := strings.CutPrefix(l, "candidate=")
+		if !ok {
+			continue
+		}
+		name, cand, _ := strings.Cut(rest, "|")
+		cur, ok := installed[name]
+		if !ok || pinned[name] || cand == "" || cand == "(none)" || cand == cur {
+			continue
+		}
+		add = append(add, name+"="+cand)
+		pinned[name] = true
+	}
+	sort.Strings(add)
+	var out []string
+	for _, n := range names { // an unpinned name that moves is named once, with its version
+		if !slices.ContainsFunc(add, func(a string) bool { return strings.HasPrefix(a, n+"=") }) {
+			out = append(out, n)
+		}
+	}
+	return append(out, add...), nil
+}
+
+// Moves says which of BBB's packages the step would move to another
+// version ("name old→new, ..."), "" for none, from its probe's output.
+func (s *BBBPackagesStep) Moves(obs []string) (string, error) {
+	names, err := s.latest(obs)
+	if err != nil {
+		return "", err
+	}
+	c, err := (&provision.PackagesStep{Names: names}).Plan(obs)
+	if c == nil || err != nil || !strings.Contains(c.Summary, "→") {
+		return "", err
+	}
+	return c.Summary, nil
+}
 
 func (s *BBBPackagesStep) Plan(obs []string) (*provision.Change, error) {
-	c, err := s.Packages.Plan(obs)
+	names, err := s.latest(obs)
+	if err != nil {
+		return nil, err
+	}
+	c, err := (&provision.PackagesStep{Names: names}).Plan(obs)
 	if c == nil || err != nil {
 		return c, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/local"
@@ -77,7 +78,7 @@ func newBackupE2E(t *testing.T, invName, node string) *backupE2E {
 		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
 	}
 	if err := local.Check(); err != nil {
-		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
+		testenv.MissingE2E(t, "this machine cannot run local hosts: %v", err)
 	}
 	dir := os.Getenv("OMC_LOCAL_DIR")
 	if dir == "" {

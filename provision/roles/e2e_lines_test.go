@@ -48,3 +48,40 @@ func (e *e2eEnv) testStrictStandin(t *testing.T) {
 		t.Fatalf("after the fix a second run changed: %v", again)
 	}
 }
+
+// testUpgradeWithinLine: rb2's repository holds its stand-in at 1.0 and
+// 1.1. With bigbluebutton unpinned, omc up leaves rb2 at 1.0, and so do
+// unattended-upgrades even when an operator allows the stand-in's origin
+// (omc's blacklist holds); the upgrade run option (omc upgrade, on the
+// node it drained) moves it to 1.1, the package's postinst restarting
+// BBB as a real upgrade does, and a second run changes nothing.
+func (e *e2eEnv) testUpgradeWithinLine(t *testing.T) {
+	e.load("10.250.0.0/16", "bigbluebutton")
+	if again := e.mustConverge("rb2"); len(again) != 0 {
+		t.Fatalf("omc up with bigbluebutton unpinned changed: %v", again)
+	}
+	out := e.mustSh("rb2", `printf 'Unattended-Upgrade::Origins-Pattern:: "origin=omc-tests";\n' > /etc/apt/apt.conf.d/99omc-e2e-origin
+unattended-upgrade -d > /tmp/uu.log 2>&1; echo "uu=$?"
+grep -i 'allowed origins' /tmp/uu.log; rm -f /etc/apt/apt.conf.d/99omc-e2e-origin
+dpkg-query -W -f='version=${Version}\n' bigbluebutton`)
+	if !strings.Contains(out, "omc-tests") || !strings.HasSuffix(out, "\nversion=1.0\n") {
+		t.Fatalf("unattended-upgrades with the stand-in's origin allowed:\n%s\n%s", out, e.mustSh("rb2", "tail -n 30 /tmp/uu.log"))
+	}
+
+	e.node("rb2").Run.UpgradeBBB = true
+	changed := e.mustConverge("rb2")
+	if !strings.Contains(strings.Join(changed, "\n"), "bigbluebutton 1.0→1.1") {
+		t.Errorf("the upgrade run changed:\n%s", strings.Join(changed, "\n"))
+	}
+	out = e.mustSh("rb2", `dpkg-query -W -f='version=${Version}\n' bigbluebutton
+/usr/lib/bbb-standin/bbb-standin-api check && echo check=ok
+curl -fsS http://127.0.0.1:8090/bigbluebutton/api`)
+	for _, want := range []string{"version=1.1\n", "check=ok", "<returncode>SUCCESS</returncode>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rb2 after the upgrade: %q missing in:\n%s", want, out)
+		}
+	}
+	if again := e.mustConverge("rb2"); len(again) != 0 {
+		t.Errorf("a second upgrade run changed: %v", again)
+	}
+}

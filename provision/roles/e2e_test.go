@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/providers/local"
@@ -94,7 +95,7 @@ func newE2E(t *testing.T) *e2eEnv {
 		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
 	}
 	if err := local.Check(); err != nil {
-		t.Skipf("OMC_E2E is set but this machine cannot run local hosts: %v", err)
+		testenv.MissingE2E(t, "this machine cannot run local hosts: %v", err)
 	}
 	dir := os.Getenv("OMC_LOCAL_DIR")
 	if dir == "" {
@@ -300,8 +301,13 @@ systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_N
 i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
 	}
 	uploads := map[string]map[string]string{"rb1": {"/srv/omc-standin/": repo}, "ri1": {"/srv/omc-standin/": repo}}
+	// rb2's repository also has a newer stand-in, for testUpgradeWithinLine.
 	for name, line := range map[string]string{"rb2": "4.0", "rb3": "3.0"} {
-		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, "1.0")}
+		versions := []string{"1.0"}
+		if name == "rb2" {
+			versions = append(versions, "1.1")
+		}
+		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, versions...)}
 	}
 	for name, dirs := range uploads {
 		c, err := e.dial(context.Background(), name)
@@ -379,4 +385,5 @@ func TestE2ERoles(t *testing.T) {
 	t.Run("strict-standin", func(t *testing.T) { e.testStrictStandin(t) })
 	t.Run("firewall-revert", func(t *testing.T) { e.testFirewallRevert(t) })
 	t.Run("install", func(t *testing.T) { e.testInstall(t) })
+	t.Run("upgrade", func(t *testing.T) { e.testUpgradeWithinLine(t) })
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,4 +191,64 @@ func TestOmcWritesOnlyKeysEachLineKnows(t *testing.T) {
 	if !contains(lineKeys(t, "4.1"), "allowModsToRequestCameraShare") || contains(lineKeys(t, "4.0"), "allowModsToRequestCameraShare") {
 		t.Error("allowModsToRequestCameraShare is 4.1's")
 	}
+}
+
+// unattended-upgrades never moves BBB: it takes security archives only
+// (no line's BBB, PPA, NodeSource, MongoDB or Docker repository), and
+// its blacklist, which it matches as Python's re.match does (anchored at
+// the start), still holds every package of those repositories, should
+// an operator add an origin. Checked on the file a bbb node of each line
+// gets.
+func TestUnattendedUpgradesNeverMoveBBB(t *testing.T) {
+	for _, l := range Lines {
+		inv, fleet := loadFleet(t)
+		n := *node(t, fleet, "school-bbb")
+		n.Settings = cloneMap(n.Settings)
+		n.Settings["bbb_version"] = l.Version
+		steps, err := Steps(inv, &n, fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var conf string
+		for _, s := range steps {
+			if f, ok := s.(*provision.FileStep); ok && f.Path == "/etc/apt/apt.conf.d/52omc-unattended-upgrades" {
+				conf = string(f.Content)
+			}
+		}
+		origins, hold := aptList(t, conf, "Unattended-Upgrade::Origins-Pattern"), aptList(t, conf, "Unattended-Upgrade::Package-Blacklist")
+		if len(origins) == 0 || len(hold) == 0 {
+			t.Fatalf("%s: no origins or no blacklist in:\n%s", l.Version, conf)
+		}
+		for _, o := range origins {
+			if !strings.Contains(o, "security") && !strings.Contains(o, "Security") {
+				t.Errorf("%s: unattended-upgrades takes %q, not a security archive", l.Version, o)
+			}
+		}
+		third := append(slices.Clone(l.Packages), "bbb-html5", "bbb-web", "bbb-freeswitch-core", "bbb-webrtc-sfu", "bbb-libreoffice-docker", "coturn")
+		for _, d := range l.Deps {
+			if slices.Contains([]string{"nodejs", "mongodb-org", "bbb-yq-go"}, d) || slices.Contains(dockerPkgs, d) {
+				third = append(third, d)
+			}
+		}
+		for _, p := range third {
+			if !slices.ContainsFunc(hold, func(re string) bool { return regexp.MustCompile("^(?:" + re + ")").MatchString(p) }) {
+				t.Errorf("%s: unattended-upgrades' blacklist %v lets %s through", l.Version, hold, p)
+			}
+		}
+	}
+}
+
+// aptList is the quoted entries of an apt.conf list "NAME { "a"; "b"; };".
+func aptList(t *testing.T, conf, name string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(conf, "\n"+name+" {")
+	if !ok {
+		return nil
+	}
+	body, _, _ := strings.Cut(rest, "};")
+	var out []string
+	for _, m := range regexp.MustCompile(`"([^"]*)";`).FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
 }

@@ -238,7 +238,7 @@ groups:
     pool: {url: "https://lb.example.org/bigbluebutton/api", secret: "env:OMC_ROLES_T_SEED"}
     nodes:
       - {name: b1, address: 192.0.2.1, roles: [bbb], domain: b1.example.org}
-      - {name: b2, address: 192.0.2.2, roles: [bbb], domain: b2.example.org, settings: {omc_rolling_upgrade: true}}
+      - {name: b2, address: 192.0.2.2, roles: [bbb], domain: b2.example.org}
   solo:
     provider: static
     nodes:
@@ -251,6 +251,11 @@ groups:
 	}
 	pools := map[string]string{}
 	for _, n := range loaded.Nodes() {
+		if n.Name == "b2" { // omc upgrade's run option, on the node it drained
+			c := *n
+			c.Run.UpgradeBBB = true
+			n = &c
+		}
 		steps, err := Steps(loaded, n, loaded.Nodes())
 		if err != nil {
 			t.Fatal(err)
@@ -328,4 +333,65 @@ func TestTimeSyncSkipsContainersAndChrony(t *testing.T) {
 	if c == nil || strings.Contains(c.Script, "apt-get") {
 		t.Errorf("installed but disabled: %+v", c)
 	}
+}
+
+// omc upgrade's run option moves BBB to the repository's latest: the
+// unpinned line package and every installed bbb-* package go to their
+// candidate, pinned versions stay pinned; without it (omc up) nothing
+// installed moves, whatever the repository holds.
+func TestUpgradeMovesBBBToTheRepositorysLatest(t *testing.T) {
+	obs := []string{
+		"pkg=bigbluebutton|ii |1:4.1-3", "candidate=bigbluebutton|1:4.1-5",
+		"pkg=bbb-html5|ii |1:4.1-40", "candidate=bbb-html5|1:4.1-44",
+		"pkg=bbb-web|ii |1:4.1-12", "candidate=bbb-web|1:4.1-12",
+		"pkg=bbb-demo|rc |1:2.5-1", "candidate=bbb-demo|1:2.5-2",
+		"pkg=bbb-playback|ii |1:4.1-2", "candidate=bbb-playback|(none)",
+		"pkg=bigbluebutton|ii |1:4.1-3", "meetings=0",
+	}
+	up := &BBBPackagesStep{Packages: provision.PackagesStep{Names: []string{"bigbluebutton"}}, Upgrade: true}
+	c, err := up.Plan(obs)
+	if err != nil || c == nil {
+		t.Fatalf("upgrade plan: %+v %v", c, err)
+	}
+	if want := "bbb-html5 1:4.1-40→1:4.1-44, bigbluebutton 1:4.1-3→1:4.1-5"; c.Summary != want {
+		t.Errorf("summary %q, want %q", c.Summary, want)
+	}
+	for _, part := range []string{"--force-confold install -- 'bbb-html5=1:4.1-44' 'bigbluebutton=1:4.1-5'", "apt-get -q -o DPkg::Lock::Timeout=300 update"} {
+		if !strings.Contains(c.Script, part) {
+			t.Errorf("script lacks %q:\n%s", part, c.Script)
+		}
+	}
+	if _, err := up.Plan(append(obs[:len(obs)-1:len(obs)-1], "meetings=2")); err == nil || !strings.Contains(err.Error(), "2 meeting(s)") {
+		t.Errorf("an upgrade under live meetings: %v", err)
+	}
+	if m, err := up.Moves(obs); err != nil || !strings.HasPrefix(m, "bbb-html5 ") {
+		t.Errorf("moves: %q %v", m, err)
+	}
+
+	pinned := &BBBPackagesStep{Packages: provision.PackagesStep{Names: []string{"bigbluebutton=1:4.1-3"}}, Upgrade: true}
+	if c, err := pinned.Plan(obs); err != nil || c == nil || c.Summary != "bbb-html5 1:4.1-40→1:4.1-44" {
+		t.Errorf("a pinned bigbluebutton moved, or its components did not: %+v %v", c, err)
+	}
+	if c, err := (&BBBPackagesStep{Packages: provision.PackagesStep{Names: []string{"bigbluebutton"}}}).Plan(obs); c != nil || err != nil {
+		t.Errorf("omc up moved an installed BBB: %+v %v", c, err)
+	}
+	latest := []string{"pkg=bigbluebutton|ii |1:4.1-5", "candidate=bigbluebutton|1:4.1-5", "meetings=0"}
+	if m, err := up.Moves(latest); m != "" || err != nil {
+		t.Errorf("at the latest, moves %q %v", m, err)
+	}
+	if _, err := up.Plan(append([]string{"aptupdate=failed"}, latest...)); err == nil || !strings.Contains(err.Error(), "apt-get update failed") {
+		t.Errorf("a failed apt-get update: %v", err)
+	}
+	// The probe refreshes the lists and asks for BBB's installed
+	// components; only upgrade mode costs that.
+	p := up.Probe()
+	for _, part := range []string{"apt-get -q -o DPkg::Lock::Timeout=300 update", "dpkg-query -W -f='${Package}\\n' 'bbb-*'", "apt-cache policy", "'bigbluebutton'"} {
+		if !strings.Contains(p, part) {
+			t.Errorf("upgrade probe lacks %q:\n%s", part, p)
+		}
+	}
+	if strings.Contains((&BBBPackagesStep{Packages: up.Packages}).Probe(), "apt-get") {
+		t.Error("omc up's probe runs apt-get")
+	}
+	golden(t, "bbb-upgrade", "# probe\n"+p+"\n# plan: "+c.Summary+"\n"+c.Script+"\n")
 }

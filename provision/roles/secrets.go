@@ -100,6 +100,11 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 				out = append(out, v)
 			}
 		}
+		if s.Greenlight != nil {
+			if key, pg, err := x.greenlight(n, s); err == nil {
+				out = append(out, key, pg)
+			}
+		}
 		out = append(out, x.backupSecrets(n, s)...) // the restic password, backend credentials
 	}
 	return out

@@ -35,14 +35,12 @@ type Settings struct {
 	BBBRepo       Repo
 	BBBPackages   []string
 	BBBForce      bool
-	// Rolling is set by omc upgrade for the node it has drained: only
-	// then may a pool node's BBB change version (RollingSetting).
-	Rolling    bool
-	BBB        map[string]any
-	Sysctl     map[string]*string
-	Bandwidth  *Bandwidth
-	Backup     *BackupSettings     // backup.go
-	Monitoring *MonitoringSettings // monitoring.go
+	BBB           map[string]any
+	Sysctl        map[string]*string
+	Bandwidth     *Bandwidth
+	Backup        *BackupSettings     // backup.go
+	Monitoring    *MonitoringSettings // monitoring.go
+	Greenlight    *GreenlightSettings // greenlight.go
 }
 
 // Admin is an operator account: key logins and passwordless sudo.
@@ -203,7 +201,6 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 		BBBOS:         r.str("bbb_os", "", regexp.MustCompile(`^[a-z]+-[0-9.]+$`)),
 		BBBPackages:   r.list("bbb_packages", regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$`)),
 		BBBForce:      r.boolean("bbb_force", false),
-		Rolling:       r.boolean(RollingSetting, false),
 		BBB:           r.mapping("bbb"),
 	}
 	for _, ip := range []struct{ key, v string }{{"public_ip", s.PublicIP}, {"private_ip", s.PrivateIP}} {
@@ -229,6 +226,7 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 	s.Admins = readAdmins(r)
 	s.Backup = readBackup(r)
 	s.Monitoring = readMonitoring(r)
+	s.Greenlight = readGreenlight(r)
 	if rr := r.sub("bbb_repo", "url", "suite", "components", "key_url", "trusted"); rr != nil {
 		s.BBBRepo = Repo{URL: rr.str("url", "", reURL), Suite: rr.str("suite", "", reWord),
 			Components: rr.str("components", "main", regexp.MustCompile(`^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$`)),
