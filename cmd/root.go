@@ -131,6 +131,7 @@ each Scalelite pool equal to the inventory.`,
 		newRestoreCmd(s, g),
 		newMonitoringCmd(s, g),
 		newVersionCmd(s, g),
+		newCompletionCmd(s),
 	)
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
@@ -139,6 +140,7 @@ each Scalelite pool equal to the inventory.`,
 		Run:   func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, exitCodesHelp) },
 	})
 	needSubcommand(root)
+	addCompletions(root, g)
 	// "omc help exit-codes" shows the topic without running anything.
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
