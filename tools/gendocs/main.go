@@ -4,14 +4,16 @@
 //	go run ./tools/gendocs [-dir build]
 //
 // It writes DIR/completions/omc.bash, _omc (zsh) and omc.fish, and
-// DIR/man/omc.1 plus one page per command (omc-up.1, …), generated from
-// the same command tree and help texts as omc --help. Man page dates come
+// DIR/man/omc.1.gz plus one page per command (omc-up.1.gz, …), generated
+// from the same command tree and help texts as omc --help; gzipped, as
+// Debian's policy asks of installed pages, and man reads them so. Man page dates come
 // from $SOURCE_DATE_EPOCH when set (GoReleaser sets it to the commit
 // time), so a rebuild of a tag gives the same files.
 package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"flag"
 	"fmt"
 	"os"
@@ -56,5 +58,41 @@ func generate(dir string) error {
 	}
 	root := cmd.Root()
 	root.DisableAutoGenTag = true
-	return doc.GenManTree(root, &doc.GenManHeader{Title: "OMC", Section: "1", Source: "omc", Manual: "omc manual"}, man)
+	if err := doc.GenManTree(root, &doc.GenManHeader{Title: "OMC", Section: "1", Source: "omc", Manual: "omc manual"}, man); err != nil {
+		return err
+	}
+	pages, err := filepath.Glob(filepath.Join(man, "*.1"))
+	if err != nil {
+		return err
+	}
+	for _, p := range pages {
+		if err := gzipFile(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// gzipFile replaces p by p.gz, with no name or time in the gzip header,
+// so the same page gives the same bytes.
+func gzipFile(p string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var z bytes.Buffer
+	w, err := gzip.NewWriterLevel(&z, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := os.WriteFile(p+".gz", z.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Remove(p)
 }
