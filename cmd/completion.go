@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -91,6 +92,12 @@ func addCompletions(root *cobra.Command, g *globalOptions) {
 			flag("tenant", func(c *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 				return completeNames(g, tenantNames("")), cobra.ShellCompDirectiveNoFileComp
 			})
+		}
+		flag("month", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return recentMonths(time.Now()), cobra.ShellCompDirectiveNoFileComp
+		})
+		if c.CommandPath() == "omc invoice" {
+			_ = c.MarkFlagDirname("out")
 		}
 		flag("limit", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return completeNames(g, nodeNames), cobra.ShellCompDirectiveNoFileComp
@@ -249,6 +256,13 @@ func tenantNames(group string) func(*inventory.Inventory) []string {
 		}
 		return out
 	}
+}
+
+// recentMonths are the months an invoice or report is usually for: the
+// last one first, then this one.
+func recentMonths(now time.Time) []string {
+	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.Local)
+	return []string{this.AddDate(0, -1, 0).Format("2006-01") + "\tlast month", this.Format("2006-01") + "\tthis month, so far"}
 }
 
 // bbbLines are the BBB lines omc knows, newest first, with their OS.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // completionInventory writes an inventory with two groups (one with a
@@ -141,6 +142,10 @@ func TestCompletionQuietWithoutInventory(t *testing.T) {
 			t.Errorf("-i %s: exit %d, stdout %q, stderr %q; want only :4 and no error", inv, code, out, errb)
 		}
 	}
+	// invoice --out is a directory.
+	if out, _, _ := run(t, "", "__complete", "invoice", "--out", ""); out != ":16\n" {
+		t.Errorf("invoice --out completion = %q, want the directory filter (:16)", out)
+	}
 	// -i itself completes YAML files.
 	out, _, _ := run(t, "", "__complete", "status", "-i", "")
 	if out != "yaml\nyml\n:8\n" {
@@ -163,5 +168,18 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	if _, _, code := run(t, "", "completion", "tcsh"); code != ExitUsage {
 		t.Errorf("omc completion tcsh: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+func TestCompletionMonths(t *testing.T) {
+	isolate(t)
+	got := recentMonths(time.Date(2026, 1, 31, 23, 0, 0, 0, time.Local))
+	if len(got) != 2 || !strings.HasPrefix(got[0], "2025-12\t") || !strings.HasPrefix(got[1], "2026-01\t") {
+		t.Errorf("recentMonths(2026-01-31) = %q, want 2025-12 then 2026-01", got)
+	}
+	for _, args := range [][]string{{"invoice", "--month", ""}, {"usage", "report", "--month", "2"}} {
+		if got, _ := complete(t, args...); len(got) != 2 {
+			t.Errorf("omc __complete %q = %q, want two months", args, got)
+		}
 	}
 }
