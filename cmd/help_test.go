@@ -13,7 +13,8 @@ import (
 )
 
 // TestHelpStyle walks the command tree: every runnable command shows an
-// example, Short lines read alike (capital first, no final period), and
+// example (indented, as cobra prints it under "Examples:"), Short lines
+// read alike (capital first, no final period), and
 // no help text sends users to go doc or the README, which people who
 // installed a package do not have.
 func TestHelpStyle(t *testing.T) {
@@ -36,6 +37,14 @@ func TestHelpStyle(t *testing.T) {
 			if strings.HasSuffix(c.Short, ".") {
 				t.Errorf("%s: Short %q ends with a period", path, c.Short)
 			}
+		}
+		for _, line := range strings.Split(c.Example, "\n") {
+			if line != "" && !strings.HasPrefix(line, "  ") {
+				t.Errorf("%s: example line %q is not indented by two spaces like the others", path, line)
+			}
+		}
+		if c.Example != "" && !strings.Contains(c.Example, "omc ") {
+			t.Errorf("%s: the example never runs omc", path)
 		}
 		texts := []string{c.Short, c.Long, c.Example}
 		c.Flags().VisitAll(func(f *pflag.Flag) { texts = append(texts, f.Usage) })
