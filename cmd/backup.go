@@ -45,7 +45,7 @@ func newBackupCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Short: "Nightly restic backups of the nodes (settings.backup)",
 		Long: `Nodes whose settings have a backup block back up nightly with restic, to the
 repository the inventory names (omc up installs and schedules it; see
-go doc ./provision/roles). These commands look at the backups.`,
+omc help settings). These commands look at the backups.`,
 		Args: noArgs,
 	}
 	c.AddCommand(newBackupStatusCmd(s, g), newBackupSecretsCmd(s, g))
@@ -68,7 +68,8 @@ machine, shown as node omc-secrets, target secrets.
 A target is not ok when it has no snapshot, when its newest is older than
 --max-age (a day), or when the repository cannot be read; a failed last
 run is reported too. Then omc backup status exits 6, so monitoring can run
-it. With -o json it prints one object (version 1, see README).`,
+it. With -o json it prints one object (version 1: fields are only ever
+added within a version).`,
 		Example: `  omc backup status
   omc backup status eu-1 -o json
   omc backup status --secrets`,
@@ -148,7 +149,7 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 		}
 	}
 	if len(backed) == 0 && !o.Secrets {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has backup settings (settings.backup; see go doc ./provision/roles)")}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has backup settings (settings.backup; see omc help settings)")}
 	}
 	red := redact.New(secretValues(inv)...)
 	machines, _, err := machinesFor(ctx, s, inv, backed, provision.Plan)

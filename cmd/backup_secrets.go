@@ -106,7 +106,7 @@ func secretsBackupRepo(inv *inventory.Inventory) (*secretsRepo, error) {
 		}
 	}
 	if first == nil {
-		return nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: no node with roles has backup settings (settings.backup.repository names the repository; see go doc ./provision/roles)", inv.Path)}
+		return nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: no node with roles has backup settings (settings.backup.repository names the repository; see omc help settings)", inv.Path)}
 	}
 	r := &secretsRepo{Repository: strings.ReplaceAll(fb.Repository, "{node}", secretsHost)}
 	v, ok := inv.Secret(fb.PasswordSecret)

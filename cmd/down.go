@@ -36,6 +36,9 @@ touched. Asks for confirmation on a terminal; elsewhere --yes is required.
 Claimed (static) servers are never deleted. Hetzner dedicated servers
 (robot) are rentals: they are cancelled only with --cancel and --yes, and
 only those omc ordered, never claimed ones.`,
+		Example: `  omc down dev
+  omc down dev-2 dev-3 --yes
+  omc down eu-1 --limit 'bbb-eu-1-*'`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("name the groups or nodes to take down (omc down GROUP|NODE...)")

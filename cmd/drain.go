@@ -65,7 +65,8 @@ func newEnableCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 it first if Scalelite does not have it. The node must pass the health
 gate (BBB API root with the expected version, a signed getMeetings, the
 pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
-		Args: exactArgs(1, "omc enable NODE"),
+		Example: `  omc enable bbb-eu-1-2`,
+		Args:    exactArgs(1, "omc enable NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
 			return logRun(c.Context(), "enable", func(ctx context.Context) error { return runEnable(ctx, s, g, o) })
@@ -82,6 +83,8 @@ func newRemoveCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 machine is not touched; the node stays held, so omc up registers it again
 but leaves it disabled until omc enable NODE. To retire it for good, take
 it out of the inventory, or use omc scale.`,
+		Example: `  omc remove bbb-eu-1-2
+  omc remove bbb-eu-1-2 --timeout 30m`,
 		Args: exactArgs(1, "omc remove NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]

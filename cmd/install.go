@@ -82,7 +82,7 @@ terminal) give them as flags. Secrets are never flags.`,
 	f.StringVar(&o.Key, "key", "", "SSH private key (default: ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")
 	f.StringVar(&o.Version, "version", roles.NewestLine().Version, "BBB line, with the Ubuntu release it needs: "+roles.KnownLines())
 	f.StringVar(&o.Name, "name", "", "node name in the inventory (default: from the domain)")
-	f.StringVar(&o.Settings, "settings", "", "YAML file of more node settings (see go doc ./provision/roles), e.g. bbb tuning or public_ip behind NAT")
+	f.StringVar(&o.Settings, "settings", "", "YAML file of more node settings (see omc help settings), e.g. bbb tuning or public_ip behind NAT")
 	f.StringSliceVar(&o.IgnoreChecks, "ignore-checks", nil, "checks that may fail: "+strings.Join(installChecks, ", "))
 	f.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (default: no limit)")
 	f.BoolVar(&o.Greenlight, "greenlight", false, "also run Greenlight v3 at / (rooms and sign-in, in Docker), as bbb-install's -g")

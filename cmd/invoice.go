@@ -28,6 +28,8 @@ omc usage report for the month, to the cent: each line is rounded once
 (half up), VAT is taken on the net total. Running it again rewrites the
 same files. Usage without a tenant (no Scalelite tenant-id) is not
 invoiced.`,
+		Example: `  omc invoice --month 2026-11
+  omc invoice --month 2026-11 --out /srv/invoices`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runInvoice(c.Context(), s, g, o) },
 	}

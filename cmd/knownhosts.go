@@ -24,6 +24,8 @@ run records the new one.`,
 	c.AddCommand(&cobra.Command{
 		Use:   "forget HOST[:PORT]",
 		Short: "Forget a host's recorded key, to accept a new one deliberately",
+		Example: `  omc known-hosts forget 203.0.113.10
+  omc known-hosts forget 203.0.113.10:2222`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("usage: omc known-hosts forget HOST[:PORT]")
@@ -50,6 +52,8 @@ run records the new one.`,
 	c.AddCommand(&cobra.Command{
 		Use:   "path",
 		Short: "Print the known-hosts file omc uses",
+		Example: `  omc known-hosts path
+  grep 203.0.113.10 "$(omc known-hosts path)"`,
 		RunE: func(c *cobra.Command, args []string) error {
 			fmt.Fprintln(s.Out, knownHostsPath())
 			return nil

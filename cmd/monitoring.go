@@ -27,7 +27,7 @@ func newMonitoringCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Short: "Prometheus node exporters on the nodes (settings.monitoring)",
 		Long: `Nodes whose settings have a monitoring block run Prometheus's node exporter
 (omc up installs it, bound to one address, its port open only to the
-monitoring sources; see go doc ./provision/roles). No BBB exporter is
+monitoring sources; see omc help settings). No BBB exporter is
 packaged for Debian or Ubuntu, so omc installs none.`,
 		Args: noArgs,
 	}
@@ -121,7 +121,7 @@ func monitoringTargets(ctx context.Context, s *ui.Streams, inv *inventory.Invent
 		}
 	}
 	if len(monitored) == 0 {
-		return nil, nil, &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has monitoring settings (settings.monitoring; see go doc ./provision/roles)")}
+		return nil, nil, &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has monitoring settings (settings.monitoring; see omc help settings)")}
 	}
 	addr := map[string]string{}
 	if len(unknown) > 0 {

@@ -19,6 +19,9 @@ services, handlers. Nothing is changed on any host.
 
 Exit codes: 0 nothing would change, 2 changes are pending (use it in CI to
 detect drift), 1 a host could not be checked, 3 invalid inventory.`,
+		Example: `  omc plan
+  omc plan eu-1 --limit 'bbb-eu-1-*'
+  omc plan -o json | jq 'select(.type == "step")'`,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Targets = args
 			return converge(c.Context(), s, g, o, provision.Plan)

@@ -22,6 +22,8 @@ func newRebuildCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Long: `Rebuild the selected machines from their image, keeping name, address and
 host key, then run the steps on them as "omc up" does. For CI's dev
 machines; everything on the machines' disks is lost.`,
+		Example: `  omc rebuild dev
+  omc rebuild dev-1 --yes`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError("name the groups or nodes to rebuild")

@@ -131,18 +131,23 @@ each Scalelite pool equal to the inventory.`,
 		newRestoreCmd(s, g),
 		newMonitoringCmd(s, g),
 		newVersionCmd(s, g),
+		newCompletionCmd(s),
+		newSettingsTopic(s),
 	)
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
 		Short: "What omc's exit codes mean",
 		Long:  exitCodesHelp,
-		Run:   func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, exitCodesHelp) },
+		Example: `  omc help exit-codes
+  omc plan; [ $? -eq 2 ] && echo "changes pending"`,
+		Run: func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, exitCodesHelp) },
 	})
 	needSubcommand(root)
+	addCompletions(root, g)
 	// "omc help exit-codes" shows the topic without running anything.
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
-		Short: "Help about any command or topic (exit-codes)",
+		Short: "Help about any command or topic (exit-codes, settings)",
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 && args[0] == "exit-codes" {
 				fmt.Fprint(s.Out, exitCodesHelp)

@@ -15,7 +15,8 @@ func newSchemaCmd(s *ui.Streams) *cobra.Command {
 for example, with the YAML language server, put
   # yaml-language-server: $schema=omc.schema.json
 at the top of omc.yaml after "omc schema > omc.schema.json".`,
-		Args: noArgs,
+		Example: `  omc schema > omc.schema.json`,
+		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			b, err := inventory.Schema()
 			if err != nil {

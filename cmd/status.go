@@ -47,7 +47,7 @@ A node is unhealthy when its health gate fails (BBB API, secret, TLS,
 TURN), when Scalelite does not have it or sees it offline, or when it is
 out of service without an operator having drained it. Then omc status
 exits 5, so monitoring can run it. With -o json it prints one object
-(version 1, see README).
+(version 1: fields are only ever added within a version).
 
 --watch redraws a live view of the pools on the terminal every --interval
 until Ctrl-C. --html FILE also writes a static, public-safe status page

@@ -65,8 +65,12 @@ at the size a node last listed; once per tenant with multitenancy, at
 https://TENANT.SCALELITE-HOST, also for api: rake pools). Samples are keyed by
 node and minute and written in one transaction, so running collect twice
 in a minute counts nothing twice and a crash leaves nothing half-counted.
-Participant-minutes between two samples count at most 5 minutes (see
-go doc ./usage). Exit code 1 when a node could not be sampled.`,
+Participant-minutes between two samples count at most 5 minutes, so a
+collector that was down for an hour never bills an hour it did not see.
+Exit code 1 when a node could not be sampled.`,
+		Example: `  omc usage collect
+  # every minute, from cron:
+  * * * * * omc usage collect -i /etc/omc/omc.yaml`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runUsageCollect(c.Context(), s, g, co) },
 	}
@@ -78,6 +82,8 @@ go doc ./usage). Exit code 1 when a node could not be sampled.`,
 and peak recording storage for a month, and with the inventory's price
 list its net, VAT and total: the same figures omc invoice bills. -o json
 gives one object, -o csv one row per tenant.`,
+		Example: `  omc usage report --month 2026-11
+  omc usage report --month 2026-11 --tenant school-a -o csv > school-a.csv`,
 		Args:        noArgs,
 		Annotations: map[string]string{csvOK: "true"},
 		RunE:        func(c *cobra.Command, _ []string) error { return runUsageReport(c.Context(), s, g, ro) },

@@ -26,6 +26,9 @@ func newValidateCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 printed as FILE:LINE:COL: message, all at once; the exit code is 3 when
 the file is invalid. With --show, print each node as omc sees it after
 merging defaults, group and node (secrets by reference, never by value).`,
+		Example: `  omc validate -i examples/omc.yaml
+  omc validate eu-1 --show
+  omc validate --secrets`,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Targets = args
 			return runValidate(s, g, o)

@@ -11,9 +11,10 @@ import (
 
 func newVersionCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print omc's version",
-		Args:  noArgs,
+		Use:     "version",
+		Short:   "Print omc's version",
+		Example: `  omc version`,
+		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if g.json() {
 				ui.NewJSONLines(s.Out).Write(map[string]string{"version": version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})

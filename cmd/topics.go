@@ -1,0 +1,25 @@
+package cmd
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/provision/roles"
+)
+
+// newSettingsTopic is omc help settings: the node settings reference,
+// which lives in provision/roles' package documentation, for people who
+// have the binary but not the source.
+func newSettingsTopic(s *ui.Streams) *cobra.Command {
+	return &cobra.Command{
+		Use:   "settings",
+		Short: "The node settings omc's roles read, with their defaults",
+		Long:  roles.SettingsHelp(),
+		Example: `  omc help settings
+  omc settings | less`,
+		Args: cobra.NoArgs,
+		Run:  func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, c.Long) },
+	}
+}
