@@ -261,15 +261,9 @@ func TestSoakHostilePool(t *testing.T) {
 		if code != 0 {
 			continue
 		}
-		if len(faults) == 1 && strings.HasPrefix(faults[0], "[] to ") && (cmd == "remove" || cmd == "tenant list" || cmd == "status") {
-			// An empty list has the right shape: omc believes it (see
-			// docs/reliability.md, "What failed").
-			s.saw(fmt.Sprintf("%s believed an empty list", cmd))
-			if cmd == "remove" {
-				r.up(nodes...)
-			}
-			continue
-		}
+		// An empty list is never Scalelite's answer (an empty pool is a
+		// 404, no tenants a message): omc refuses it, so a run that
+		// "succeeded" on one is checked like any other below.
 		switch cmd {
 		case "status":
 			// A node out of the pool by an operator's hold is healthy

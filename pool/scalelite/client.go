@@ -378,8 +378,11 @@ func (c *Client) List(ctx context.Context) ([]pool.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ws == nil { // null: an empty pool is a 404, never null
-		return nil, c.shapeError("getServers", "a list of servers", data)
+	if len(ws) == 0 {
+		// Scalelite answers an empty pool with 404 "No servers are
+		// configured" (servers_controller.rb, 1.5.1 to 1.8.5), never with
+		// null or []: believing [] would make omc re-register every node.
+		return nil, c.shapeError("getServers", "a list of servers (Scalelite answers an empty pool with 404, never an empty list)", data)
 	}
 	out := make([]pool.Server, len(ws))
 	for i, w := range ws {
@@ -542,8 +545,10 @@ func (c *Client) Tenants(ctx context.Context) ([]pool.Tenant, error) {
 		return nil, nil // {"message":"No tenants exist"}
 	}
 	var ws []wireTenant
-	if err := json.Unmarshal(raw, &ws); err != nil || ws == nil {
-		return nil, c.shapeError("getTenants", "a list of tenants", raw)
+	if err := json.Unmarshal(raw, &ws); err != nil || len(ws) == 0 {
+		// No tenants is {"message":"No tenants exist"} (tenants_controller.rb),
+		// never null or [].
+		return nil, c.shapeError("getTenants", "a list of tenants (Scalelite says \"No tenants exist\" when there are none)", raw)
 	}
 	out := make([]pool.Tenant, len(ws))
 	for i, w := range ws {

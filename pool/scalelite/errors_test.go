@@ -169,6 +169,7 @@ func TestAnswersOfTheWrongShapeAreErrors(t *testing.T) {
 	for name, body := range map[string]string{
 		"null":        `null`,
 		"empty":       `{}`,
+		"empty list":  `[]`,
 		"success XML": `<response><returncode>SUCCESS</returncode><version>2.0</version></response>`,
 	} {
 		t.Run(name, func(t *testing.T) {
