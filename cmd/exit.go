@@ -20,7 +20,7 @@ const (
 	ExitPending     = 2   // plan: changes are pending (drift)
 	ExitInventory   = 3   // the inventory is invalid; nothing was contacted
 	ExitUsage       = 4   // bad command line: unknown flag, missing argument
-	ExitUnhealthy   = 5   // status: a pool node is unhealthy
+	ExitUnhealthy   = 5   // status: a node is unhealthy
 	ExitBackupStale = 6   // backup status: a backup is missing or too old
 	ExitInterrupt   = 130 // interrupted (Ctrl-C / SIGTERM)
 )
@@ -34,8 +34,8 @@ const exitCodesHelp = `omc exits with one of these codes:
   3    the inventory is invalid (errors are printed as FILE:LINE:COL);
        nothing was contacted
   4    usage error: unknown command or flag, missing argument
-  5    "omc status" only: a pool node is unhealthy (or Scalelite did
-       not answer); use it from monitoring
+  5    "omc status" only: a node is unhealthy (or its pool's Scalelite
+       did not answer); use it from monitoring
   6    "omc backup status" only: a node's backup target has no snapshot
        newer than --max-age (a day), or its repository cannot be read
   130  interrupted by Ctrl-C or SIGTERM; each host stops at its current

@@ -918,7 +918,7 @@ func TestSTUNBindingIgnoresOtherAnswers(t *testing.T) {
 
 func TestExitCodeFiveIsDocumented(t *testing.T) {
 	out, _, code := run(t, "", "help", "exit-codes")
-	if code != 0 || !strings.Contains(out, `5    "omc status" only: a pool node is unhealthy`) {
+	if code != 0 || !strings.Contains(out, `5    "omc status" only: a node is unhealthy`) {
 		t.Fatalf("%d\n%s", code, out)
 	}
 	readme, err := os.ReadFile("../README.md")
