@@ -194,6 +194,13 @@ func TestUpPlanJSONAndSecrets(t *testing.T) {
 	if code != ExitError || !strings.Contains(errs, "h0:") || !strings.Contains(errs, "1 of 2 hosts failed; full log:") {
 		t.Fatalf("down host: code %d\n%s\n%s", code, out, errs)
 	}
+	// The failed host is logged at error level.
+	logPath := strings.TrimSpace(errs[strings.LastIndex(errs, "full log: ")+len("full log: "):])
+	logText, err = os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(logText), "level=ERROR msg=event host=h0") {
+		t.Fatalf("debug log %s: %v\n%s", logPath, err, logText)
+	}
+	seen.Write(logText)
 	if strings.Contains(seen.String(), secret) {
 		t.Fatal("the secret appeared in output or the debug log")
 	}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/user"
 	"strconv"
@@ -92,7 +93,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
 	red := redact.New(secretValues(inv)...)
-	log, logPath, closeLog := openRunLog(red, command)
+	log, logPath, closeLog := openRunLog(s, red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
 
@@ -112,7 +113,11 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	}
 	collector := ui.NewCollector()
 	obs := ui.Multi{collector, provision.ObserverFunc(func(e provision.Event) {
-		log.Info("event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
+		level := slog.LevelInfo
+		if e.Status == "failed" {
+			level = slog.LevelError
+		}
+		log.Log(context.Background(), level, "event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
 	})}
 	var jsonOut *ui.JSONLines
 	var live *ui.Live

@@ -47,7 +47,7 @@ once.`,
 		Args: exactArgs(1, "omc drain NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return logRun(c.Context(), "drain", func(ctx context.Context) error { return runDrain(ctx, s, g, o) })
+			return logRun(c.Context(), s, "drain", func(ctx context.Context) error { return runDrain(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
@@ -69,7 +69,7 @@ pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
 		Args:    exactArgs(1, "omc enable NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return logRun(c.Context(), "enable", func(ctx context.Context) error { return runEnable(ctx, s, g, o) })
+			return logRun(c.Context(), s, "enable", func(ctx context.Context) error { return runEnable(ctx, s, g, o) })
 		},
 	}
 }
@@ -88,7 +88,7 @@ it out of the inventory, or use omc scale.`,
 		Args: exactArgs(1, "omc remove NODE"),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Node = args[0]
-			return logRun(c.Context(), "remove", func(ctx context.Context) error { return runRemove(ctx, s, g, o) })
+			return logRun(c.Context(), s, "remove", func(ctx context.Context) error { return runRemove(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")

@@ -682,8 +682,8 @@ func reportChange(s *ui.Streams, g *globalOptions, red *redact.Redactor, group s
 }
 
 // openRunLogFor starts the debug log of a pool command.
-func openRunLogFor(red *redact.Redactor, command string) (func(msg string, args ...any), string, func()) {
-	log, path, closeFn := openRunLog(red, command)
+func openRunLogFor(s *ui.Streams, red *redact.Redactor, command string) (func(msg string, args ...any), string, func()) {
+	log, path, closeFn := openRunLog(s, red, command)
 	return func(msg string, args ...any) { log.Info(msg, args...) }, path, closeFn
 }
 

@@ -46,7 +46,7 @@ reached or a node is left out for a reason other than an operator's drain.`,
   omc pool sync bbb-eu-1-2 -o json`,
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Targets = args
-			return logRun(c.Context(), "pool-sync", func(ctx context.Context) error { return runPoolSync(ctx, s, g, o) })
+			return logRun(c.Context(), s, "pool-sync", func(ctx context.Context) error { return runPoolSync(ctx, s, g, o) })
 		},
 	}
 	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show the changes, make none")

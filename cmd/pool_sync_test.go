@@ -232,3 +232,27 @@ func TestPoolBBBChecksumSignsTheNodesCalls(t *testing.T) {
 		t.Fatalf("bbb-1 %s", sv.State)
 	}
 }
+
+// --debug (or OMC_DEBUG=1) mirrors the run's debug log to stderr, masked
+// like the file; without it stderr carries no log lines.
+func TestDebugMirrorsTheLogToStderr(t *testing.T) {
+	r := newPoolRig(t, staticNodes)
+	r.threeUp()
+	r.sl.Poll(context.Background())
+	out, errs, _ := run(t, "", "status", "--debug", "-i", r.inv)
+	r.seen.WriteString(out + errs)
+	if !strings.Contains(errs, "msg=start command=status") || !strings.Contains(errs, "path=/scalelite/api/getServers") {
+		t.Fatalf("--debug: stderr %q", errs)
+	}
+	t.Setenv("OMC_DEBUG", "1")
+	_, errs, _ = run(t, "", "status", "-i", r.inv)
+	r.seen.WriteString(errs)
+	if !strings.Contains(errs, "msg=start command=status") {
+		t.Fatalf("OMC_DEBUG=1: stderr %q", errs)
+	}
+	t.Setenv("OMC_DEBUG", "")
+	_, errs, _ = run(t, "", "status", "-i", r.inv)
+	if strings.Contains(errs, "msg=") {
+		t.Fatalf("without --debug: stderr %q", errs)
+	}
+}

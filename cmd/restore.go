@@ -78,7 +78,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s has no backup settings (settings.backup), so there is nothing to restore from", where, n.Name)}
 	}
 	red := redact.New(secretValues(inv)...)
-	log, logPath, closeLog := openRunLog(red, "restore")
+	log, logPath, closeLog := openRunLog(s, red, "restore")
 	defer closeLog()
 	log.Info("start", "command", "restore", "inventory", inv.Path, "node", n.Name, "snapshot", o.Snapshot, "force", o.Force, "version", version)
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -100,6 +101,7 @@ each Scalelite pool equal to the inventory.`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.Inventory, "inventory", "i", "", "inventory file, - for stdin (default: $OMC_INVENTORY, else ./omc.yaml)")
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (csv: omc usage report)")
+	pf.BoolVar(&s.Debug, "debug", os.Getenv("OMC_DEBUG") == "1", "also write the run's debug log (secrets masked) to stderr (default: $OMC_DEBUG=1)")
 	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
 		g.ctx = c.Context()
 		if g.Output != "text" && g.Output != "json" && (g.Output != "csv" || c.Annotations[csvOK] == "") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/ui"
 )
 
 // keepLogs is how many debug logs stay in the state dir.
@@ -20,7 +22,7 @@ const keepLogs = 50
 // openRunLog starts the full debug log of one run: every script sent to a
 // host with its timing and result, secrets masked. The screen stays terse;
 // when a run fails, the error names this file.
-func openRunLog(red *redact.Redactor, command string) (*slog.Logger, string, func()) {
+func openRunLog(s *ui.Streams, red *redact.Redactor, command string) (*slog.Logger, string, func()) {
 	dir := filepath.Join(stateDir(), "logs")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return slog.New(slog.DiscardHandler), "", func() {}
@@ -46,8 +48,16 @@ func openRunLog(red *redact.Redactor, command string) (*slog.Logger, string, fun
 	}
 	w := red.Writer(f)
 	pruneLogs(dir)
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})), path, func() {
+	var out io.Writer = w
+	closeMirror := func() {}
+	if s != nil && s.Debug {
+		// The same lines on stderr, masked by the same redactor.
+		m := red.Writer(s.Err)
+		out, closeMirror = io.MultiWriter(w, m), func() { _ = m.Close() }
+	}
+	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})), path, func() {
 		_ = w.Close()
+		closeMirror()
 		_ = f.Close()
 	}
 }
@@ -70,10 +80,10 @@ type runRedactorKey struct{}
 // logRun runs a pool command with its debug log: opened before the
 // inventory is read, with a redactor the command fills in (runRedactor)
 // as it learns the secrets, so that nothing it logs shows one.
-func logRun(ctx context.Context, command string, run func(ctx context.Context) error) error {
+func logRun(ctx context.Context, s *ui.Streams, command string, run func(ctx context.Context) error) error {
 	red := redact.New()
 	ctx = context.WithValue(ctx, runRedactorKey{}, red)
-	ctx, path, closeLog := startRunLog(ctx, red, command)
+	ctx, path, closeLog := startRunLog(ctx, s, red, command)
 	defer closeLog()
 	return endRunLog(ctx, run(ctx), path)
 }
@@ -93,8 +103,8 @@ func runRedactor(ctx context.Context, secrets ...string) *redact.Redactor {
 // openPool finds it: every call to Scalelite and the nodes' BBB APIs is
 // logged there (method, host, path, status, time; never a query, which
 // carries a checksum).
-func startRunLog(ctx context.Context, red *redact.Redactor, command string, args ...any) (context.Context, string, func()) {
-	log, path, closeFn := openRunLog(red, command)
+func startRunLog(ctx context.Context, s *ui.Streams, red *redact.Redactor, command string, args ...any) (context.Context, string, func()) {
+	log, path, closeFn := openRunLog(s, red, command)
 	log.Info("start", append([]any{"command", command, "version", version}, args...)...)
 	return context.WithValue(ctx, runLogKey{}, log), path, closeFn
 }

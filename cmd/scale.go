@@ -187,7 +187,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 	if err != nil {
 		return err
 	}
-	logf, logPath, closeLog := openRunLogFor(red, "scale")
+	logf, logPath, closeLog := openRunLogFor(s, red, "scale")
 	defer closeLog()
 	logf("start", "command", "scale", "group", grp.Name, "from", from, "to", to)
 	kh := &remote.KnownHosts{Path: knownHostsPath()}

@@ -67,7 +67,7 @@ node turns unhealthy or healthy again: the page's incidents.`,
 				// A live view refreshes for hours: no per-call log.
 				return runStatus(c.Context(), s, g, o)
 			}
-			return logRun(c.Context(), "status", func(ctx context.Context) error { return runStatus(ctx, s, g, o) })
+			return logRun(c.Context(), s, "status", func(ctx context.Context) error { return runStatus(ctx, s, g, o) })
 		},
 	}
 	f := c.Flags()

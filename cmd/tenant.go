@@ -63,7 +63,7 @@ With several pools, name one with --pool GROUP.`,
 				if len(args) != 1 {
 					return usageError("usage: omc tenant list")
 				}
-				return logRun(c.Context(), "tenant-list", func(ctx context.Context) error { return runTenantList(ctx, s, g, o) })
+				return logRun(c.Context(), s, "tenant-list", func(ctx context.Context) error { return runTenantList(ctx, s, g, o) })
 			}
 			if len(args) != 2 {
 				return usageError("usage: omc tenant %s NAME", verb)
@@ -74,11 +74,11 @@ With several pools, name one with --pool GROUP.`,
 			}
 			switch verb {
 			case "add":
-				return logRun(c.Context(), "tenant-add", func(ctx context.Context) error { return runTenantAdd(ctx, s, g, o) })
+				return logRun(c.Context(), s, "tenant-add", func(ctx context.Context) error { return runTenantAdd(ctx, s, g, o) })
 			case "rotate":
-				return logRun(c.Context(), "tenant-rotate", func(ctx context.Context) error { return runTenantRotate(ctx, s, g, o) })
+				return logRun(c.Context(), s, "tenant-rotate", func(ctx context.Context) error { return runTenantRotate(ctx, s, g, o) })
 			case "disable":
-				return logRun(c.Context(), "tenant-disable", func(ctx context.Context) error { return runTenantDisable(ctx, s, g, o) })
+				return logRun(c.Context(), s, "tenant-disable", func(ctx context.Context) error { return runTenantDisable(ctx, s, g, o) })
 			}
 			return usageError("unknown tenant command %q: add, list, rotate or disable", verb)
 		},

@@ -113,7 +113,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		return usageError("group %s has no pool (groups.%s.pool)", grp.Name, grp.Name)
 	}
 	red := redact.New(poolSecrets(inv)...)
-	logf, logPath, closeLog := openRunLogFor(red, "upgrade")
+	logf, logPath, closeLog := openRunLogFor(s, red, "upgrade")
 	defer closeLog()
 	logf("start", "command", "upgrade", "group", grp.Name, "to", o.To, "batch", o.Batch)
 	fp, err := openPool(ctx, s, inv, grp, o.deps, red)

@@ -24,6 +24,9 @@ type Streams struct {
 	OutColor, ErrColor bool
 	// CI is set when CI=true: plain lines only, never prompts.
 	CI bool
+	// Debug mirrors each run's debug log (secrets masked) to Err
+	// (--debug, OMC_DEBUG=1).
+	Debug bool
 }
 
 // System returns the process's streams with terminal and colour detected
