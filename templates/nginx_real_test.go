@@ -1,0 +1,208 @@
+package templates
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omc-coop/omc/internal/testenv"
+)
+
+// TestNginxRoutesGreenlightAndBBB runs a real nginx with omc's BBB site
+// behind haproxy (plain HTTP with the PROXY protocol, as haproxy hands it
+// over) and Greenlight's snippet, both rendered as on a node. Only paths
+// are moved into a temporary directory and the upstreams point at
+// loopback stand-ins; BBB's own location files (which the bbb packages
+// install into /etc/bigbluebutton/nginx) are small stand-ins proxying
+// /bigbluebutton to bbb-web and /html5client to html5.
+func TestNginxRoutesGreenlightAndBBB(t *testing.T) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+			if _, e := os.Stat(p); e == nil {
+				bin, err = p, nil
+			}
+		}
+	}
+	if err != nil {
+		testenv.Missing(t, "nginx not installed (apt-get install nginx-light): the Greenlight routing test needs a real nginx")
+	}
+
+	backend := func(name string) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Like a websocket server, upgrade only when both headers ask.
+			if r.Header.Get("Upgrade") == "websocket" && strings.EqualFold(r.Header.Get("Connection"), "upgrade") {
+				hj, ok := w.(http.Hijacker)
+				if !ok {
+					http.Error(w, "no hijack", 500)
+					return
+				}
+				c, rw, err := hj.Hijack()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Backend: %s\r\n\r\n", name)
+				rw.Flush()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				line, _ := rw.ReadString('\n') // echo one line over the upgraded stream
+				fmt.Fprintf(rw, "%s says %s", name, line)
+				rw.Flush()
+				return
+			}
+			w.Header().Set("X-Backend", name)
+			fmt.Fprintf(w, "%s %s proto=%s", name, r.URL.Path, r.Header.Get("X-Forwarded-Proto"))
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	gl, web, html5 := backend("greenlight"), backend("bbb-web"), backend("html5")
+	port := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
+
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		must(os.MkdirAll(filepath.Dir(p), 0o755))
+		must(os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	// A free loopback port for nginx (closed again just before nginx binds it).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	listen := l.Addr().String()
+	l.Close()
+
+	glFile := filepath.Join(dir, "omc-greenlight.nginx")
+	snippet, err := Render(GreenlightNginx, Greenlight{Port: port(gl)})
+	must(err)
+	write("omc-greenlight.nginx", string(snippet))
+	site, err := Render(NginxBBB, Nginx{Domain: "bbb-1.example.org", Behind: listen, Frontend: glFile})
+	must(err)
+	assets := filepath.Join(dir, "assets")
+	write("assets/favicon.ico", "bbb-default-asset")
+	s := string(site)
+	for old, repl := range map[string]string{
+		"/etc/bigbluebutton/nginx/*.nginx":        filepath.Join(dir, "bbb") + "/*.nginx",
+		"/var/log/nginx/bigbluebutton.access.log": filepath.Join(dir, "access.log"),
+		"/var/www/bigbluebutton-default/assets":   assets,
+	} {
+		if !strings.Contains(s, old) {
+			t.Fatalf("rendered site lacks %q: the test's path rewrite is stale", old)
+		}
+		s = strings.ReplaceAll(s, old, repl)
+	}
+	write("site.conf", s)
+	proxy := `	proxy_http_version 1.1;
+	proxy_set_header Host $http_host;
+	proxy_set_header X-Forwarded-Proto $real_scheme;
+`
+	write("bbb/web.nginx", fmt.Sprintf("location /bigbluebutton {\n\tproxy_pass http://127.0.0.1:%d;\n%s}\n", port(web), proxy))
+	write("bbb/html5.nginx", fmt.Sprintf("location /html5client {\n\tproxy_pass http://127.0.0.1:%d;\n%s}\n", port(html5), proxy))
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n" // workers can then read the 0700 temporary directory
+	}
+	conf := write("nginx.conf", fmt.Sprintf(`%serror_log %s/error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	include %[2]s/site.conf;
+}
+`, user, dir))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", conf, "-g", "daemon off; master_process on; pid "+filepath.Join(dir, "nginx.pid")+";")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	must(cmd.Start())
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+	})
+
+	// dial opens a connection to nginx and speaks haproxy's PROXY header
+	// first; it waits (boundedly) for nginx to listen.
+	dial := func() (net.Conn, error) {
+		for i := 0; ; i++ {
+			c, err := net.Dial("tcp", listen)
+			if err == nil {
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = fmt.Fprintf(c, "PROXY TCP4 198.51.100.7 127.0.0.1 40000 443\r\n")
+				return c, err
+			}
+			if i == 100 {
+				return nil, fmt.Errorf("nginx does not listen on %s: %s", listen, stderr.String())
+			}
+			select {
+			case <-exited:
+				b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+				return nil, fmt.Errorf("nginx exited (%v): %s%s", waitErr, stderr.String(), b)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:       func(context.Context, string, string) (net.Conn, error) { return dial() },
+		DisableKeepAlives: true,
+	}}
+
+	for _, c := range []struct{ path, backend, body string }{
+		{"/", "greenlight", "greenlight / proto=https"},
+		{"/rooms/abc-def", "greenlight", "greenlight /rooms/abc-def proto=https"},
+		{"/bigbluebutton/api", "bbb-web", "bbb-web /bigbluebutton/api proto=https"},
+		{"/bigbluebutton/api/getMeetings?checksum=x", "bbb-web", "bbb-web /bigbluebutton/api/getMeetings proto=https"},
+		{"/html5client/join", "html5", "html5 /html5client/join proto=https"},
+		{"/favicon.ico", "", "bbb-default-asset"}, // BBB's static assets still come first
+	} {
+		resp, err := client.Get("http://bbb-1.example.org" + c.path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", c.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Backend") != c.backend || string(b) != c.body {
+			t.Errorf("GET %s: %d from %q %q, want 200 from %q %q", c.path, resp.StatusCode, resp.Header.Get("X-Backend"), b, c.backend, c.body)
+		}
+	}
+
+	// /cable upgrades to Greenlight's websocket and carries data both ways.
+	conn, err := dial()
+	must(err)
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /cable HTTP/1.1\r\nHost: bbb-1.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	must(err)
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-Backend") != "greenlight" {
+		t.Fatalf("GET /cable: %d from %q, want 101 from greenlight", resp.StatusCode, resp.Header.Get("X-Backend"))
+	}
+	fmt.Fprintf(conn, "ping\n")
+	got, err := br.ReadString('\n')
+	if err != nil || got != "greenlight says ping\n" {
+		t.Fatalf("over /cable: %q, %v; want greenlight's echo", got, err)
+	}
+}
