@@ -44,6 +44,8 @@ const (
 	CertbotHook     = "certbot-deploy-hook.sh"
 	BandwidthScript = "omc-bandwidth.sh"
 	BandwidthUnit   = "omc-bandwidth.service"
+	// ImageMagickPolicy is /etc/ImageMagick-6/policy.xml on 4.x nodes (no data).
+	ImageMagickPolicy = "imagemagick-policy.xml"
 )
 
 var parsed = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{

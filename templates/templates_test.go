@@ -40,10 +40,11 @@ var samples = map[string]any{
 	NginxACME:      Nginx{Domain: "bbb-1.example.org", Webroot: "/var/www/omc-acme", Redirect: true},
 	NginxBBB: Nginx{Domain: "bbb-1.example.org", Webroot: "/var/www/omc-acme", Redirect: true,
 		Cert: "/etc/letsencrypt/live/bbb-1.example.org/fullchain.pem", Key: "/etc/letsencrypt/live/bbb-1.example.org/privkey.pem"},
-	CertbotHook:     CertHook{Domain: "bbb-1.example.org"},
-	HAProxyCfg:      HAProxy{Node: "bbb-2", Bundle: "/etc/haproxy/certbundle.pem", TURN: "203.0.113.11:3478", Nginx: "127.0.0.1:81"},
-	BandwidthScript: Bandwidth{Interface: "eth0", Egress: "500mbit", Ingress: "400mbit"},
-	BandwidthUnit:   nil,
+	CertbotHook:       CertHook{Domain: "bbb-1.example.org"},
+	HAProxyCfg:        HAProxy{Node: "bbb-2", Bundle: "/etc/haproxy/certbundle.pem", TURN: "203.0.113.11:3478", Nginx: "127.0.0.1:81"},
+	BandwidthScript:   Bandwidth{Interface: "eth0", Egress: "500mbit", Ingress: "400mbit"},
+	BandwidthUnit:     nil,
+	ImageMagickPolicy: nil,
 }
 
 func TestGolden(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	bbbRepoList   = "/etc/apt/sources.list.d/omc-bigbluebutton.list"
 	bbbRepoKey    = "/etc/apt/keyrings/omc-bigbluebutton.asc"
 	bbbAppliedSum = "/var/lib/omc/bbb-applied.sum"
+	imPolicy      = "/etc/ImageMagick-6/policy.xml" // Ubuntu 24.04's imagemagick is 6.9
 )
 
 // bbbConfigFiles: a change to any of them needs BBB restarted.
@@ -120,6 +121,9 @@ func (b *builder) bbb() {
 		// Recordings are played back over https, as bbb-install sets.
 		&provision.LineStep{Path: bbbRecordingYML, Line: "playback_protocol: https", Match: regexpMust(`^playback_protocol:`)})
 
+	if line.ImageMagickPolicy && line.Native { // a build for another OS brings its own ImageMagick
+		b.addFile(imPolicy, templates.ImageMagickPolicy, nil, 0o644, "root", "root")
+	}
 	b.bbbConfig(line)
 	b.add(&BBBRestartStep{Files: bbbConfigFiles, Force: s.BBBForce},
 		&BBBHealthStep{Wait: 180})

@@ -31,6 +31,9 @@ type Line struct {
 	Packages []string
 	// Layouts are the values bbb-web's defaultMeetingLayout accepts.
 	Layouts []string
+	// ImageMagickPolicy: bbb-install (4.x) replaces ImageMagick's policy
+	// with a web-safe one that still lets BBB convert presentations.
+	ImageMagickPolicy bool
 }
 
 // AptSource is one third-party apt source: a one-line .list file under
@@ -101,8 +104,9 @@ var Lines = []Line{
 		Sources: []AptSource{nodeSource("22"), docker("noble")},
 		Deps: append([]string{"wget", "curl", "gpg-agent", "dirmngr", "apparmor-utils", "ca-certificates", "ruby", "apt-transport-https",
 			"haveged", "openjdk-21-jre", "dnsutils", "bbb-yq-go", "nodejs"}, dockerPkgs...),
-		Packages: []string{"bigbluebutton"},
-		Layouts:  layouts4,
+		Packages:          []string{"bigbluebutton"},
+		Layouts:           layouts4,
+		ImageMagickPolicy: true,
 	},
 	{
 		Version: "4.1", Install: "noble-410", Branch: "main (v4.1.x-release)", OS: "ubuntu-24.04", Codename: "noble",
@@ -111,8 +115,9 @@ var Lines = []Line{
 		Sources: []AptSource{nodeSource("22"), docker("noble")},
 		Deps: append([]string{"wget", "curl", "gpg-agent", "dirmngr", "apparmor-utils", "ca-certificates", "ruby", "apt-transport-https",
 			"haveged", "openjdk-21-jre", "dnsutils", "bbb-yq-go", "nodejs"}, dockerPkgs...),
-		Packages: []string{"bigbluebutton"},
-		Layouts:  layouts4,
+		Packages:          []string{"bigbluebutton"},
+		Layouts:           layouts4,
+		ImageMagickPolicy: true,
 	},
 }
 

@@ -252,3 +252,24 @@ func aptList(t *testing.T, conf, name string) []string {
 	}
 	return out
 }
+
+// bbb-install 4.x replaces ImageMagick's policy; its 3.0 branch does not.
+func TestImageMagickPolicyOn4xOnly(t *testing.T) {
+	inv, fleet := loadFleet(t)
+	for _, l := range Lines {
+		n := *node(t, fleet, "school-bbb")
+		n.Settings = cloneMap(n.Settings)
+		n.Settings["bbb_version"] = l.Version
+		steps, err := Steps(inv, &n, fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		has := false
+		for _, s := range steps {
+			has = has || s.ID() == "file "+imPolicy
+		}
+		if want := strings.HasPrefix(l.Version, "4."); has != want {
+			t.Errorf("BBB %s: ImageMagick policy written %v, want %v", l.Version, has, want)
+		}
+	}
+}
