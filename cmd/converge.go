@@ -96,6 +96,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	log, logPath, closeLog := openRunLog(s, red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
+	ctx = context.WithValue(ctx, runLogKey{}, log) // the provider phase logs there too
 
 	start := time.Now()
 	machines, missing, err := machinesFor(ctx, s, inv, nodes, mode)

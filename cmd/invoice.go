@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,14 +13,16 @@ import (
 )
 
 type invoiceOptions struct {
-	Month string
-	Out   string
+	Month     string
+	Out       string
+	IssueDate string
+	now       func() time.Time // for tests; time.Now otherwise
 }
 
 func newInvoiceCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 	o := &invoiceOptions{}
 	c := &cobra.Command{
-		Use:   "invoice --month YYYY-MM [--out DIR]",
+		Use:   "invoice --month YYYY-MM [--out DIR] [--issue-date YYYY-MM-DD]",
 		Short: "Write each tenant's invoice for a month as CSV and printable HTML",
 		Long: `Price each tenant's month with the inventory's price list and write
 invoice-MONTH-TENANT.csv and .html per tenant, and invoices-MONTH.csv
@@ -27,20 +30,33 @@ listing them, into DIR (default ./invoices). The totals are those of
 omc usage report for the month, to the cent: each line is rounded once
 (half up), VAT is taken on the net total. Running it again rewrites the
 same files. Usage without a tenant (no Scalelite tenant-id) is not
-invoiced.`,
+invoiced.
+
+Each invoice carries billing.vat_id, billing.bank and its due date
+(the issue date plus billing.payment_days, default 14). The issue date
+is today in billing.timezone unless --issue-date says otherwise. A
+tenant is invoiced as an EU reverse charge (no VAT, and the invoice
+says the recipient accounts for it) when its reverse_charge is true, or
+when it has a vat_id whose EU country prefix differs from
+billing.vat_id's and reverse_charge is not false.`,
 		Example: `  omc invoice --month 2026-11
+  omc invoice --month 2026-11 --issue-date 2026-12-01
   omc invoice --month 2026-11 --out /srv/invoices`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runInvoice(c.Context(), s, g, o) },
 	}
 	c.Flags().StringVar(&o.Month, "month", "", "the month, YYYY-MM (required)")
 	c.Flags().StringVar(&o.Out, "out", "invoices", "directory the invoices are written to")
+	c.Flags().StringVar(&o.IssueDate, "issue-date", "", "the invoices' issue date, YYYY-MM-DD (default today in billing.timezone)")
 	return c
 }
 
 func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoiceOptions) error {
 	if o.Month == "" {
 		return usageError("omc invoice needs --month YYYY-MM")
+	}
+	if _, err := time.Parse(time.DateOnly, o.IssueDate); o.IssueDate != "" && err != nil {
+		return usageError("--issue-date %q is not a date YYYY-MM-DD", o.IssueDate)
 	}
 	inv, err := loadInventory(s, g)
 	if err != nil {
@@ -50,7 +66,18 @@ func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoice
 	if err != nil {
 		return err
 	}
-	invs := usage.Invoices(r, pl)
+	now := time.Now
+	if o.now != nil {
+		now = o.now
+	}
+	issued := now().In(pl.Location)
+	if o.IssueDate != "" {
+		issued, _ = time.ParseInLocation(time.DateOnly, o.IssueDate, pl.Location)
+	}
+	if day := time.Date(issued.Year(), issued.Month(), issued.Day(), 0, 0, 0, 0, pl.Location); day.Before(r.To) {
+		fmt.Fprintf(s.Err, "warning: issued %s, before %s has ended: usage after that is not on the invoices\n", issued.Format(time.DateOnly), r.Month)
+	}
+	invs := usage.Invoices(r, pl, issued)
 	paths, err := usage.WriteInvoices(o.Out, r.Month, invs)
 	if err != nil {
 		return fmt.Errorf("writing invoices: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -18,6 +19,16 @@ import (
 
 // providerFor returns the provider named in a group.
 func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
+	return providerWith(name, s, nil)
+}
+
+// providerWith is providerFor with the cloud providers' progress and
+// log lines going to pe (nil: their lines straight to stderr).
+func providerWith(name string, s *ui.Streams, pe *providerEvents) (providers.Provider, error) {
+	stderr, events, every := s.Err, func(providers.Event) {}, time.Duration(0)
+	if pe != nil {
+		stderr, events, every = pe.stderr(), pe.event, pe.every
+	}
 	switch name {
 	case "static", "":
 		return static.New(), nil
@@ -26,13 +37,13 @@ func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
 	case "hcloud":
 		// Token: the group's token secret, else $HCLOUD_TOKEN; endpoint:
 		// $HCLOUD_ENDPOINT (as the hcloud CLI), else the public API.
-		return hcloud.New(hcloud.Options{StateDir: stateDir(), Stderr: s.Err, Version: version}), nil
+		return hcloud.New(hcloud.Options{StateDir: stateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
 	case "robot":
 		// Credentials: the group's robot_user/robot_password, else
 		// $ROBOT_USER/$ROBOT_PASSWORD; endpoint: $ROBOT_ENDPOINT. Orders
 		// and cancellations only where the command allows them
 		// (robot.AllowOrders, robot.AllowCancels on the context).
-		return robot.New(robot.Options{StateDir: stateDir(), Stderr: s.Err, Version: version}), nil
+		return robot.New(robot.Options{StateDir: stateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", name)
 }
@@ -41,12 +52,23 @@ func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
 // selected nodes, group by group. In Plan mode, nodes whose machine does
 // not exist yet are returned as missing: the plan says they will be made.
 func machinesFor(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, mode provision.Mode) (map[string]providers.Machine, []*inventory.Node, error) {
+	return machinesWith(ctx, s, inv, nodes, mode, func(name string, pe *providerEvents) (providers.Provider, error) {
+		return providerWith(name, s, pe)
+	})
+}
+
+// machinesWith is machinesFor with the providers from newProvider (tests
+// point it at fakes).
+func machinesWith(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, mode provision.Mode,
+	newProvider func(name string, pe *providerEvents) (providers.Provider, error)) (map[string]providers.Machine, []*inventory.Node, error) {
 	byGroup, order := groupNodes(nodes)
 	machines := map[string]providers.Machine{}
 	var missing []*inventory.Node
+	pe := newProviderEvents(ctx, s)
+	defer pe.close()
 	for _, name := range order {
 		g := inv.Group(name)
-		p, err := providerFor(g.Provider, s)
+		p, err := newProvider(g.Provider, pe)
 		if err != nil {
 			return nil, nil, fmt.Errorf("group %s: %w", name, err)
 		}

@@ -46,9 +46,11 @@ func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuild
 		return err
 	}
 	byGroup, order := groupNodes(nodes)
+	pe := newProviderEvents(ctx, s)
+	defer pe.close()
 	for _, gname := range order {
 		grp := inv.Group(gname)
-		p, err := providerFor(grp.Provider, s)
+		p, err := providerWith(grp.Provider, s, pe)
 		if err != nil {
 			return fmt.Errorf("group %s: %w", gname, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -116,9 +117,16 @@ func priceList(b *inventory.Billing) *usage.PriceList {
 		return usage.Prices{ParticipantMinute: dec(p.ParticipantMinute), PeakUser: dec(p.PeakUser), RecordingGB: dec(p.RecordingGB), MonthlyFee: dec(p.MonthlyFee)}
 	}
 	pl := &usage.PriceList{Currency: b.CurrencyCode(), VATRate: inventory.Decimal(b.VATRate), Prices: prices(b.Prices),
-		Tenants: map[string]usage.TenantTerms{}, Issuer: b.Issuer, Location: b.Location()}
+		Tenants: map[string]usage.TenantTerms{}, Issuer: b.Issuer, Location: b.Location(),
+		VATID: b.VATID, PaymentDays: b.PaymentTermDays()}
+	if k := b.Bank; k != nil {
+		pl.Bank = &usage.Bank{IBAN: inventory.CompactIBAN(k.IBAN), BIC: k.BIC, AccountHolder: k.AccountHolder, Name: k.Name}
+		if pl.Bank.AccountHolder == "" {
+			pl.Bank.AccountHolder, _, _ = strings.Cut(strings.TrimSpace(b.Issuer), "\n")
+		}
+	}
 	for _, t := range b.Tenants {
-		terms := usage.TenantTerms{Prices: prices(t.Prices), BillTo: t.BillTo}
+		terms := usage.TenantTerms{Prices: prices(t.Prices), BillTo: t.BillTo, VATID: t.VATID, ReverseCharge: b.IsReverseCharge(t)}
 		if t.VATRate != nil {
 			v := inventory.Decimal(*t.VATRate)
 			terms.VATRate = &v

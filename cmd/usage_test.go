@@ -18,6 +18,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/pool/fake"
 	"github.com/omc-coop/omc/pool/scalelite"
+	"github.com/omc-coop/omc/usage"
 )
 
 type testClock struct {
@@ -78,12 +79,15 @@ billing:
   currency: EUR
   vat_rate: 0.19
   issuer: "Coop Video eG"
+  vat_id: DE123456789
+  payment_days: 30
+  bank: {iban: DE89 3704 0044 0532 0130 00, bic: COBADEFFXXX}
   prices:
     participant_minute: 0.0035
     peak_user: 1.25
     monthly_fee: 25
   tenants:
-    uni: {vat_rate: 0, prices: {monthly_fee: 0}}
+    uni: {vat_rate: 0, vat_id: FR12345678901, prices: {monthly_fee: 0}}
 `, sl.URL, bbb.Server.URL)
 	if err := os.WriteFile(inv, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -219,8 +223,8 @@ func TestUsageCollectReportInvoice(t *testing.T) {
 
 	// Invoices: their totals are the report's, to the cent.
 	dir := filepath.Join(t.TempDir(), "inv")
-	out, errs, code = run(t, "", "invoice", "--month", "2026-11", "--out", dir, "-i", inv, "-o", "json")
-	if code != 0 {
+	out, errs, code = run(t, "", "invoice", "--month", "2026-11", "--issue-date", "2026-12-02", "--out", dir, "-i", inv, "-o", "json")
+	if code != 0 || strings.Contains(errs, "warning: issued") {
 		t.Fatalf("invoice: %d\n%s", code, errs)
 	}
 	all.WriteString(out + errs)
@@ -247,8 +251,21 @@ func TestUsageCollectReportInvoice(t *testing.T) {
 		t.Errorf("school CSV: %v\n%s", err, b)
 	}
 	h, err := os.ReadFile(filepath.Join(dir, "invoice-2026-11-uni.html"))
-	if err != nil || !strings.Contains(string(h), "5.04 EUR") {
-		t.Errorf("uni page: %v", err)
+	// uni's FR VAT ID makes it a reverse charge; the issuer's bank account
+	// is held by the issuer's first line unless said otherwise.
+	for _, want := range []string{"5.04 EUR", "Issue date 2026-12-02", "Due date 2027-01-01", "VAT ID DE123456789", "VAT ID FR12345678901",
+		"DE89 3704 0044 0532 0130 00", "<dd>Coop Video eG</dd>", usage.ReverseChargeNote} {
+		if err != nil || !strings.Contains(string(h), want) {
+			t.Errorf("uni page lacks %q: %v\n%s", want, err, h)
+		}
+	}
+	if h, _ := os.ReadFile(filepath.Join(dir, "invoice-2026-11-school.html")); strings.Contains(string(h), "Reverse charge") || !strings.Contains(string(h), "VAT 19%") {
+		t.Errorf("school page:\n%s", h)
+	}
+	// Issued before the month ends: said, not refused.
+	_, errs, code = run(t, "", "invoice", "--month", "2026-11", "--issue-date", "2026-11-20", "--out", dir, "-i", inv)
+	if code != 0 || !strings.Contains(errs, "warning: issued 2026-11-20, before 2026-11 has ended") {
+		t.Errorf("early issue date: %d\n%s", code, errs)
 	}
 
 	// Secrets never appear, nor do meeting names in the database.
@@ -280,6 +297,7 @@ func TestUsageCommandErrors(t *testing.T) {
 		{"report needs a month", []string{"usage", "report", "-i", withBilling}, ExitUsage, "needs --month"},
 		{"bad month", []string{"usage", "report", "--month", "2026-13", "-i", withBilling}, ExitUsage, "is not YYYY-MM"},
 		{"invoice needs a month", []string{"invoice", "-i", withBilling}, ExitUsage, "needs --month"},
+		{"bad issue date", []string{"invoice", "--month", "2026-11", "--issue-date", "2026-12-32", "-i", withBilling}, ExitUsage, `--issue-date "2026-12-32" is not a date YYYY-MM-DD`},
 		{"no billing block", []string{"usage", "collect", "-i", plain}, ExitInventory, "has no billing block"},
 		{"no pool to meter", []string{"usage", "collect", "-i", withBilling}, ExitInventory, "nothing to meter"},
 		{"no database yet", []string{"invoice", "--month", "2026-11", "-i", withBilling}, ExitError, "omc usage collect makes it"},

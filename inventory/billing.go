@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,9 @@ type Billing struct {
 	VATRate        string        `yaml:"vat_rate" desc:"VAT on the net total as a fraction, e.g. 0.19 for 19% (default 0)."`
 	Timezone       string        `yaml:"timezone" desc:"Time zone of billing months, e.g. Europe/Berlin (default UTC)."`
 	Issuer         string        `yaml:"issuer" desc:"Name and address at the top of each invoice, one line each."`
+	VATID          string        `yaml:"vat_id" desc:"The issuer's VAT identification number, printed on each invoice, e.g. DE123456789 (its two-letter prefix is the issuer's country for the reverse charge)."`
+	Bank           *BillingBank  `yaml:"bank" desc:"The account invoices are paid to, printed on each invoice."`
+	PaymentDays    *int          `yaml:"payment_days" desc:"Days an invoice is payable within, from its issue date; the due date is printed (default 14; 0: due on receipt)."`
 	Prices         BillingPrices `yaml:"prices" desc:"The price list; a price left out is not charged."`
 	// Tenants by Scalelite tenant name, in file order.
 	Tenants []*BillingTenant `yaml:"tenants" omc:"keyed" desc:"Per-tenant terms by Scalelite tenant name; every tenant named here is invoiced each month."`
@@ -49,6 +53,53 @@ type BillingTenant struct {
 	Prices  BillingPrices `yaml:"prices" desc:"Prices replacing the list's for this tenant."`
 	VATRate *string       `yaml:"vat_rate" desc:"VAT rate for this tenant (e.g. 0 for a reverse charge)."`
 	BillTo  string        `yaml:"bill_to" desc:"The tenant's invoice address, one line each (default its name)."`
+	VATID   string        `yaml:"vat_id" desc:"The tenant's VAT identification number, printed under its address. With an EU prefix other than the issuer's it makes the invoice a reverse charge (no VAT) unless reverse_charge is false."`
+	// ReverseCharge overrides the rule vat_id implies.
+	ReverseCharge *bool `yaml:"reverse_charge" desc:"true: the tenant accounts for the VAT (EU B2B reverse charge): no VAT is charged and the invoice says so; needs vat_id here and billing.vat_id. Default: true when both VAT IDs have EU prefixes that differ."`
+}
+
+// BillingBank is the account an invoice is paid to.
+type BillingBank struct {
+	Pos           Pos    `yaml:"-"`
+	IBAN          string `yaml:"iban" omc:"required" desc:"IBAN, with or without spaces; its check digits are verified."`
+	BIC           string `yaml:"bic" desc:"BIC (SWIFT code) of the bank, 8 or 11 characters."`
+	AccountHolder string `yaml:"account_holder" desc:"Name on the account (default the first line of issuer)."`
+	Name          string `yaml:"name" desc:"Name of the bank."`
+}
+
+// euVATPrefixes are the EU member states' VAT number prefixes (Greece
+// is EL; XI is Northern Ireland for goods only, not services, so absent).
+var euVATPrefixes = []string{"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"}
+
+// IsReverseCharge reports whether the tenant's invoices are an EU
+// reverse charge: as reverse_charge says, else when the tenant's and the
+// issuer's VAT IDs both have EU prefixes and they differ.
+func (b *Billing) IsReverseCharge(t *BillingTenant) bool {
+	if t.ReverseCharge != nil {
+		return *t.ReverseCharge
+	}
+	if len(b.VATID) < 2 || len(t.VATID) < 2 {
+		return false
+	}
+	a, c := b.VATID[:2], t.VATID[:2]
+	return a != c && slices.Contains(euVATPrefixes, a) && slices.Contains(euVATPrefixes, c)
+}
+
+// DefaultPaymentDays is how long an invoice is payable unless the
+// inventory says.
+const DefaultPaymentDays = 14
+
+// PaymentTermDays is billing.payment_days or its default.
+func (b *Billing) PaymentTermDays() int {
+	if b == nil || b.PaymentDays == nil {
+		return DefaultPaymentDays
+	}
+	return *b.PaymentDays
+}
+
+// CompactIBAN is an IBAN without its spaces.
+func CompactIBAN(s string) string {
+	return strings.ReplaceAll(s, " ", "")
 }
 
 func init() {
@@ -59,12 +110,24 @@ func init() {
 	schemaExtra["Billing.vat_rate"] = dec
 	schemaExtra["BillingTenant.vat_rate"] = dec
 	schemaExtra["Billing.currency"] = map[string]any{"pattern": currencyCode.String()}
+	schemaExtra["Billing.vat_id"] = map[string]any{"pattern": vatIDText.String()}
+	schemaExtra["BillingTenant.vat_id"] = map[string]any{"pattern": vatIDText.String()}
+	schemaExtra["Billing.payment_days"] = map[string]any{"minimum": 0, "maximum": maxPaymentDays}
+	schemaExtra["BillingBank.iban"] = map[string]any{"pattern": ibanText.String()}
+	schemaExtra["BillingBank.bic"] = map[string]any{"pattern": bicText.String()}
 }
 
 var (
 	decimalText  = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,6})?$`)
 	currencyCode = regexp.MustCompile(`^[A-Z]{3}$`)
+	// vatIDText is a VAT ID as printed: a two-letter country prefix, then
+	// digits, letters and the separators some countries print (CHE-123.456.789).
+	vatIDText = regexp.MustCompile(`^[A-Z]{2}[0-9A-Z+*.-]{2,14}$`)
+	ibanText  = regexp.MustCompile(`^[A-Z]{2}[0-9]{2}[0-9A-Z ]{11,36}$`)
+	bicText   = regexp.MustCompile(`^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
 )
+
+const maxPaymentDays = 365
 
 // DefaultCurrency is the billing currency unless the inventory names one.
 const DefaultCurrency = "EUR"
@@ -165,6 +228,20 @@ func (v *validator) billing() {
 	}
 	v.rate(&b.VATRate)
 	v.prices(&b.Prices)
+	v.vatID(&b.VATID)
+	if b.PaymentDays != nil && (*b.PaymentDays < 0 || *b.PaymentDays > maxPaymentDays) {
+		v.errf(b.PaymentDays, "%d: payment terms are 0 (due on receipt) to %d days", *b.PaymentDays, maxPaymentDays)
+	}
+	if k := b.Bank; k != nil {
+		if k.IBAN != "" {
+			if msg := ibanProblem(k.IBAN); msg != "" {
+				v.errf(&k.IBAN, "%s", msg)
+			}
+		}
+		if k.BIC != "" && !bicText.MatchString(k.BIC) {
+			v.errf(&k.BIC, "%q is not a BIC: 8 or 11 letters and digits, e.g. COBADEFFXXX", k.BIC)
+		}
+	}
 	for _, t := range b.Tenants {
 		if !isLabel(t.Name) {
 			v.errf(&t.Name, "%q: Scalelite tenant names are lowercase DNS labels (the first label of the tenant's host name)", t.Name)
@@ -173,7 +250,68 @@ func (v *validator) billing() {
 			v.rate(t.VATRate)
 		}
 		v.prices(&t.Prices)
+		v.vatID(&t.VATID)
+		if !b.IsReverseCharge(t) {
+			continue
+		}
+		// The reverse charge is only stated with both VAT IDs on the
+		// invoice (Art. 226 (3), (4) of Directive 2006/112/EC), and no VAT.
+		var p any = &t.VATID
+		if t.ReverseCharge != nil {
+			p = t.ReverseCharge
+		}
+		if t.VATID == "" {
+			v.errf(p, "a reverse charge needs the tenant's vat_id")
+		}
+		if b.VATID == "" {
+			v.errf(p, "a reverse charge needs the issuer's billing.vat_id")
+		}
+		if t.VATRate != nil && Decimal(*t.VATRate) != 0 {
+			v.errf(t.VATRate, "%q: a reverse charge has no VAT; set 0 or leave vat_rate out", *t.VATRate)
+		}
 	}
+}
+
+// vatID checks a VAT ID's form (its number is not looked up).
+func (v *validator) vatID(s *string) {
+	if *s == "" || v.at(s).bad {
+		return
+	}
+	if !vatIDText.MatchString(*s) {
+		v.errf(s, "%q is not a VAT ID: a two-letter country prefix and the number without spaces, e.g. DE123456789", *s)
+	}
+}
+
+// ibanLengths are the IBAN lengths of the SEPA countries; others are only
+// checked for their check digits.
+var ibanLengths = map[string]int{"AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GR": 27, "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24, "SE": 24, "SI": 19, "SK": 24, "SM": 27}
+
+// ibanProblem says what is wrong with an IBAN ("" when nothing): its
+// form, its country's length, and its ISO 7064 mod 97 check digits.
+func ibanProblem(s string) string {
+	c := CompactIBAN(s)
+	if !ibanText.MatchString(c) || len(c) < 15 || len(c) > 34 {
+		return "not an IBAN: upper-case country code, two check digits and the account, e.g. DE89 3704 0044 0532 0130 00"
+	}
+	if n, ok := ibanLengths[c[:2]]; ok && len(c) != n {
+		return fmt.Sprintf("an IBAN from %s has %d characters, this one %d", c[:2], n, len(c))
+	}
+	rem := 0
+	for _, r := range c[4:] + c[:4] {
+		d := int(r - '0')
+		if r >= 'A' {
+			d = int(r-'A') + 10
+		}
+		if d >= 10 {
+			rem = (rem*100 + d) % 97
+		} else {
+			rem = (rem*10 + d) % 97
+		}
+	}
+	if rem != 1 {
+		return "the IBAN's check digits do not match: a typo?"
+	}
+	return ""
 }
 
 func (v *validator) prices(p *BillingPrices) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/omc-coop/omc/usage/money"
 )
@@ -17,27 +18,42 @@ import (
 //go:embed templates/invoice.html.tmpl
 var templates embed.FS
 
-var invoiceHTML = template.Must(template.New("invoice.html.tmpl").ParseFS(templates, "templates/invoice.html.tmpl"))
+var invoiceHTML = template.Must(template.New("invoice.html.tmpl").Funcs(template.FuncMap{"iban": GroupedIBAN}).ParseFS(templates, "templates/invoice.html.tmpl"))
 
 // Invoice is one tenant's invoice for a month.
 type Invoice struct {
-	Number   string // <month>-<tenant>, stable: re-running replaces, never duplicates
-	Month    string
-	Period   string // "1 November 2026 – 30 November 2026"
-	Issued   string // the first day after the month
-	Tenant   string
-	TenantID string
-	BillTo   []string
-	Issuer   []string
-	Currency string
-	Usage    TenantUsage
-	Charges  Charges
+	Number string // <month>-<tenant>, stable: re-running replaces, never duplicates
+	Month  string
+	Period string // "1 November 2026 – 30 November 2026"
+	Issued string // YYYY-MM-DD
+	Due    string // YYYY-MM-DD: Issued plus the payment days
+	// PaymentDays: 0 is due on receipt.
+	PaymentDays int
+	Tenant      string
+	TenantID    string
+	BillTo      []string
+	TenantVATID string
+	Issuer      []string
+	IssuerVATID string
+	Bank        *Bank
+	// ReverseCharge: no VAT, the tenant accounts for it; the invoice
+	// says so.
+	ReverseCharge bool
+	Currency      string
+	Usage         TenantUsage
+	Charges       Charges
 }
 
-// Invoices makes one invoice per priced tenant of the report, in its order.
-func Invoices(r *Report, pl *PriceList) []Invoice {
+// ReverseChargeNote is the wording an EU reverse-charge invoice carries
+// (Art. 226 (11a) of Directive 2006/112/EC asks for "Reverse charge").
+const ReverseChargeNote = "Reverse charge: VAT to be accounted for by the recipient (Art. 196 Directive 2006/112/EC)."
+
+// Invoices makes one invoice per priced tenant of the report, in its
+// order, issued on the given day.
+func Invoices(r *Report, pl *PriceList, issued time.Time) []Invoice {
 	var out []Invoice
 	last := r.To.AddDate(0, 0, -1)
+	day := time.Date(issued.Year(), issued.Month(), issued.Day(), 0, 0, 0, 0, time.UTC)
 	for _, t := range r.Tenants {
 		if t.Charges == nil {
 			continue
@@ -45,16 +61,30 @@ func Invoices(r *Report, pl *PriceList) []Invoice {
 		inv := Invoice{
 			Number: r.Month + "-" + fileSafe(t.Tenant), Month: r.Month,
 			Period: r.From.Format("2 January 2006") + " – " + last.Format("2 January 2006"),
-			Issued: r.To.Format("2006-01-02"),
+			Issued: day.Format(time.DateOnly), Due: day.AddDate(0, 0, pl.PaymentDays).Format(time.DateOnly), PaymentDays: pl.PaymentDays,
 			Tenant: t.Tenant, TenantID: t.TenantID, Currency: r.Currency, Usage: t.TenantUsage, Charges: *t.Charges,
-			Issuer: lines(pl.Issuer),
+			Issuer: lines(pl.Issuer), IssuerVATID: pl.VATID, Bank: pl.Bank,
 		}
 		if terms, ok := pl.Tenants[t.Tenant]; ok {
 			inv.BillTo = lines(terms.BillTo)
+			inv.TenantVATID = terms.VATID
+			inv.ReverseCharge = terms.ReverseCharge
 		}
 		out = append(out, inv)
 	}
 	return out
+}
+
+// GroupedIBAN is an IBAN as printed: in groups of four.
+func GroupedIBAN(iban string) string {
+	var b strings.Builder
+	for i, r := range strings.ReplaceAll(iban, " ", "") {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func lines(s string) []string {
@@ -99,7 +129,8 @@ func (inv *Invoice) HTML() ([]byte, error) {
 	err := invoiceHTML.Execute(&b, struct {
 		*Invoice
 		VATPercent string
-	}{inv, inv.Charges.VATRate.Percent()})
+		Note       string
+	}{inv, inv.Charges.VATRate.Percent(), ReverseChargeNote})
 	return b.Bytes(), err
 }
 

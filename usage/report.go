@@ -45,6 +45,18 @@ type TenantTerms struct {
 	Prices  Prices
 	VATRate *money.Micro
 	BillTo  string
+	VATID   string
+	// ReverseCharge: the tenant accounts for the VAT (EU B2B); no VAT
+	// is charged, whatever the rates say.
+	ReverseCharge bool
+}
+
+// Bank is the account invoices are paid to.
+type Bank struct {
+	IBAN          string // without spaces
+	BIC           string
+	AccountHolder string
+	Name          string
 }
 
 // PriceList is the inventory's billing block in exact numbers.
@@ -55,6 +67,11 @@ type PriceList struct {
 	// Tenants by Scalelite tenant name.
 	Tenants map[string]TenantTerms
 	Issuer  string
+	VATID   string // the issuer's
+	Bank    *Bank
+	// PaymentDays: invoices are due this many days after their issue
+	// date (0: on receipt).
+	PaymentDays int
 	// Location is the billing months' time zone (default UTC).
 	Location *time.Location
 }
@@ -87,6 +104,9 @@ func (pl *PriceList) Price(u TenantUsage) Charges {
 		p = p.over(t.Prices)
 		if t.VATRate != nil {
 			vat = *t.VATRate
+		}
+		if t.ReverseCharge {
+			vat = 0
 		}
 	}
 	var c Charges

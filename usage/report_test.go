@@ -36,10 +36,11 @@ func testPrices() *PriceList {
 		Prices: Prices{ParticipantMinute: price("0.0035"), PeakUser: price("1.25"), RecordingGB: price("0.10"), MonthlyFee: price("25")},
 		Tenants: map[string]TenantTerms{
 			"school": {BillTo: "Grundschule Nord\nSchulweg 2, 10117 Berlin"},
-			"uni":    {Prices: Prices{MonthlyFee: zero}, VATRate: zero},
+			"uni":    {Prices: Prices{MonthlyFee: zero}, VATID: "FR12345678901", ReverseCharge: true},
 			"quiet":  {}, // used nothing: the fee is still due
 		},
-		Issuer: "Coop Video eG\nMusterstraße 1, 10115 Berlin",
+		Issuer: "Coop Video eG\nMusterstraße 1, 10115 Berlin", VATID: "DE123456789", PaymentDays: 14,
+		Bank: &Bank{IBAN: "DE89370400440532013000", BIC: "COBADEFFXXX", AccountHolder: "Coop Video eG", Name: "Commerzbank"},
 	}
 }
 
@@ -96,7 +97,7 @@ func TestReportAndInvoicesReconcileToTheCent(t *testing.T) {
 	if rep.Tenants[0].Charges != nil {
 		t.Error("unattributed usage was priced")
 	}
-	invs := Invoices(rep, pl)
+	invs := Invoices(rep, pl, time.Now())
 	if len(invs) != 3 {
 		t.Fatalf("%d invoices", len(invs))
 	}
@@ -217,15 +218,22 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestInvoiceGolden(t *testing.T) {
 	rep, pl, _ := scriptedReport(t)
-	var school *Invoice
-	invs := Invoices(rep, pl)
+	var school, uni *Invoice
+	// The day in the caller's zone is the issue date, whatever its offset.
+	invs := Invoices(rep, pl, time.Date(2026, 12, 3, 23, 30, 0, 0, time.FixedZone("east", 14*3600)))
 	for i := range invs {
-		if invs[i].Tenant == "school" {
+		switch invs[i].Tenant {
+		case "school":
 			school = &invs[i]
+		case "uni":
+			uni = &invs[i]
 		}
 	}
-	if school == nil || school.Number != "2026-11-school" || school.Issued != "2026-12-01" {
+	if school == nil || school.Number != "2026-11-school" || school.Issued != "2026-12-03" || school.Due != "2026-12-17" || school.ReverseCharge {
 		t.Fatalf("school invoice %+v", school)
+	}
+	if uni == nil || !uni.ReverseCharge || uni.Charges.VAT != 0 || uni.TenantVATID != "FR12345678901" {
+		t.Fatalf("uni invoice %+v", uni)
 	}
 	c, err := school.CSV()
 	if err != nil {
@@ -237,8 +245,24 @@ func TestInvoiceGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "invoice-school.html", h)
-	if bytes.Contains(h, []byte("<script")) || bytes.Contains(h, []byte("http")) {
-		t.Error("the invoice page loads something")
+	hu, err := uni.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "invoice-uni.html", hu)
+	for _, page := range [][]byte{h, hu} {
+		if bytes.Contains(page, []byte("<script")) || bytes.Contains(page, []byte("http")) {
+			t.Error("the invoice page loads something")
+		}
+		for _, want := range []string{"VAT ID DE123456789", "DE89 3704 0044 0532 0130 00", "COBADEFFXXX", "Due date 2026-12-17", "Payable within 14 days of the issue date, by 2026-12-17"} {
+			if !bytes.Contains(page, []byte(want)) {
+				t.Errorf("no %q on the page", want)
+			}
+		}
+	}
+	// Only the reverse charge says so, and shows the tenant's VAT ID.
+	if !bytes.Contains(hu, []byte(ReverseChargeNote)) || !bytes.Contains(hu, []byte("VAT ID FR12345678901")) || bytes.Contains(h, []byte("Reverse charge")) {
+		t.Error("reverse-charge wording")
 	}
 
 	// Written out: one CSV and one page per invoice, and the summary.

@@ -216,9 +216,12 @@ func (p *Provider) createNode(ctx context.Context, a *api, inv *inventory.Invent
 	if err != nil || s == nil {
 		return fail(a.wrap(cmpErr(err, "server vanished"), "reading it back"))
 	}
-	if err := p.opts.WaitSSH(ctx, sshAddr(s)); err != nil {
+	if err := p.waitSSH(ctx, n.Name, sshAddr(s)); err != nil {
 		// A server nobody can reach is removed like any failed create:
 		// the next run starts afresh instead of returning it as made.
+		if ctx.Err() != nil {
+			return fail(err) // says what it interrupted
+		}
 		return fail(fmt.Errorf("it runs at %s but SSH does not answer: %w", s.PublicNet.IPv4.IP, err))
 	}
 	return s, nil

@@ -139,7 +139,10 @@ func (p *Provider) rebuildNode(ctx context.Context, a *api, inv *inventory.Inven
 	if err != nil || s == nil {
 		return nil, a.wrap(cmpErr(err, "server vanished"), "reading server %s after the rebuild", n.Name)
 	}
-	if err := p.opts.WaitSSH(ctx, sshAddr(s)); err != nil {
+	if err := p.waitSSH(ctx, n.Name, sshAddr(s)); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		return nil, a.wrap(err, "server %s was rebuilt but SSH does not answer", n.Name)
 	}
 	return s, nil

@@ -96,6 +96,13 @@ type Options struct {
 	WaitSSH func(ctx context.Context, addr string) error
 	// SSHTimeout bounds the default WaitSSH; default 5 minutes.
 	SSHTimeout time.Duration
+	// Events gets every line written to Stderr and each node's wait for
+	// SSH as it goes (providers.WaitSSH), every ProgressEvery (default
+	// providers.DefaultProgressEvery); nil drops them. Now is the clock
+	// the waits are timed with (default time.Now).
+	Events        func(providers.Event)
+	ProgressEvery time.Duration
+	Now           func() time.Time
 	// Parallel bounds how many servers are made at once; default 8.
 	Parallel int
 	// MaxRetries and RetryBackoff bound hcloud-go's retries of
@@ -262,6 +269,15 @@ func (p *Provider) logf(a *api, format string, args ...any) {
 	p.logMu.Lock()
 	defer p.logMu.Unlock()
 	fmt.Fprintln(p.opts.Stderr, msg)
+	if p.opts.Events != nil {
+		p.opts.Events(providers.Event{Provider: "hcloud", Phase: "log", Message: msg})
+	}
+}
+
+// waitSSH waits for node's SSH at addr, reporting its progress.
+func (p *Provider) waitSSH(ctx context.Context, node, addr string) error {
+	return providers.WaitSSH(ctx, providers.Event{Provider: "hcloud", Node: node}, p.opts.Events, p.opts.ProgressEvery, p.opts.Now,
+		func(ctx context.Context) error { return p.opts.WaitSSH(ctx, addr) })
 }
 
 func groupLabels(inv *inventory.Inventory, g *inventory.Group) map[string]string {

@@ -305,7 +305,7 @@ func (p *Provider) install(ctx context.Context, c *Client, inv *inventory.Invent
 		if err := sleep(ctx, p.opts.ResetSettle); err != nil {
 			return fail("waiting for rescue", err)
 		}
-		if err := p.opts.WaitSSH(ctx, addr, target.RescueHostKeys); err != nil {
+		if err := p.waitSSH(ctx, n.Name, addr, target.RescueHostKeys); err != nil {
 			return fail("waiting for rescue", err)
 		}
 		p.logf("%s: installing Ubuntu 22.04 with installimage", n.Name)
@@ -319,7 +319,7 @@ func (p *Provider) install(ctx context.Context, c *Client, inv *inventory.Invent
 		break
 	}
 	p.logf("%s: rebooting into the installed system", n.Name)
-	if err := p.opts.WaitSSH(ctx, addr, []string{hk.Public}); err != nil {
+	if err := p.waitSSH(ctx, n.Name, addr, []string{hk.Public}); err != nil {
 		return fail("waiting for the installed system", err)
 	}
 	if err := update(func() { rec.Install, rec.InstalledAt = installed, time.Now().UTC() }); err != nil {

@@ -104,6 +104,13 @@ type Options struct {
 	// server's reset and install are slow).
 	WaitSSH    func(ctx context.Context, addr string, hostKeys []string) error
 	SSHTimeout time.Duration
+	// Events gets every line written to Stderr and each wait for SSH as
+	// it goes (providers.WaitSSH), every ProgressEvery (default
+	// providers.DefaultProgressEvery); nil drops them. Now times the
+	// waits (default time.Now).
+	Events        func(providers.Event)
+	ProgressEvery time.Duration
+	Now           func() time.Time
 	// SSHPort is the port of the rescue and the fresh system (default 22;
 	// tests point it at a local sshd).
 	SSHPort int
@@ -250,7 +257,18 @@ func (p *Provider) client(g *inventory.Group) (*Client, error) {
 func (p *Provider) logf(format string, args ...any) {
 	p.logMu.Lock()
 	defer p.logMu.Unlock()
-	fmt.Fprintf(p.opts.Stderr, "robot: "+format+"\n", args...)
+	msg := fmt.Sprintf("robot: "+format, args...)
+	fmt.Fprintln(p.opts.Stderr, msg)
+	if p.opts.Events != nil {
+		p.opts.Events(providers.Event{Provider: "robot", Phase: "log", Message: msg})
+	}
+}
+
+// waitSSH waits for node's SSH at addr (rescue or installed system),
+// reporting its progress.
+func (p *Provider) waitSSH(ctx context.Context, node, addr string, hostKeys []string) error {
+	return providers.WaitSSH(ctx, providers.Event{Provider: "robot", Node: node}, p.opts.Events, p.opts.ProgressEvery, p.opts.Now,
+		func(ctx context.Context) error { return p.opts.WaitSSH(ctx, addr, hostKeys) })
 }
 
 // mask removes c's credentials from err's text, should a server ever echo
