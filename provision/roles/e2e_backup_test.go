@@ -117,7 +117,7 @@ rm -rf /var/bigbluebutton/published/presentation/rec-1`)
 	// bbb-web.properties is gone, but BBB still runs with the secret omc
 	// recorded when it last restarted it.
 	meeting("create", "meetingID=class")
-	if _, errs, code := omcRun("restore", "bk1"); code != 1 || !strings.Contains(errs, "1 meeting(s) are live") {
+	if _, errs, code := omcRun("restore", "bk1", "--yes"); code != 1 || !strings.Contains(errs, "1 meeting(s) are live") {
 		t.Fatalf("restore during a meeting: exit %d\n%s", code, errs)
 	}
 	if out := e.mustSh("bk1", "ls /var/bigbluebutton/published/presentation/ | wc -l"); strings.TrimSpace(out) != "0" {
@@ -125,7 +125,7 @@ rm -rf /var/bigbluebutton/published/presentation/rec-1`)
 	}
 	meeting("end", "meetingID=class")
 
-	if out, errs, code := omcRun("restore", "bk1"); code != 0 || !strings.Contains(errs, "now run omc up bk1") {
+	if out, errs, code := omcRun("restore", "bk1", "--yes"); code != 0 || !strings.Contains(errs, "now run omc up bk1") {
 		t.Fatalf("restore: exit %d\n%s\n%s", code, out, errs)
 	}
 	after := e.mustSh("bk1", "sha256sum /etc/bigbluebutton/bbb-web.properties /etc/bigbluebutton/bbb-html5.yml /opt/freeswitch/conf/vars.xml /var/bigbluebutton/published/presentation/rec-1/metadata.xml")
@@ -136,10 +136,10 @@ rm -rf /var/bigbluebutton/published/presentation/rec-1`)
 		t.Errorf("restored owners and modes: %q", own)
 	}
 	// One snapshot by ID, too.
-	if _, errs, code := omcRun("restore", "bk1", "--snapshot", targets["config"]); code != 0 {
+	if _, errs, code := omcRun("restore", "bk1", "--yes", "--snapshot", targets["config"]); code != 0 {
 		t.Fatalf("restore --snapshot: exit %d\n%s", code, errs)
 	}
-	if _, errs, code := omcRun("restore", "bk1", "--snapshot", "deadbeef"); code == 0 {
+	if _, errs, code := omcRun("restore", "bk1", "--yes", "--snapshot", "deadbeef"); code == 0 {
 		t.Errorf("restore of a snapshot that does not exist succeeded: %s", errs)
 	}
 	if n := up("converge after the restore"); n != 0 {
