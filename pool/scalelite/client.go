@@ -133,9 +133,15 @@ var reQuery = regexp.MustCompile(`(?i)\??[^\s"'<>?]*checksum=[^\s"'<>]*`)
 func scrub(s, sum string) string {
 	if sum != "" {
 		s = strings.ReplaceAll(s, sum, "***")
+	} else {
+		// The call's checksum is not known here: mask anything as long
+		// as one (SHA1 to SHA512 in hex).
+		s = reHexSum.ReplaceAllString(s, "***")
 	}
 	return reQuery.ReplaceAllString(s, "[query left out]")
 }
+
+var reHexSum = regexp.MustCompile(`[0-9a-fA-F]{40,128}`)
 
 func (c *Client) base() string {
 	u := strings.TrimRight(c.URL, "/")
@@ -332,7 +338,7 @@ func (w wireServer) server() pool.Server {
 // trust would report success for something Scalelite never did.
 func (c *Client) shapeError(action, want string, data []byte) error {
 	return &APIError{Action: action, Host: c.host(), Algorithm: c.algorithm(), Status: http.StatusOK,
-		Msg: fmt.Sprintf("the answer is not %s: %s", want, snippet(data))}
+		Msg: fmt.Sprintf("the answer is not %s: %s", want, scrub(snippet(data), ""))}
 }
 
 // checkServer requires what every server object carries.

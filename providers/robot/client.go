@@ -181,8 +181,10 @@ func (c *Client) Do(ctx context.Context, method, path string, form url.Values, o
 			return err
 		}
 		d := wait
-		if e.Interval > 0 && time.Duration(e.Interval)*time.Second < d {
-			d = time.Duration(e.Interval) * time.Second
+		// The interval is the server's number: capped at a day before it
+		// is multiplied, so a huge one cannot overflow into a negative wait.
+		if iv := time.Duration(min(e.Interval, 86400)) * time.Second; e.Interval > 0 && iv < d {
+			d = iv
 		}
 		if c.MaxBackoff > 0 && d > c.MaxBackoff {
 			d = c.MaxBackoff
