@@ -76,18 +76,11 @@ type attendeeXML struct {
 type metadataXML bbbapi.Metadata
 
 func (m metadataXML) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+	if len(m) > 0 {
+		return bbbapi.Metadata(m).MarshalXML(e, start) // keys in order
 	}
-	sort.Strings(keys)
 	if err := e.EncodeToken(start); err != nil {
 		return err
-	}
-	for _, k := range keys {
-		if err := e.EncodeElement(m[k], xml.StartElement{Name: xml.Name{Local: k}}); err != nil {
-			return err
-		}
 	}
 	return e.EncodeToken(start.End())
 }
