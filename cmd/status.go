@@ -267,16 +267,7 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 		m := fp.members[i]
 		h := health[m.Node]
 		row := statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, BBBVersion: h.BBBVersion, PoolState: "absent", Problems: []string{}}
-		if mc, ok := machines[n.Name]; ok {
-			row.Machine = mc.Status
-			if mc.Address != "" {
-				row.Address = mc.Address
-			}
-		} else if machErr != nil {
-			row.Problems = append(row.Problems, "provider: "+red.String(machErr.Error()))
-		} else {
-			row.Problems = append(row.Problems, "no machine (run omc up "+n.Name+")")
-		}
+		machineRow(&row, machines, machErr, red)
 		if h.Answered {
 			row.Meetings, row.Users = &h.Meetings, &h.Users
 		}
@@ -337,6 +328,22 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 		}
 	}
 	return out
+}
+
+// machineRow fills in what the provider says of row's machine (its status
+// and address), or the problem when it has none or could not be asked.
+func machineRow(row *statusNodeV1, machines map[string]providers.Machine, machErr error, red *redact.Redactor) {
+	switch mc, ok := machines[row.Node]; {
+	case ok:
+		row.Machine = mc.Status
+		if mc.Address != "" {
+			row.Address = mc.Address
+		}
+	case machErr != nil:
+		row.Problems = append(row.Problems, "provider: "+red.String(machErr.Error()))
+	default:
+		row.Problems = append(row.Problems, "no machine (run omc up "+row.Node+")")
+	}
 }
 
 // writeStatus prints one aligned table per pool, then each unhealthy

@@ -108,16 +108,7 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 		for _, n := range byGroup[gname] {
 			row := &statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, PoolState: "none", Problems: []string{}}
 			rows[n.Name] = row
-			if mc, ok := machines[n.Name]; ok {
-				row.Machine = mc.Status
-				if mc.Address != "" {
-					row.Address = mc.Address
-				}
-			} else if machErr != nil {
-				row.Problems = append(row.Problems, "provider: "+red.String(machErr.Error()))
-			} else {
-				row.Problems = append(row.Problems, "no machine (run omc up "+n.Name+")")
-			}
+			machineRow(row, machines, machErr, red)
 			if t, ok := converged[n.Name]; ok {
 				row.LastConverge = &t
 			}
