@@ -26,8 +26,8 @@ type convergeOptions struct {
 	Limit    []string
 	Parallel int
 	Timeout  time.Duration
-	// Force lets BBB restart or upgrade while meetings are live (the
-	// bbb_force setting, for this run only).
+	// Force lets BBB restart or upgrade while meetings are live (as the
+	// bbb_force setting does, for this run only: inventory.Run.Force).
 	Force bool
 	// Yes skips the confirmation --force asks for (up, rebuild).
 	Yes bool
@@ -223,7 +223,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 func forced(nodes []*inventory.Node) []*inventory.Node {
 	out := make([]*inventory.Node, len(nodes))
 	for i, n := range nodes {
-		out[i] = withSettings(n, map[string]any{"bbb_force": true})
+		c := *n
+		c.Run.Force = true
+		out[i] = &c
 	}
 	return out
 }

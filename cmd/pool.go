@@ -687,19 +687,6 @@ func openRunLogFor(s *ui.Streams, red *redact.Redactor, command string) (func(ms
 	return func(msg string, args ...any) { log.Info(msg, args...) }, path, closeFn
 }
 
-// withSettings returns a copy of n with settings overridden (top level).
-func withSettings(n *inventory.Node, over map[string]any) *inventory.Node {
-	c := *n
-	c.Settings = make(map[string]any, len(n.Settings)+len(over))
-	for k, v := range n.Settings {
-		c.Settings[k] = v
-	}
-	for k, v := range over {
-		c.Settings[k] = v
-	}
-	return &c
-}
-
 // machinesOf lists a group's machines by node name.
 func machinesOf(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *inventory.Group, deps *poolDeps) (providers.Provider, map[string]providers.Machine, error) {
 	p, err := deps.provider(s, g)

@@ -563,8 +563,8 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range nodes {
-			if v := n.Settings["bbb_version"]; v != "3.0" {
-				t.Errorf("%s converged with bbb_version %v", n.Name, v)
+			if v := n.Run.BBBVersion; v != "3.0" {
+				t.Errorf("%s converged with run version %q", n.Name, v)
 			}
 			if s := r.state(t, n.Name); s.State != pool.Disabled {
 				t.Errorf("%s converged while %s", n.Name, s.State)

@@ -223,7 +223,7 @@ func TestForcedNodesMayRestartBBB(t *testing.T) {
 	if force(plain) != 0 || force(withForce) != 2 {
 		t.Fatalf("force: without %d, with %d steps allowed to restart BBB", force(plain), force(withForce))
 	}
-	if _, set := node(t, fleet, "bbb").Settings["bbb_force"]; set {
+	if node(t, fleet, "bbb").Run.Force {
 		t.Fatal("--force changed the inventory's node")
 	}
 }

@@ -133,9 +133,9 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	hook := func(ctx context.Context, batch []pool.Member) map[string]error {
 		var nodes []*inventory.Node
 		for _, m := range batch {
-			n := withSettings(byName[m.Node], map[string]any{"bbb_version": line})
-			n.Run.UpgradeBBB = true
-			nodes = append(nodes, n)
+			n := *byName[m.Node]
+			n.Run.UpgradeBBB, n.Run.BBBVersion = true, line
+			nodes = append(nodes, &n)
 		}
 		failed := o.deps.converge(ctx, s, inv, nodes, machines)
 		for n, err := range failed {

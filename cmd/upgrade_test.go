@@ -46,8 +46,8 @@ func TestUpgradeToALineMovesOnlyNodesWithANewerBBB(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range nodes {
-			if !n.Run.UpgradeBBB || n.Settings["bbb_version"] != "3.0" {
-				t.Errorf("%s converged with run %+v, bbb_version %v", n.Name, n.Run, n.Settings["bbb_version"])
+			if !n.Run.UpgradeBBB || n.Run.BBBVersion != "3.0" {
+				t.Errorf("%s converged with run %+v", n.Name, n.Run)
 			}
 			if s := r.state(t, n.Name); s.State != pool.Disabled {
 				t.Errorf("%s converged while %s", n.Name, s.State)

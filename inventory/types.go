@@ -156,6 +156,12 @@ type Run struct {
 	// sets it on the node it has drained: the one deliberate way BBB
 	// changes version in a pool.
 	UpgradeBBB bool
+	// BBBVersion is the line an upgrade moves the node to, in place of
+	// settings.bbb_version for this run ("" keeps the setting's).
+	BBBVersion string
+	// Force lets BBB restart or upgrade while meetings are live
+	// (--force), as settings.bbb_force does for every run.
+	Force bool
 }
 
 // Secret is a reference to a secret value: env:NAME or file:PATH. Load

@@ -259,6 +259,11 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
+	// The run's options (never settings keys) weigh over the file's.
+	if n.Run.BBBVersion != "" {
+		s.BBBVersion = n.Run.BBBVersion
+	}
+	s.BBBForce = s.BBBForce || n.Run.Force
 	return s, nil
 }
 
