@@ -83,16 +83,12 @@ type secretsRepo struct {
 // secretsBackupRepo reads the repository from the nodes' backup settings.
 func secretsBackupRepo(inv *inventory.Inventory) (*secretsRepo, error) {
 	var first *inventory.Node
-	var fb *roles.BackupSettings
+	var fb *inventory.BackupSettings
 	for _, n := range inv.Nodes() {
 		if len(n.Roles) == 0 {
 			continue
 		}
-		st, err := roles.ParseSettings(n)
-		if err != nil {
-			return nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)}
-		}
-		b := st.Backup
+		b := n.Settings.Backup
 		if b == nil {
 			continue
 		}

@@ -74,9 +74,9 @@ func TestExitCodes(t *testing.T) {
 func TestValidateReadsStdinAndShowsMergedNodesWithoutSecrets(t *testing.T) {
 	isolate(t)
 	t.Setenv("OMC_T_SECRET", "v3ry-secret-value")
-	inv := "apiVersion: omc/v1\nname: t\nsecrets:\n  s: env:OMC_T_SECRET\ndefaults:\n  settings: {tz: UTC}\ngroups:\n  g:\n    provider: static\n    nodes:\n      - name: a\n        address: 192.0.2.1\n        settings: {tz: Europe/Berlin}\n"
+	inv := "apiVersion: omc/v1\nname: t\nsecrets:\n  s: env:OMC_T_SECRET\ndefaults:\n  settings: {timezone: UTC}\ngroups:\n  g:\n    provider: static\n    nodes:\n      - name: a\n        address: 192.0.2.1\n        settings: {timezone: Europe/Berlin}\n"
 	out, errs, code := run(t, inv, "validate", "--show", "-i", "-")
-	if code != 0 || !strings.Contains(out, "tz: Europe/Berlin") || !strings.Contains(out, "env:OMC_T_SECRET") {
+	if code != 0 || !strings.Contains(out, "timezone: Europe/Berlin") || !strings.Contains(out, "env:OMC_T_SECRET") {
 		t.Fatalf("code %d\n%s\n%s", code, out, errs)
 	}
 	if strings.Contains(out+errs, "v3ry-secret-value") {

@@ -413,8 +413,8 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 		resolved, lerr = o.lookup(ctx, o.Domain)
 	}
 	// Behind NAT the domain points at the public address.
-	if set, err := roles.ParseSettings(n); err == nil && set.PublicIP != "" {
-		facts.Addrs = append(facts.Addrs, set.PublicIP)
+	if ip := n.Settings.PublicIP; ip != "" {
+		facts.Addrs = append(facts.Addrs, ip)
 	}
 	results := evaluate(facts, wantOS, o.Version, o.Domain, resolved, lerr, o.Host, o.IgnoreChecks)
 	styles := ui.NewStyles(s.Err, s.ErrColor)

@@ -108,10 +108,7 @@ func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, 
 func monitoringTargets(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node) ([]sdTargetGroup, []string, error) {
 	var monitored, unknown []*inventory.Node
 	for _, n := range nodes {
-		st, err := roles.ParseSettings(n)
-		if err != nil {
-			return nil, nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)}
-		}
+		st := &n.Settings
 		if st.Monitoring == nil || len(n.Roles) == 0 {
 			continue // a node without roles gets no role steps, so no exporter
 		}

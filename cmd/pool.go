@@ -247,9 +247,7 @@ func memberOf(inv *inventory.Inventory, g *inventory.Group, n *inventory.Node) (
 	lm, tag := inv.PoolMember(n)
 	m := pool.Member{Node: n.Name, URL: g.Pool.MemberURL(n), Secret: secret, LoadMultiplier: lm, Tag: tag, Domain: n.Domain,
 		Algorithm: g.Pool.BBBChecksumAlgorithm()}
-	if set, err := roles.ParseSettings(n); err == nil {
-		m.ExpectVersion = set.BBBVersion
-	}
+	m.ExpectVersion = roles.ExpectedVersion(n)
 	// The TURN server the node hands its clients: its group's, else itself.
 	turn := n.Domain
 	for _, t := range inv.Nodes() {

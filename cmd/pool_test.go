@@ -117,7 +117,7 @@ func (r *poolRig) node(name, version string, secret ...string) *fake.Node {
 		}
 	}
 	// Not in the inventory (yet): as omc scale will see it.
-	n := &inventory.Node{Name: name, Group: "eu", Roles: []string{"bbb"}, Settings: map[string]any{"bbb_version": "3.0"}}
+	n := &inventory.Node{Name: name, Group: "eu", Roles: []string{"bbb"}, Settings: inventory.Settings{BBBVersion: "3.0", SeedSecret: "bbb_seed"}}
 	sec, err := roles.APISecret(inv, n)
 	if err != nil {
 		r.t.Fatal(err)

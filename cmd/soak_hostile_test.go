@@ -28,13 +28,13 @@ var bombs = []struct {
 	inv  func(steps string) string
 }{
 	{"range over a huge integer", ExitInventory, fileBomb(`{{ range 100000000000 }}x{{ end }}`, "")},
-	{"nested ranges over a settings list", ExitInventory, fileBomb(`{{ range .Settings.l }}{{ range $.Settings.l }}{{ range $.Settings.l }}{{ range $.Settings.l }}xxxxxxxxxxxxxxxx{{ end }}{{ end }}{{ end }}{{ end }}`,
+	{"nested ranges over a settings list", ExitInventory, fileBomb(`{{ range .Settings.vars.l }}{{ range $.Settings.vars.l }}{{ range $.Settings.vars.l }}{{ range $.Settings.vars.l }}xxxxxxxxxxxxxxxx{{ end }}{{ end }}{{ end }}{{ end }}`,
 		"l: ["+strings.Repeat("1,", 199)+"1]")},
 	{"recursive template", ExitInventory, fileBomb(`{{ define "a" }}{{ template "a" . }}{{ end }}{{ template "a" . }}`, "")},
 	{"mutually recursive templates", ExitInventory, fileBomb(`{{ define "a" }}x{{ template "b" . }}{{ end }}{{ define "b" }}{{ template "a" . }}{{ end }}{{ template "a" . }}`, "")},
-	{"output past the size limit", ExitInventory, fileBomb(`{{ range 100000 }}{{ $.Settings.big }}{{ end }}`, "big: "+strings.Repeat("y", 1<<20))},
+	{"output past the size limit", ExitInventory, fileBomb(`{{ range 100000 }}{{ $.Settings.vars.big }}{{ end }}`, "big: "+strings.Repeat("y", 1<<20))},
 	{"printf with a huge width", ExitInventory, fileBomb(`{{ printf "%0999999999d" 1 }}`, "")},
-	{"html of a huge string", ExitInventory, fileBomb(`{{ range 1000 }}{{ html $.Settings.big }}{{ end }}`, "big: "+strings.Repeat("<", 1<<20))},
+	{"html of a huge string", ExitInventory, fileBomb(`{{ range 1000 }}{{ html $.Settings.vars.big }}{{ end }}`, "big: "+strings.Repeat("<", 1<<20))},
 	{"unknown node field", ExitInventory, fileBomb(`{{ .Node.NoSuchField }}`, "")},
 	{"missing settings key", ExitInventory, fileBomb(`{{ .Settings.nokey }}`, "")},
 	{"undeclared secret", ExitInventory, fileBomb(`{{ secret "nobody" }}`, "")},
@@ -57,10 +57,10 @@ var bombs = []struct {
 	}},
 	{"1000 nodes, ten 80 KiB files each", ExitOK, func(string) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "apiVersion: omc/v1\nname: t\ndefaults:\n  settings:\n    c: %q\ngroups:\n  g:\n    provider: static\n    steps:\n",
+		fmt.Fprintf(&b, "apiVersion: omc/v1\nname: t\ndefaults:\n  settings:\n    vars:\n      c: %q\ngroups:\n  g:\n    provider: static\n    steps:\n",
 			strings.Repeat("0123456789abcdef\n", 80<<10/17))
 		for f := 0; f < 10; f++ {
-			fmt.Fprintf(&b, "      - file: {path: /srv/f%d, content: \"{{ .Settings.c }}{{ .Node.Name }}\"}\n", f)
+			fmt.Fprintf(&b, "      - file: {path: /srv/f%d, content: \"{{ .Settings.vars.c }}{{ .Node.Name }}\"}\n", f)
 		}
 		b.WriteString("    nodes:\n")
 		for i := 0; i < 1000; i++ {
@@ -88,7 +88,7 @@ func fileBomb(tmpl, settings string) func(string) string {
 			n = "        " + indent(step, 8)
 		}
 		if settings != "" {
-			d = "  settings:\n    " + settings + "\n" + d
+			d = "  settings:\n    vars:\n      " + settings + "\n" + d
 		}
 		return "apiVersion: omc/v1\nname: t\ndefaults:\n" + d + "  ssh: {user: root}\ngroups:\n  g:\n    provider: static\n" + g +
 			"    nodes:\n      - name: n0\n        address: 192.0.2.1\n" + n
@@ -220,7 +220,7 @@ var injections = []struct {
 	{"line path", false, injected("", `- line: {path: "D/l-P", line: x}`)},
 	{"line text", false, injected("", `- line: {path: D/lt, line: "P"}`)},
 	{"line match", false, injected("", `- line: {path: D/lm, line: x, match: "P"}`)},
-	{"setting in a template", false, injected(`settings: {v: "P"}`, `- file: {path: D/st, content: "{{ .Settings.v }}"}`)},
+	{"setting in a template", false, injected(`settings: {vars: {v: "P"}}`, `- file: {path: D/st, content: "{{ .Settings.vars.v }}"}`)},
 	{"secret in a template", false, injected("", `- file: {path: D/se, content: "{{ secret \"inj\" }}"}`)},
 	{"command creates", false, injected("", `- command: {run: "true", creates: "D/c-P"}`)},
 	{"ssh user", false, injected(`ssh: {port: PORT, key: KEY, user: "P"}`, "")},

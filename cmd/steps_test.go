@@ -109,13 +109,13 @@ func TestFleetWithFillsProviderAddresses(t *testing.T) {
 		t.Fatalf("without a machine: want an address error, got %v", err)
 	}
 	changed := *node(t, inv.Nodes(), "bbb")
-	changed.Settings = map[string]any{"bbb_version": "2.7"}
+	changed.Settings = inventory.Settings{BBBVersion: "2.7"}
 	fleet, own := fleetWith(inv, []*inventory.Node{node(t, inv.Nodes(), "t-1"), &changed},
 		map[string]providers.Machine{"t-1": {Name: "t-1", Address: "198.51.100.7"}})
 	if len(own) != 2 || own[0].Address != "198.51.100.7" || node(t, fleet, "t-1") != own[0] {
 		t.Fatal("address not filled in")
 	}
-	if own[1].Settings["bbb_version"] != "2.7" || node(t, fleet, "bbb") != own[1] || len(fleet) != len(inv.Nodes()) {
+	if own[1].Settings.BBBVersion != "2.7" || node(t, fleet, "bbb") != own[1] || len(fleet) != len(inv.Nodes()) {
 		t.Fatal("the caller's version of a node is not the one in the fleet")
 	}
 	if node(t, inv.Nodes(), "t-1").Address != "" {

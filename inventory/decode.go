@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding"
 	"fmt"
 	"math"
 	"reflect"
@@ -21,6 +22,8 @@ import (
 //	omc:"required"      the key must be present and not null
 //	omc:"keyed"         a []*T written as a mapping keyed by T.Name
 //	omc:"kind"          one of a Step's mutually exclusive kinds
+//	omc:"orbool"        a *T that may be written as true (T's defaults) or false (nil)
+//	default:"..."       a setting's default (settings.go), filled in after merging
 //	desc:"..."          the schema description
 type decoder struct {
 	errs *errList
@@ -78,10 +81,21 @@ func join(path, key string) string {
 }
 
 func isNull(n *yaml.Node) bool {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	n = unalias(n)
 	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func isBool(n *yaml.Node) bool {
+	n = unalias(n)
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool"
+}
+
+// unalias is the node an alias stands for.
+func unalias(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }
 
 // describe names what a node is, for "expected X, got Y".
@@ -153,6 +167,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, depth int) 
 		d.secret(n, v, path)
 		return
 	}
+	if v.CanAddr() {
+		if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			if !d.text(n, u, path) {
+				d.at[v.Addr().Interface()] = where{node: n, path: path, set: true, bad: true}
+			}
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.structure(n, v, path, depth)
@@ -199,6 +221,10 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 			if path == "" && strings.HasPrefix(name, "x-") {
 				continue // extension keys: a home for YAML anchors
 			}
+			if hint, ok := settingTypes[v.Type()]; ok {
+				d.errs.add(posOf(p.k), join(path, name), "unknown setting%s", suggestSetting(fs, name, hint))
+				continue
+			}
 			d.errs.add(posOf(p.k), path, "unknown field %q%s", name, suggest(fs, name))
 			continue
 		}
@@ -214,6 +240,16 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 			d.errs.add(posOf(p.v), fp, "required, got null")
 		}
 		fv := v.Field(f.index)
+		if f.orBool && isBool(p.v) {
+			// true: the struct with its defaults; false: none.
+			d.at[fv.Addr().Interface()] = where{node: p.v, path: fp, set: true}
+			if unalias(p.v).Value == "true" {
+				fv.Set(reflect.New(fv.Type().Elem()))
+			} else {
+				fv.Set(reflect.Zero(fv.Type()))
+			}
+			continue
+		}
 		if f.keyed {
 			d.keyed(p.v, fv, fp, depth+1)
 		} else {
@@ -416,6 +452,28 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		panic("inventory: no decoder for " + v.Type().String())
 	}
+}
+
+// text decodes a scalar through the type's own UnmarshalText (addresses,
+// ranges, values kept as written); false when it was refused.
+func (d *decoder) text(n *yaml.Node, u encoding.TextUnmarshaler, path string) bool {
+	if n.Kind != yaml.ScalarNode {
+		d.errs.add(posOf(n), path, "expected a string, got %s", describe(n))
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return true
+	case "!!str", "!!int", "!!float", "!!bool":
+	default:
+		d.errs.add(posOf(n), path, "expected a string, got %s", describe(n))
+		return false
+	}
+	if err := u.UnmarshalText([]byte(n.Value)); err != nil {
+		d.errs.add(posOf(n), path, "%v", err)
+		return false
+	}
+	return true
 }
 
 func want(k reflect.Kind) string {

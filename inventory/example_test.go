@@ -48,8 +48,8 @@ func TestExample(t *testing.T) {
 		t.Errorf("school-bbb: %+v", n)
 	}
 	dev := byName["dev-2"]
-	if dev.Settings["timezone"] != "UTC" || byName["bbb-eu-1-1"].Settings["timezone"] != "Europe/Berlin" {
-		t.Errorf("timezone: dev %v, eu %v", dev.Settings["timezone"], byName["bbb-eu-1-1"].Settings["timezone"])
+	if dev.Settings.Timezone != "UTC" || byName["bbb-eu-1-1"].Settings.Timezone != "Europe/Berlin" {
+		t.Errorf("timezone: dev %v, eu %v", dev.Settings.Timezone, byName["bbb-eu-1-1"].Settings.Timezone)
 	}
 	kinds := map[string]bool{}
 	for _, s := range dev.Steps {

@@ -14,7 +14,9 @@ type field struct {
 	required bool
 	keyed    bool
 	kind     bool
+	orBool   bool // a *struct that may also be written as true or false
 	desc     string
+	def      string // default:"..." (settings)
 }
 
 var fieldCache sync.Map // reflect.Type → []field
@@ -30,7 +32,7 @@ func fieldsOf(t reflect.Type) []field {
 		if !sf.IsExported() || name == "" || name == "-" {
 			continue
 		}
-		f := field{index: i, name: name, desc: sf.Tag.Get("desc")}
+		f := field{index: i, name: name, desc: sf.Tag.Get("desc"), def: sf.Tag.Get("default")}
 		for _, o := range strings.Split(sf.Tag.Get("omc"), ",") {
 			switch o {
 			case "required":
@@ -39,6 +41,8 @@ func fieldsOf(t reflect.Type) []field {
 				f.keyed = true
 			case "kind":
 				f.kind = true
+			case "orbool":
+				f.orBool = true
 			}
 		}
 		fs = append(fs, f)

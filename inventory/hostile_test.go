@@ -25,7 +25,7 @@ func measure(f func()) (uint64, time.Duration) {
 
 func aliasBomb() string {
 	var b strings.Builder
-	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n")
+	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n   vars:\n")
 	b.WriteString(`    a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]` + "\n")
 	for i := 1; i < 10; i++ {
 		fmt.Fprintf(&b, "    a%d: &a%d [", i, i)
@@ -42,7 +42,7 @@ func aliasBomb() string {
 // times: no list, only mappings, so only the merge-key path can blow up.
 func mergeBomb() string {
 	var b strings.Builder
-	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n    m0: &m0 {k: v}\n")
+	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n   vars:\n    m0: &m0 {k: v}\n")
 	for i := 1; i < 12; i++ {
 		fmt.Fprintf(&b, "    m%d: &m%d {<<: [", i, i)
 		for j := 0; j < 9; j++ {
@@ -56,7 +56,7 @@ func mergeBomb() string {
 
 func bigSettings(keys int) string {
 	var b strings.Builder
-	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n")
+	b.WriteString("apiVersion: omc/v1\nname: x\ndefaults:\n  settings:\n   vars:\n")
 	for i := 0; i < keys; i++ {
 		fmt.Fprintf(&b, "    k%d: v\n", i)
 	}
@@ -72,18 +72,18 @@ func TestHostileInput(t *testing.T) {
 		maxMiB  uint64
 		maxTime time.Duration
 	}{
-		{"alias bomb", []byte(aliasBomb()), "hostile:9:14: too many alias expansions", 16, time.Second},
-		{"merge key bomb", []byte(mergeBomb()), "hostile:9:35: too many alias expansions", 16, time.Second},
+		{"alias bomb", []byte(aliasBomb()), "hostile:10:14: too many alias expansions", 16, time.Second},
+		{"merge key bomb", []byte(mergeBomb()), "hostile:10:35: too many alias expansions", 16, time.Second},
 		{"deep flow nesting beyond yaml.v3", []byte(strings.Repeat("[", 100000)), "hostile:1:10001: nesting deeper than 50 levels", 32, time.Second},
-		{"deep nesting under yaml.v3's limit", []byte("apiVersion: omc/v1\nname: x\ngroups: {}\ndefaults: {settings: {a: " + strings.Repeat("[", 60) + strings.Repeat("]", 60) + "}}\n"),
-			"hostile:4:74: defaults.settings.a[0][0]", 16, time.Second},
+		{"deep nesting under yaml.v3's limit", []byte("apiVersion: omc/v1\nname: x\ngroups: {}\ndefaults: {settings: {vars: {a: " + strings.Repeat("[", 60) + strings.Repeat("]", 60) + "}}}\n"),
+			"hostile:4:80: defaults.settings.vars.a[0][0]", 16, time.Second},
 		{"deep block nesting", []byte(strings.Repeat("- ", 20000) + "a\n"), "hostile:1:1: nesting deeper than 50 levels", 32, time.Second},
 		{"5 MiB file", bytes.Repeat([]byte("# comment\n"), 5<<20/10), "hostile:1:1: file is larger than 4 MiB", 24, time.Second},
 		{"binary", append([]byte("apiVersion: omc/v1\nname: \x7fELF"), 0, 1, 2, 3), "hostile:2:11: NUL byte", 1, time.Second},
 		{"invalid UTF-8", []byte("apiVersion: omc/v1\nname: caf\xe9\n"), "hostile:2:10: invalid UTF-8", 1, time.Second},
 		{"dense flow list", []byte("[" + strings.Repeat("a,", 1<<20) + "a]"), "hostile:1:200001: more than 100000 YAML lines and items", 16, time.Second},
 		{"huge count", []byte("apiVersion: omc/v1\nname: x\ngroups:\n  g: {provider: local, count: 1000000000, name: \"n-{n}\"}\n"), "hostile:4:31: groups.g.count: at most 1000", 1, time.Second},
-		{"settings times nodes", []byte(bigSettings(20000)), "hostile:5:5: defaults.settings: merged settings are too large", 64, time.Second},
+		{"settings times nodes", []byte(bigSettings(20000)), "hostile:5:4: defaults.settings: merged settings are too large", 64, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestHostileInput(t *testing.T) {
 // TestDenseButAllowed is the worst file the element limit lets through:
 // it must still parse within a bounded amount of memory.
 func TestDenseButAllowed(t *testing.T) {
-	src := "apiVersion: omc/v1\nname: x\ngroups: {}\ndefaults: {settings: {a: [" + strings.Repeat("{a: b},", (maxElements-20)/3) + "]}}\n"
+	src := "apiVersion: omc/v1\nname: x\ngroups: {}\ndefaults: {settings: {vars: {a: [" + strings.Repeat("{a: b},", (maxElements-20)/3) + "]}}}\n"
 	var err error
 	alloc, took := measure(func() { _, err = LoadReader("dense", strings.NewReader(src)) })
 	if err != nil {

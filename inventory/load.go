@@ -87,6 +87,13 @@ func load(name string, src []byte) (*Inventory, error) {
 	}
 	v := &validator{errs: l, where: d.at, src: src, dir: filepath.Dir(name), inv: inv}
 	v.validate()
+	indexSettings(d.at, &inv.Defaults.Settings)
+	for _, g := range inv.Groups {
+		indexSettings(d.at, &g.Settings)
+		for _, ns := range g.Nodes {
+			indexSettings(d.at, &ns.Settings)
+		}
+	}
 	// Unreadable secret values are kept aside, not failed on here: a run
 	// on one group must not need another group's secrets. Whoever uses a
 	// secret (a template, a role, a provider token) or `omc validate`
@@ -106,6 +113,12 @@ func load(name string, src []byte) (*Inventory, error) {
 		w := v.at(&inv.Defaults.Settings)
 		l.add(w.pos(), w.path, "merged settings are too large (more than %d entries over all nodes)", maxMerged)
 		return nil, l.err()
+	}
+	for _, n := range nodes {
+		checkMerged(l, n)
+	}
+	if err := l.err(); err != nil {
+		return nil, err
 	}
 	inv.nodes = nodes
 	return inv, nil

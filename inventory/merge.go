@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -99,7 +100,7 @@ func (inv *Inventory) merge(budget int) (nodes []*Node, ok bool) {
 	dir := filepath.Dir(inv.Path)
 	m := &merger{budget: budget}
 	for _, g := range inv.Groups {
-		groupSettings := m.settings(inv.Defaults.Settings, g.Settings)
+		groupSettings := m.mergeSettings(&inv.Defaults.Settings, &g.Settings)
 		node := func(name string, ns *NodeSpec) *Node {
 			n := &Node{
 				Name:     name,
@@ -108,7 +109,6 @@ func (inv *Inventory) merge(budget int) (nodes []*Node, ok bool) {
 				Roles:    slices.Clone(g.Roles),
 				Domain:   g.Domain,
 				SSH:      mergeSSH(dir, inv.Defaults.SSH, g.SSH),
-				Settings: groupSettings,
 				Steps:    slices.Concat(inv.Defaults.Steps, g.Steps),
 				Pos:      g.Pos,
 			}
@@ -127,7 +127,12 @@ func (inv *Inventory) merge(budget int) (nodes []*Node, ok bool) {
 			}
 			// Each node gets its own copy, so that changing one node's
 			// settings cannot change another's.
-			n.Settings = m.settings(n.Settings, nodeSettings(ns))
+			var own *Settings
+			if ns != nil {
+				own = &ns.Settings
+			}
+			n.Settings = m.mergeSettings(&groupSettings, own)
+			fillDefaults(reflect.ValueOf(&n.Settings).Elem(), n.Settings.at, "")
 			n.Domain = strings.ReplaceAll(n.Domain, "{name}", name)
 			return n
 		}
@@ -144,13 +149,6 @@ func (inv *Inventory) merge(budget int) (nodes []*Node, ok bool) {
 		}
 	}
 	return nodes, m.budget != 0 || budget < 0
-}
-
-func nodeSettings(ns *NodeSpec) map[string]any {
-	if ns == nil {
-		return nil
-	}
-	return ns.Settings
 }
 
 // mergeSSH merges field by field, later levels winning, then applies the
@@ -195,12 +193,14 @@ func mergeSSH(dir string, levels ...SSH) SSH {
 	return s
 }
 
-// merger deep-merges settings, counting copied entries against a budget
-// because a file can multiply a large settings map by many nodes.
+// merger deep-merges settings (settingsmerge.go), counting copied
+// entries against a budget because a file can multiply large settings by
+// many nodes.
 type merger struct{ budget int }
 
-// settings returns a new map: base overlaid with over, mappings merged
-// recursively, any other value (lists included) replaced.
+// settings returns a new free-form map (vars, bbb.html5, ...): base
+// overlaid with over, mappings merged recursively, any other value
+// (lists included) replaced.
 func (m *merger) settings(base, over map[string]any) map[string]any {
 	if (base == nil && over == nil) || m.budget == 0 {
 		return nil

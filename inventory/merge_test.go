@@ -11,8 +11,10 @@ name: coop
 defaults:
   ssh: {user: root, key: keys/id, bastion: jump.example.org}
   settings:
-    tz: UTC
-    bbb: {max: 100, welcome: hi, extra: [1, 2]}
+    timezone: UTC
+    acme_directory: https://acme.example.org/dir
+    bbb: {max_participants: 100, welcome: hi, disabled_features: [chat, polls]}
+    vars: {tz: x, deep: {a: 1, b: [1, 2]}}
   steps:
     - {name: d, packages: [curl]}
 groups:
@@ -24,7 +26,10 @@ groups:
     domain: "{name}.example.org"
     ssh: {user: admin, port: 2222}
     settings:
-      bbb: {max: 50, extra: [3]}
+      bbb: {max_participants: 50, disabled_features: [chat]}
+      unattended_upgrades: false
+      backup: {repository: "/srv/restic/{node}"}
+      vars: {deep: {b: [3]}}
     steps:
       - {name: g, packages: [htop]}
     nodes:
@@ -33,8 +38,10 @@ groups:
         domain: turn.example.org
         ssh: {sudo: false, bastion: other.example.org}
         settings:
-          tz: Europe/Berlin
+          timezone: Europe/Berlin
+          acme_directory: null
           bbb: {welcome: hello}
+          backup: null
         steps:
           - {name: n, packages: [vim]}
   plain:
@@ -74,19 +81,52 @@ func TestMerge(t *testing.T) {
 			}
 		}
 	})
-	t.Run("settings deep merged", func(t *testing.T) {
-		want := map[string]any{"tz": "UTC", "bbb": map[string]any{"max": 50, "welcome": "hi", "extra": []any{3}}}
-		if !reflect.DeepEqual(g1.Settings, want) {
-			t.Errorf("g-1 settings %v, want %v", g1.Settings, want)
+	t.Run("settings merged, defaults filled", func(t *testing.T) {
+		gs, ss, ps := g1.Settings, special.Settings, p.Settings
+		if gs.Timezone != "UTC" || ss.Timezone != "Europe/Berlin" || ps.Timezone != "UTC" {
+			t.Errorf("timezone: %q %q %q", gs.Timezone, ss.Timezone, ps.Timezone)
 		}
-		want = map[string]any{"tz": "Europe/Berlin", "bbb": map[string]any{"max": 50, "welcome": "hello", "extra": []any{3}}}
-		if !reflect.DeepEqual(special.Settings, want) {
-			t.Errorf("special settings %v, want %v", special.Settings, want)
+		// Nested settings merge key by key; lists are replaced.
+		if *gs.BBB.MaxParticipants != 50 || *gs.BBB.Welcome != "hi" || !reflect.DeepEqual(gs.BBB.DisabledFeatures, []string{"chat"}) ||
+			*ss.BBB.MaxParticipants != 50 || *ss.BBB.Welcome != "hello" {
+			t.Errorf("bbb: g-1 %+v, special %+v", *gs.BBB, *ss.BBB)
+		}
+		// false overrides a default of true; a level that does not set a
+		// key leaves it to its default.
+		if gs.Unattended || ss.Unattended || !ps.Unattended || !gs.Firewall || ps.JournalMaxUse != "1G" {
+			t.Errorf("unattended %v %v %v, firewall %v, journal %q", gs.Unattended, ss.Unattended, ps.Unattended, gs.Firewall, ps.JournalMaxUse)
+		}
+		// null goes back to the default, for a value and for a mapping.
+		if gs.ACMEDirectory != "https://acme.example.org/dir" || ss.ACMEDirectory != "https://acme-v02.api.letsencrypt.org/directory" {
+			t.Errorf("acme_directory %q %q", gs.ACMEDirectory, ss.ACMEDirectory)
+		}
+		if gs.Backup == nil || gs.Backup.Repository != "/srv/restic/{node}" || gs.Backup.Keep != (BackupKeep{7, 4, 6}) || gs.Backup.PasswordSecret != "restic_password" || ss.Backup != nil {
+			t.Errorf("backup: g-1 %+v, special %+v", gs.Backup, ss.Backup)
+		}
+		want := map[string]any{"tz": "x", "deep": map[string]any{"a": 1, "b": []any{3}}}
+		if !reflect.DeepEqual(gs.Vars, want) || !reflect.DeepEqual(ss.Vars, want) {
+			t.Errorf("vars %v %v, want %v", gs.Vars, ss.Vars, want)
 		}
 		// Nodes do not share settings: changing one leaves the others.
-		g1.Settings["bbb"].(map[string]any)["max"] = 1
-		if nodes[1].Settings["bbb"].(map[string]any)["max"] != 50 || inv.Defaults.Settings["bbb"].(map[string]any)["max"] != 100 {
+		gs.Vars["deep"].(map[string]any)["a"] = 9
+		gs.BBB.DisabledFeatures[0] = "x"
+		*gs.BBB.MaxParticipants = 1
+		if nodes[1].Settings.Vars["deep"].(map[string]any)["a"] != 1 || inv.Defaults.Settings.Vars["deep"].(map[string]any)["a"] != 1 ||
+			nodes[1].Settings.BBB.DisabledFeatures[0] != "chat" || *nodes[1].Settings.BBB.MaxParticipants != 50 || *inv.Groups[0].Settings.BBB.MaxParticipants != 50 {
 			t.Error("settings are shared between nodes")
+		}
+	})
+	t.Run("templates see the settings as written", func(t *testing.T) {
+		want := map[string]any{"timezone": "Europe/Berlin", "acme_directory": nil, "unattended_upgrades": false, "backup": nil,
+			"bbb":  map[string]any{"max_participants": 50, "welcome": "hello", "disabled_features": []any{"chat"}},
+			"vars": map[string]any{"tz": "x", "deep": map[string]any{"a": 1, "b": []any{3}}}}
+		if got := special.Settings.Written(); !reflect.DeepEqual(got, want) {
+			t.Errorf("written:\n got %v\nwant %v", got, want)
+		}
+		if w := p.Settings.Written(); !reflect.DeepEqual(w, map[string]any{"timezone": "UTC", "acme_directory": "https://acme.example.org/dir",
+			"bbb":  map[string]any{"max_participants": 100, "welcome": "hi", "disabled_features": []any{"chat", "polls"}},
+			"vars": map[string]any{"tz": "x", "deep": map[string]any{"a": 1, "b": []any{1, 2}}}}) {
+			t.Errorf("p written: %v", w)
 		}
 	})
 	t.Run("steps concatenated", func(t *testing.T) {
@@ -108,7 +148,7 @@ func TestMerge(t *testing.T) {
 		if g1.Domain != "g-1.example.org" || special.Domain != "turn.example.org" || p.Domain != "" {
 			t.Errorf("domains %q %q %q", g1.Domain, special.Domain, p.Domain)
 		}
-		if g1.Pos != (Pos{11, 3}) || special.Pos != (Pos{23, 9}) {
+		if g1.Pos != (Pos{13, 3}) || special.Pos != (Pos{28, 9}) {
 			t.Errorf("positions %v %v", g1.Pos, special.Pos)
 		}
 		if g1.Group != "g" || g1.Provider != "local" || p.Address != "192.0.2.1" {

@@ -3,6 +3,7 @@ package inventory
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 )
 
 // schemaExtra adds what struct tags do not say, keyed by "Type.key".
@@ -67,6 +68,9 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 		if f.desc != "" {
 			s["description"] = f.desc
 		}
+		if isSettingType(t) {
+			settingSchema(s, t.Name()+"."+f.name, ft, f)
+		}
 		for k, v := range schemaExtra[t.Name()+"."+f.name] {
 			s[k] = v
 		}
@@ -88,6 +92,51 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 	return o
 }
 
+// settingSchema adds a setting's default, rule and nullability to s.
+func settingSchema(s map[string]any, key string, t reflect.Type, f field) {
+	if f.def != "" {
+		switch t.Kind() {
+		case reflect.Bool:
+			s["default"] = f.def == "true"
+		case reflect.Int:
+			i, _ := strconv.Atoi(f.def)
+			s["default"] = i
+		default:
+			s["default"] = f.def
+		}
+	}
+	r := settingRules[key]
+	target := s
+	if t.Kind() == reflect.Slice {
+		if items, ok := s["items"].(map[string]any); ok {
+			target = items
+		}
+	}
+	if r.re != nil {
+		target["pattern"] = r.re.String()
+	}
+	if r.enum != nil {
+		target["enum"] = r.enum
+	}
+	if k := t.Kind(); k == reflect.Int || k == reflect.Pointer && t.Elem().Kind() == reflect.Int {
+		s["minimum"] = 0
+	}
+	if t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Pointer {
+		// sysctl: a value (as written) or null, which drops the default.
+		s["additionalProperties"] = map[string]any{"type": []string{"string", "integer", "number", "null"}}
+	}
+	if f.orBool {
+		ref := map[string]any{}
+		for k, v := range s {
+			if k != "description" {
+				ref[k] = v
+				delete(s, k)
+			}
+		}
+		s["oneOf"] = []any{map[string]any{"type": "boolean"}, ref}
+	}
+}
+
 // of is the schema of a field type; structs become shared $defs.
 func (g *schemaGen) of(t reflect.Type) map[string]any {
 	if t == secretType {
@@ -97,6 +146,14 @@ func (g *schemaGen) of(t reflect.Type) map[string]any {
 			"description": "A reference, env:NAME or file:PATH; never the secret itself.",
 		}
 		return map[string]any{"$ref": "#/$defs/Secret"}
+	}
+	switch {
+	case t == reflect.TypeOf(CIDR{}):
+		return map[string]any{"type": "string", "description": "An address range (CIDR), or one address."}
+	case t == reflect.TypeOf(IP{}):
+		return map[string]any{"type": "string", "description": "An IPv4 or IPv6 address."}
+	case t == reflect.TypeOf(Scalar("")):
+		return map[string]any{"type": []string{"string", "number", "boolean"}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -60,7 +61,7 @@ func TestSchemaShape(t *testing.T) {
 			for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct && ft != secretType {
+			if ft.Kind() == reflect.Struct && ft != secretType && !reflect.PointerTo(ft).Implements(reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()) {
 				walk(ft, defs[ft.Name()].(map[string]any))
 			}
 		}

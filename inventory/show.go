@@ -65,8 +65,8 @@ func showNode(n *Node) *yaml.Node {
 		}
 	}
 	add(m, "ssh", encode(reflect.ValueOf(n.SSH)))
-	if len(n.Settings) > 0 {
-		add(m, "settings", encode(reflect.ValueOf(n.Settings)))
+	if w := n.Settings.Written(); len(w) > 0 {
+		add(m, "settings", encode(reflect.ValueOf(w)))
 	}
 	if len(n.Steps) > 0 {
 		add(m, "steps", encode(reflect.ValueOf(n.Steps)))

@@ -43,9 +43,9 @@ type Inventory struct {
 
 // Defaults apply to every group and node unless overridden.
 type Defaults struct {
-	SSH      SSH            `yaml:"ssh" desc:"How to reach every node."`
-	Settings map[string]any `yaml:"settings" desc:"Free-form values for templates and roles."`
-	Steps    []*Step        `yaml:"steps" desc:"Extra steps run on every node."`
+	SSH      SSH      `yaml:"ssh" desc:"How to reach every node."`
+	Settings Settings `yaml:"settings" desc:"Settings of every node's roles (omc help settings lists them); vars: holds your templates' own values."`
+	Steps    []*Step  `yaml:"steps" desc:"Extra steps run on every node."`
 }
 
 // SSH says how to reach a node. Zero fields inherit from the level above.
@@ -90,10 +90,10 @@ type Group struct {
 	// HCLOUD_TOKEN from its own configuration.
 	Token *Secret `yaml:"token" desc:"hcloud API token as env:NAME or file:PATH."`
 
-	SSH      SSH            `yaml:"ssh" desc:"Overrides defaults.ssh for this group."`
-	Settings map[string]any `yaml:"settings" desc:"Deep-merged over defaults.settings."`
-	Steps    []*Step        `yaml:"steps" desc:"Steps run after defaults.steps."`
-	Nodes    []*NodeSpec    `yaml:"nodes" desc:"Named nodes of this group."`
+	SSH      SSH         `yaml:"ssh" desc:"Overrides defaults.ssh for this group."`
+	Settings Settings    `yaml:"settings" desc:"Over defaults.settings: nested mappings merge, anything else replaces."`
+	Steps    []*Step     `yaml:"steps" desc:"Steps run after defaults.steps."`
+	Nodes    []*NodeSpec `yaml:"nodes" desc:"Named nodes of this group."`
 
 	// hcloud options (read by providers/hcloud only).
 	DNSZone string `yaml:"dns_zone" desc:"hcloud DNS zone (e.g. example.org) where omc keeps each node's A/AAAA records for its domain."`
@@ -116,10 +116,10 @@ type NodeSpec struct {
 	Address string   `yaml:"address" desc:"IP address or host name (static nodes)."`
 	Domain  string   `yaml:"domain" desc:"Overrides the group's domain; {name} is replaced by the node name."`
 	// HostKey pins the node's SSH host key ("ssh-ed25519 AAAA...").
-	HostKey  string         `yaml:"host_key" desc:"Pinned SSH host key in authorized_keys form."`
-	SSH      SSH            `yaml:"ssh" desc:"Overrides the group's ssh."`
-	Settings map[string]any `yaml:"settings" desc:"Deep-merged over the group's settings."`
-	Steps    []*Step        `yaml:"steps" desc:"Steps run after the group's steps."`
+	HostKey  string   `yaml:"host_key" desc:"Pinned SSH host key in authorized_keys form."`
+	SSH      SSH      `yaml:"ssh" desc:"Overrides the group's ssh."`
+	Settings Settings `yaml:"settings" desc:"Over the group's settings: nested mappings merge, anything else replaces."`
+	Steps    []*Step  `yaml:"steps" desc:"Steps run after the group's steps."`
 	// Pool membership (groups with a pool only).
 	LoadMultiplier float64 `yaml:"load_multiplier" desc:"Scalelite load multiplier of this node (default the pool's, else 1)."`
 	Tag            string  `yaml:"tag" desc:"Scalelite tag of this node (default the pool's)."`
@@ -139,7 +139,8 @@ type Node struct {
 	Domain   string
 	HostKey  string
 	SSH      SSH // fully resolved: User, Port set; Sudo non-nil
-	Settings map[string]any
+	// Settings are merged and have their defaults filled in.
+	Settings Settings
 	// Steps: defaults, then group, then node.
 	Steps []*Step
 	// Pos is where the node (or its group, for counted nodes) is declared.
@@ -202,7 +203,7 @@ type FileStep struct {
 	// Exactly one of Content or Template. Both are Go text/template text
 	// rendered with the node (see provision.TemplateData); Template is a
 	// path relative to the inventory file.
-	Content  *string  `yaml:"content" desc:"Inline Go template text (.Node, .Settings, secret \"name\")."`
+	Content  *string  `yaml:"content" desc:"Inline Go template text (.Node, .Settings, .Settings.vars, secret \"name\")."`
 	Template string   `yaml:"template" desc:"Template file, relative to the inventory file."`
 	Mode     string   `yaml:"mode" desc:"Octal mode, default 0644."`
 	Owner    string   `yaml:"owner" desc:"Default root."`

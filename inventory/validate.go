@@ -46,6 +46,7 @@ func (v *validator) validate() {
 		}
 	}
 	v.ssh(&inv.Defaults.SSH)
+	v.settings(&inv.Defaults.Settings)
 	v.steps(inv.Defaults.Steps)
 	for _, g := range inv.Groups {
 		v.group(g)
@@ -128,6 +129,7 @@ func (v *validator) group(g *Group) {
 	}
 	v.roles(g.Roles)
 	v.ssh(&g.SSH)
+	v.settings(&g.Settings)
 	v.steps(g.Steps)
 	for _, ns := range g.Nodes {
 		v.nodeSpec(ns)
@@ -164,6 +166,7 @@ func (v *validator) nodeSpec(ns *NodeSpec) {
 	}
 	v.roles(ns.Roles)
 	v.ssh(&ns.SSH)
+	v.settings(&ns.Settings)
 	v.steps(ns.Steps)
 }
 

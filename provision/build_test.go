@@ -21,7 +21,7 @@ func TestStepsRenderTemplatesWithNodeSettingsAndSecrets(t *testing.T) {
 	inv := loadInv(t, `apiVersion: omc/v1
 name: t
 defaults:
-  settings: {greeting: hello}
+  settings: {vars: {greeting: hello}}
 secrets:
   api: env:OMC_TEST_SECRET
 groups:
@@ -31,7 +31,7 @@ groups:
       - name: n1
         address: 192.0.2.10
         steps:
-          - file: {path: /etc/x, content: "{{ .Settings.greeting }} {{ .Node.Name }} {{ secret \"api\" }}\n", mode: "0600"}
+          - file: {path: /etc/x, content: "{{ .Settings.vars.greeting }} {{ .Node.Name }} {{ secret \"api\" }}\n", mode: "0600"}
           - packages: [nginx]
           - command: {run: "true", creates: /x}
 `)

@@ -38,7 +38,10 @@ var (
 )
 
 // TemplateData is what file templates see: {{ .Node.Name }},
-// {{ .Settings.timezone }}, and {{ secret "name" }} for a named secret.
+// {{ .Settings.timezone }} (the settings as the inventory writes them),
+// {{ .Settings.vars.motd }} (the free-form values kept for templates),
+// {{ .Node.Settings.Timezone }} (the typed settings, defaults filled in),
+// and {{ secret "name" }} for a named secret.
 type TemplateData struct {
 	Node     *inventory.Node
 	Settings map[string]any
@@ -127,7 +130,7 @@ func (r *renderer) render(inv *inventory.Inventory, n *inventory.Node) ([]byte, 
 	}
 	w := &limitWriter{r: r}
 	w.buf.Grow(min(len(r.text), MaxRenderBytes))
-	if err := t.Execute(w, TemplateData{Node: n, Settings: n.Settings}); err != nil {
+	if err := t.Execute(w, TemplateData{Node: n, Settings: n.Settings.Written()}); err != nil {
 		return nil, err
 	}
 	out := w.buf.Bytes()

@@ -18,8 +18,9 @@ secrets:
   api: env:OMC_TEST_RENDER_SECRET
 defaults:
   settings:
-    list: [a, b, c, d, e, f, g, h, i, j]
-    big: 1000000000
+    vars:
+      list: [a, b, c, d, e, f, g, h, i, j]
+      big: 1000000000
 groups:
   g:
     provider: static
@@ -56,7 +57,7 @@ func wantTemplateError(t *testing.T, err error, line, col int, msg string) {
 }
 
 func TestRenderKeepsOutputOfLoopsAndTemplates(t *testing.T) {
-	out, err := render(t, `{{ define "item" }}<{{ . }}>{{ end }}{{ range $i, $v := .Settings.list }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ template "item" $v }}{{ end }}|{{ range 3 }}{{ . }}{{ end }}|{{ range .Node.Roles }}x{{ else }}none{{ end }}|{{ printf "%03d" 7 }} {{ html "<a>" }} {{ secret "api" | urlquery }}`)
+	out, err := render(t, `{{ define "item" }}<{{ . }}>{{ end }}{{ range $i, $v := .Settings.vars.list }}{{ if eq $i 3 }}{{ break }}{{ end }}{{ template "item" $v }}{{ end }}|{{ range 3 }}{{ . }}{{ end }}|{{ range .Node.Roles }}x{{ else }}none{{ end }}|{{ printf "%03d" 7 }} {{ html "<a>" }} {{ secret "api" | urlquery }}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,13 +73,13 @@ func TestRenderStopsARangeOverAHugeNumber(t *testing.T) {
 	_, err := render(t, `{{ range 100000000 }}{{ range 10000000 }}xxxx{{ end }}{{ end }}`)
 	wantTemplateError(t, err, 1, 31, "more than 10000 loop iterations")
 	// A range over a number from the settings, writing nothing.
-	_, err = render(t, "\n{{ range .Settings.big }}{{ end }}")
+	_, err = render(t, "\n{{ range .Settings.vars.big }}{{ end }}")
 	wantTemplateError(t, err, 2, 10, "loop iterations")
 }
 
 func TestRenderStopsNestedRangesOverASettingsList(t *testing.T) {
 	limits(t, MaxRenderBytes, 10_000, RenderTimeout)
-	_, err := render(t, `{{ range .Settings.list }}{{ range $.Settings.list }}{{ range $.Settings.list }}{{ range $.Settings.list }}{{ range $.Settings.list }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`)
+	_, err := render(t, `{{ range .Settings.vars.list }}{{ range $.Settings.vars.list }}{{ range $.Settings.vars.list }}{{ range $.Settings.vars.list }}{{ range $.Settings.vars.list }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`)
 	wantTemplateError(t, err, 1, 0, "loop iterations")
 }
 

@@ -76,10 +76,7 @@ func groupRules(inv *inventory.Inventory, g *inventory.Group) ([]hcloud.Firewall
 				roleNames = append(roleNames, r)
 			}
 		}
-		s, err := roles.ParseSettings(n)
-		if err != nil {
-			return nil, err
-		}
+		s := &n.Settings
 		if len(s.AdminCIDRs) == 0 {
 			anyOpen = true
 		}

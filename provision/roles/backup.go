@@ -13,33 +13,6 @@ import (
 	"github.com/omc-coop/omc/templates"
 )
 
-// BackupSettings is settings.backup: nightly restic backups of what a
-// node cannot rebuild (see the package doc).
-type BackupSettings struct {
-	// Repository is restic's repository; {node} is replaced by the node name.
-	Repository string
-	// PasswordSecret names the inventory secret holding the repository password.
-	PasswordSecret string
-	// Environment maps backend variables (AWS_SECRET_ACCESS_KEY, …) to
-	// inventory secrets.
-	Environment map[string]string
-	// Schedule is the timer's OnCalendar, RandomDelay its RandomizedDelaySec.
-	Schedule, RandomDelay string
-	// Keep is the retention: restic forget --keep-daily/weekly/monthly.
-	KeepDaily, KeepWeekly, KeepMonthly int
-	// Paths are more paths backed up with the node's configuration.
-	Paths []string
-	// Recordings overrides whether a bbb node backs up its recordings
-	// (default: unless settings.bbb.recording is false).
-	Recordings *bool
-	// DBDump prints Scalelite's database on a scalelite node.
-	DBDump string
-}
-
-// DefaultResticSecret names the inventory secret holding the restic
-// password unless settings.backup.password_secret names another.
-const DefaultResticSecret = "restic_password"
-
 // Backup target names: snapshots are tagged "omc-" + name.
 const (
 	TargetConfig      = "config"
@@ -67,86 +40,6 @@ const (
 	bbbPackageProps = "/usr/share/bbb-web/WEB-INF/classes/bigbluebutton.properties"
 )
 
-const defaultDBDump = "runuser -u postgres -- pg_dump --format=custom scalelite_production"
-
-var (
-	reRepo     = regexp.MustCompile(`^[A-Za-z0-9_.:/@{}+=,~%-]+$`)
-	rePath     = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`)
-	reCalendar = regexp.MustCompile(`^[A-Za-z0-9*:/,. ~-]+$`)
-	reDelay    = regexp.MustCompile(`^[0-9]+(s|min|h|d)?$`)
-	reEnvName  = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-)
-
-// integer reads a positive whole number.
-func (r *settingsReader) integer(key string, def int) int {
-	v, ok := r.m[key]
-	if !ok || v == nil {
-		return def
-	}
-	switch t := v.(type) {
-	case int:
-		if t >= 0 {
-			return t
-		}
-	case float64:
-		if t >= 0 && t == float64(int(t)) {
-			return int(t)
-		}
-	}
-	r.fail(key, "expected a whole number of 0 or more, got %v", v)
-	return def
-}
-
-// readBackup reads settings.backup (nil when it is not set).
-func readBackup(r *settingsReader) *BackupSettings {
-	br := r.sub("backup", "repository", "password_secret", "environment", "schedule", "random_delay", "keep", "paths", "recordings", "db_dump")
-	if br == nil {
-		return nil
-	}
-	b := &BackupSettings{
-		Repository:     br.str("repository", "", reRepo),
-		PasswordSecret: br.str("password_secret", DefaultResticSecret, nil),
-		Schedule:       br.str("schedule", "*-*-* 01:30:00", reCalendar),
-		RandomDelay:    br.str("random_delay", "2h", reDelay),
-		Paths:          br.list("paths", rePath),
-		DBDump:         br.str("db_dump", defaultDBDump, nil),
-		KeepDaily:      7, KeepWeekly: 4, KeepMonthly: 6,
-	}
-	if b.Repository == "" {
-		br.fail("repository", "required: a restic repository (a path such as /srv/restic/{node}, or sftp:user@host:/path/{node}, s3:…)")
-	}
-	if strings.Contains(b.DBDump, "\n") {
-		br.fail("db_dump", "one command line, please")
-	}
-	if kr := br.sub("keep", "daily", "weekly", "monthly"); kr != nil {
-		b.KeepDaily, b.KeepWeekly, b.KeepMonthly = kr.integer("daily", 7), kr.integer("weekly", 4), kr.integer("monthly", 6)
-	}
-	if b.KeepDaily+b.KeepWeekly+b.KeepMonthly == 0 {
-		br.fail("keep", "would keep no snapshot at all")
-	}
-	if _, set := br.m["recordings"]; set {
-		v := br.boolean("recordings", true)
-		b.Recordings = &v
-	}
-	if m := br.mapping("environment"); m != nil {
-		b.Environment = map[string]string{}
-		for _, k := range sortedKeys(m) {
-			name, ok := m[k].(string)
-			switch {
-			case !reEnvName.MatchString(k):
-				br.fail("environment."+k, "not an environment variable name")
-			case strings.HasPrefix(k, "RESTIC_"):
-				br.fail("environment."+k, "omc sets restic's own variables (repository, password file, cache)")
-			case !ok || name == "":
-				br.fail("environment."+k, "expected the name of an inventory secret (the value is never written in the inventory)")
-			default:
-				b.Environment[k] = name
-			}
-		}
-	}
-	return b
-}
-
 // BackupTarget is one thing a node backs up: each run makes one restic
 // snapshot of it tagged "omc-" + Name (only of the paths that exist).
 type BackupTarget struct {
@@ -160,10 +53,7 @@ func (t BackupTarget) Tag() string { return "omc-" + t.Name }
 // BackupTargets returns what node n backs up, in order, or nil when its
 // settings configure no backup (or it has no roles, so no role steps).
 func BackupTargets(n *inventory.Node, fleet []*inventory.Node) ([]BackupTarget, error) {
-	s, err := ParseSettings(n)
-	if err != nil {
-		return nil, err
-	}
+	s := settingsOf(n)
 	if s.Backup == nil || len(n.Roles) == 0 {
 		return nil, nil // a node without roles gets no role steps
 	}
@@ -176,7 +66,7 @@ func BackupTargets(n *inventory.Node, fleet []*inventory.Node) ([]BackupTarget, 
 
 // backupTargets: the node's configuration (per role), its recordings on
 // a bbb node that records, Scalelite's database on a scalelite node.
-func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *Settings) []templates.BackupTarget {
+func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *inventory.Settings) []templates.BackupTarget {
 	roles := NodeRoles(n, fleet)
 	var conf []string
 	if has(n, RoleBBB) {
@@ -215,23 +105,23 @@ func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *Settings) []te
 
 // records: backup.recordings when set, else whether BBB records
 // (settings.bbb.recording, default true as in BBB).
-func records(s *Settings) bool {
+func records(s *inventory.Settings) bool {
 	if s.Backup.Recordings != nil {
 		return *s.Backup.Recordings
 	}
-	if v, ok := s.BBB["recording"].(bool); ok {
-		return v
+	if s.BBB != nil && s.BBB.Recording != nil {
+		return *s.BBB.Recording
 	}
 	return true
 }
 
-// repository is the node's repository with {node} filled in.
-func (bs *BackupSettings) repository(n *inventory.Node) string {
+// backupRepository is the node's repository with {node} filled in.
+func backupRepository(bs *inventory.BackupSettings, n *inventory.Node) string {
 	return strings.ReplaceAll(bs.Repository, "{node}", n.Name)
 }
 
 // password is the repository password from the inventory.
-func (x secrets) resticPassword(n *inventory.Node, s *Settings) (string, error) {
+func (x secrets) resticPassword(n *inventory.Node, s *inventory.Settings) (string, error) {
 	if s.Backup == nil {
 		return "", fmt.Errorf("node %s: no backup settings", n.Name)
 	}
@@ -243,7 +133,7 @@ func (x secrets) resticPassword(n *inventory.Node, s *Settings) (string, error) 
 }
 
 // backupEnv resolves settings.backup.environment, sorted by variable.
-func (x secrets) backupEnv(n *inventory.Node, s *Settings) ([]templates.KV, error) {
+func (x secrets) backupEnv(n *inventory.Node, s *inventory.Settings) ([]templates.KV, error) {
 	if s.Backup == nil {
 		return nil, nil
 	}
@@ -259,7 +149,7 @@ func (x secrets) backupEnv(n *inventory.Node, s *Settings) ([]templates.KV, erro
 }
 
 // backupSecrets lists the node's backup secrets for masking.
-func (x secrets) backupSecrets(n *inventory.Node, s *Settings) []string {
+func (x secrets) backupSecrets(n *inventory.Node, s *inventory.Settings) []string {
 	if s.Backup == nil {
 		return nil
 	}
@@ -285,7 +175,7 @@ func (b *builder) backup() {
 	b.add(b.backupAccess()...)
 	bs := b.s.Backup
 	data := templates.Backup{Node: b.n.Name, Targets: backupTargets(b.n, b.fleet, b.s),
-		KeepDaily: bs.KeepDaily, KeepWeekly: bs.KeepWeekly, KeepMonthly: bs.KeepMonthly,
+		KeepDaily: bs.Keep.Daily, KeepWeekly: bs.Keep.Weekly, KeepMonthly: bs.Keep.Monthly,
 		Schedule: bs.Schedule, RandomDelay: bs.RandomDelay}
 	b.addFile(backupScript, templates.BackupScript, data, 0o700, "root", "root")
 	b.add(&provision.CommandStep{Label: "restic init (" + b.n.Name + ")",
@@ -322,7 +212,7 @@ func (b *builder) backupAccess() []provision.Step {
 		mode       uint32
 	}{
 		{backupEnv, templates.BackupEnv, templates.BackupEnvironment{Node: n.Name, Env: env}, 0o600},
-		{ResticWrapper, templates.ResticWrapper, templates.Restic{Node: n.Name, Repository: s.Backup.repository(n)}, 0o755},
+		{ResticWrapper, templates.ResticWrapper, templates.Restic{Node: n.Name, Repository: backupRepository(s.Backup, n)}, 0o755},
 	} {
 		fs, err := file(f.path, f.tmpl, f.data, osMode(f.mode), "root", "root")
 		if err != nil {
@@ -339,10 +229,7 @@ func (b *builder) backupAccess() []provision.Step {
 // for omc restore on a rebuilt node before omc up; nil without backup
 // settings.
 func BackupAccessSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
-	s, err := ParseSettings(n)
-	if err != nil {
-		return nil, err
-	}
+	s := settingsOf(n)
 	if s.Backup == nil {
 		return nil, nil
 	}

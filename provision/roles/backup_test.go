@@ -151,33 +151,7 @@ func TestBackupTargets(t *testing.T) {
 	}
 }
 
-func TestBackupSettingsErrors(t *testing.T) {
-	cases := map[string]struct{ backup, want string }{
-		"no repository":  {`{keep: {daily: 3}}`, "settings.backup.repository: required"},
-		"restic var":     {`{repository: /r, environment: {RESTIC_PASSWORD: x}}`, "settings.backup.environment.RESTIC_PASSWORD: omc sets"},
-		"bad var":        {`{repository: /r, environment: {"a b": x}}`, "not an environment variable"},
-		"clear text":     {`{repository: /r, environment: {AWS_X: [1]}}`, "name of an inventory secret"},
-		"keeps nothing":  {`{repository: /r, keep: {daily: 0, weekly: 0, monthly: 0}}`, "would keep no snapshot"},
-		"negative":       {`{repository: /r, keep: {daily: -1}}`, "settings.backup.keep.daily"},
-		"unknown key":    {`{repository: /r, retention: 3}`, "settings.backup.retention: unknown key"},
-		"quote in repo":  {`{repository: "/r'x"}`, "settings.backup.repository"},
-		"bad delay":      {`{repository: /r, random_delay: soon}`, "settings.backup.random_delay"},
-		"relative path":  {`{repository: /r, paths: [etc/x]}`, "settings.backup.paths[0]"},
-		"bad monitoring": {`{repository: /r}, monitoring: {listen: here, sources: [nowhere]}`, "settings.monitoring.listen"},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			text := "apiVersion: omc/v1\nname: x\ngroups:\n  g:\n    provider: static\n    nodes:\n      - {name: a, roles: [bbb], address: 192.0.2.1, settings: {backup: " + c.backup + "}}\n"
-			inv, err := inventory.LoadReader("x.yaml", strings.NewReader(text))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = ParseSettings(inv.Nodes()[0])
-			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "node a:") {
-				t.Errorf("err = %v, want %q", err, c.want)
-			}
-		})
-	}
+func TestBackupNeedsItsPasswordSecret(t *testing.T) {
 	// A password secret the inventory lacks fails the build, naming it.
 	text := "apiVersion: omc/v1\nname: x\ngroups:\n  g:\n    provider: static\n    nodes:\n      - {name: a, address: 192.0.2.1, roles: [scalelite], settings: {firewall: false, backup: {repository: /r}}}\n"
 	inv, _ := inventory.LoadReader("x.yaml", strings.NewReader(text))

@@ -47,10 +47,10 @@ func (b *builder) bbbLine() (nodeLine, bool) {
 	case s.BBBVersion == "":
 		b.fail(fmt.Errorf("node %s: settings.bbb_version is required for bbb nodes (known: %s)", n.Name, KnownLines()))
 		return nodeLine{}, false
-	case known && s.BBBOS != "" && s.BBBOS != line.OS && s.BBBRepo.URL == "":
+	case known && s.BBBOS != "" && s.BBBOS != line.OS && (s.BBBRepo == nil || s.BBBRepo.URL == ""):
 		b.fail(fmt.Errorf("node %s: settings.bbb_os: BBB %s runs on %s only, not %s (a build of it for another OS needs bbb_repo too)", n.Name, s.BBBVersion, line.OS, s.BBBOS))
 		return nodeLine{}, false
-	case !known && (s.BBBOS == "" || s.BBBRepo.URL == ""):
+	case !known && (s.BBBOS == "" || (s.BBBRepo == nil || s.BBBRepo.URL == "")):
 		b.fail(fmt.Errorf("node %s: settings.bbb_version %q is not a line omc knows (known: %s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, KnownLines()))
 		return nodeLine{}, false
 	case !known:
@@ -60,8 +60,8 @@ func (b *builder) bbbLine() (nodeLine, bool) {
 	if s.BBBOS != "" {
 		nl.OS = s.BBBOS
 	}
-	if s.BBBRepo.URL != "" {
-		nl.Repo = s.BBBRepo
+	if s.BBBRepo != nil && s.BBBRepo.URL != "" {
+		nl.Repo = *s.BBBRepo
 	}
 	return nl, true
 }
@@ -135,10 +135,7 @@ func (b *builder) bbb() {
 // LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that
 // node n's BBB line runs on, with the same rules as the bbb role.
 func LineOS(n *inventory.Node) (string, error) {
-	s, err := ParseSettings(n)
-	if err != nil {
-		return "", err
-	}
+	s := settingsOf(n)
 	b := &builder{n: n, s: s}
 	line, ok := b.bbbLine()
 	if !ok {

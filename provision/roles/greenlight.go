@@ -1,8 +1,6 @@
 package roles
 
 import (
-	"regexp"
-
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
@@ -19,37 +17,13 @@ const (
 	glUnit     = "omc-greenlight"
 	glNginx    = "/etc/nginx/omc-greenlight.nginx"
 	glPort     = 5050 // Greenlight's port on 127.0.0.1, as its compose file publishes it
-	glImage    = "bigbluebutton/greenlight:v3"
 	purposeGLK = "greenlight-secret-key-base"
 	purposeGLP = "greenlight-postgres"
 )
 
-// GreenlightSettings: settings.greenlight (true, or a mapping).
-type GreenlightSettings struct {
-	// Image is Greenlight's image (default bigbluebutton/greenlight:v3).
-	Image string
-}
-
-func readGreenlight(r *settingsReader) *GreenlightSettings {
-	switch v := r.m["greenlight"].(type) {
-	case nil:
-		return nil
-	case bool:
-		if !v {
-			return nil
-		}
-		return &GreenlightSettings{Image: glImage}
-	}
-	gr := r.sub("greenlight", "image")
-	if gr == nil {
-		return nil
-	}
-	return &GreenlightSettings{Image: gr.str("image", glImage, regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`))}
-}
-
 // glSecrets: Greenlight's SECRET_KEY_BASE (128 hex digits, as rails
 // secret prints) and its PostgreSQL password, derived from the seed.
-func (x secrets) greenlight(n *inventory.Node, s *Settings) (key, pg string, err error) {
+func (x secrets) greenlight(n *inventory.Node, s *inventory.Settings) (key, pg string, err error) {
 	seed, err := x.seed(n, s)
 	if err != nil {
 		return "", "", err

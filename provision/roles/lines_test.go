@@ -9,19 +9,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
 
 // lineSteps is the OS-specific part of a bbb node's steps: from BBB's
 // package source up to BBB's packages (sources, keys, Java, Node, Docker).
-func lineSteps(t *testing.T, version string, extra map[string]any) []provision.Step {
+func lineSteps(t *testing.T, version string, edit func(*inventory.Settings)) []provision.Step {
 	t.Helper()
 	inv, fleet := loadFleet(t)
 	n := *node(t, fleet, "school-bbb")
-	n.Settings = cloneMap(n.Settings)
-	n.Settings["bbb_version"] = version
-	for k, v := range extra {
-		n.Settings[k] = v
+	n.Settings.BBBVersion = version
+	if edit != nil {
+		edit(&n.Settings)
 	}
 	steps, err := Steps(inv, &n, fleet)
 	if err != nil {
@@ -84,8 +84,10 @@ func TestLinesMatchBBBInstall(t *testing.T) {
 // E2E stand-in) gets none of the line's Ubuntu sources, Java or Docker,
 // but keeps the line's packages and layouts.
 func TestLineForAnotherOSLeavesUbuntuDepsOut(t *testing.T) {
-	steps := lineSteps(t, "4.1", map[string]any{"bbb_os": "debian-12",
-		"bbb_repo": map[string]any{"url": "file:/srv/standin", "suite": "standin", "trusted": true}})
+	steps := lineSteps(t, "4.1", func(s *inventory.Settings) {
+		s.BBBOS = "debian-12"
+		s.BBBRepo = &inventory.BBBRepo{URL: "file:/srv/standin", Suite: "standin", Components: "main", Trusted: true}
+	})
 	got := describe(steps, nil)
 	for _, s := range []string{"nodesource", "docker", "java", "openjdk"} {
 		if strings.Contains(got, s) {
@@ -104,9 +106,9 @@ func TestLayoutsArePerLine(t *testing.T) {
 		line, layout string
 		ok           bool
 	}{{"3.0", "SMART_LAYOUT", true}, {"4.1", "SMART_LAYOUT", false}, {"4.1", "UNIFIED_LAYOUT", true}, {"3.0", "UNIFIED_LAYOUT", false}} {
-		n.Settings = cloneMap(n.Settings)
-		n.Settings["bbb_version"] = c.line
-		n.Settings["bbb"] = map[string]any{"default_layout": c.layout}
+		layout := c.layout
+		n.Settings.BBBVersion = c.line
+		n.Settings.BBB = &inventory.BBBTuning{DefaultLayout: &layout}
 		_, err := Steps(inv, &n, fleet)
 		if (err == nil) != c.ok {
 			t.Errorf("%s with %s: err %v", c.line, c.layout, err)
@@ -203,8 +205,7 @@ func TestUnattendedUpgradesNeverMoveBBB(t *testing.T) {
 	for _, l := range Lines {
 		inv, fleet := loadFleet(t)
 		n := *node(t, fleet, "school-bbb")
-		n.Settings = cloneMap(n.Settings)
-		n.Settings["bbb_version"] = l.Version
+		n.Settings.BBBVersion = l.Version
 		steps, err := Steps(inv, &n, fleet)
 		if err != nil {
 			t.Fatal(err)
@@ -258,8 +259,7 @@ func TestImageMagickPolicyOn4xOnly(t *testing.T) {
 	inv, fleet := loadFleet(t)
 	for _, l := range Lines {
 		n := *node(t, fleet, "school-bbb")
-		n.Settings = cloneMap(n.Settings)
-		n.Settings["bbb_version"] = l.Version
+		n.Settings.BBBVersion = l.Version
 		steps, err := Steps(inv, &n, fleet)
 		if err != nil {
 			t.Fatal(err)

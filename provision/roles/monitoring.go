@@ -9,17 +9,6 @@ import (
 	"github.com/omc-coop/omc/templates"
 )
 
-// MonitoringSettings is settings.monitoring: Prometheus's node exporter,
-// listening only on Listen and reachable only from Sources.
-type MonitoringSettings struct {
-	// Listen is the address the exporter binds ("" = the node's
-	// private_ip, else its address).
-	Listen netip.Addr
-	// Sources are the ranges (the Prometheus servers) the firewall lets
-	// reach the exporter; none keeps it closed.
-	Sources []netip.Prefix
-}
-
 // NodeExporterPort is the node exporter's port (Prometheus's registry).
 const NodeExporterPort = 9100
 
@@ -30,40 +19,10 @@ const roleMonitoring = "monitoring"
 
 const nodeExporterUnit = "prometheus-node-exporter"
 
-// readMonitoring reads settings.monitoring (nil when it is not set).
-func readMonitoring(r *settingsReader) *MonitoringSettings {
-	mr := r.sub("monitoring", "listen", "sources")
-	if mr == nil {
-		return nil
-	}
-	m := &MonitoringSettings{}
-	if l := mr.str("listen", "", nil); l != "" {
-		a, err := netip.ParseAddr(l)
-		if err != nil {
-			mr.fail("listen", "%q is not an IP address", l)
-		}
-		m.Listen = a
-	}
-	for i, c := range mr.list("sources", nil) {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			if a, aerr := netip.ParseAddr(c); aerr == nil {
-				p, err = a.Prefix(a.BitLen())
-			}
-		}
-		if err != nil {
-			mr.fail(fmt.Sprintf("sources[%d]", i), "%q is not an address range (CIDR)", c)
-			continue
-		}
-		m.Sources = append(m.Sources, p.Masked())
-	}
-	return m
-}
-
 // exporterAddr is where node n's exporter listens, or an error.
-func exporterAddr(n *inventory.Node, s *Settings) (netip.Addr, error) {
+func exporterAddr(n *inventory.Node, s *inventory.Settings) (netip.Addr, error) {
 	if s.Monitoring.Listen.IsValid() {
-		return s.Monitoring.Listen, nil
+		return s.Monitoring.Listen.Addr, nil
 	}
 	listen, _, err := addrs(n, s)
 	if err != nil {
@@ -76,9 +35,9 @@ func exporterAddr(n *inventory.Node, s *Settings) (netip.Addr, error) {
 // exporter at, and false when n has no monitoring settings or its
 // exporter listens on a loopback address (nothing remote can scrape it).
 func MonitoringTarget(n *inventory.Node) (string, bool, error) {
-	s, err := ParseSettings(n)
-	if err != nil || s.Monitoring == nil {
-		return "", false, err
+	s := settingsOf(n)
+	if s.Monitoring == nil {
+		return "", false, nil
 	}
 	a, err := exporterAddr(n, s)
 	if err != nil {

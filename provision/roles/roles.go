@@ -21,7 +21,7 @@ type builder struct {
 	inv   *inventory.Inventory
 	n     *inventory.Node
 	fleet []*inventory.Node
-	s     *Settings
+	s     *inventory.Settings
 	sec   secrets
 	steps []provision.Step
 	errs  []error
@@ -53,10 +53,7 @@ func (b *builder) addFile(path, tmpl string, data any, mode uint32, owner, group
 // BBB nodes they relay for are found in n's group. Same inputs give the
 // same steps, byte for byte.
 func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
-	s, err := ParseSettings(n)
-	if err != nil {
-		return nil, err
-	}
+	s := settingsOf(n)
 	b := &builder{inv: inv, n: n, fleet: fleet, s: s, sec: secrets{inv}}
 	if has(n, RoleBBB) {
 		b.preflight()

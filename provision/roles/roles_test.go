@@ -247,35 +247,12 @@ func TestNodeRolesAndPorts(t *testing.T) {
 	}
 }
 
-func TestSettingsErrorsNameNodeAndKey(t *testing.T) {
-	n := &inventory.Node{Name: "bbb-9", Settings: map[string]any{
-		"timezone":    "Europe/Berlin; rm -rf /",
-		"admin_cidrs": []any{"10.0.0.0/8", "not-a-cidr"},
-		"bandwidth":   map[string]any{"egres": "10mbit", "ingress": "fast"},
-		"bbb_repo":    map[string]any{"url": "ftp://x"},
-		"bbb_force":   "yes",
-		"sysctl":      map[string]any{"Bad Key": 1},
-	}}
-	_, err := ParseSettings(n)
-	if err == nil {
-		t.Fatal("bad settings accepted")
-	}
-	for _, want := range []string{
-		"node bbb-9: settings.timezone",
-		"settings.admin_cidrs[1]",
-		"settings.bandwidth.egres: unknown key",
-		"settings.bandwidth.ingress",
-		"settings.bbb_repo.url",
-		"settings.bbb_force: expected true or false",
-		"settings.sysctl.Bad Key",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
-	n.Settings = map[string]any{"bbb": map[string]any{"max_participant": 5, "guest_policy": "SOMETIMES"}}
-	if _, err := parseTune(n.Name, n.Settings["bbb"].(map[string]any), nil); err == nil ||
-		!strings.Contains(err.Error(), "settings.bbb.max_participant: unknown key") || !strings.Contains(err.Error(), "settings.bbb.guest_policy: expected one of") {
+// The settings' own checks are the inventory's (inventory/settings_test.go);
+// what needs the line stays here.
+func TestTuneChecksTheLinesLayouts(t *testing.T) {
+	layout := "NO_SUCH_LAYOUT"
+	if _, err := parseTune("bbb-9", &inventory.BBBTuning{DefaultLayout: &layout}, nil); err == nil ||
+		!strings.Contains(err.Error(), "node bbb-9: settings.bbb.default_layout: expected one of") {
 		t.Errorf("tune errors: %v", err)
 	}
 }
@@ -283,14 +260,13 @@ func TestSettingsErrorsNameNodeAndKey(t *testing.T) {
 func TestBBBNeedsKnownLineOrExplicitOS(t *testing.T) {
 	inv, fleet := loadFleet(t)
 	n := *node(t, fleet, "bbb-2")
-	n.Settings = cloneMap(n.Settings)
 	for v, want := range map[string]string{"": "bbb_version is required", "2.6": "not a line omc knows"} {
-		n.Settings["bbb_version"] = v
+		n.Settings.BBBVersion = v
 		if _, err := Steps(inv, &n, fleet); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bbb_version %q: err = %v, want %q", v, err, want)
 		}
 	}
-	n.Settings["bbb_version"], n.Settings["bbb_os"] = "3.0", "ubuntu-20.04"
+	n.Settings.BBBVersion, n.Settings.BBBOS = "3.0", "ubuntu-20.04"
 	if _, err := Steps(inv, &n, fleet); err == nil || !strings.Contains(err.Error(), "runs on ubuntu-22.04 only") {
 		t.Errorf("3.0 on 20.04: err = %v", err)
 	}
@@ -301,14 +277,6 @@ func TestBBBNeedsKnownLineOrExplicitOS(t *testing.T) {
 	if c, err := p.Plan([]string{"os=ubuntu-22.04", "arch=x86_64"}); c != nil || err != nil {
 		t.Errorf("preflight on the right OS: %v %v", c, err)
 	}
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }

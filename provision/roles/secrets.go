@@ -28,7 +28,7 @@ type secrets struct {
 	inv *inventory.Inventory
 }
 
-func (x secrets) seed(n *inventory.Node, s *Settings) (string, error) {
+func (x secrets) seed(n *inventory.Node, s *inventory.Settings) (string, error) {
 	v, ok := x.inv.Secret(s.SeedSecret)
 	if _, declared := x.inv.Secrets[s.SeedSecret]; !ok && declared {
 		return "", fmt.Errorf("node %s: %w: the bbb and turn roles derive their secrets from it", n.Name, x.inv.SecretError(s.SeedSecret))
@@ -41,7 +41,7 @@ func (x secrets) seed(n *inventory.Node, s *Settings) (string, error) {
 
 // api is the node's BBB API secret: the inventory secret that
 // settings.api_secret names, else derived from the seed.
-func (x secrets) api(n *inventory.Node, s *Settings) (string, error) {
+func (x secrets) api(n *inventory.Node, s *inventory.Settings) (string, error) {
 	if s.APISecret != "" {
 		v, ok := x.inv.Secret(s.APISecret)
 		if !ok {
@@ -57,7 +57,7 @@ func (x secrets) api(n *inventory.Node, s *Settings) (string, error) {
 }
 
 // turn is the shared secret of TURN server t (known to t and its BBB nodes).
-func (x secrets) turn(t *inventory.Node, s *Settings) (string, error) {
+func (x secrets) turn(t *inventory.Node, s *inventory.Settings) (string, error) {
 	seed, err := x.seed(t, s)
 	if err != nil {
 		return "", err
@@ -65,7 +65,7 @@ func (x secrets) turn(t *inventory.Node, s *Settings) (string, error) {
 	return derive(purposeTURN, t.Name, seed), nil
 }
 
-func (x secrets) freeswitch(n *inventory.Node, s *Settings) (string, error) {
+func (x secrets) freeswitch(n *inventory.Node, s *inventory.Settings) (string, error) {
 	seed, err := x.seed(n, s)
 	if err != nil {
 		return "", err
@@ -76,10 +76,7 @@ func (x secrets) freeswitch(n *inventory.Node, s *Settings) (string, error) {
 // APISecret returns node n's BBB API secret, for registering it with a
 // front end (Scalelite) and for health checks.
 func APISecret(inv *inventory.Inventory, n *inventory.Node) (string, error) {
-	s, err := ParseSettings(n)
-	if err != nil {
-		return "", err
-	}
+	s := settingsOf(n)
 	return secrets{inv}.api(n, s)
 }
 
@@ -91,11 +88,8 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 	var out []string
 	x := secrets{inv}
 	for _, n := range fleet {
-		s, err := ParseSettings(n)
-		if err != nil {
-			continue
-		}
-		for _, f := range []func(*inventory.Node, *Settings) (string, error){x.api, x.turn, x.freeswitch} {
+		s := settingsOf(n)
+		for _, f := range []func(*inventory.Node, *inventory.Settings) (string, error){x.api, x.turn, x.freeswitch} {
 			if v, err := f(n, s); err == nil {
 				out = append(out, v)
 			}

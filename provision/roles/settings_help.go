@@ -6,15 +6,16 @@ import (
 )
 
 // docSource is this package's documentation, so that omc help settings
-// shows the same reference go doc does, from one source.
+// shows, after the settings reference (inventory.SettingsHelp), the notes
+// on how the roles use them that go doc shows, from one source.
 //
 //go:embed doc.go
 var docSource string
 
-// SettingsHelp is the package documentation from its "# Settings"
-// heading on, as plain text for a terminal: headings underlined, code
+// SettingsNotes is the package documentation from its first heading
+// on, as plain text for a terminal: headings underlined, code
 // blocks indented by four spaces.
-func SettingsHelp() string {
+func SettingsNotes() string {
 	var b strings.Builder
 	on := false
 	for _, line := range strings.Split(docSource, "\n") {

@@ -5,21 +5,21 @@ import (
 	"testing"
 )
 
-func TestSettingsHelpIsThePackageDoc(t *testing.T) {
-	h := SettingsHelp()
+func TestSettingsNotesAreThePackageDoc(t *testing.T) {
+	h := SettingsNotes()
 	for _, want := range []string{
-		"Settings\n--------\n",
-		"\n    bbb_version: \"4.1\"", // a code line, indented
-		"backup:",
+		"How the roles read settings\n---------------------------\n",
+		"inventory.Settings",
+		"Backups make one snapshot",
 		"Restarts\n--------\n",
 	} {
 		if !strings.Contains(h, want) {
-			t.Errorf("settings help lacks %q", want)
+			t.Errorf("settings notes lack %q", want)
 		}
 	}
 	for _, bad := range []string{"\n//", "package roles", "Package roles builds"} {
 		if strings.Contains(h, bad) {
-			t.Errorf("settings help contains %q", bad)
+			t.Errorf("settings notes contain %q", bad)
 		}
 	}
 }

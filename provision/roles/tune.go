@@ -2,53 +2,68 @@ package roles
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/templates"
 )
 
-// webKey maps a settings.bbb key to a bbb-web property.
+// webKey maps a settings.bbb key to a bigbluebutton.properties key.
 type webKey struct {
-	key, prop, kind string // kind: int, bool, string, list, enum
-	enum            []string
-	conv            func(v any) string
+	key, prop string
+	// get is the property's value, false when the setting is not set.
+	get func(t *inventory.BBBTuning) (string, bool)
+}
+
+func intProp(p *int, scale int) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	return strconv.Itoa(*p * scale), true
+}
+
+func boolProp(p *bool, invert bool) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	return strconv.FormatBool(*p != invert), true
+}
+
+func strProp(p *string) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	return *p, true
 }
 
 // webKeys: the bbb-web.properties knobs users tune today (ebbba's
-// vars/main.yml, the BBB docs), under names that say what they do.
+// vars/main.yml, the BBB docs), under names that say what they do. The
+// inventory checks their types and ranges (inventory.BBBTuning).
 var webKeys = []webKey{
-	{key: "max_participants", prop: "defaultMaxUsers", kind: "int"},
-	{key: "meeting_duration", prop: "defaultMeetingDuration", kind: "int"},
-	{key: "welcome", prop: "defaultWelcomeMessage", kind: "string"},
-	{key: "welcome_footer", prop: "defaultWelcomeMessageFooter", kind: "string"},
-	{key: "mute_on_start", prop: "muteOnStart", kind: "bool"},
-	{key: "webcams_only_for_moderator", prop: "webcamsOnlyForModerator", kind: "bool"},
-	{key: "user_camera_cap", prop: "userCameraCap", kind: "int"},
-	{key: "meeting_camera_cap", prop: "meetingCameraCap", kind: "int"},
-	{key: "max_pinned_cameras", prop: "maxPinnedCameras", kind: "int"},
-	{key: "disabled_features", prop: "disabledFeatures", kind: "list"},
-	{key: "recording", prop: "disableRecordingDefault", kind: "bool", conv: func(v any) string { return strconv.FormatBool(!v.(bool)) }},
-	{key: "guest_policy", prop: "defaultGuestPolicy", kind: "enum", enum: []string{"ALWAYS_ACCEPT", "ALWAYS_DENY", "ASK_MODERATOR"}},
-	{key: "default_layout", prop: "defaultMeetingLayout", kind: "enum"}, // the line's Layouts
-	{key: "max_upload_mb", prop: "maxFileSizeUpload", kind: "int", conv: func(v any) string { return strconv.Itoa(v.(int) * 1024 * 1024) }},
-	{key: "logo_url", prop: "defaultLogoURL", kind: "string"},
+	{"max_participants", "defaultMaxUsers", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.MaxParticipants, 1) }},
+	{"meeting_duration", "defaultMeetingDuration", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.MeetingDuration, 1) }},
+	{"welcome", "defaultWelcomeMessage", func(t *inventory.BBBTuning) (string, bool) { return strProp(t.Welcome) }},
+	{"welcome_footer", "defaultWelcomeMessageFooter", func(t *inventory.BBBTuning) (string, bool) { return strProp(t.WelcomeFooter) }},
+	{"mute_on_start", "muteOnStart", func(t *inventory.BBBTuning) (string, bool) { return boolProp(t.MuteOnStart, false) }},
+	{"webcams_only_for_moderator", "webcamsOnlyForModerator", func(t *inventory.BBBTuning) (string, bool) { return boolProp(t.WebcamsOnlyForModerator, false) }},
+	{"user_camera_cap", "userCameraCap", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.UserCameraCap, 1) }},
+	{"meeting_camera_cap", "meetingCameraCap", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.MeetingCameraCap, 1) }},
+	{"max_pinned_cameras", "maxPinnedCameras", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.MaxPinnedCameras, 1) }},
+	{"disabled_features", "disabledFeatures", func(t *inventory.BBBTuning) (string, bool) {
+		return strings.Join(t.DisabledFeatures, ","), t.DisabledFeatures != nil
+	}},
+	{"recording", "disableRecordingDefault", func(t *inventory.BBBTuning) (string, bool) { return boolProp(t.Recording, true) }},
+	{"guest_policy", "defaultGuestPolicy", func(t *inventory.BBBTuning) (string, bool) { return strProp(t.GuestPolicy) }},
+	{"default_layout", "defaultMeetingLayout", func(t *inventory.BBBTuning) (string, bool) { return strProp(t.DefaultLayout) }}, // the line's Layouts
+	{"max_upload_mb", "maxFileSizeUpload", func(t *inventory.BBBTuning) (string, bool) { return intProp(t.MaxUploadMB, 1024*1024) }},
+	{"logo_url", "defaultLogoURL", func(t *inventory.BBBTuning) (string, bool) { return strProp(t.LogoURL) }},
 }
-
-// html5Keys map settings.bbb keys to paths in bbb-html5.yml.
-var html5Keys = map[string][]string{
-	"client_title":    {"public", "app", "clientTitle"},
-	"app_name":        {"public", "app", "appName"},
-	"camera_profiles": {"public", "kurento", "cameraProfiles"},
-}
-
-// rawKeys pass through as they are: escape hatches for knobs omc has no
-// name for. properties: extra bbb-web properties; html5 and sfu: YAML
-// merged into bbb-html5.yml and bbb-webrtc-sfu's production.yml.
-var rawKeys = []string{"properties", "html5", "sfu"}
 
 // tune is what settings.bbb turns into, per override file.
 type tune struct {
@@ -57,132 +72,51 @@ type tune struct {
 	sfu   map[string]any
 }
 
-// parseTune reads settings.bbb; layouts are the line's values for
-// default_layout (nil: any line's).
-func parseTune(node string, m map[string]any, layouts []string) (tune, error) {
+// parseTune turns settings.bbb into override files' entries; layouts are
+// the line's values for default_layout (nil: any line's), the one check
+// that needs the node's line.
+func parseTune(node string, bt *inventory.BBBTuning, layouts []string) (tune, error) {
 	if layouts == nil {
 		for _, l := range Lines {
 			layouts = appendNew(layouts, l.Layouts...)
 		}
 	}
-	var t tune
-	var errs []string
-	bad := func(k, f string, a ...any) {
-		errs = append(errs, fmt.Sprintf("node %s: settings.bbb.%s: %s", node, k, fmt.Sprintf(f, a...)))
+	t := tune{html5: map[string]any{}}
+	if bt == nil {
+		return t, nil
 	}
-	known := map[string]bool{}
+	if bt.DefaultLayout != nil && !contains(layouts, *bt.DefaultLayout) {
+		return t, fmt.Errorf("node %s: settings.bbb.default_layout: expected one of %s, got %s", node, strings.Join(layouts, ", "), *bt.DefaultLayout)
+	}
 	for _, w := range webKeys {
-		known[w.key] = true
-		v, ok := m[w.key]
-		if !ok || v == nil {
-			continue
-		}
-		if w.key == "default_layout" {
-			w.enum = layouts
-		}
-		val, err := webValue(w, v)
-		if err != nil {
-			bad(w.key, "%v", err)
-			continue
-		}
-		t.web = append(t.web, templates.KV{Key: w.prop, Value: val})
-		if w.key == "logo_url" {
-			t.web = append(t.web, templates.KV{Key: "useDefaultLogo", Value: "true"})
-		}
-	}
-	t.html5 = map[string]any{}
-	for _, k := range sortedKeys(html5Keys) {
-		known[k] = true
-		if v, ok := m[k]; ok && v != nil {
-			if k == "camera_profiles" {
-				if _, isList := v.([]any); !isList {
-					bad(k, "expected a list of camera profiles (id, name, bitrate, default)")
-					continue
-				}
-			}
-			setPath(t.html5, html5Keys[k], v)
-		}
-	}
-	for _, k := range rawKeys {
-		known[k] = true
-	}
-	if p, ok := m["properties"].(map[string]any); ok {
-		for _, k := range sortedKeys(p) {
-			switch v := p[k].(type) {
-			case string, int, float64, bool:
-				t.web = append(t.web, templates.KV{Key: k, Value: fmt.Sprint(v)})
-			default:
-				bad("properties."+k, "expected a scalar value, got %T", v)
+		if v, ok := w.get(bt); ok {
+			t.web = append(t.web, templates.KV{Key: w.prop, Value: v})
+			if w.key == "logo_url" {
+				t.web = append(t.web, templates.KV{Key: "useDefaultLogo", Value: "true"})
 			}
 		}
-	} else if m["properties"] != nil {
-		bad("properties", "expected a mapping of bbb-web property names to values")
 	}
-	for _, k := range []string{"html5", "sfu"} {
-		raw, ok := m[k].(map[string]any)
-		if !ok {
-			if m[k] != nil {
-				bad(k, "expected a mapping (YAML merged into the override file)")
-			}
-			continue
-		}
-		if k == "html5" {
-			merge(t.html5, raw)
-		} else {
-			t.sfu = map[string]any{}
-			merge(t.sfu, raw)
-		}
+	// In the order of the keys' names, as the settings map was read.
+	if bt.AppName != nil {
+		setPath(t.html5, []string{"public", "app", "appName"}, *bt.AppName)
 	}
-	for _, k := range sortedKeys(m) {
-		if !known[k] {
-			bad(k, "unknown key (see the provision/roles package doc; use bbb.properties, bbb.html5 or bbb.sfu for others)")
-		}
+	if bt.CameraProfiles != nil {
+		setPath(t.html5, []string{"public", "kurento", "cameraProfiles"}, bt.CameraProfiles)
 	}
-	if len(errs) > 0 {
-		return t, fmt.Errorf("%s", strings.Join(errs, "\n"))
+	if bt.ClientTitle != nil {
+		setPath(t.html5, []string{"public", "app", "clientTitle"}, *bt.ClientTitle)
+	}
+	for _, k := range slices.Sorted(maps.Keys(bt.Properties)) {
+		t.web = append(t.web, templates.KV{Key: k, Value: string(bt.Properties[k])})
+	}
+	if bt.HTML5 != nil {
+		merge(t.html5, bt.HTML5)
+	}
+	if bt.SFU != nil {
+		t.sfu = map[string]any{}
+		merge(t.sfu, bt.SFU)
 	}
 	return t, nil
-}
-
-func webValue(w webKey, v any) (string, error) {
-	switch w.kind {
-	case "int":
-		i, ok := v.(int)
-		if !ok || i < 0 {
-			return "", fmt.Errorf("expected a whole number ≥ 0, got %v", v)
-		}
-	case "bool":
-		if _, ok := v.(bool); !ok {
-			return "", fmt.Errorf("expected true or false, got %v", v)
-		}
-	case "string":
-		if _, ok := v.(string); !ok {
-			return "", fmt.Errorf("expected text, got %T", v)
-		}
-	case "enum":
-		s, _ := v.(string)
-		if !contains(w.enum, s) {
-			return "", fmt.Errorf("expected one of %s, got %v", strings.Join(w.enum, ", "), v)
-		}
-	case "list":
-		l, ok := v.([]any)
-		if !ok {
-			return "", fmt.Errorf("expected a list, got %T", v)
-		}
-		parts := make([]string, len(l))
-		for i, e := range l {
-			s, ok := e.(string)
-			if !ok || strings.ContainsAny(s, ", ") {
-				return "", fmt.Errorf("item %d: expected a single word, got %v", i, e)
-			}
-			parts[i] = s
-		}
-		return strings.Join(parts, ","), nil
-	}
-	if w.conv != nil {
-		return w.conv(v), nil
-	}
-	return fmt.Sprint(v), nil
 }
 
 func contains(l []string, s string) bool {

@@ -43,7 +43,7 @@ func dedicatedTURN(n *inventory.Node) bool {
 
 // addrs returns a node's own IPs: the address it is reached on and its
 // private address behind NAT (settings.private_ip), and its public one.
-func addrs(n *inventory.Node, s *Settings) (listen, public string, err error) {
+func addrs(n *inventory.Node, s *inventory.Settings) (listen, public string, err error) {
 	listen = s.PrivateIP
 	if listen == "" {
 		listen = n.Address
@@ -87,11 +87,7 @@ func (b *builder) turn() {
 		t.TLS, t.TLSPort, t.Cert, t.Key = true, 443, "/etc/turnserver/fullchain.pem", "/etc/turnserver/privkey.pem"
 	}
 	for _, m := range b.relayFor() {
-		ms, err := ParseSettings(m)
-		if err != nil {
-			b.fail(err)
-			continue
-		}
+		ms := settingsOf(m)
 		ml, mp, err := addrs(m, ms)
 		if err != nil {
 			b.fail(fmt.Errorf("turn on %s relays for it: %w", n.Name, err))
@@ -146,10 +142,7 @@ func (b *builder) turnServers() (templates.TurnStun, error) {
 		servers = []*inventory.Node{b.n}
 	}
 	for _, t := range servers {
-		tset, err := ParseSettings(t)
-		if err != nil {
-			return ts, err
-		}
+		tset := settingsOf(t)
 		secret, err := b.sec.turn(t, tset)
 		if err != nil {
 			return ts, err
