@@ -83,7 +83,7 @@ type statusV1 struct {
 	Type    string         `json:"type"` // "status"
 	Healthy bool           `json:"healthy"`
 	Pools   []statusPoolV1 `json:"pools"`
-	// Nodes are the bbb nodes in no pool, each with its own health
+	// Nodes are the nodes in no pool: each machine, and a bbb node's own health
 	// (pool_state "none"); omitted when there are none.
 	Nodes []statusNodeV1 `json:"nodes,omitempty"`
 }
@@ -365,7 +365,7 @@ func writeStatus(w io.Writer, red *redact.Redactor, st statusV1) {
 		}
 		fmt.Fprintln(w)
 		if p.Error != "" {
-			fmt.Fprintf(w, "  Scalelite: %s\n", p.Error)
+			fmt.Fprintf(w, "  Scalelite: %s\n", strings.ReplaceAll(p.Error, "\n", "\n    "))
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NODE\tPROVIDER\tADDRESS\tBBB\tPOOL\tONLINE\tMEETINGS\tUSERS\tLOAD\tTLS EXPIRY\tLAST CONVERGE\tHEALTH")

@@ -16,13 +16,14 @@ import (
 	"github.com/omc-coop/omc/provision/roles"
 )
 
-// omc status for bbb nodes in no pool (the one server omc install makes,
-// say): each node's own health, as the pool's gate judges it (BBB API
-// root and version, a signed getMeetings with the secret omc derives,
-// TLS expiry, TURN), without Scalelite.
+// omc status for nodes in no pool (the one server omc install makes, a
+// dev group): each node's machine and last converge, and for a bbb node
+// its own health as the pool's gate judges it (BBB API root and version,
+// a signed getMeetings with the secret omc derives, TLS expiry, TURN),
+// without Scalelite.
 
 // splitStatusTargets parts the targets (none: the whole inventory) into
-// the pool groups and the selected bbb nodes of groups without a pool.
+// the pool groups and the selected nodes of groups without a pool.
 func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventory.Group, []*inventory.Node, error) {
 	var poolTargets, soloTargets []string
 	if len(targets) == 0 {
@@ -51,21 +52,17 @@ func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventor
 		if err != nil {
 			return nil, nil, usageError("%v", err)
 		}
-		for _, n := range nodes {
-			if slices.Contains(n.Roles, roles.RoleBBB) {
-				solo = append(solo, n)
-			}
-		}
+		solo = nodes
 	}
 	if len(targets) == 0 {
 		groups, err := poolGroups(inv, nil)
 		if err != nil && len(solo) == 0 {
-			return nil, nil, usageError("no group of %s has a pool (groups.NAME.pool) or a bbb node", inv.Path)
+			return nil, nil, usageError("%s has no nodes to show", inv.Path)
 		}
 		return groups, solo, nil
 	}
 	if len(soloTargets) > 0 && len(solo) == 0 {
-		return nil, nil, usageError("%s: no bbb node (and no pool) to show", strings.Join(soloTargets, ", "))
+		return nil, nil, usageError("%s: no nodes to show", strings.Join(soloTargets, ", "))
 	}
 	if len(poolTargets) == 0 {
 		return nil, solo, nil
@@ -111,6 +108,9 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 			machineRow(row, machines, machErr, red)
 			if t, ok := converged[n.Name]; ok {
 				row.LastConverge = &t
+			}
+			if !slices.Contains(n.Roles, roles.RoleBBB) {
+				continue // no BBB to ask: the machine is all there is
 			}
 			m, err := nodeMember(inv, n)
 			if err != nil {

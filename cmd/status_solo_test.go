@@ -107,3 +107,40 @@ groups:
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// A group of plain machines (no bbb role, no pool), as the README's dev
+// group: status lists each machine with its provider and address and asks
+// no BBB API; before this it refused the group as having nothing to show.
+func TestStatusShowsPlainNodesWithoutPool(t *testing.T) {
+	d := isolate(t)
+	p := filepath.Join(d, "omc.yaml")
+	os.WriteFile(p, []byte(`apiVersion: omc/v1
+name: lab
+groups:
+  dev:
+    provider: static
+    nodes:
+      - {name: dev-1, address: 192.0.2.7}
+      - {name: dev-2, address: 192.0.2.8}
+`), 0o644)
+	asked := 0
+	deps := &poolDeps{HTTP: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		asked++
+		return nil, context.Canceled
+	})}}
+	var out, errb bytes.Buffer
+	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
+	err := runStatus(context.Background(), s, &globalOptions{Inventory: p, Output: "text"}, &statusOptions{Targets: []string{"dev"}, deps: deps})
+	if code := exitCode(err); code != 0 || asked != 0 {
+		t.Fatalf("code %d, %d HTTP calls\n%s\n%s", code, asked, out.String(), errb.String())
+	}
+	for _, re := range []string{`nodes in no pool: 2, 2 healthy`, `dev-1\s+static\s+192\.0\.2\.7\s+-\s+-\s+-\s+-\s+-\s+ok`, `dev-2\s+static\s+192\.0\.2\.8\s+`} {
+		if !regexpMatch(re, out.String()) {
+			t.Fatalf("no %q in\n%s", re, out.String())
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
