@@ -421,7 +421,7 @@ func TestRakeStatusShowsThePool(t *testing.T) {
 	r.srv.Stop()
 	out, errs, code = status(false)
 	if code != ExitUnhealthy || !strings.Contains(out, "Scalelite: scalelite node scalelite-1:") ||
-		!strings.Contains(out, "pool eu (https://scalelite.example.org): 3 nodes, 0 healthy") || !strings.Contains(errs, "3 of 3 nodes unhealthy") ||
+		!strings.Contains(out, "pool eu (https://scalelite.example.org): 3 nodes, 0 healthy") || !strings.Contains(errs, "3 of 4 nodes unhealthy") ||
 		strings.Count(out, "pool state unknown") != 3 {
 		t.Fatalf("host down: code %d\n%s\n%s", code, out, errs)
 	}
