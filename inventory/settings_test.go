@@ -99,6 +99,14 @@ func TestMergedSettingsAreChecked(t *testing.T) {
 }
 
 func TestGreenlightIsTrueFalseOrAMapping(t *testing.T) {
+	inv := mustLoad(t, settingsSrc("greenlight: true", "", "greenlight: false"))
+	if w := inv.Nodes()[0].Settings.Written(); w["greenlight"] != false {
+		t.Errorf("templates see greenlight: %v, as written: false", w["greenlight"])
+	}
+	inv = mustLoad(t, settingsSrc("greenlight: true", "", ""))
+	if w := inv.Nodes()[0].Settings.Written(); w["greenlight"] != true {
+		t.Errorf("templates see greenlight: %v, as written: true", w["greenlight"])
+	}
 	for _, tt := range []struct{ d, n, want string }{
 		{"greenlight: true", "", "bigbluebutton/greenlight:v3"},
 		{"greenlight: true", "greenlight: {image: example/gl:v3}", "example/gl:v3"},

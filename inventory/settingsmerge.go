@@ -12,6 +12,7 @@ type setAt struct {
 	Pos  Pos
 	Path string // as errors name it, e.g. groups.eu-1.settings.bandwidth
 	null bool   // written as null: the key goes back to its default
+	on   bool   // a mapping written as true or false (omc:"orbool")
 }
 
 // indexSettings records in s.at every key written in s, by its dotted
@@ -31,7 +32,7 @@ func indexStruct(where map[any]where, sv reflect.Value, prefix string, at map[st
 			continue
 		}
 		key := prefix + f.name
-		at[key] = setAt{Pos: w.pos(), Path: w.path, null: w.node != nil && isNull(w.node)}
+		at[key] = setAt{Pos: w.pos(), Path: w.path, null: w.node != nil && isNull(w.node), on: f.orBool && w.node != nil && isBool(w.node)}
 		if at[key].null {
 			// The decoder makes an empty struct of a null mapping (to
 			// report its required keys); in settings null means none.
@@ -229,6 +230,10 @@ func written(sv reflect.Value, at map[string]setAt, prefix string) map[string]an
 		}
 		if at[key].null {
 			out[f.name] = nil
+			continue
+		}
+		if at[key].on {
+			out[f.name] = !fv.IsNil() // true or false, as written
 			continue
 		}
 		if sub, ok := settingStruct(fv); ok {
