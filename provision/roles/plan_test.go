@@ -254,4 +254,23 @@ func TestUpgradeMovesBBBToTheRepositorysLatest(t *testing.T) {
 		t.Error("omc up's probe runs apt-get")
 	}
 	golden(t, "bbb-upgrade", "# probe\n"+p+"\n# plan: "+c.Summary+"\n"+c.Script+"\n")
+	// What the golden carries: the lists are refreshed before the probe
+	// reads candidates and before the install; the install's last word
+	// names exactly the moved packages, pinned to their candidates, in
+	// name order, keeping changed conffiles; nothing else moves.
+	if u, q := strings.Index(p, "apt-get -q -o DPkg::Lock::Timeout=300 update"), strings.Index(p, "apt-cache policy"); u < 0 || q < u {
+		t.Errorf("the probe reads candidates before refreshing the lists:\n%s", p)
+	}
+	lines := strings.Split(c.Script, "\n")
+	if !strings.HasPrefix(lines[0], "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update ") {
+		t.Errorf("the upgrade does not refresh the lists first:\n%s", c.Script)
+	}
+	if last := lines[len(lines)-1]; last != "apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- 'bbb-html5=1:4.1-44' 'bigbluebutton=1:4.1-5'" {
+		t.Errorf("install line: %s", last)
+	}
+	for _, still := range []string{"bbb-web", "bbb-demo", "bbb-playback"} {
+		if strings.Contains(c.Script, still) {
+			t.Errorf("%s moved: at its candidate, removed or without one, it must not", still)
+		}
+	}
 }
