@@ -266,8 +266,9 @@ func packagesMade(steps []provision.Step) string {
 // the real probe output of the converged copy plans nothing, so a second
 // run changes nothing. The steps that need BBB's packages, systemd or the
 // network (packages, services, firewall, certificate, bbb-conf) are
-// converged twice on real hosts by TestE2ERoles, TestE2EBackup and
-// TestE2ERestoreRebuilt, which fail when the second run changes anything.
+// converged twice on real hosts by TestE2ERoles (every step must report
+// ok) and TestE2ERestoreRebuilt (nothing may change); see
+// TestEveryStepKindIsConvergedForReal.
 func TestConvergedCopyOfThisMachinePlansNothing(t *testing.T) {
 	for _, fl := range []struct {
 		name string
