@@ -147,6 +147,7 @@ type GreenlightSettings struct {
 // Its containers come from Image at Version (Scalelite's own images,
 // TAG-api, TAG-poller, TAG-recording-importer and TAG-nginx).
 type ScaleliteSettings struct {
+	Managed      bool   `yaml:"managed" default:"true" desc:"false: Scalelite is installed by other means; the node gets only base, firewall, TLS and backup."`
 	Version      string `yaml:"version" default:"v1.6.0" desc:"Scalelite release, an image tag such as v1.6.0 (omc supports 1.6.0 to 1.8.5)."`
 	Image        string `yaml:"image" default:"blindsidenetwks/scalelite" desc:"Scalelite's Docker image repository."`
 	Multitenancy bool   `yaml:"multitenancy" desc:"MULTITENANCY_ENABLED: each tenant (omc tenant) has its own secret and sub-domain."`

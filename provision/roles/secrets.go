@@ -99,6 +99,11 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 				out = append(out, key, pg)
 			}
 		}
+		if has(n, RoleScalelite) {
+			if key, pg, err := x.scalelite(n, s); err == nil {
+				out = append(out, key, pg)
+			}
+		}
 		out = append(out, x.backupSecrets(n, s)...) // the restic password, backend credentials
 	}
 	return out
