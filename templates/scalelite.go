@@ -36,3 +36,24 @@ type ScaleliteSite struct {
 type ScaleliteDBData struct {
 	Password string
 }
+
+// Template names of the recording transfer (bbb nodes of a group with a
+// scalelite node).
+const (
+	TransferScript = "scalelite-transfer.sh"
+	TransferHook   = "omc_scalelite.rb"
+	TransferUnit   = "omc-scalelite-transfer.service"
+	TransferTimer  = "omc-scalelite-transfer.timer"
+)
+
+// Transfer is the data of the transfer templates.
+type Transfer struct {
+	// Spool is rsync's destination, USER@HOST: (the account's forced
+	// command puts it in the spool).
+	Spool, Key, KnownHosts, Work, Script string
+	// Port is the scalelite node's SSH port.
+	Port int
+	// Published and Status are BBB's published_dir and its
+	// recording/status/published, where the sender.done marker goes.
+	Published, Status string
+}

@@ -130,6 +130,7 @@ func (b *builder) bbb() {
 	if s.Greenlight != nil {
 		b.greenlight(line)
 	}
+	b.recordingTransfer()
 }
 
 // LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that

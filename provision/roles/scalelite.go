@@ -116,6 +116,7 @@ func (b *builder) scalelite() {
 		b.add(&provision.DirStep{Path: slRoot + "/" + d, Mode: 0o775, Owner: slUID, Group: slGID})
 	}
 	b.add(playbackStep(image("nginx"), sl.Version))
+	b.spoolAccount()
 
 	env := templates.ScaleliteEnvData{Domain: n.Domain, SecretKeyBase: key, LoadBalancerSecret: g.Pool.Secret.Value(), DBPassword: pg,
 		Tag: sl.Version, Port: slPort, PollInterval: sl.PollInterval, Multitenancy: sl.Multitenancy}

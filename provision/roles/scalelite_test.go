@@ -126,10 +126,15 @@ func TestScaleliteStepsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hook := false
 	for _, s := range bbbSteps {
-		if strings.Contains(s.ID(), "scalelite") {
-			t.Errorf("bbb-1 got %s", s.ID())
+		if id := s.ID(); strings.Contains(id, "pull ") || strings.Contains(id, slEnvFile) || strings.Contains(id, "scalelite-api") {
+			t.Errorf("bbb-1 got %s", id)
 		}
+		hook = hook || s.ID() == "file "+transferHook
+	}
+	if !hook {
+		t.Error("bbb-1 does not send its recordings to the group's Scalelite")
 	}
 }
 
