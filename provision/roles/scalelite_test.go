@@ -126,6 +126,9 @@ func TestScaleliteStepsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d := describe(bbbSteps, secretVals); strings.Contains(d, "PRIVATE KEY-----\nb3Blbn") || !strings.Contains(d, "PRIVATE KEY") {
+		t.Error("bbb-1's transfer key is shown in its listing")
+	}
 	hook := false
 	for _, s := range bbbSteps {
 		if id := s.ID(); strings.Contains(id, "pull ") || strings.Contains(id, slEnvFile) || strings.Contains(id, "scalelite-api") {
