@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
@@ -54,16 +55,8 @@ type Options struct {
 	Log    *slog.Logger
 }
 
-// Result is what happened on one host.
-type Result struct {
-	Host    string
-	Changed int // steps changed (Apply) or pending (Plan)
-	Err     error
-	Elapsed time.Duration
-}
-
-// Failed reports whether the host failed.
-func (r Result) Failed() bool { return r.Err != nil }
+// Result is what happened on one host (internal/event, for the renderer).
+type Result = event.Result
 
 // Run converges (or plans) every host, each independently: a slow host
 // does not hold the others, and a failure stops only its own host.

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
-	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 // JSONLines writes each event as one JSON object per line: the `-o json`
-// contract (schema version provision.EventVersion).
+// contract (schema version event.Version).
 type JSONLines struct {
 	mu  sync.Mutex
 	enc *json.Encoder
@@ -22,7 +22,7 @@ type JSONLines struct {
 
 func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{enc: json.NewEncoder(w)} }
 
-func (j *JSONLines) Event(e provision.Event) { j.Write(e) }
+func (j *JSONLines) Event(e event.Event) { j.Write(e) }
 
 // Write encodes any value as one line (the summary line uses it too).
 func (j *JSONLines) Write(v any) {
@@ -42,7 +42,7 @@ type Lines struct {
 
 func NewLines(w io.Writer, st Styles) *Lines { return &Lines{w: w, st: st} }
 
-func (l *Lines) Event(e provision.Event) {
+func (l *Lines) Event(e event.Event) {
 	line := l.format(e)
 	if line == "" {
 		return
@@ -52,7 +52,7 @@ func (l *Lines) Event(e provision.Event) {
 	fmt.Fprintln(l.w, line)
 }
 
-func (l *Lines) format(e provision.Event) string {
+func (l *Lines) format(e event.Event) string {
 	switch e.Type {
 	case "host":
 		switch e.Status {
@@ -124,7 +124,7 @@ func newLive(w io.Writer, st Styles, hosts []string, size func() (int, int)) *Li
 	return l
 }
 
-func (l *Live) Event(e provision.Event) {
+func (l *Live) Event(e event.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var s string
@@ -214,9 +214,9 @@ func firstLine(s string) string {
 }
 
 // Multi fans events out to several observers.
-type Multi []provision.Observer
+type Multi []event.Observer
 
-func (m Multi) Event(e provision.Event) {
+func (m Multi) Event(e event.Event) {
 	for _, o := range m {
 		o.Event(e)
 	}
@@ -226,22 +226,22 @@ func (m Multi) Event(e provision.Event) {
 // in a stable order (plan text, summaries).
 type Collector struct {
 	mu     sync.Mutex
-	events map[string][]provision.Event
+	events map[string][]event.Event
 }
 
-func NewCollector() *Collector { return &Collector{events: map[string][]provision.Event{}} }
+func NewCollector() *Collector { return &Collector{events: map[string][]event.Event{}} }
 
-func (c *Collector) Event(e provision.Event) {
+func (c *Collector) Event(e event.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events[e.Host] = append(c.events[e.Host], e)
 }
 
 // Host returns a host's events in the order they happened.
-func (c *Collector) Host(h string) []provision.Event {
+func (c *Collector) Host(h string) []event.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]provision.Event(nil), c.events[h]...)
+	return append([]event.Event(nil), c.events[h]...)
 }
 
 // Hosts returns the hosts seen, sorted.
