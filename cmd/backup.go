@@ -203,8 +203,9 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	}
 
 	if g.json() {
-		b, _ := json.Marshal(st)
-		fmt.Fprintln(s.Out, red.String(string(b)))
+		if err := g.jsonOut(s).Redacting(red.String).Write(st); err != nil {
+			return err
+		}
 	} else {
 		writeBackupStatus(s.Out, st, now())
 	}

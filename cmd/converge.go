@@ -125,7 +125,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	errStyles := ui.NewStyles(s.Err, s.ErrColor)
 	switch {
 	case g.json():
-		jsonOut = ui.NewJSONLines(s.Out)
+		jsonOut = g.jsonOut(s)
 		obs = append(obs, jsonOut)
 	case s.Live():
 		live = ui.NewLive(s.Err, errStyles, names)
@@ -196,9 +196,10 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		if ctx.Err() != nil {
 			// Each host's line above says which step the signal or
 			// --timeout stopped.
-			return &exitError{Code: exitCode(context.Cause(ctx)), Err: fmt.Errorf("%v: %d of %d hosts did not finish; full log: %s", context.Cause(ctx), sum.Failed, sum.Hosts, logPath)}
+			return &exitError{Code: exitCode(context.Cause(ctx)), Err: fmt.Errorf("%v: %d of %d hosts did not finish; full log: %s", context.Cause(ctx), sum.Failed, sum.Hosts, logPath),
+				Failed: results, redact: red.String}
 		}
-		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath)}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath), Failed: results, redact: red.String}
 	}
 	if mode == provision.Plan && sum.Changed > 0 {
 		if !g.json() {

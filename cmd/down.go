@@ -72,6 +72,24 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 			rented = append(rented, n.Name)
 		}
 	}
+	// -o json: one record per node, as its state becomes known.
+	report := func(n, grp, state string) error {
+		if !g.json() {
+			return nil
+		}
+		return g.jsonOut(s).Write(downV1{V: 1, Type: "down", Node: n, Group: grp, State: state})
+	}
+	for _, n := range nodes {
+		switch {
+		case n.Provider == "static":
+			err = report(n.Name, n.Group, "claimed")
+		case n.Provider == "robot" && !o.Cancel:
+			err = report(n.Name, n.Group, "not-cancelled")
+		}
+		if err != nil {
+			return err
+		}
+	}
 	if len(rented) > 0 {
 		fmt.Fprintf(s.Err, "not cancelling %s: dedicated servers (robot) are cancelled only with --cancel --yes\n", strings.Join(rented, ", "))
 	}
@@ -105,6 +123,9 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 				gd.del = append(gd.del, n.Name)
 			} else {
 				absent = append(absent, n.Name)
+				if err := report(n.Name, gname, "absent"); err != nil {
+					return err
+				}
 			}
 		}
 		if len(gd.del) > 0 {
@@ -127,7 +148,16 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	}
 	what := fmt.Sprintf("Delete %d machine(s): %s", len(names), strings.Join(names, ", "))
 	if o.DryRun {
-		fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
+		for _, gd := range todo {
+			for _, n := range gd.del {
+				if err := report(n, gd.grp.Name, "would-delete"); err != nil {
+					return err
+				}
+			}
+		}
+		if !g.json() {
+			fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
+		}
 		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
 		return nil
 	}
@@ -151,8 +181,25 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 			}
 		}
 		fmt.Fprintf(s.Err, "%s: deleted %s\n", gd.grp.Name, strings.Join(gd.del, ", "))
+		for _, n := range gd.del {
+			if err := report(n, gd.grp.Name, "deleted"); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// downV1 is one node of `omc down -o json`. State is "deleted",
+// "would-delete" (--dry-run), "absent" (no machine to delete),
+// "not-cancelled" (robot without --cancel) or "claimed" (static: never
+// deleted).
+type downV1 struct {
+	V     int    `json:"v"`
+	Type  string `json:"type"` // "down"
+	Node  string `json:"node"`
+	Group string `json:"group"`
+	State string `json:"state"`
 }
 
 // provider is the group's provider (a test's stand-in when set).

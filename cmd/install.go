@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,8 +158,9 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 		SecretFile: apiFile, Inventory: out, Greenlight: o.Greenlight}
 	if g.json() {
 		// Before the run's events, so that the summary stays the last line.
-		b, _ := json.Marshal(info)
-		fmt.Fprintf(s.Out, "%s\n", b)
+		if err := g.jsonOut(s).Write(info); err != nil {
+			return err
+		}
 	}
 	co := &convergeOptions{Parallel: 1, AcceptNew: true}
 	if err := convergeNodes(ctx, s, g, co, provision.Apply, inv, inv.Nodes()); err != nil {
@@ -420,13 +420,14 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	styles := ui.NewStyles(s.Err, s.ErrColor)
 	for _, r := range results {
 		if g.json() {
-			b, _ := json.Marshal(struct {
+			if err := g.jsonOut(s).Write(struct {
 				V    int    `json:"v"`
 				Type string `json:"type"`
 				Host string `json:"host"`
 				checkResult
-			}{provision.EventVersion, "check", n.Name, r})
-			fmt.Fprintf(s.Out, "%s\n", b)
+			}{provision.EventVersion, "check", n.Name, r}); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		fmt.Fprintf(s.Err, "  %-8s %-7s %s\n", r.Name, styles.Status(r.Status), r.Detail)

@@ -12,7 +12,7 @@ import (
 	"github.com/omc-coop/omc/remote"
 )
 
-func newKnownHostsCmd(s *ui.Streams, _ *globalOptions) *cobra.Command {
+func newKnownHostsCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "known-hosts",
 		Short: "Manage the host keys omc has recorded",
@@ -45,6 +45,9 @@ run records the new one.`,
 				}
 				return err
 			}
+			if g.json() {
+				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: kh.Path, Forgot: fmt.Sprintf("%s:%d", host, port)})
+			}
 			fmt.Fprintf(s.Err, "forgot the host key of %s:%d in %s\n", host, port, kh.Path)
 			return nil
 		},
@@ -55,6 +58,9 @@ run records the new one.`,
 		Example: `  omc known-hosts path
   grep 203.0.113.10 "$(omc known-hosts path)"`,
 		RunE: func(c *cobra.Command, args []string) error {
+			if g.json() {
+				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: knownHostsPath()})
+			}
 			fmt.Fprintln(s.Out, knownHostsPath())
 			return nil
 		},
@@ -63,3 +69,12 @@ run records the new one.`,
 }
 
 func knownHostsPath() string { return stateDir() + "/known_hosts" }
+
+// knownHostsV1 is `omc known-hosts path|forget -o json`: the file, and
+// the HOST:PORT whose key was forgotten.
+type knownHostsV1 struct {
+	V      int    `json:"v"`
+	Type   string `json:"type"` // "known-hosts"
+	File   string `json:"file"`
+	Forgot string `json:"forgot,omitempty"`
+}

@@ -673,7 +673,7 @@ func reportChange(s *ui.Streams, g *globalOptions, red *redact.Redactor, group s
 	defer reportMu.Unlock()
 	detail := red.String(c.Detail)
 	if g.json() {
-		_ = json.NewEncoder(s.Out).Encode(poolEvent{V: 1, Type: "pool", Pool: group, Node: c.Node, Action: c.Action, Detail: detail})
+		_ = g.jsonOut(s).Write(poolEvent{V: 1, Type: "pool", Pool: group, Node: c.Node, Action: c.Action, Detail: detail})
 		return
 	}
 	fmt.Fprintf(s.Err, "%s: pool %s: %s %s\n", c.Node, group, c.Action, detail)

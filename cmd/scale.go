@@ -165,7 +165,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 		plan.Remove = append(plan.Remove, m.Node)
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(plan)
+		g.jsonOut(s).Write(plan)
 	} else {
 		fmt.Fprintf(s.Err, "%s: %d → %d nodes (%s)\n", grp.Name, from, to, reason)
 		if len(add) > 0 {

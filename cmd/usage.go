@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -244,7 +243,7 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 			*usage.Result
 			Failed int `json:"failed"`
 		}{1, "collect", res, res.Failed()}
-		if err := json.NewEncoder(s.Out).Encode(out); err != nil {
+		if err := g.jsonOut(s).Write(out); err != nil {
 			return err
 		}
 	} else {
@@ -343,7 +342,7 @@ func runUsageReport(ctx context.Context, s *ui.Streams, g *globalOptions, o *usa
 	}
 	switch g.Output {
 	case "json":
-		return r.WriteJSON(s.Out)
+		return g.jsonOut(s).Write(r.JSON())
 	case "csv":
 		return r.WriteCSV(s.Out)
 	}

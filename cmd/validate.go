@@ -3,6 +3,7 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,7 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	// without needing secret values (a CI lint job has none): unset ones
 	// are warnings, and stand in as placeholders while the steps are
 	// built. --secrets makes them errors, as plan and up do for theirs.
+	res := validateV1{V: 1, Type: "validate", File: inv.Path, Groups: len(inv.Groups), Nodes: len(nodes), Warnings: []positionV1{}}
 	if o.Secrets {
 		if err := inv.MissingSecrets(); err != nil {
 			return err
@@ -57,17 +59,40 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 		if errors.As(missing, &ie) {
 			for _, e := range ie.List {
 				fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+				res.Warnings = append(res.Warnings, positionV1{e.File, e.Pos.Line, e.Pos.Col, e.Msg})
 			}
 		}
 	}
 	if err := checkRoleSettings(inv, nodes); err != nil {
 		return err
 	}
+	if g.json() {
+		if o.Show {
+			var b strings.Builder
+			if err := inventory.Show(&b, inv, nodes); err != nil {
+				return err
+			}
+			res.Merged = b.String()
+		}
+		return g.jsonOut(s).Write(res)
+	}
 	if o.Show {
 		return inventory.Show(s.Out, inv, nodes)
 	}
 	fmt.Fprintf(s.Err, "%s: valid (%d groups, %d nodes)\n", inv.Path, len(inv.Groups), len(nodes))
 	return nil
+}
+
+// validateV1 is `omc validate -o json` for a valid inventory (an invalid
+// one ends in the error line, with every FILE:LINE:COL).
+type validateV1 struct {
+	V        int          `json:"v"`
+	Type     string       `json:"type"` // "validate"
+	File     string       `json:"file"`
+	Groups   int          `json:"groups"`
+	Nodes    int          `json:"nodes"`
+	Warnings []positionV1 `json:"warnings"` // secrets not set (errors with --secrets)
+	Merged   string       `json:"merged,omitempty"`
 }
 
 // selectNodes loads the inventory and picks the nodes named by targets

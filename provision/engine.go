@@ -55,6 +55,16 @@ type Options struct {
 	Log    *slog.Logger
 }
 
+// StepError is a step that failed on a host: "step ID: error", with the
+// step's ID kept for machine output (-o json error lines).
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("step %q: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
 // Result is what happened on one host (internal/event, for the renderer).
 type Result = event.Result
 
@@ -230,7 +240,7 @@ func (r *run) converge(ctx context.Context) error {
 		if err != nil {
 			e.Status, e.Error = "failed", err.Error()
 			r.emit(e)
-			return fmt.Errorf("step %q: %w", s.ID(), err)
+			return &StepError{Step: s.ID(), Err: err}
 		}
 		if c == nil {
 			r.emit(e)

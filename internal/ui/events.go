@@ -10,25 +10,53 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
+
 	"github.com/omc-coop/omc/internal/event"
 )
 
-// JSONLines writes each event as one JSON object per line: the `-o json`
-// contract (schema version event.Version).
+// JSONLines is the one writer of `-o json` output, for every command:
+// one JSON object per line, each carrying "v" (event.Version) and "type"
+// (README, "Machine output"). Write refuses a value without them, so no
+// command can drift from the contract; a failing command's last line is
+// an "error" object written here too.
 type JSONLines struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	mu     *sync.Mutex
+	w      io.Writer
+	redact func(string) string
 }
 
-func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{enc: json.NewEncoder(w)} }
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{mu: &sync.Mutex{}, w: w} }
 
-func (j *JSONLines) Event(e event.Event) { j.Write(e) }
+// Redacting is j masking secrets with red in every line it writes; both
+// write to the same stream in turn.
+func (j *JSONLines) Redacting(red func(string) string) *JSONLines {
+	return &JSONLines{mu: j.mu, w: j.w, redact: red}
+}
 
-// Write encodes any value as one line (the summary line uses it too).
-func (j *JSONLines) Write(v any) {
+func (j *JSONLines) Event(e event.Event) { _ = j.Write(e) }
+
+// Write encodes v as one line. v must encode as an object with "v" and
+// "type"; anything else is a bug in omc, reported as an error.
+func (j *JSONLines) Write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("writing -o json output: %w", err)
+	}
+	var head struct {
+		V    *int    `json:"v"`
+		Type *string `json:"type"`
+	}
+	if json.Unmarshal(b, &head) != nil || head.V == nil || head.Type == nil || *head.Type == "" {
+		return fmt.Errorf("internal error: -o json output %T has no \"v\" and \"type\"", v)
+	}
+	line := string(b)
+	if j.redact != nil {
+		line = j.redact(line)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.enc.Encode(v)
+	_, err = io.WriteString(j.w, line+"\n")
+	return err
 }
 
 // Lines prints one plain line per interesting event: for logs, pipes, CI.
