@@ -44,11 +44,14 @@ func lineSteps(t *testing.T, version string, edit func(*inventory.Settings)) []p
 }
 
 // Each line's OS-specific steps are pinned per line: no Ubuntu host is
-// reachable from the tests, so these goldens are what stands for them.
+// reachable from the tests, so these goldens are what stands for them;
+// their sources and packages are checked on their own (checkLineFacts).
 func TestLineStepsGolden(t *testing.T) {
 	for _, l := range Lines {
 		t.Run(l.Version, func(t *testing.T) {
-			golden(t, "line-"+l.Version, describe(lineSteps(t, l.Version, nil), nil))
+			steps := lineSteps(t, l.Version, nil)
+			golden(t, "line-"+l.Version, describe(steps, nil))
+			checkLineFacts(t, l.Version, steps)
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package roles
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -9,151 +8,12 @@ import (
 	"github.com/omc-coop/omc/provision"
 )
 
-// convergedObs is what a host that a run just converged prints for s's
-// probe: the state each step's own change produces. Plan on it must be
-// nil for every step, or a second run would change something again.
-func convergedObs(s provision.Step) []string {
-	stat := func(f *provision.FileStep) string {
-		return fmt.Sprintf("stat=%o 0 0 %s %s", f.Mode, f.Owner, f.Group)
-	}
-	switch x := s.(type) {
-	case *provision.FileStep:
-		return []string{"state=file", "sum=" + sum(x.Content), stat(x)}
-	case *checkedFile:
-		return convergedObs(x.FileStep)
-	case *provision.DirStep:
-		return []string{"state=dir", fmt.Sprintf("stat=%o 0 0 %s %s", x.Mode, x.Owner, x.Group)}
-	case *provision.LineStep:
-		return []string{"state=file", "present=yes", "stat=644 0 0 root root"}
-	case *secretLine:
-		return convergedObs(x.LineStep)
-	case *provision.PackagesStep:
-		return pkgs(x, "ii ")
-	case *BBBPackagesStep:
-		return append(pkgs(&x.Packages, "ii "), "meetings=3")
-	case *freshPackages:
-		return pkgs(x.PackagesStep, "ii ")
-	case *provision.ServiceStep:
-		en, act := "disabled", "inactive"
-		if x.Enabled {
-			en = "enabled"
-		}
-		if x.Running {
-			act = "active"
-		}
-		return []string{"enabled=" + en, "active=" + act}
-	case *provision.SysctlStep:
-		return []string{"value=" + x.Value, "conf=" + x.Name + " = " + x.Value}
-	case *provision.UserStep:
-		keys := strings.Join(x.AuthorizedKeys, "\n") + "\n"
-		if len(x.AuthorizedKeys) == 0 {
-			keys = ""
-		}
-		return []string{"passwd=" + x.Name + ":x:1000:1000::/home/" + x.Name + ":" + x.Shell, "groups=" + x.Name, "keys=" + sum([]byte(keys))}
-	case *provision.CommandStep:
-		return []string{"done=unless"}
-	case *timeSyncStep:
-		return []string{"virt=none", "chrony=inactive", "enabled=enabled", "active=active", "pkg=ii "}
-	case *NftablesStep:
-		return []string{"nft=yes", "conf=" + x.sum(), "live=L1", "state=" + x.sum() + " L1", "enabled=enabled"}
-	case *CertStep:
-		return []string{"names=DNS:" + x.Domain, "fresh=yes", "server=" + x.Directory, "hook=" + certHook}
-	case *BBBPreflight:
-		return []string{"os=" + x.OS, "arch=x86_64"}
-	case *BBBRestartStep:
-		return []string{"now=S1", "applied=S1", "meetings=3"}
-	case *BBBSetIPStep:
-		return []string{"playback=" + x.Domain, "applied=S1", "meetings=3"}
-	case *BBBHealthStep:
-		return []string{"root=ok", "version=3.0.0", "meetings=3"}
-	}
-	panic(fmt.Sprintf("convergedObs: no model of %T", s))
-}
-
-// freshObs is what a fresh host prints: nothing there yet.
-func freshObs(s provision.Step) []string {
-	switch x := s.(type) {
-	case *provision.FileStep, *checkedFile, *provision.LineStep, *secretLine:
-		return []string{"state=absent"}
-	case *provision.DirStep:
-		return []string{"state=absent"}
-	case *provision.PackagesStep:
-		return pkgs(x, "")
-	case *BBBPackagesStep:
-		return append(pkgs(&x.Packages, ""), "meetings=unknown:no-secret-yet")
-	case *freshPackages:
-		return pkgs(x.PackagesStep, "")
-	case *provision.ServiceStep:
-		return []string{"enabled=", "active=inactive"}
-	case *provision.SysctlStep:
-		return []string{"value=0"}
-	case *provision.UserStep:
-		return []string{"passwd="}
-	case *provision.CommandStep:
-		return []string{"done=no"}
-	case *timeSyncStep:
-		return []string{"virt=none", "chrony=", "enabled=", "active=inactive", "pkg="}
-	case *NftablesStep:
-		return []string{"conf=", "live=", "state=", "enabled="}
-	case *CertStep:
-		return []string{"names="}
-	case *BBBPreflight:
-		return []string{"os=" + x.OS, "arch=x86_64"}
-	case *BBBRestartStep:
-		return []string{"now=S1", "applied=", "meetings=unknown:no-secret-yet"}
-	case *BBBSetIPStep:
-		return []string{"playback=", "applied=", "meetings=unknown:no-secret-yet"}
-	case *BBBHealthStep:
-		return []string{"root=down", "version=", "meetings=unknown:connection refused"}
-	}
-	panic(fmt.Sprintf("freshObs: no model of %T", s))
-}
-
-func pkgs(p *provision.PackagesStep, status string) []string {
-	var out []string
-	for _, n := range p.Names {
-		name, ver, _ := strings.Cut(n, "=")
-		if ver == "" {
-			ver = "1.0"
-		}
-		if status == "" {
-			out = append(out, "pkg="+name+"|")
-		} else {
-			out = append(out, "pkg="+name+"|"+status+"|"+ver)
-		}
-	}
-	return out
-}
-
-// Every step of every sample node is in sync on a converged host (with
-// live meetings, which must not matter when nothing changes), and wants
-// a change on a fresh one (the preflight aside).
-func TestConvergedHostPlansNothing(t *testing.T) {
-	inv, fleet := loadFleet(t)
-	for _, n := range fleet {
-		steps, err := Steps(inv, n, fleet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range steps {
-			c, err := s.Plan(convergedObs(s))
-			if err != nil || c != nil {
-				t.Errorf("%s: %s on a converged host: change %v, err %v", n.Name, s.ID(), c, err)
-			}
-			if _, pre := s.(*BBBPreflight); pre {
-				continue
-			}
-			if sv, ok := s.(*provision.ServiceStep); ok && !sv.Enabled {
-				continue // "stopped and disabled" is what a fresh host has
-			}
-			if c, err := s.Plan(freshObs(s)); c == nil && err == nil {
-				t.Errorf("%s: %s on a fresh host: no change", n.Name, s.ID())
-			} else if err != nil && !strings.Contains(err.Error(), "cannot tell") {
-				t.Errorf("%s: %s on a fresh host: %v", n.Name, s.ID(), err)
-			}
-		}
-	}
-}
+// Each plan test below feeds one step's Plan the lines its probe prints
+// in one situation, written out in the test, to check a decision (wait
+// for meetings, refuse a pool node's upgrade). That a converged host's
+// real probe output plans nothing is checked on real output only: by
+// TestConvergedCopyOfThisMachinePlansNothing (files, lines, users,
+// sysctls) and by the E2E tests (everything, on real hosts).
 
 func TestRestartWaitsForMeetings(t *testing.T) {
 	s := &BBBRestartStep{Files: bbbConfigFiles}
@@ -394,4 +254,23 @@ func TestUpgradeMovesBBBToTheRepositorysLatest(t *testing.T) {
 		t.Error("omc up's probe runs apt-get")
 	}
 	golden(t, "bbb-upgrade", "# probe\n"+p+"\n# plan: "+c.Summary+"\n"+c.Script+"\n")
+	// What the golden carries: the lists are refreshed before the probe
+	// reads candidates and before the install; the install's last word
+	// names exactly the moved packages, pinned to their candidates, in
+	// name order, keeping changed conffiles; nothing else moves.
+	if u, q := strings.Index(p, "apt-get -q -o DPkg::Lock::Timeout=300 update"), strings.Index(p, "apt-cache policy"); u < 0 || q < u {
+		t.Errorf("the probe reads candidates before refreshing the lists:\n%s", p)
+	}
+	lines := strings.Split(c.Script, "\n")
+	if !strings.HasPrefix(lines[0], "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update ") {
+		t.Errorf("the upgrade does not refresh the lists first:\n%s", c.Script)
+	}
+	if last := lines[len(lines)-1]; last != "apt-get -y -q -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install -- 'bbb-html5=1:4.1-44' 'bigbluebutton=1:4.1-5'" {
+		t.Errorf("install line: %s", last)
+	}
+	for _, still := range []string{"bbb-web", "bbb-demo", "bbb-playback"} {
+		if strings.Contains(c.Script, still) {
+			t.Errorf("%s moved: at its candidate, removed or without one, it must not", still)
+		}
+	}
 }
