@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -198,7 +199,7 @@ func secretsFiles(inv *inventory.Inventory) (files, envSecrets []string) {
 			}
 		}
 	}
-	if kh := knownHostsPath(); fileExists(kh) {
+	if kh := fleet.KnownHostsPath(); fileExists(kh) {
 		addFile(kh)
 	}
 	return files, envSecrets
@@ -237,7 +238,7 @@ func runBackupSecrets(ctx context.Context, s *ui.Streams, g *globalOptions, o *b
 		}
 		return printSecretsTimer(s.Out, inv)
 	}
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	repo, err := secretsBackupRepo(inv)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
@@ -164,7 +165,7 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	if err := confirm(s, o.Yes, what+"?"); err != nil {
 		return err
 	}
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
 	for _, gd := range todo {
 		if err := gd.p.Delete(ctx, inv, gd.grp, gd.del); err != nil {
 			return fmt.Errorf("group %s: %w", gd.grp.Name, err)

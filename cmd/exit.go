@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
@@ -82,12 +83,13 @@ func usageError(format string, a ...any) error {
 func exitCode(err error) int {
 	var ee *exitError
 	var ie *inventory.Errors
+	var fe *fleet.InventoryError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.As(err, &ie):
+	case errors.As(err, &ie), errors.As(err, &fe):
 		return ExitInventory
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupt

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/atomicfile"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -384,7 +385,7 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	if err != nil {
 		return nil, &exitError{Code: ExitUsage, Err: err}
 	}
-	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/remote"
 )
@@ -38,7 +39,7 @@ run records the new one.`,
 				}
 				host, port = h, n
 			}
-			kh := &remote.KnownHosts{Path: knownHostsPath()}
+			kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
 			if err := kh.ForgetKnown(host, port); err != nil {
 				if errors.Is(err, remote.ErrNotKnown) {
 					return usageError("%v: nothing forgotten (omc records keys as HOST, or [HOST]:PORT when the port is not 22)", err)
@@ -59,16 +60,14 @@ run records the new one.`,
   grep 203.0.113.10 "$(omc known-hosts path)"`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if g.json() {
-				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: knownHostsPath()})
+				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: fleet.KnownHostsPath()})
 			}
-			fmt.Fprintln(s.Out, knownHostsPath())
+			fmt.Fprintln(s.Out, fleet.KnownHostsPath())
 			return nil
 		},
 	})
 	return c
 }
-
-func knownHostsPath() string { return stateDir() + "/known_hosts" }
 
 // knownHostsV1 is `omc known-hosts path|forget -o json`: the file, and
 // the HOST:PORT whose key was forgotten.

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -234,7 +235,7 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	}
 	fp.api = &maskingPool{Pool: fp.api, red: red}
 	fp.gate = &pool.Gate{HTTP: hc, Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}
-	fp.holds = pool.FileHolds{Path: filepath.Join(stateDir(), "pools", inv.Name, g.Name+".holds.json")}
+	fp.holds = pool.FileHolds{Path: filepath.Join(fleet.StateDir(), "pools", inv.Name, g.Name+".holds.json")}
 	return fp, nil
 }
 
@@ -293,7 +294,7 @@ func openRake(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	if m == nil {
 		return nil, nil, fmt.Errorf("scalelite node %s has no machine (run omc up %s)", host.Name, host.Name)
 	}
-	cfg, err := sshConfig(host, *m, &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(host, *m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scalelite node %s: %w", host.Name, err)
 	}
@@ -527,7 +528,7 @@ func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 // Last converge times are local state, like the holds: what this machine
 // saw omc up do.
 func convergePath(inv *inventory.Inventory) string {
-	return filepath.Join(stateDir(), "pools", inv.Name, "converged.json")
+	return filepath.Join(fleet.StateDir(), "pools", inv.Name, "converged.json")
 }
 
 var convergeMu sync.Mutex

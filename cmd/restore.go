@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -77,7 +78,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if targets == nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s has no backup settings (settings.backup), so there is nothing to restore from", where, n.Name)}
 	}
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	log, logPath, closeLog := openRunLog(s, red, "restore")
 	defer closeLog()
 	log.Info("start", "command", "restore", "inventory", inv.Path, "node", n.Name, "snapshot", o.Snapshot, "force", o.Force, "version", version)
@@ -93,14 +94,14 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if stop, err := confirmRestore(s, g, o, targets); stop || err != nil {
 		return err
 	}
-	fleet, own := fleetWith(inv, []*inventory.Node{n}, machines)
+	all, own := fleet.FleetWith(inv, []*inventory.Node{n}, machines)
 	self := own[0]
-	steps, err := roles.BackupAccessSteps(inv, self, fleet)
+	steps, err := roles.BackupAccessSteps(inv, self, all)
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
 	}
 	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: targets, Snapshot: o.Snapshot, Force: o.Force})
-	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s: %w", where, n.Name, err)}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 )
@@ -63,7 +64,7 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 			}
 		}
 	}
-	if err := checkRoleSettings(inv, nodes); err != nil {
+	if err := fleet.CheckRoleSettings(inv, nodes); err != nil {
 		return err
 	}
 	if g.json() {
