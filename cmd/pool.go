@@ -599,7 +599,7 @@ func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 // reached or a node was left out other than by an operator's drain.
 func syncGroups(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, include func(*inventory.Node) bool, deps *poolDeps, dry bool) (int, error) {
 	pending := 0
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	red := runRedactor(ctx, poolSecrets(inv)...)
 	var problems []string
 	for _, name := range order {

@@ -62,7 +62,7 @@ func machinesFor(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, n
 // point it at fakes).
 func machinesWith(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, mode provision.Mode,
 	newProvider func(name string, pe *providerEvents) (providers.Provider, error)) (map[string]providers.Machine, []*inventory.Node, error) {
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	machines := map[string]providers.Machine{}
 	var missing []*inventory.Node
 	pe := newProviderEvents(ctx, s)

@@ -46,25 +46,15 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	// validate checks the whole file's structure, types and references
-	// without needing secret values (a CI lint job has none): unset ones
-	// are warnings, and stand in as placeholders while the steps are
-	// built. --secrets makes them errors, as plan and up do for theirs.
+	r, err := fleet.Validate(inv, nodes, fleet.ValidateOptions{Secrets: o.Secrets})
 	res := validateV1{V: 1, Type: "validate", File: inv.Path, Groups: len(inv.Groups), Nodes: len(nodes), Warnings: []positionV1{}}
-	if o.Secrets {
-		if err := inv.MissingSecrets(); err != nil {
-			return err
-		}
-	} else if missing := inv.UsePlaceholders(); missing != nil {
-		var ie *inventory.Errors
-		if errors.As(missing, &ie) {
-			for _, e := range ie.List {
-				fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
-				res.Warnings = append(res.Warnings, positionV1{e.File, e.Pos.Line, e.Pos.Col, e.Msg})
-			}
+	if r != nil {
+		for _, e := range r.Warnings {
+			fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+			res.Warnings = append(res.Warnings, positionV1{e.File, e.Pos.Line, e.Pos.Col, e.Msg})
 		}
 	}
-	if err := fleet.CheckRoleSettings(inv, nodes); err != nil {
+	if err != nil {
 		return err
 	}
 	if g.json() {
