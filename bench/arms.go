@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
 )
 
 // env is everything the arms need for one N.
@@ -31,7 +33,8 @@ type env struct {
 	steps     []step
 	ansDir    string
 	omcInv    string
-	floorJSON string
+	floorJSON string // floor-script's hosts
+	probeJSON string // floor's hosts: omc's own probe
 }
 
 // outcome is what one timed run of one arm did.
@@ -63,17 +66,47 @@ func (e *env) setup() error {
 	if err := writeAnsible(e.ansDir, e.hosts, e.steps, e.fleet.Systemd(), e.keyFile, kh); err != nil {
 		return err
 	}
-	var fh []floorHost
+	probes, err := omcProbes(e.omcInv)
+	if err != nil {
+		return err
+	}
+	var fh, ph []floorHost
 	for _, h := range e.hosts {
 		p := filepath.Join(e.work, "floor-"+h.Name+".sh")
 		if err := os.WriteFile(p, []byte(floorScript(e.steps, h.Root, h.Name)), 0o644); err != nil {
 			return err
 		}
 		fh = append(fh, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: p})
+		pp := filepath.Join(e.work, "probe-"+h.Name+".sh")
+		if err := os.WriteFile(pp, []byte(probes[h.Name]), 0o644); err != nil {
+			return err
+		}
+		ph = append(ph, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: pp, Arg: true})
 	}
-	b, _ := json.MarshalIndent(fh, "", " ")
 	e.floorJSON = filepath.Join(e.work, "floor-hosts.json")
-	return os.WriteFile(e.floorJSON, b, 0o644)
+	e.probeJSON = filepath.Join(e.work, "probe-hosts.json")
+	if err := writeJSON(e.floorJSON, fh); err != nil {
+		return err
+	}
+	return writeJSON(e.probeJSON, ph)
+}
+
+// omcProbes is, per node of omc's inventory, the probe omc up sends to
+// check its steps: the floor's script, taken from omc's own code.
+func omcProbes(invPath string) (map[string]string, error) {
+	inv, err := inventory.Load(invPath)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range inv.Nodes() {
+		steps, err := provision.Steps(inv, n)
+		if err != nil {
+			return nil, err
+		}
+		out[n.Name] = provision.ProbeScript(steps)
+	}
+	return out, nil
 }
 
 // run runs one arm once and measures it: wall time, and the controller's
@@ -85,6 +118,8 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		cmd = exec.CommandContext(ctx, e.omc, "up", "bench", "-i", e.omcInv, "-o", "json")
 		cmd.Env = append(os.Environ(), "CI=true", "OMC_STATE_DIR="+filepath.Join(e.work, "omc-state"))
 	case "floor":
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.probeJSON, "-key", e.keyFile)
+	case "floor-script":
 		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile)
 	case "ansible", "ansible-tuned":
 		cfg := "ansible.cfg"
@@ -116,7 +151,7 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 	switch arm {
 	case "omc":
 		parseOmc(&o)
-	case "floor":
+	case "floor", "floor-script":
 		parseFloor(&o)
 	default:
 		parseAnsible(&o, len(e.hosts))

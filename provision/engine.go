@@ -285,6 +285,43 @@ func notified(notify []string, c *Change) []string {
 // sync. Out of sync, their checks would be wasted: its change makes the
 // engine check them again after it anyway.
 func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
+	p := r.probeOf(steps)
+	res, err := r.run(ctx, p.script)
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	n := p.n
+	out, restOut, gated := strings.Cut(string(res.Stdout), "@@"+p.restNonce+" go\n")
+	if p.restNonce == "" {
+		out, gated = string(res.Stdout), false
+	}
+	obs, uids, gids, err := parseProbe(p.nonce, steps[:n], p.facts, out)
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	r.uids, r.gids = uids, gids
+	if gated {
+		rest, uids, gids, err := parseProbe(p.restNonce, steps[n:], p.restFacts, restOut)
+		if err != nil {
+			return nil, fmt.Errorf("checking state: %w", err)
+		}
+		obs = append(obs, rest...)
+		maps.Copy(r.uids, uids)
+		maps.Copy(r.gids, gids)
+	}
+	return obs, nil
+}
+
+// aProbe is one probe's script and what parsing its output needs.
+type aProbe struct {
+	script           string
+	n                int // steps checked unless the gate says go on
+	nonce, restNonce string
+	facts, restFacts [numFacts][]string
+}
+
+// probeOf builds the probe of steps (see probe).
+func (r *run) probeOf(steps []Step) aProbe {
 	n := len(steps)
 	if r.o.Mode == Apply {
 		for i, s := range steps[:max(0, n-1)] {
@@ -294,38 +331,24 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 			}
 		}
 	}
-	first, firstFacts, nonce := r.probeScript(steps[:n])
-	script := first
-	var restScript string
-	var restFacts [numFacts][]string
-	var restNonce string
+	p := aProbe{n: n}
+	p.script, p.facts, p.nonce = r.probeScript(steps[:n])
 	if n < len(steps) {
-		restScript, restFacts, restNonce = r.probeScript(steps[n:])
-		script += "if ( " + steps[n-1].(gater).InSync() + " ) >/dev/null 2>&1; then\necho '@@" + restNonce + " go'\n" + restScript + "fi\n"
+		var rest string
+		rest, p.restFacts, p.restNonce = r.probeScript(steps[n:])
+		p.script += "if ( " + steps[n-1].(gater).InSync() + " ) >/dev/null 2>&1; then\necho '@@" + p.restNonce + " go'\n" + rest + "fi\n"
 	}
-	res, err := r.run(ctx, script)
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	out, restOut, gated := strings.Cut(string(res.Stdout), "@@"+restNonce+" go\n")
-	if restNonce == "" {
-		out, gated = string(res.Stdout), false
-	}
-	obs, uids, gids, err := parseProbe(nonce, steps[:n], firstFacts, out)
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	r.uids, r.gids = uids, gids
-	if gated {
-		rest, uids, gids, err := parseProbe(restNonce, steps[n:], restFacts, restOut)
-		if err != nil {
-			return nil, fmt.Errorf("checking state: %w", err)
-		}
-		obs = append(obs, rest...)
-		maps.Copy(r.uids, uids)
-		maps.Copy(r.gids, gids)
-	}
-	return obs, nil
+	return p
+}
+
+// ProbeScript is the script with which omc up checks steps on a host
+// whose state it has not changed yet (the first round trip after the
+// lock), as the engine builds it but for its random nonces. It is for
+// the benchmark's floor, which runs this very text in one exec, so that
+// what omc costs beyond it is its controller and protocol.
+func ProbeScript(steps []Step) string {
+	r := &run{o: Options{Mode: Apply}}
+	return r.probeOf(steps).script
 }
 
 // gater is a step that can say in shell, cheaply, that it is in sync.
