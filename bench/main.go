@@ -73,6 +73,7 @@ func converger(arm string) string {
 	}
 	return arm
 }
+
 var allScenarios = []string{"cold", "noop", "drift", "down"}
 
 func benchMain(args []string) int {
