@@ -110,7 +110,12 @@ func omcProbes(invPath string) (map[string]string, error) {
 }
 
 // run runs one arm once and measures it: wall time, and the controller's
-// CPU and peak RSS from the process tree's rusage (wait4).
+// CPU and peak RSS from the process tree's rusage (wait4). The peak RSS
+// is GNU time's (%M) when /usr/bin/time is there: a child of this process
+// inherits its RSS high-water mark at exec (Linux sets the new program's
+// maxrss from the old address space, which for Go's vfork-style start is
+// this process's), so the bench's own size (59 MB at N=200) would show
+// as every arm's floor. time is small, and forks the arm itself.
 func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 	var cmd *exec.Cmd
 	switch arm {
@@ -118,9 +123,9 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		cmd = exec.CommandContext(ctx, e.omc, "up", "bench", "-i", e.omcInv, "-o", "json")
 		cmd.Env = append(os.Environ(), "CI=true", "OMC_STATE_DIR="+filepath.Join(e.work, "omc-state"))
 	case "floor":
-		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.probeJSON, "-key", e.keyFile)
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.probeJSON, "-key", e.keyFile, "-timeout", e.floorTimeout().String())
 	case "floor-script":
-		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile)
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile, "-timeout", e.floorTimeout().String())
 	case "ansible", "ansible-tuned":
 		cfg := "ansible.cfg"
 		if arm == "ansible-tuned" {
@@ -132,6 +137,21 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 			"ANSIBLE_SSH_CONTROL_PATH_DIR="+e.controlDir(arm), "ANSIBLE_RETRY_FILES_ENABLED=0")
 	default:
 		return outcome{}, fmt.Errorf("unknown arm %q", arm)
+	}
+	rssFile := ""
+	if _, err := os.Stat(gnuTime); err == nil {
+		f, err := os.CreateTemp(e.work, "rss-")
+		if err != nil {
+			return outcome{}, err
+		}
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		args := append([]string{"-q", "-f", "%M", "-o", rssFile, "--"}, cmd.Args...)
+		args[len(args)-len(cmd.Args)] = cmd.Path
+		wrapped := exec.CommandContext(ctx, gnuTime, args...)
+		wrapped.Dir, wrapped.Env = cmd.Dir, cmd.Env
+		cmd = wrapped
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -148,6 +168,14 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		o.Sys = time.Duration(ru.Stime.Nano()).Seconds()
 		o.MaxRSSMB = float64(ru.Maxrss) / 1024
 	}
+	if rssFile != "" {
+		b, _ := os.ReadFile(rssFile)
+		kb, err := strconv.ParseFloat(strings.TrimSpace(lastLine(string(b))), 64)
+		if err != nil {
+			return o, fmt.Errorf("%s: reading GNU time's peak RSS %q: %v", arm, b, err)
+		}
+		o.MaxRSSMB = kb / 1024
+	}
 	switch arm {
 	case "omc":
 		parseOmc(&o)
@@ -158,6 +186,24 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		e.closeMasters(arm)
 	}
 	return o, nil
+}
+
+// gnuTime measures an arm's peak RSS (see run); Debian package time.
+const gnuTime = "/usr/bin/time"
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// floorTimeout bounds a floor's connect and handshake: omc's default
+// (15 s), but a minute from N=100 on, where the floor's handshakes, all at
+// once (omc's are 10 at a time), queue for the CPU longer than that.
+func (e *env) floorTimeout() time.Duration {
+	if len(e.hosts) >= 100 {
+		return time.Minute
+	}
+	return 15 * time.Second
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (user,
@@ -274,10 +320,13 @@ func (e *env) counts(ctx context.Context) ([][3]int, error) {
 	res := make([][3]int, len(e.hosts))
 	errs := make([]error, len(e.hosts))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, startParallel)
 	for i, h := range e.hosts {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			c, s, f, err := e.fleet.Counts(ctx, h)
 			res[i], errs[i] = [3]int{c, s, f}, err
 		}()
@@ -305,13 +354,16 @@ func (e *env) check(ctx context.Context, skip *Host) (map[string]hostState, erro
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
+	sem := make(chan struct{}, startParallel)
 	for _, h := range e.hosts {
 		if h == skip {
 			continue
 		}
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			out, err := e.fleet.Exec(ctx, h, dumpScript(e.steps, h.Root, h.Name))
 			mu.Lock()
 			defer mu.Unlock()
