@@ -120,6 +120,8 @@ type run struct {
 	made       map[string]bool // directories this run made (or queued)
 	changed    int
 	batch      []queued // changes not yet sent (batch.go)
+	// lockPending: the lock is to be taken with the first probe.
+	lockPending bool
 }
 
 func (r *run) emit(e Event) {
@@ -168,18 +170,25 @@ func (r *run) converge(ctx context.Context) error {
 	defer conn.Close()
 
 	if r.o.Mode == Apply {
-		stale, err := conn.Lock(ctx, r.o.Holder)
-		if err != nil {
+		// With a Conn that can, the lock is taken in the first probe's
+		// round trip (see probe), and released in the same round trip
+		// that ends the session.
+		if _, ok := conn.(lockRunner); ok {
+			r.lockPending = true
+		} else if err := r.lock(ctx); err != nil {
 			return err
-		}
-		if stale != "" {
-			r.emit(Event{Type: "host", Status: "checking", Warning: "stale lock from an interrupted run found and cleared: " + stale})
 		}
 		defer func() {
 			// Unlock even when ctx is done: the shell is still there.
 			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := conn.Unlock(uctx); err != nil {
+			var err error
+			if uc, ok := conn.(unlockCloser); ok {
+				err = uc.UnlockClose(uctx)
+			} else {
+				err = conn.Unlock(uctx)
+			}
+			if err != nil {
 				r.o.Log.Warn("unlock failed", "host", r.host.Name, "err", err)
 			}
 		}()
@@ -286,7 +295,20 @@ func notified(notify []string, c *Change) []string {
 // engine check them again after it anyway.
 func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 	p := r.probeOf(steps)
-	res, err := r.run(ctx, p.script)
+	t0 := time.Now()
+	var res RunResult
+	var err error
+	if r.lockPending {
+		r.lockPending = false
+		var stale string
+		stale, res, err = r.conn.(lockRunner).LockRun(ctx, r.o.Holder, p.script)
+		if err == nil {
+			r.staleLock(stale)
+		}
+	} else {
+		res, err = r.conn.Run(ctx, p.script)
+	}
+	r.logProbe(p.script, len(steps), res, time.Since(t0), err)
 	if err != nil {
 		return nil, fmt.Errorf("checking state: %w", err)
 	}
@@ -297,12 +319,14 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 	}
 	obs, uids, gids, err := parseProbe(p.nonce, steps[:n], p.facts, out)
 	if err != nil {
+		r.logProbe(p.script, len(steps), res, 0, err)
 		return nil, fmt.Errorf("checking state: %w", err)
 	}
 	r.uids, r.gids = uids, gids
 	if gated {
 		rest, uids, gids, err := parseProbe(p.restNonce, steps[n:], p.restFacts, restOut)
 		if err != nil {
+			r.logProbe(p.script, len(steps), res, 0, err)
 			return nil, fmt.Errorf("checking state: %w", err)
 		}
 		obs = append(obs, rest...)
@@ -310,6 +334,22 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 		maps.Copy(r.gids, gids)
 	}
 	return obs, nil
+}
+
+// lock takes the host's lock in a round trip of its own.
+func (r *run) lock(ctx context.Context) error {
+	stale, err := r.conn.Lock(ctx, r.o.Holder)
+	if err != nil {
+		return err
+	}
+	r.staleLock(stale)
+	return nil
+}
+
+func (r *run) staleLock(stale string) {
+	if stale != "" {
+		r.emit(Event{Type: "host", Status: "checking", Warning: "stale lock from an interrupted run found and cleared: " + stale})
+	}
 }
 
 // aProbe is one probe's script and what parsing its output needs.
@@ -393,6 +433,21 @@ func (r *run) run(ctx context.Context, script string) (RunResult, error) {
 	r.o.Log.Debug("run", "host", r.host.Name, "script", r.o.Redact(script), "exit", res.ExitCode,
 		"stderr", r.o.Redact(string(res.Stderr)), "ms", time.Since(t0).Milliseconds(), "err", err)
 	return res, err
+}
+
+// logProbe logs a probe: its size and timing, and its script and output
+// only when it failed. A probe is built from the steps (the same text
+// every run but for its nonce) and is most of what a run sends: logged
+// whole, with every host's output, it was the bulk of a no-op run's log
+// and of the redactor's work (200 hosts: about 1 MB a run).
+func (r *run) logProbe(script string, steps int, res RunResult, took time.Duration, err error) {
+	if err == nil {
+		r.o.Log.Debug("probe", "host", r.host.Name, "steps", steps, "bytes", len(script), "exit", res.ExitCode,
+			"out_bytes", len(res.Stdout), "stderr", r.o.Redact(string(res.Stderr)), "ms", took.Milliseconds())
+		return
+	}
+	r.o.Log.Debug("probe failed", "host", r.host.Name, "script", r.o.Redact(script), "exit", res.ExitCode,
+		"stdout", r.o.Redact(string(res.Stdout)), "stderr", r.o.Redact(string(res.Stderr)), "err", err)
 }
 
 // content computes a write's new content, reading the old when needed.
