@@ -22,6 +22,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
 	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
@@ -56,7 +57,9 @@ type poolDeps struct {
 	RakeDocker string
 }
 
-var defaultPoolHTTP = &http.Client{Timeout: 30 * time.Second}
+// defaultPoolHTTP is the one client of a command's Scalelite and BBB
+// calls (keep-alive, bbbapi.NewHTTPClient).
+var defaultPoolHTTP = bbbapi.NewHTTPClient(30 * time.Second)
 
 func (d *poolDeps) http() *http.Client {
 	if d != nil && d.HTTP != nil {
