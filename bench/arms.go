@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omc-coop/omc/internal/rttproxy"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
@@ -35,6 +37,56 @@ type env struct {
 	omcInv    string
 	floorJSON string // floor-script's hosts
 	probeJSON string // floor's hosts: omc's own probe
+
+	// The latency scenario: the same hosts through delaying proxies.
+	latency *env
+	proxies []*rttproxy.Proxy
+}
+
+// withLatency is e with each host behind a proxy on 127.0.0.1 that adds
+// rtt to every round trip and counts them (internal/rttproxy), and the
+// arms' inputs (inventory, known_hosts, floor hosts) made for those
+// addresses. The proxies last until closeLatency.
+func (e *env) withLatency(rtt time.Duration) (*env, error) {
+	if e.latency != nil {
+		return e.latency, nil
+	}
+	pe := *e
+	pe.work, pe.hosts, pe.latency, pe.proxies = filepath.Join(e.work, "latency"), nil, nil, nil
+	for _, h := range e.hosts {
+		p, err := rttproxy.Start(net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)), rtt)
+		if err != nil {
+			e.closeLatency()
+			return nil, err
+		}
+		e.proxies = append(e.proxies, p)
+		hc := *h
+		hc.Addr, hc.Port = "127.0.0.1", p.Port()
+		pe.hosts = append(pe.hosts, &hc)
+	}
+	pe.proxies = e.proxies
+	if err := pe.setup(); err != nil {
+		e.closeLatency()
+		return nil, err
+	}
+	e.latency = &pe
+	return &pe, nil
+}
+
+// bursts is each proxy's count of client write bursts so far.
+func (e *env) bursts() []int64 {
+	out := make([]int64, len(e.proxies))
+	for i, p := range e.proxies {
+		out[i] = p.Bursts()
+	}
+	return out
+}
+
+func (e *env) closeLatency() {
+	for _, p := range e.proxies {
+		p.Close()
+	}
+	e.proxies, e.latency = nil, nil
 }
 
 // outcome is what one timed run of one arm did.

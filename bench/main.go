@@ -57,6 +57,8 @@ type config struct {
 	seed            uint64
 	keep            bool
 	skip            []string
+	rtt             time.Duration
+	fleetBench      bool
 }
 
 var allArms = []string{"omc", "floor", "floor-script", "ansible", "ansible-tuned"}
@@ -74,14 +76,14 @@ func converger(arm string) string {
 	return arm
 }
 
-var allScenarios = []string{"cold", "noop", "drift", "down"}
+var allScenarios = []string{"cold", "noop", "drift", "down", "latency"}
 
 func benchMain(args []string) int {
 	var c config
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	nList := fs.String("n", "1,5,20,50", "fleet sizes")
 	armList := fs.String("arms", strings.Join(allArms, ","), "arms to run")
-	scList := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios (cold always runs first, to converge)")
+	scList := fs.String("scenarios", "cold,noop,drift,down", "scenarios (cold always runs first, to converge): cold, noop, drift, down, latency (the no-op through a proxy adding -rtt, round trips counted at it)")
 	fs.BoolVar(&c.quick, "quick", false, "CI mode: N=5, arms omc and floor, 1 run each (2 no-op); exit 1 if omc's no-op makes more than one connection or one exec per host, or any write, or an arm leaves a wrong end state")
 	fs.IntVar(&c.runs, "runs", 3, "timed runs per cell (noop, drift, down)")
 	fs.IntVar(&c.coldRuns, "cold-runs", 2, "timed cold runs per cell (each on freshly rebuilt hosts)")
@@ -96,6 +98,8 @@ func benchMain(args []string) int {
 	fs.StringVar(&c.omc, "omc", "", "omc binary (default: built from the module)")
 	fs.Uint64Var(&c.seed, "seed", 0, "arm order seed (default: time)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the hosts afterwards")
+	fs.DurationVar(&c.rtt, "rtt", 50*time.Millisecond, "round-trip time the latency scenario adds (a delaying proxy in front of each host)")
+	fs.BoolVar(&c.fleetBench, "fleet", true, "also run the fleet-command benchmark (go test ./pool -bench CheckAll200); off with -quick")
 	skipList := fs.String("skip", "", "cells not to run, as arm:scenario:n with * for any part (e.g. ansible:*:50,ansible:down:20); a skipped cold still converges, untimed, when later scenarios run")
 	_ = fs.Parse(args)
 	c.ns = parseInts(*nList)
@@ -105,6 +109,7 @@ func benchMain(args []string) int {
 		c.skip = strings.Split(*skipList, ",")
 	}
 	if c.quick {
+		c.fleetBench = false
 		c.ns = []int{5}
 		if !flagSet(fs, "arms") {
 			c.arms = []string{"omc", "floor"}
@@ -202,6 +207,7 @@ type bench struct {
 	records  []record
 	failures []string
 	notes    []string
+	fleet    []fleetBench
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -302,6 +308,11 @@ func (b *bench) main(ctx context.Context) error {
 		}
 		if err := b.write(); err != nil {
 			return err
+		}
+	}
+	if b.c.fleetBench {
+		if err := b.runFleet(ctx); err != nil {
+			b.fail("%v", err)
 		}
 	}
 	b.report()
@@ -419,6 +430,7 @@ func (b *bench) cell(ctx context.Context, f Fleet, n int) error {
 	if err := e.setup(); err != nil {
 		return err
 	}
+	defer e.closeLatency()
 	arms := slices.Clone(b.c.arms)
 	rng := mrand.New(mrand.NewPCG(b.c.seed, uint64(n)))
 	rng.Shuffle(len(arms), func(i, j int) { arms[i], arms[j] = arms[j], arms[i] })
@@ -504,7 +516,7 @@ func (b *bench) wants(arm, sc string, n int) bool {
 // hosts converged by that arm, so it has one cold run even if cold itself
 // is not wanted (that run is then not recorded).
 func (b *bench) later(arm string, n int) bool {
-	return b.wants(arm, "noop", n) || b.wants(arm, "drift", n) || (b.wants(arm, "down", n) && n > 1)
+	return b.wants(arm, "noop", n) || b.wants(arm, "drift", n) || (b.wants(arm, "down", n) && n > 1) || b.wants(arm, "latency", n)
 }
 
 // coldRuns is how many cold runs arm has at N=n.
@@ -644,6 +656,30 @@ func (b *bench) scenarios(ctx context.Context, e *env, arm string, n int) error 
 			}
 			if rec.ChangedHosts != k {
 				b.fail("N=%d %s drift: %d hosts changed, want %d", n, arm, rec.ChangedHosts, k)
+			}
+		}
+	}
+	if want("latency") {
+		pe, err := e.withLatency(b.c.rtt)
+		if err != nil {
+			return err
+		}
+		for r := range b.runsFor(arm, "latency", n) {
+			b0 := pe.bursts()
+			rec, err := b.timed(ctx, pe, arm, "latency", n, r, nil)
+			if err != nil {
+				return err
+			}
+			b1 := pe.bursts()
+			var per []float64
+			for i := range b1 {
+				per = append(per, float64(b1[i]-b0[i]))
+			}
+			rec.RTTMS = float64(b.c.rtt.Milliseconds())
+			rec.RoundTrips, rec.MaxRoundTrips = median(per), slices.Max(per)
+			b.logf("N=%-3d %-13s latency run %d: %.1f round trips per host (max %.0f) at %v RTT", n, arm, r+1, rec.RoundTrips, rec.MaxRoundTrips, b.c.rtt)
+			if rec.Changed > 0 || rec.Failed > 0 {
+				b.fail("N=%d %s latency: %d changed, %d failed", n, arm, rec.Changed, rec.Failed)
 			}
 		}
 	}
