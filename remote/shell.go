@@ -252,17 +252,20 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 	return s.send(ctx, cmds, false)
 }
 
-// send is run; with eof, the shell's input ends right after cmds, in the
-// same write, so that the shell exits once they have run.
-func (s *Shell) send(ctx context.Context, cmds []string, eof bool) ([]Result, error) {
+// send is run; with exit, the shell is told to exit right after cmds, in
+// the same write. (exit, not the end of its input: at the end of input
+// the watchdog, not knowing whether the shell is idle, starts a sleep
+// before it gives up on it, a process more on every host; session.go.)
+func (s *Shell) send(ctx context.Context, cmds []string, exit bool) ([]Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in := s.compose(cmds)
+	text := in.text
+	if exit {
+		text += "exit\n"
+	}
 	return s.exchange(ctx, in, func() error {
-		_, err := io.WriteString(s.stdin, in.text)
-		if err == nil && eof {
-			err = s.stdin.Close()
-		}
+		_, err := io.WriteString(s.stdin, text)
 		return err
 	})
 }
@@ -599,7 +602,7 @@ func (c *Client) lockResult(r Result, lockPath string) (stale string, err error)
 // by this client it does nothing.
 func (c *Client) Unlock(ctx context.Context) error { return c.unlock(ctx, false) }
 
-// UnlockClose is Unlock, then Close, with the shell's input ending in the
+// UnlockClose is Unlock, then Close, with the shell told to exit in the
 // same write as the unlock: the run's last round trip. The unlock
 // releases the lock itself, so Close then need not wait for the shell
 // to exit.
@@ -611,7 +614,7 @@ func (c *Client) UnlockClose(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) unlock(ctx context.Context, eof bool) error {
+func (c *Client) unlock(ctx context.Context, exit bool) error {
 	c.mu.Lock()
 	s, locked := c.shell, c.locked
 	c.mu.Unlock()
@@ -620,7 +623,7 @@ func (c *Client) unlock(ctx context.Context, eof bool) error {
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
 	lockPath := c.cfg.LockPath
-	rs, err := s.send(ctx, []string{"printf '' >" + shell.Quote(lockPath) + "; omc_rc=$?; exec 9>&-"}, eof)
+	rs, err := s.send(ctx, []string{"printf '' >" + shell.Quote(lockPath) + "; omc_rc=$?; exec 9>&-"}, exit)
 	if err != nil {
 		return err
 	}
