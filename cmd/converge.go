@@ -286,9 +286,10 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 		}
 		node := own[i]
 		hosts = append(hosts, provision.Host{
-			Name:  n.Name,
-			Build: func() ([]provision.Step, error) { return nodeSteps(inv, node, fleet) },
-			Dial:  func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
+			Name:        n.Name,
+			ViaJumpHost: cfg.Bastion != nil,
+			Build:       func() ([]provision.Step, error) { return nodeSteps(inv, node, fleet) },
+			Dial:        func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
 		})
 	}
 	if len(errs) > 0 {
