@@ -276,9 +276,10 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 		}
 		node := own[i]
 		hosts = append(hosts, provision.Host{
-			Name:  n.Name,
-			Build: func() ([]provision.Step, error) { return fleet.NodeSteps(inv, node, all) },
-			Dial:  func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
+			Name:        n.Name,
+			ViaJumpHost: cfg.Bastion != nil,
+			Build:       func() ([]provision.Step, error) { return fleet.NodeSteps(inv, node, all) },
+			Dial:        func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
 		})
 	}
 	if len(errs) > 0 {

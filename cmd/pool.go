@@ -23,6 +23,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
 	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
@@ -57,7 +58,9 @@ type poolDeps struct {
 	RakeDocker string
 }
 
-var defaultPoolHTTP = &http.Client{Timeout: 30 * time.Second}
+// defaultPoolHTTP is the one client of a command's Scalelite and BBB
+// calls (keep-alive, bbbapi.NewHTTPClient).
+var defaultPoolHTTP = bbbapi.NewHTTPClient(30 * time.Second)
 
 func (d *poolDeps) http() *http.Client {
 	if d != nil && d.HTTP != nil {
@@ -515,13 +518,15 @@ func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 		Observer: ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)),
 		Redact:   red.String,
 	})
+	var ok []string
 	for _, r := range results {
 		if r.Failed() {
 			failed[r.Host] = errors.New(red.String(r.Err.Error()))
 		} else {
-			recordConverge(inv, r.Host, time.Now())
+			ok = append(ok, r.Host)
 		}
 	}
+	recordConverge(inv, time.Now(), ok...)
 	return failed
 }
 
@@ -533,11 +538,17 @@ func convergePath(inv *inventory.Inventory) string {
 
 var convergeMu sync.Mutex
 
-func recordConverge(inv *inventory.Inventory, node string, t time.Time) {
+// recordConverge records t as the last converge of nodes, in one write.
+func recordConverge(inv *inventory.Inventory, t time.Time, nodes ...string) {
+	if len(nodes) == 0 {
+		return
+	}
 	convergeMu.Lock()
 	defer convergeMu.Unlock()
 	m := lastConverge(inv)
-	m[node] = t.UTC()
+	for _, n := range nodes {
+		m[n] = t.UTC()
+	}
 	p := convergePath(inv)
 	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {
 		return
@@ -579,16 +590,20 @@ func planPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 
 func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, results []provision.Result, deps *poolDeps, dry bool) (int, error) {
 	converged := map[string]bool{}
+	var done []string
 	for _, r := range results {
 		switch {
 		case r.Failed():
 		case !dry:
 			converged[r.Host] = true
-			recordConverge(inv, r.Host, time.Now())
+			done = append(done, r.Host)
 		case r.Changed == 0:
 			converged[r.Host] = true
 		}
 	}
+	// One read and one write of the file for the whole run: once per
+	// host, 200 hosts cost 200 rewrites of a 200-entry file.
+	recordConverge(inv, time.Now(), done...)
 	return syncGroups(ctx, s, g, inv, nodes, func(n *inventory.Node) bool { return converged[n.Name] }, deps, dry)
 }
 

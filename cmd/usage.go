@@ -16,6 +16,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
 	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/provision/roles"
 	"github.com/omc-coop/omc/usage"
@@ -205,7 +206,7 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 	}
 	hc := o.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = bbbapi.NewHTTPClient(10 * time.Second)
 	}
 	red := redact.New(inv.SecretValues()...)
 	pools, scalelites, nodes, warnings, closePools, err := meteredFleet(ctx, s, inv, hc, o.deps, red)
