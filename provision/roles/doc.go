@@ -71,6 +71,12 @@
 //	  properties: {key: value}     # any other bbb-web property
 //	  html5: {public: {...}}       # any other bbb-html5.yml setting (merged)
 //	  sfu: {...}                   # any bbb-webrtc-sfu production.yml setting (merged)
+//	greenlight: true               # Greenlight v3 at / in Docker, as bbb-install -g ({image: ...} replaces its image)
+//	lti: {key: school-moodle}      # BBB's LTI framework in Docker (/lti, /apps/rooms), as bbb-install -t;
+//	                               #   lti: KEY is the same; secret: NAME takes the consumer secret from an
+//	                               #   inventory secret (default: derived); broker_image, rooms_image replace
+//	                               #   the images. The LMS's key, secret and launch URL: sudo cat
+//	                               #   /opt/bbb-lti/registration.env on the node
 //
 // Any node (optional; without them nothing is installed):
 //
@@ -111,7 +117,8 @@
 //
 // The API secret comes from the inventory (api_secret) or is derived; the
 // TURN shared secret (per TURN server) and FreeSWITCH's default_password
-// are derived: sha256(purpose NUL node NUL seed). None is ever part of a
+// are derived: sha256(purpose NUL node NUL seed), as are Greenlight's and
+// the LTI framework's (the consumer secret unless lti.secret names one). None is ever part of a
 // step ID or summary; SecretValues lists them so output can mask diffs,
 // with the restic password and backup credentials (written only to
 // 0600 files under /etc/omc/backup, never in a script or a command line).

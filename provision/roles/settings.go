@@ -41,6 +41,7 @@ type Settings struct {
 	Backup        *BackupSettings     // backup.go
 	Monitoring    *MonitoringSettings // monitoring.go
 	Greenlight    *GreenlightSettings // greenlight.go
+	LTI           *LTISettings        // lti.go
 }
 
 // Admin is an operator account: key logins and passwordless sudo.
@@ -227,6 +228,7 @@ func ParseSettings(n *inventory.Node) (*Settings, error) {
 	s.Backup = readBackup(r)
 	s.Monitoring = readMonitoring(r)
 	s.Greenlight = readGreenlight(r)
+	s.LTI = readLTI(r)
 	if rr := r.sub("bbb_repo", "url", "suite", "components", "key_url", "trusted"); rr != nil {
 		s.BBBRepo = Repo{URL: rr.str("url", "", reURL), Suite: rr.str("suite", "", reWord),
 			Components: rr.str("components", "main", regexp.MustCompile(`^[A-Za-z0-9._-]+( [A-Za-z0-9._-]+)*$`)),
