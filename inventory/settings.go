@@ -46,6 +46,7 @@ type Settings struct {
 	Monitoring *MonitoringSettings `yaml:"monitoring" desc:"Prometheus's node exporter (Debian's prometheus-node-exporter)."`
 	Backup     *BackupSettings     `yaml:"backup" desc:"Nightly restic backups of what a node cannot rebuild (Debian's restic)."`
 	Greenlight *GreenlightSettings `yaml:"greenlight" omc:"orbool" desc:"bbb nodes: Greenlight v3 at / (true, or a mapping), as bbb-install's -g."`
+	LTI        *LTISettings        `yaml:"lti" desc:"bbb nodes: BBB's LTI framework in Docker (/lti, /apps/rooms), as bbb-install's -t; the LMS's key, secret and launch URL are in /opt/bbb-lti/registration.env on the node (root only)."`
 
 	Vars map[string]any `yaml:"vars" desc:"Free-form values for your own templates: {{ .Settings.vars.KEY }}; omc's roles never read them."`
 
@@ -140,6 +141,14 @@ type BackupKeep struct {
 // GreenlightSettings is settings.greenlight: true, or a mapping.
 type GreenlightSettings struct {
 	Image string `yaml:"image" default:"bigbluebutton/greenlight:v3" desc:"Greenlight's Docker image."`
+}
+
+// LTISettings is settings.lti: the LTI broker and its rooms app.
+type LTISettings struct {
+	Key         string `yaml:"key" omc:"required" desc:"The consumer key an LMS launches with: 1 to 64 letters, digits, '.', '_' or '-'."`
+	Secret      string `yaml:"secret" desc:"Inventory secret holding the consumer secret (default: derived from the seed, one per key)."`
+	BrokerImage string `yaml:"broker_image" default:"bigbluebutton/bbb-lti-broker:release-2.0.2" desc:"The LTI broker's image (its rake tasks must be 2.x's: key:*, apps:*)."`
+	RoomsImage  string `yaml:"rooms_image" default:"bigbluebutton/bbb-app-rooms:release-1.2.1.3" desc:"The rooms app's image."`
 }
 
 // CIDR is an address range; a bare address stands for itself alone.
