@@ -45,10 +45,10 @@ var settingRules = map[string]settingRule{
 	"BackupSettings.paths":        {re: regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`), what: "an absolute path"},
 	"BackupSettings.db_dump":      {re: regexp.MustCompile(`^[^\n]*$`), what: "one command line"},
 	"GreenlightSettings.image":    {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
-	"LTISettings.key":            {re: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`), what: "a consumer key: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"},
-	"LTISettings.secret":         {re: regexp.MustCompile(`^[A-Za-z0-9_.-]+$`), what: "the name of an inventory secret"},
-	"LTISettings.broker_image":   {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
-	"LTISettings.rooms_image":    {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
+	"LTISettings.key":             {re: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`), what: "a consumer key: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"},
+	"LTISettings.secret":          {re: regexp.MustCompile(`^[A-Za-z0-9_.-]+$`), what: "the name of an inventory secret"},
+	"LTISettings.broker_image":    {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
+	"LTISettings.rooms_image":     {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
 }
 
 var (
