@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omc-coop/omc/internal/rttproxy"
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
 )
 
 // env is everything the arms need for one N.
@@ -31,7 +35,58 @@ type env struct {
 	steps     []step
 	ansDir    string
 	omcInv    string
-	floorJSON string
+	floorJSON string // floor-script's hosts
+	probeJSON string // floor's hosts: omc's own probe
+
+	// The latency scenario: the same hosts through delaying proxies.
+	latency *env
+	proxies []*rttproxy.Proxy
+}
+
+// withLatency is e with each host behind a proxy on 127.0.0.1 that adds
+// rtt to every round trip and counts them (internal/rttproxy), and the
+// arms' inputs (inventory, known_hosts, floor hosts) made for those
+// addresses. The proxies last until closeLatency.
+func (e *env) withLatency(rtt time.Duration) (*env, error) {
+	if e.latency != nil {
+		return e.latency, nil
+	}
+	pe := *e
+	pe.work, pe.hosts, pe.latency, pe.proxies = filepath.Join(e.work, "latency"), nil, nil, nil
+	for _, h := range e.hosts {
+		p, err := rttproxy.Start(net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)), rtt)
+		if err != nil {
+			e.closeLatency()
+			return nil, err
+		}
+		e.proxies = append(e.proxies, p)
+		hc := *h
+		hc.Addr, hc.Port = "127.0.0.1", p.Port()
+		pe.hosts = append(pe.hosts, &hc)
+	}
+	pe.proxies = e.proxies
+	if err := pe.setup(); err != nil {
+		e.closeLatency()
+		return nil, err
+	}
+	e.latency = &pe
+	return &pe, nil
+}
+
+// bursts is each proxy's count of client write bursts so far.
+func (e *env) bursts() []int64 {
+	out := make([]int64, len(e.proxies))
+	for i, p := range e.proxies {
+		out[i] = p.Bursts()
+	}
+	return out
+}
+
+func (e *env) closeLatency() {
+	for _, p := range e.proxies {
+		p.Close()
+	}
+	e.proxies, e.latency = nil, nil
 }
 
 // outcome is what one timed run of one arm did.
@@ -63,21 +118,56 @@ func (e *env) setup() error {
 	if err := writeAnsible(e.ansDir, e.hosts, e.steps, e.fleet.Systemd(), e.keyFile, kh); err != nil {
 		return err
 	}
-	var fh []floorHost
+	probes, err := omcProbes(e.omcInv)
+	if err != nil {
+		return err
+	}
+	var fh, ph []floorHost
 	for _, h := range e.hosts {
 		p := filepath.Join(e.work, "floor-"+h.Name+".sh")
 		if err := os.WriteFile(p, []byte(floorScript(e.steps, h.Root, h.Name)), 0o644); err != nil {
 			return err
 		}
 		fh = append(fh, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: p})
+		pp := filepath.Join(e.work, "probe-"+h.Name+".sh")
+		if err := os.WriteFile(pp, []byte(probes[h.Name]), 0o644); err != nil {
+			return err
+		}
+		ph = append(ph, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: pp, Arg: true})
 	}
-	b, _ := json.MarshalIndent(fh, "", " ")
 	e.floorJSON = filepath.Join(e.work, "floor-hosts.json")
-	return os.WriteFile(e.floorJSON, b, 0o644)
+	e.probeJSON = filepath.Join(e.work, "probe-hosts.json")
+	if err := writeJSON(e.floorJSON, fh); err != nil {
+		return err
+	}
+	return writeJSON(e.probeJSON, ph)
+}
+
+// omcProbes is, per node of omc's inventory, the probe omc up sends to
+// check its steps: the floor's script, taken from omc's own code.
+func omcProbes(invPath string) (map[string]string, error) {
+	inv, err := inventory.Load(invPath)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, n := range inv.Nodes() {
+		steps, err := provision.Steps(inv, n)
+		if err != nil {
+			return nil, err
+		}
+		out[n.Name] = provision.ProbeScript(steps)
+	}
+	return out, nil
 }
 
 // run runs one arm once and measures it: wall time, and the controller's
-// CPU and peak RSS from the process tree's rusage (wait4).
+// CPU and peak RSS from the process tree's rusage (wait4). The peak RSS
+// is GNU time's (%M) when /usr/bin/time is there: a child of this process
+// inherits its RSS high-water mark at exec (Linux sets the new program's
+// maxrss from the old address space, which for Go's vfork-style start is
+// this process's), so the bench's own size (59 MB at N=200) would show
+// as every arm's floor. time is small, and forks the arm itself.
 func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 	var cmd *exec.Cmd
 	switch arm {
@@ -85,7 +175,9 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		cmd = exec.CommandContext(ctx, e.omc, "up", "bench", "-i", e.omcInv, "-o", "json")
 		cmd.Env = append(os.Environ(), "CI=true", "OMC_STATE_DIR="+filepath.Join(e.work, "omc-state"))
 	case "floor":
-		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile)
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.probeJSON, "-key", e.keyFile, "-timeout", e.floorTimeout().String())
+	case "floor-script":
+		cmd = exec.CommandContext(ctx, e.self, "floor", "-hosts", e.floorJSON, "-key", e.keyFile, "-timeout", e.floorTimeout().String())
 	case "ansible", "ansible-tuned":
 		cfg := "ansible.cfg"
 		if arm == "ansible-tuned" {
@@ -97,6 +189,21 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 			"ANSIBLE_SSH_CONTROL_PATH_DIR="+e.controlDir(arm), "ANSIBLE_RETRY_FILES_ENABLED=0")
 	default:
 		return outcome{}, fmt.Errorf("unknown arm %q", arm)
+	}
+	rssFile := ""
+	if _, err := os.Stat(gnuTime); err == nil {
+		f, err := os.CreateTemp(e.work, "rss-")
+		if err != nil {
+			return outcome{}, err
+		}
+		f.Close()
+		rssFile = f.Name()
+		defer os.Remove(rssFile)
+		args := append([]string{"-q", "-f", "%M", "-o", rssFile, "--"}, cmd.Args...)
+		args[len(args)-len(cmd.Args)] = cmd.Path
+		wrapped := exec.CommandContext(ctx, gnuTime, args...)
+		wrapped.Dir, wrapped.Env = cmd.Dir, cmd.Env
+		cmd = wrapped
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -113,16 +220,42 @@ func (e *env) run(ctx context.Context, arm string) (outcome, error) {
 		o.Sys = time.Duration(ru.Stime.Nano()).Seconds()
 		o.MaxRSSMB = float64(ru.Maxrss) / 1024
 	}
+	if rssFile != "" {
+		b, _ := os.ReadFile(rssFile)
+		kb, err := strconv.ParseFloat(strings.TrimSpace(lastLine(string(b))), 64)
+		if err != nil {
+			return o, fmt.Errorf("%s: reading GNU time's peak RSS %q: %v", arm, b, err)
+		}
+		o.MaxRSSMB = kb / 1024
+	}
 	switch arm {
 	case "omc":
 		parseOmc(&o)
-	case "floor":
+	case "floor", "floor-script":
 		parseFloor(&o)
 	default:
 		parseAnsible(&o, len(e.hosts))
 		e.closeMasters(arm)
 	}
 	return o, nil
+}
+
+// gnuTime measures an arm's peak RSS (see run); Debian package time.
+const gnuTime = "/usr/bin/time"
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// floorTimeout bounds a floor's connect and handshake: omc's default
+// (15 s), but a minute from N=100 on, where the floor's handshakes, all at
+// once (omc's are 10 at a time), queue for the CPU longer than that.
+func (e *env) floorTimeout() time.Duration {
+	if len(e.hosts) >= 100 {
+		return time.Minute
+	}
+	return 15 * time.Second
 }
 
 // machineBusy is the CPU time the whole machine has spent busy (user,
@@ -239,10 +372,13 @@ func (e *env) counts(ctx context.Context) ([][3]int, error) {
 	res := make([][3]int, len(e.hosts))
 	errs := make([]error, len(e.hosts))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, startParallel)
 	for i, h := range e.hosts {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			c, s, f, err := e.fleet.Counts(ctx, h)
 			res[i], errs[i] = [3]int{c, s, f}, err
 		}()
@@ -270,13 +406,16 @@ func (e *env) check(ctx context.Context, skip *Host) (map[string]hostState, erro
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var firstErr error
+	sem := make(chan struct{}, startParallel)
 	for _, h := range e.hosts {
 		if h == skip {
 			continue
 		}
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			out, err := e.fleet.Exec(ctx, h, dumpScript(e.steps, h.Root, h.Name))
 			mu.Lock()
 			defer mu.Unlock()

@@ -37,6 +37,7 @@ type Host struct {
 	stateFile string
 	// loopback hosts
 	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd has exited
 	conf    string
 	logPath string
 }
@@ -320,6 +321,9 @@ func newLoopFleet(ctx context.Context, work string, n int, authorizedKeys string
 			return nil, err
 		}
 		signer, _ := ssh.NewSignerFromKey(priv)
+		if !portFree(loopBasePort + i) {
+			return nil, fmt.Errorf("loopback host %s: port %d is in use (another bench running, or -keep hosts left?)", name, loopBasePort+i)
+		}
 		h := &Host{Name: name, Addr: "127.0.0.1", Port: loopBasePort + i,
 			HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
 			Root:    filepath.Join(work, "roots", name),
@@ -343,13 +347,58 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 		}
 		f.hosts = append(f.hosts, h)
 	}
-	for _, h := range f.hosts {
-		if err := f.start(ctx, h); err != nil {
-			f.Close(ctx)
-			return nil, err
-		}
+	// Start in bounded parallel: 500 sshd one after another take a
+	// minute; all at once, a fork storm on a small machine.
+	if err := each(ctx, f.hosts, startParallel, func(h *Host) error { return f.start(ctx, h) }); err != nil {
+		f.Close(ctx)
+		return nil, err
 	}
 	return f, nil
+}
+
+// startParallel bounds the hosts started, checked or counted at once.
+const startParallel = 16
+
+// each runs fn on every host, at most par at once, and returns the first
+// error. It stops starting new ones once ctx is done.
+func each(ctx context.Context, hosts []*Host, par int, fn func(h *Host) error) error {
+	errs := make([]error, len(hosts))
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = context.Cause(ctx)
+		}
+		if errs[i] != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(h)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// portFree says whether nothing listens on 127.0.0.1:port yet, so that
+// a loopback host does not collide with another program's port.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // start runs the host's sshd in its own mount namespace with a private
@@ -367,8 +416,8 @@ func (f *loopFleet) start(ctx context.Context, h *Host) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	h.cmd = cmd
-	go cmd.Wait()
+	h.cmd, h.done = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(h.done) }()
 	return waitTCP(ctx, h, 10*time.Second)
 }
 
@@ -432,10 +481,23 @@ func (f *loopFleet) Down(ctx context.Context, h *Host) error {
 
 func (f *loopFleet) Up(ctx context.Context, h *Host) error { return f.start(ctx, h) }
 
+// Close stops every host's sshd and waits (bounded) for them to go, so
+// that the next cell can take their ports.
 func (f *loopFleet) Close(ctx context.Context) error {
 	for _, h := range f.hosts {
 		if h.cmd != nil && h.cmd.Process != nil {
 			_ = h.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, h := range f.hosts {
+		if h.done == nil {
+			continue
+		}
+		select {
+		case <-h.done:
+		case <-time.After(time.Until(deadline)):
+			_ = h.cmd.Process.Kill()
 		}
 	}
 	return nil

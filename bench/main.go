@@ -57,17 +57,33 @@ type config struct {
 	seed            uint64
 	keep            bool
 	skip            []string
+	rtt             time.Duration
+	fleetBench      bool
 }
 
-var allArms = []string{"omc", "floor", "ansible", "ansible-tuned"}
-var allScenarios = []string{"cold", "noop", "drift", "down"}
+var allArms = []string{"omc", "floor", "floor-script", "ansible", "ansible-tuned"}
+
+// checkOnly says the arm only checks (the floor runs omc's probe, which
+// fixes nothing): its cold runs and drift are not its own, and the hosts
+// it starts from are converged, untimed, by converger(arm).
+func checkOnly(arm string) bool { return arm == "floor" }
+
+// converger is the arm whose run converges hosts for arm.
+func converger(arm string) string {
+	if checkOnly(arm) {
+		return "floor-script"
+	}
+	return arm
+}
+
+var allScenarios = []string{"cold", "noop", "drift", "down", "latency"}
 
 func benchMain(args []string) int {
 	var c config
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	nList := fs.String("n", "1,5,20,50", "fleet sizes")
 	armList := fs.String("arms", strings.Join(allArms, ","), "arms to run")
-	scList := fs.String("scenarios", strings.Join(allScenarios, ","), "scenarios (cold always runs first, to converge)")
+	scList := fs.String("scenarios", "cold,noop,drift,down", "scenarios (cold always runs first, to converge): cold, noop, drift, down, latency (the no-op through a proxy adding -rtt, round trips counted at it)")
 	fs.BoolVar(&c.quick, "quick", false, "CI mode: N=5, arms omc and floor, 1 run each (2 no-op); exit 1 if omc's no-op makes more than one connection or one exec per host, or any write, or an arm leaves a wrong end state")
 	fs.IntVar(&c.runs, "runs", 3, "timed runs per cell (noop, drift, down)")
 	fs.IntVar(&c.coldRuns, "cold-runs", 2, "timed cold runs per cell (each on freshly rebuilt hosts)")
@@ -82,6 +98,8 @@ func benchMain(args []string) int {
 	fs.StringVar(&c.omc, "omc", "", "omc binary (default: built from the module)")
 	fs.Uint64Var(&c.seed, "seed", 0, "arm order seed (default: time)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the hosts afterwards")
+	fs.DurationVar(&c.rtt, "rtt", 50*time.Millisecond, "round-trip time the latency scenario adds (a delaying proxy in front of each host)")
+	fs.BoolVar(&c.fleetBench, "fleet", true, "also run the fleet-command benchmark (go test ./pool -bench CheckAll200); off with -quick")
 	skipList := fs.String("skip", "", "cells not to run, as arm:scenario:n with * for any part (e.g. ansible:*:50,ansible:down:20); a skipped cold still converges, untimed, when later scenarios run")
 	_ = fs.Parse(args)
 	c.ns = parseInts(*nList)
@@ -91,6 +109,7 @@ func benchMain(args []string) int {
 		c.skip = strings.Split(*skipList, ",")
 	}
 	if c.quick {
+		c.fleetBench = false
 		c.ns = []int{5}
 		if !flagSet(fs, "arms") {
 			c.arms = []string{"omc", "floor"}
@@ -117,6 +136,7 @@ func benchMain(args []string) int {
 	if c.out == "" {
 		c.out = filepath.Join(root, "bench", "results")
 	}
+	raiseNoFile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{c: c, root: root, start: time.Now()}
@@ -134,6 +154,17 @@ func benchMain(args []string) int {
 		}
 	}
 	return 0
+}
+
+// raiseNoFile lifts the open-file limit to its hard limit, for this
+// process and the arms it starts: at N=500 the floor holds 500
+// connections at once, and the loopback hosts' logs are open too.
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -176,6 +207,7 @@ type bench struct {
 	records  []record
 	failures []string
 	notes    []string
+	fleet    []fleetBench
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -276,6 +308,11 @@ func (b *bench) main(ctx context.Context) error {
 		}
 		if err := b.write(); err != nil {
 			return err
+		}
+	}
+	if b.c.fleetBench {
+		if err := b.runFleet(ctx); err != nil {
+			b.fail("%v", err)
 		}
 	}
 	b.report()
@@ -393,6 +430,7 @@ func (b *bench) cell(ctx context.Context, f Fleet, n int) error {
 	if err := e.setup(); err != nil {
 		return err
 	}
+	defer e.closeLatency()
 	arms := slices.Clone(b.c.arms)
 	rng := mrand.New(mrand.NewPCG(b.c.seed, uint64(n)))
 	rng.Shuffle(len(arms), func(i, j int) { arms[i], arms[j] = arms[j], arms[i] })
@@ -468,6 +506,9 @@ func coldRounds(arms []string, runs map[string]int) [][]string {
 
 // wants says whether scenario sc of arm runs at N=n.
 func (b *bench) wants(arm, sc string, n int) bool {
+	if checkOnly(arm) && (sc == "cold" || sc == "drift") {
+		return false
+	}
 	return slices.Contains(b.c.scenarios, sc) && !b.skipped(arm, sc, n)
 }
 
@@ -475,7 +516,7 @@ func (b *bench) wants(arm, sc string, n int) bool {
 // hosts converged by that arm, so it has one cold run even if cold itself
 // is not wanted (that run is then not recorded).
 func (b *bench) later(arm string, n int) bool {
-	return b.wants(arm, "noop", n) || b.wants(arm, "drift", n) || (b.wants(arm, "down", n) && n > 1)
+	return b.wants(arm, "noop", n) || b.wants(arm, "drift", n) || (b.wants(arm, "down", n) && n > 1) || b.wants(arm, "latency", n)
 }
 
 // coldRuns is how many cold runs arm has at N=n.
@@ -618,6 +659,30 @@ func (b *bench) scenarios(ctx context.Context, e *env, arm string, n int) error 
 			}
 		}
 	}
+	if want("latency") {
+		pe, err := e.withLatency(b.c.rtt)
+		if err != nil {
+			return err
+		}
+		for r := range b.runsFor(arm, "latency", n) {
+			b0 := pe.bursts()
+			rec, err := b.timed(ctx, pe, arm, "latency", n, r, nil)
+			if err != nil {
+				return err
+			}
+			b1 := pe.bursts()
+			var per []float64
+			for i := range b1 {
+				per = append(per, float64(b1[i]-b0[i]))
+			}
+			rec.RTTMS = float64(b.c.rtt.Milliseconds())
+			rec.RoundTrips, rec.MaxRoundTrips = median(per), slices.Max(per)
+			b.logf("N=%-3d %-13s latency run %d: %.1f round trips per host (max %.0f) at %v RTT", n, arm, r+1, rec.RoundTrips, rec.MaxRoundTrips, b.c.rtt)
+			if rec.Changed > 0 || rec.Failed > 0 {
+				b.fail("N=%d %s latency: %d changed, %d failed", n, arm, rec.Changed, rec.Failed)
+			}
+		}
+	}
 	if want("down") && n > 1 {
 		down := e.hosts[n-1]
 		if err := e.fleet.Down(ctx, down); err != nil {
@@ -665,7 +730,7 @@ func (b *bench) unitJournals(ctx context.Context, e *env, rec *record) string {
 // run left, and says whether they are now in the wanted end state.
 func (b *bench) reconverge(ctx context.Context, e *env, arm string, n int) error {
 	b.logf("N=%d %s: re-converging, untimed", n, arm)
-	o, err := e.run(ctx, arm)
+	o, err := e.run(ctx, converger(arm))
 	if err != nil {
 		return fmt.Errorf("re-converge: %w", err)
 	}
@@ -692,9 +757,13 @@ func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r in
 	if err != nil {
 		return nil, err
 	}
-	o, err := e.run(ctx, arm)
+	runArm := arm
+	if scenario == "cold" {
+		runArm = converger(arm)
+	}
+	o, err := e.run(ctx, runArm)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w\n%s", arm, err, tail(o.Output, 2000))
+		return nil, fmt.Errorf("%s: %w\n%s", runArm, err, tail(o.Output, 2000))
 	}
 	after, err := e.counts(ctx)
 	if err != nil {
@@ -738,6 +807,9 @@ func (b *bench) timed(ctx context.Context, e *env, arm, scenario string, n, r in
 		b.fail("N=%d %s %s run %d: %d hosts not in the wanted end state (see notes)\n%s", n, arm, scenario, r+1, bad, tail(o.Output, 1500))
 	}
 	b.records = append(b.records, rec)
+	if runArm != arm {
+		arm += " (" + runArm + ")"
+	}
 	b.logf("N=%-3d %-13s %-5s run %d: %7.2fs  exit %d  changed %d on %d hosts  failed %d  conns/host %.1f execs/host %.1f sftp %d  cpu %.2fs  rss %.0fMB  machine cpu %.1fs",
 		n, arm, scenario, r+1, o.Wall, o.Exit, o.Changed, o.ChangedHosts, o.Failed, rec.ConnsPerHost, rec.ExecsPerHost, rec.SFTP, o.User+o.Sys, o.MaxRSSMB, o.MachineCPU)
 	return &b.records[len(b.records)-1], nil

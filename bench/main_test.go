@@ -41,3 +41,13 @@ func TestMachineBusyCountsWork(t *testing.T) {
 		t.Errorf("busy grew by %.2f s while spinning for %v", d, spent)
 	}
 }
+
+func TestParseFleetBench(t *testing.T) {
+	out := "goos: linux\nBenchmarkCheckAll200/default-2         \t       5\t 476556017 ns/op\t         0.2000 conns/node/run\t        76.56 over-ms\t       476.6 wall-ms\n" +
+		"BenchmarkCheckAll200/16-no-keepalive-pool-2 5 1865420628 ns/op 1.000 conns/node/run 1465 over-ms 1865 wall-ms\nPASS\n"
+	got := parseFleetBench(out)
+	want := []fleetBench{{"default", 476.6, 76.56, 0.2}, {"16-no-keepalive-pool", 1865, 1465, 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}

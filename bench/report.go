@@ -45,8 +45,13 @@ type record struct {
 	AptMaxS      float64 `json:"apt_max_s,omitempty"`
 	MachineCPUS  float64 `json:"machine_cpu_s"`
 	StateOK      bool    `json:"end_state_ok"`
-	output       string
-	wrong        []string // hosts the checker found not in the wanted end state
+	// The latency scenario: the added round-trip time, and the client's
+	// write bursts per host counted at the proxy (median, max over hosts).
+	RTTMS         float64 `json:"rtt_ms,omitempty"`
+	RoundTrips    float64 `json:"round_trips_per_host,omitempty"`
+	MaxRoundTrips float64 `json:"max_round_trips_per_host,omitempty"`
+	output        string
+	wrong         []string // hosts the checker found not in the wanted end state
 }
 
 // summary is one cell: arm × scenario × N.
@@ -67,6 +72,8 @@ type summary struct {
 	StateOK      bool    `json:"end_state_ok"`
 	AptMaxS      float64 `json:"apt_max_s,omitempty"`
 	MachineCPUS  float64 `json:"machine_cpu_s"`
+	RTTMS        float64 `json:"rtt_ms,omitempty"`
+	RoundTrips   float64 `json:"round_trips_per_host,omitempty"`
 }
 
 func (b *bench) summaries() []summary {
@@ -86,7 +93,7 @@ func (b *bench) summaries() []summary {
 	var out []summary
 	for _, k := range order {
 		rs := groups[k]
-		var wall, cpu, conns, execs, changed, apt, mcpu []float64
+		var wall, cpu, conns, execs, changed, apt, mcpu, rts []float64
 		s := summary{Arm: k.arm, Scenario: k.sc, N: k.n, Runs: len(rs), Hosts: rs[0].Kind, StateOK: true}
 		for _, r := range rs {
 			wall = append(wall, r.WallS)
@@ -96,12 +103,14 @@ func (b *bench) summaries() []summary {
 			changed = append(changed, float64(r.Changed))
 			apt = append(apt, r.AptMaxS)
 			mcpu = append(mcpu, r.MachineCPUS)
+			rts = append(rts, r.RoundTrips)
+			s.RTTMS = r.RTTMS
 			s.MaxRSSMB = max(s.MaxRSSMB, r.MaxRSSMB)
 			s.StateOK = s.StateOK && r.StateOK
 		}
 		s.MedianS, s.MinS, s.MaxS = median(wall), slices.Min(wall), slices.Max(wall)
 		s.CPUS, s.ConnsPerHost, s.ExecsPerHost = median(cpu), median(conns), median(execs)
-		s.Changed, s.AptMaxS, s.MachineCPUS = int(median(changed)), median(apt), median(mcpu)
+		s.Changed, s.AptMaxS, s.MachineCPUS, s.RoundTrips = int(median(changed)), median(apt), median(mcpu), median(rts)
 		out = append(out, s)
 	}
 	slices.SortStableFunc(out, func(a, c summary) int {
@@ -114,6 +123,16 @@ func (b *bench) summaries() []summary {
 		return slices.Index(allArms, a.Arm) - slices.Index(allArms, c.Arm)
 	})
 	return out
+}
+
+// floorFor is the floor a cell is compared with: omc's probe in one exec
+// (floor) where it ran, else the hand-written script (floor-script: cold
+// and drift, which the probe cannot do).
+func (b *bench) floorFor(sc string, n int) *summary {
+	if f := b.find("floor", sc, n); f != nil {
+		return f
+	}
+	return b.find("floor-script", sc, n)
 }
 
 func (b *bench) find(arm, sc string, n int) *summary {
@@ -148,17 +167,32 @@ func (b *bench) write() error {
 		return err
 	}
 	sums := b.summaries()
-	type latest struct {
-		Arm      string  `json:"arm"`
-		Scenario string  `json:"scenario"`
-		N        int     `json:"n"`
-		MedianS  float64 `json:"median_s"`
-		MinS     float64 `json:"min_s"`
-		MaxS     float64 `json:"max_s"`
+	type cell struct {
+		Arm        string  `json:"arm"`
+		Scenario   string  `json:"scenario"`
+		N          int     `json:"n"`
+		Hosts      string  `json:"hosts"`
+		MedianS    float64 `json:"median_s"`
+		MinS       float64 `json:"min_s"`
+		MaxS       float64 `json:"max_s"`
+		Runs       int     `json:"runs"`
+		CPUS       float64 `json:"controller_cpu_s"`
+		MaxRSSMB   float64 `json:"controller_max_rss_mb"`
+		MachineCPU float64 `json:"machine_cpu_s"`
+		RTTMS      float64 `json:"rtt_ms,omitempty"`
+		RoundTrips float64 `json:"round_trips_per_host,omitempty"`
 	}
-	var l []latest
+	l := struct {
+		Run     string       `json:"run"`
+		Commit  string       `json:"commit"`
+		Machine string       `json:"machine"`
+		Command string       `json:"command"`
+		Cells   []cell       `json:"cells"`
+		Fleet   []fleetBench `json:"fleet_commands,omitempty"`
+	}{Run: b.start.UTC().Format(time.RFC3339), Commit: gitHead(), Machine: machine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " "), Fleet: b.fleet}
 	for _, s := range sums {
-		l = append(l, latest{s.Arm, s.Scenario, s.N, round(s.MedianS), round(s.MinS), round(s.MaxS)})
+		l.Cells = append(l.Cells, cell{s.Arm, s.Scenario, s.N, s.Hosts, round(s.MedianS), round(s.MinS), round(s.MaxS), s.Runs,
+			round(s.CPUS), round(s.MaxRSSMB), round(s.MachineCPUS), s.RTTMS, s.RoundTrips})
 	}
 	if err := writeJSON(filepath.Join(dir, "latest.json"), l); err != nil {
 		return err
@@ -189,11 +223,11 @@ func writeJSON(path string, v any) error {
 
 func (b *bench) table(sums []summary) string {
 	var t strings.Builder
-	t.WriteString("| N | hosts | scenario | arm | median s | min–max s | runs | × floor | omc faster by | conns/host | sessions/host | changed | ctl CPU s | ctl peak RSS MB | machine CPU s | end state |\n")
-	t.WriteString("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	t.WriteString("| N | hosts | scenario | arm | median s | min–max s | runs | × floor | omc faster by | conns/host | sessions/host | round trips/host | changed | ctl CPU s | ctl peak RSS MB | machine CPU s | end state |\n")
+	t.WriteString("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range sums {
 		xf, faster := "", ""
-		if f := b.find("floor", s.Scenario, s.N); f != nil && f.MedianS > 0 {
+		if f := b.floorFor(s.Scenario, s.N); f != nil && f.MedianS > 0 {
 			xf = fmt.Sprintf("%.2f×", s.MedianS/f.MedianS)
 		}
 		if o := b.find("omc", s.Scenario, s.N); o != nil && s.Arm != "omc" && o.MedianS > 0 {
@@ -203,8 +237,12 @@ func (b *bench) table(sums []summary) string {
 		if !s.StateOK {
 			ok = "WRONG"
 		}
-		fmt.Fprintf(&t, "| %d | %s | %s | %s | %.2f | %.2f–%.2f | %d | %s | %s | %.1f | %.1f | %d | %.2f | %.0f | %.1f | %s |\n",
-			s.N, s.Hosts, s.Scenario, s.Arm, s.MedianS, s.MinS, s.MaxS, s.Runs, xf, faster, s.ConnsPerHost, s.ExecsPerHost, s.Changed, s.CPUS, s.MaxRSSMB, s.MachineCPUS, ok)
+		rt, sc := "", s.Scenario
+		if s.RTTMS > 0 {
+			rt, sc = fmt.Sprintf("%.0f", s.RoundTrips), fmt.Sprintf("%s (%.0f ms RTT)", s.Scenario, s.RTTMS)
+		}
+		fmt.Fprintf(&t, "| %d | %s | %s | %s | %.2f | %.2f–%.2f | %d | %s | %s | %.1f | %.1f | %s | %d | %.2f | %.0f | %.1f | %s |\n",
+			s.N, s.Hosts, sc, s.Arm, s.MedianS, s.MinS, s.MaxS, s.Runs, xf, faster, s.ConnsPerHost, s.ExecsPerHost, rt, s.Changed, s.CPUS, s.MaxRSSMB, s.MachineCPUS, ok)
 	}
 	return t.String()
 }
@@ -228,7 +266,7 @@ func (b *bench) targets() string {
 		fmt.Fprintf(&t, "- No-op at N=20 ≥ 30× faster than tuned Ansible: %.2f s / %.3f s = %.1f× — %s\n", a.MedianS, o.MedianS, r, verdict(r >= 30))
 	}
 	for _, n := range b.c.ns {
-		oc, fc, fn := b.find("omc", "cold", n), b.find("floor", "cold", n), b.find("floor", "noop", n)
+		oc, fc, fn := b.find("omc", "cold", n), b.find("floor-script", "cold", n), b.find("floor-script", "noop", n)
 		if oc == nil || fc == nil {
 			continue
 		}
@@ -236,7 +274,7 @@ func (b *bench) targets() string {
 		// installs on a few cores) than the arms differ, so the verdict
 		// also compares what each arm needs besides it: each cold run's
 		// wall time less its slowest host's apt-get.
-		ob, fb := b.besidesApt("omc", n), b.besidesApt("floor", n)
+		ob, fb := b.besidesApt("omc", n), b.besidesApt("floor-script", n)
 		bound := "" // the floor's no-op plus apt-get, when the run has the floor's no-op
 		if fn != nil {
 			bd := fn.MedianS + fc.AptMaxS
@@ -244,6 +282,37 @@ func (b *bench) targets() string {
 		}
 		fmt.Fprintf(&t, "- Cold at N=%d no slower than floor + package manager: omc %.2f s; %sfloor's own cold converge, apt included: %.2f s → omc %.2f× it. Besides apt-get (median of wall − slowest apt-get per run): omc %.2f s, floor %.2f s. Work (busy CPU of the whole machine, hosts and controller, median per run): omc %.1f s, floor %.1f s — %s\n",
 			n, oc.MedianS, bound, fc.MedianS, oc.MedianS/fc.MedianS, ob, fb, oc.MachineCPUS, fc.MachineCPUS, verdict(ob <= fb*1.05 || oc.MedianS <= fc.MedianS*1.05))
+	}
+	// Issue 25: the no-op at scale against the floor (omc's own probe in
+	// one exec per host), memory, and round trips under latency.
+	for _, n := range []int{200, 500} {
+		o, f := b.find("omc", "noop", n), b.find("floor", "noop", n)
+		if o == nil || f == nil {
+			continue
+		}
+		if n == 200 {
+			r, c := o.MedianS/f.MedianS, o.CPUS/f.CPUS
+			fmt.Fprintf(&t, "- No-op at N=200 within 1.2× the floor: omc %.2f s / floor %.2f s = %.2f× — %s\n", o.MedianS, f.MedianS, r, verdict(r <= 1.2))
+			fmt.Fprintf(&t, "- Controller CPU at N=200 within 2× the floor's: omc %.2f s / floor %.2f s = %.2f× — %s\n", o.CPUS, f.CPUS, c, verdict(c <= 2))
+		} else {
+			fmt.Fprintf(&t, "- No-op at N=%d: omc %.2f s / floor %.2f s = %.2f×; controller CPU %.2f s / %.2f s = %.2f×\n", n, o.MedianS, f.MedianS, o.MedianS/f.MedianS, o.CPUS, f.CPUS, o.CPUS/f.CPUS)
+		}
+		limit := map[int]float64{200: 60, 500: 150}[n]
+		fmt.Fprintf(&t, "- Controller peak RSS at N=%d ≤ %.0f MB: omc %.0f MB — %s\n", n, limit, o.MaxRSSMB, verdict(o.MaxRSSMB <= limit))
+	}
+	for _, n := range b.c.ns {
+		o, f := b.find("omc", "latency", n), b.find("floor", "latency", n)
+		if o == nil || f == nil {
+			continue
+		}
+		fmt.Fprintf(&t, "- Latency at N=%d (%.0f ms RTT): omc %.2f s, %.0f round trips per host; floor %.2f s, %.0f — round trips %s", n, o.RTTMS, o.MedianS, o.RoundTrips, f.MedianS, f.RoundTrips, verdict(o.RoundTrips <= f.RoundTrips))
+		if a := b.find("ansible-tuned", "latency", n); a != nil {
+			fmt.Fprintf(&t, "; tuned Ansible %.2f s, %.0f round trips per host", a.MedianS, a.RoundTrips)
+		}
+		t.WriteString("\n")
+	}
+	for _, fb := range b.fleet {
+		fmt.Fprintf(&t, "- Fleet commands (%s): %.0f ms a round for 200 nodes, %.0f ms beyond the slowest node; %.2f connections per node per round\n", fb.Name, fb.WallMS, fb.OverMS, fb.ConnsPerNode)
 	}
 	var peak float64
 	nmax := 0
@@ -272,14 +341,17 @@ func (b *bench) markdown(sums []summary) string {
 	fmt.Fprintf(&m, "Run %s, %s; command: `go run ./bench %s`; arm order seed %d.\n\n",
 		b.start.UTC().Format(time.RFC3339), time.Since(b.start).Round(time.Second), strings.Join(os.Args[1:], " "), b.c.seed)
 	m.WriteString("## Machine\n\n" + machine() + "\n")
-	m.WriteString("## Targets (issue 4)\n\n" + b.targets() + "\n")
+	m.WriteString("## Targets (issues 4 and 25)\n\n" + b.targets() + "\n")
 	m.WriteString("## Results\n\nWall time per run of the whole fleet. × floor: median over the floor's median, same scenario and N. " +
 		"omc faster by: this arm's median over omc's. conns/host and sessions/host: sshd's own log (LogLevel VERBOSE: " +
 		"\"Accepted publickey\", \"Starting session\") on every live host, median over runs. changed: steps (omc), " +
 		"tasks (Ansible) or fixes (floor) reported changed, all hosts. Controller CPU: user+sys of the arm's process " +
 		"tree (wait4 rusage; Ansible's ControlPersist masters detach and are not in it); peak RSS: the largest process " +
 		"of that tree. Machine CPU: busy CPU time of the whole machine during the run (/proc/stat), the controller's and every " +
-		"host's work together, which unlike wall time does not depend on who waited for whom. End state: the independent checker (below) found every live host exactly as wanted after the run.\n\n")
+		"host's work together, which unlike wall time does not depend on who waited for whom. Round trips/host (latency " +
+		"scenario: every host behind a proxy adding the RTT): the client's write bursts per host counted at the proxy (a burst " +
+		"starts when the client writes after the server's answer was delivered and a round trip's time went by), median over hosts. " +
+		"The floor runs omc's own probe (provision.ProbeScript) in one exec per host; floor-script the hand-written check-and-fix script. End state: the independent checker (below) found every live host exactly as wanted after the run.\n\n")
 	m.WriteString(b.table(sums) + "\n")
 	if len(b.failures) > 0 {
 		m.WriteString("## Failures\n\n")
@@ -338,10 +410,24 @@ func machine() string {
 	fmt.Fprintf(&m, "- OS: %s, kernel %s\n", rel, run("uname", "-r"))
 	fmt.Fprintf(&m, "- CPU: %d × %s (controller and all hosts share them)\n", runtime.NumCPU(), cpu)
 	fmt.Fprintf(&m, "- Memory: %s\n", strings.Join(strings.Fields(mem), " "))
-	fmt.Fprintf(&m, "- Go: %s; omc at %s\n", runtime.Version(), run("git", "rev-parse", "--short", "HEAD"))
+	fmt.Fprintf(&m, "- Go: %s; omc at %s\n", runtime.Version(), gitHead())
 	fmt.Fprintf(&m, "- OpenSSH: %s\n", run("ssh", "-V"))
 	fmt.Fprintf(&m, "- Ansible: %s (Debian packages ansible-core %s, ansible %s)\n", run("ansible", "--version"), dpkgVer("ansible-core"), dpkgVer("ansible"))
 	return m.String()
+}
+
+// gitHead is the commit the bench runs at, "+dirty" when the tree has
+// changes.
+func gitHead() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	h := strings.TrimSpace(string(out))
+	if d, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(d))) > 0 {
+		h += "+dirty"
+	}
+	return h
 }
 
 func dpkgVer(p string) string {
@@ -360,9 +446,9 @@ func (b *bench) plot(dir string, sums []summary) {
 		return
 	}
 	var script strings.Builder
-	fmt.Fprintf(&script, "set terminal pngcairo size 1400,900 font 'sans,10'\nset output '%s'\n", filepath.Join(dir, "bench.png"))
-	script.WriteString("set multiplot layout 2,2 title 'omc benchmark: median wall time (s), bars min–max, log scales'\n")
-	script.WriteString("set logscale xy\nset key top left\nset grid\nset xlabel 'hosts (N)'\nset ylabel 'seconds'\nset xrange [0.8:70]\n")
+	fmt.Fprintf(&script, "set terminal pngcairo size 1400,1300 font 'sans,10'\nset output '%s'\n", filepath.Join(dir, "bench.png"))
+	script.WriteString("set multiplot layout 3,2 title 'omc benchmark: median wall time (s), bars min–max, log scales'\n")
+	script.WriteString("set logscale xy\nset key top left\nset grid\nset xlabel 'hosts (N)'\nset ylabel 'seconds'\nset xrange [0.8:700]\n")
 	for _, sc := range allScenarios {
 		var plots []string
 		var data strings.Builder
@@ -384,7 +470,11 @@ func (b *bench) plot(dir string, sums []summary) {
 			continue
 		}
 		script.WriteString(data.String())
-		fmt.Fprintf(&script, "set title '%s'\nplot %s\n", sc, strings.Join(plots, ", "))
+		title := sc
+		if sc == "latency" {
+			title = fmt.Sprintf("noop with %v RTT (latency)", b.c.rtt)
+		}
+		fmt.Fprintf(&script, "set title '%s'\nplot %s\n", title, strings.Join(plots, ", "))
 	}
 	script.WriteString("unset multiplot\n")
 	cmd := exec.Command(gp)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -135,11 +136,11 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	if err != nil {
 		return err
 	}
-	fleet := inv.Nodes()
+	all := inv.Nodes()
 	targets := map[string][]roles.BackupTarget{}
 	var backed []*inventory.Node
 	for _, n := range nodes {
-		ts, err := roles.BackupTargets(n, fleet)
+		ts, err := roles.BackupTargets(n, all)
 		if err != nil {
 			return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)}
 		}
@@ -151,7 +152,7 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	if len(backed) == 0 && !o.Secrets {
 		return &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has backup settings (settings.backup; see omc help settings)")}
 	}
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	machines, _, err := machinesFor(ctx, s, inv, backed, provision.Plan)
 	if err != nil {
 		return err
@@ -203,8 +204,9 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	}
 
 	if g.json() {
-		b, _ := json.Marshal(st)
-		fmt.Fprintln(s.Out, red.String(string(b)))
+		if err := g.jsonOut(s).Redacting(red.String).Write(st); err != nil {
+			return err
+		}
 	} else {
 		writeBackupStatus(s.Out, st, now())
 	}
@@ -326,7 +328,7 @@ func backupDash(s string) string {
 // sshExec runs a script on the node over one SSH connection, with the
 // node's SSH settings and verified host keys, as omc up does.
 func sshExec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
-	cfg, err := sshConfig(n, m, &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(n, m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return remote.Result{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}

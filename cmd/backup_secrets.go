@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -197,7 +199,7 @@ func secretsFiles(inv *inventory.Inventory) (files, envSecrets []string) {
 			}
 		}
 	}
-	if kh := knownHostsPath(); fileExists(kh) {
+	if kh := fleet.KnownHostsPath(); fileExists(kh) {
 		addFile(kh)
 	}
 	return files, envSecrets
@@ -227,9 +229,16 @@ func runBackupSecrets(ctx context.Context, s *ui.Streams, g *globalOptions, o *b
 		return err
 	}
 	if o.PrintTimer {
-		return printSecretsTimer(s, inv)
+		if g.json() {
+			var b strings.Builder
+			if err := printSecretsTimer(&b, inv); err != nil {
+				return err
+			}
+			return g.jsonOut(s).Write(textV1{V: 1, Type: "systemd-units", Text: b.String()})
+		}
+		return printSecretsTimer(s.Out, inv)
 	}
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	repo, err := secretsBackupRepo(inv)
 	if err != nil {
 		return err
@@ -282,9 +291,7 @@ func runBackupSecrets(ctx context.Context, s *ui.Streams, g *globalOptions, o *b
 		res.EnvSecrets = []string{}
 	}
 	if g.json() {
-		b, _ := json.Marshal(res)
-		fmt.Fprintln(s.Out, red.String(string(b)))
-		return nil
+		return g.jsonOut(s).Redacting(red.String).Write(res)
 	}
 	fmt.Fprintf(s.Out, "snapshot %s of %d file(s) in %s (tag omc-%s):\n", backupDash(res.Snapshot), len(present), res.Repository, secretsTarget)
 	for _, f := range present {
@@ -383,7 +390,7 @@ func secretsBackupStatus(ctx context.Context, inv *inventory.Inventory, bin stri
 
 // printSecretsTimer prints systemd user units that run omc backup
 // secrets nightly with this inventory.
-func printSecretsTimer(s *ui.Streams, inv *inventory.Inventory) error {
+func printSecretsTimer(w io.Writer, inv *inventory.Inventory) error {
 	self, err := os.Executable()
 	if err != nil {
 		self = "omc"
@@ -392,7 +399,7 @@ func printSecretsTimer(s *ui.Streams, inv *inventory.Inventory) error {
 	if err != nil || inv.Path == "<stdin>" {
 		return usageError("--print-timer needs the inventory as a file (-i FILE)")
 	}
-	fmt.Fprintf(s.Out, `# ~/.config/systemd/user/omc-backup-secrets.service
+	fmt.Fprintf(w, `# ~/.config/systemd/user/omc-backup-secrets.service
 [Unit]
 Description=omc: back up the inventory's secret store (restic)
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -104,7 +105,7 @@ func resticAt(t *testing.T, repo string, args ...string) []byte {
 
 func TestBackupSecrets(t *testing.T) {
 	dir, inv, secretFile := writeSecretsInv(t)
-	knownHosts := knownHostsPath()
+	knownHosts := fleet.KnownHostsPath()
 	os.MkdirAll(filepath.Dir(knownHosts), 0o700)
 	os.WriteFile(knownHosts, []byte("203.0.113.10 ssh-ed25519 AAAAfake\n"), 0o600)
 

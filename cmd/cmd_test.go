@@ -20,12 +20,17 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // run executes omc in-process with test streams and returns stdout,
-// stderr and the exit code.
+// stderr and the exit code; with -o json it checks the JSON contract
+// (checkJSONContract).
 func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb, CI: true}
 	code := Main(s, args)
+	if wantsJSON(args) {
+		// Every test that asks for -o json checks the contract too.
+		checkJSONContract(t, args, out.String(), code)
+	}
 	return out.String(), errb.String(), code
 }
 

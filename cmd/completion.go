@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -16,7 +17,7 @@ import (
 
 // newCompletionCmd replaces cobra's default completion command, whose
 // help has no examples and whose Short lines do not follow omc's style.
-func newCompletionCmd(s *ui.Streams) *cobra.Command {
+func newCompletionCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print the shell completion script for bash, zsh, fish or PowerShell",
@@ -34,18 +35,14 @@ The .deb and .rpm packages install these scripts already.`,
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		Args:      cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			root := c.Root()
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(s.Out, true)
-			case "zsh":
-				return root.GenZshCompletion(s.Out)
-			case "fish":
-				return root.GenFishCompletion(s.Out, true)
-			case "powershell":
-				return root.GenPowerShellCompletionWithDesc(s.Out)
+			if !g.json() {
+				return writeCompletion(c.Root(), s.Out, args[0])
 			}
-			return usageError("unknown shell %q: bash, zsh, fish or powershell", args[0])
+			var b strings.Builder
+			if err := writeCompletion(c.Root(), &b, args[0]); err != nil {
+				return err
+			}
+			return g.jsonOut(s).Write(completionV1{V: 1, Type: "completion", Shell: args[0], Script: b.String()})
 		},
 	}
 	return c
@@ -273,4 +270,27 @@ func bbbLines() []string {
 		out = append(out, l.Version+"\tBBB "+l.Version+" on "+strings.Replace(l.OS, "ubuntu-", "Ubuntu ", 1))
 	}
 	return out
+}
+
+// writeCompletion writes shell's completion script for root to w.
+func writeCompletion(root *cobra.Command, w io.Writer, shell string) error {
+	switch shell {
+	case "bash":
+		return root.GenBashCompletionV2(w, true)
+	case "zsh":
+		return root.GenZshCompletion(w)
+	case "fish":
+		return root.GenFishCompletion(w, true)
+	case "powershell":
+		return root.GenPowerShellCompletionWithDesc(w)
+	}
+	return usageError("unknown shell %q: bash, zsh, fish or powershell", shell)
+}
+
+// completionV1 is `omc completion SHELL -o json`: the script as a string.
+type completionV1 struct {
+	V      int    `json:"v"`
+	Type   string `json:"type"` // "completion"
+	Shell  string `json:"shell"`
+	Script string `json:"script"`
 }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,10 +62,19 @@ func TestDownOnlyExistingMachines(t *testing.T) {
 	if w := hc.Writes(); w != 0 || len(hc.Servers()) != 1 {
 		t.Fatalf("dry run wrote %d times to the API: %v", w, hc.WriteCalls())
 	}
+	args := []string{"down", "eu", "--dry-run", "-o", "json", "-i", invPath}
+	out, _, code = run(t, "", args...)
+	if got := downStates(checkJSONContract(t, args, out, code)); code != 0 || got != "web-2=absent web-3=absent web-1=would-delete" {
+		t.Fatalf("dry run -o json: code %d, %s\n%s", code, got, out)
+	}
 
-	_, errs, code = run(t, "", "down", "eu", "--yes", "-i", invPath)
+	args = []string{"down", "eu", "--yes", "-o", "json", "-i", invPath}
+	out, errs, code = run(t, "", args...)
 	if code != 0 || !strings.Contains(errs, "eu: deleted web-1\n") || strings.Contains(errs, "deleted web-1, web-2") || len(hc.Servers()) != 0 {
 		t.Fatalf("down --yes: code %d servers %d\n%s", code, len(hc.Servers()), errs)
+	}
+	if got := downStates(checkJSONContract(t, args, out, code)); got != "web-2=absent web-3=absent web-1=deleted" {
+		t.Fatalf("down -o json: %s\n%s", got, out)
 	}
 
 	// Nothing left: says so and succeeds, reporting no deletion.
@@ -139,4 +149,15 @@ func TestRestoreConfirmsAndDryRun(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "would restore\tconfig\t/") || !strings.Contains(errs, "from snapshot 4f2a9c1e") {
 		t.Fatalf("restore --dry-run: code %d\n%s\n%s", code, out, errs)
 	}
+}
+
+// downStates is "node=state ..." of down's JSON records.
+func downStates(recs []map[string]any) string {
+	var s []string
+	for _, r := range recs {
+		if r["type"] == "down" {
+			s = append(s, fmt.Sprintf("%v=%v", r["node"], r["state"]))
+		}
+	}
+	return strings.Join(s, " ")
 }

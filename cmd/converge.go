@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -88,11 +89,11 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		}
 	}
 	if o.Force {
-		nodes = forced(nodes)
+		nodes = fleet.Forced(nodes)
 	}
 	ctx, cancel := withTimeout(ctx, o.Timeout)
 	defer cancel()
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	log, logPath, closeLog := openRunLog(s, red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
@@ -125,7 +126,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	errStyles := ui.NewStyles(s.Err, s.ErrColor)
 	switch {
 	case g.json():
-		jsonOut = ui.NewJSONLines(s.Out)
+		jsonOut = g.jsonOut(s)
 		obs = append(obs, jsonOut)
 	case s.Live():
 		live = ui.NewLive(s.Err, errStyles, names)
@@ -196,9 +197,10 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		if ctx.Err() != nil {
 			// Each host's line above says which step the signal or
 			// --timeout stopped.
-			return &exitError{Code: exitCode(context.Cause(ctx)), Err: fmt.Errorf("%v: %d of %d hosts did not finish; full log: %s", context.Cause(ctx), sum.Failed, sum.Hosts, logPath)}
+			return &exitError{Code: exitCode(context.Cause(ctx)), Err: fmt.Errorf("%v: %d of %d hosts did not finish; full log: %s", context.Cause(ctx), sum.Failed, sum.Hosts, logPath),
+				Failed: results, redact: red.String}
 		}
-		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath)}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%d of %d hosts failed; full log: %s", sum.Failed, sum.Hosts, logPath), Failed: results, redact: red.String}
 	}
 	if mode == provision.Plan && sum.Changed > 0 {
 		if !g.json() {
@@ -216,18 +218,6 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		fmt.Fprintf(s.Err, "%d hosts: %d changed, %d unchanged, 0 failed\n", sum.Hosts, sum.Changed, sum.OK)
 	}
 	return nil
-}
-
-// forced returns copies of nodes whose BBB may restart or upgrade while
-// meetings are live (--force).
-func forced(nodes []*inventory.Node) []*inventory.Node {
-	out := make([]*inventory.Node, len(nodes))
-	for i, n := range nodes {
-		c := *n
-		c.Run.Force = true
-		out[i] = &c
-	}
-	return out
 }
 
 // without returns nodes minus drop.
@@ -264,10 +254,10 @@ func withLog(err error, logPath string) error {
 func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys keyPolicy) ([]provision.Host, error) {
 	var hosts []provision.Host
 	var errs []string
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
-	fleet, own := fleetWith(inv, nodes, machines)
+	kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
+	all, own := fleet.FleetWith(inv, nodes, machines)
 	for i, n := range nodes {
-		if _, err := nodeSteps(inv, own[i], fleet); err != nil {
+		if _, err := fleet.NodeSteps(inv, own[i], all); err != nil {
 			errs = append(errs, err.Error())
 			continue
 		}
@@ -286,9 +276,10 @@ func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[st
 		}
 		node := own[i]
 		hosts = append(hosts, provision.Host{
-			Name:  n.Name,
-			Build: func() ([]provision.Step, error) { return nodeSteps(inv, node, fleet) },
-			Dial:  func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
+			Name:        n.Name,
+			ViaJumpHost: cfg.Bastion != nil,
+			Build:       func() ([]provision.Step, error) { return fleet.NodeSteps(inv, node, all) },
+			Dial:        func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
 		})
 	}
 	if len(errs) > 0 {

@@ -1,18 +1,17 @@
 package cmd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
-	"github.com/omc-coop/omc/providers/robot"
-	"github.com/omc-coop/omc/remote"
 )
 
 type downOptions struct {
@@ -62,97 +61,80 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 	if o.Cancel && !o.Yes && !o.DryRun {
 		return usageError("--cancel ends server rentals: give --yes as well")
 	}
-	if o.Cancel {
-		ctx = robot.AllowCancels(ctx)
+	plan, err := fleet.PlanDown(ctx, inv, nodes, fleet.DownOptions{Cancel: o.Cancel,
+		Provider: func(grp *inventory.Group) (providers.Provider, error) { return o.provider(s, grp) }})
+	if plan == nil {
+		return err
 	}
-	byGroup, order := groupNodes(nodes)
-	var rented []string
-	for _, n := range nodes {
-		if n.Provider == "robot" && !o.Cancel {
-			rented = append(rented, n.Name)
+	// -o json: one record per node, as its state becomes known.
+	report := func(n, grp, state string) error {
+		if !g.json() {
+			return nil
 		}
+		return g.jsonOut(s).Write(downV1{V: 1, Type: "down", Node: n, Group: grp, State: state})
 	}
-	if len(rented) > 0 {
-		fmt.Fprintf(s.Err, "not cancelling %s: dedicated servers (robot) are cancelled only with --cancel --yes\n", strings.Join(rented, ", "))
-	}
-	// What exists, group by group: only those are confirmed, deleted and
-	// reported; a node whose machine was never made (or is gone) is
-	// said to be absent.
-	type groupDown struct {
-		grp  *inventory.Group
-		p    providers.Provider
-		have []providers.Machine
-		del  []string
-	}
-	var todo []groupDown
-	var names, absent []string
-	for _, gname := range order {
-		grp := inv.Group(gname)
-		if grp.Provider == "static" || (grp.Provider == "robot" && !o.Cancel) {
+	for _, st := range plan.States {
+		if st.State == "delete" {
 			continue
 		}
-		p, err := o.provider(s, grp)
-		if err != nil {
-			return fmt.Errorf("group %s: %w", gname, err)
-		}
-		have, err := p.List(ctx, inv, grp)
-		if err != nil {
-			return fmt.Errorf("group %s: listing machines: %w", gname, err)
-		}
-		gd := groupDown{grp: grp, p: p, have: have}
-		for _, n := range byGroup[gname] {
-			if slices.ContainsFunc(have, func(m providers.Machine) bool { return m.Name == n.Name }) {
-				gd.del = append(gd.del, n.Name)
-			} else {
-				absent = append(absent, n.Name)
-			}
-		}
-		if len(gd.del) > 0 {
-			todo = append(todo, gd)
-			names = append(names, gd.del...)
+		if err := report(st.Node, st.Group, st.State); err != nil {
+			return err
 		}
 	}
-	if len(absent) > 0 {
+	if len(plan.Rented) > 0 {
+		fmt.Fprintf(s.Err, "not cancelling %s: dedicated servers (robot) are cancelled only with --cancel --yes\n", strings.Join(plan.Rented, ", "))
+	}
+	if absent := plan.Absent; len(absent) > 0 {
 		fmt.Fprintf(s.Err, "no machine to delete for %s: %s\n", strings.Join(absent, ", "), plural(len(absent), "it does not exist", "they do not exist"))
 	}
+	if err != nil {
+		return err
+	}
+	names := plan.Names()
 	if len(names) == 0 {
-		switch {
-		case len(absent) > 0:
-			fmt.Fprintln(s.Err, "nothing to take down")
-			return nil
-		case len(rented) > 0:
-			return fmt.Errorf("nothing to take down: nothing was cancelled")
-		}
-		return fmt.Errorf("nothing to take down: the selected nodes are claimed (static) servers, which omc never deletes")
+		fmt.Fprintln(s.Err, "nothing to take down")
+		return nil
 	}
 	what := fmt.Sprintf("Delete %d machine(s): %s", len(names), strings.Join(names, ", "))
 	if o.DryRun {
-		fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
+		for _, gd := range plan.Groups {
+			for _, n := range gd.Nodes {
+				if err := report(n, gd.Group.Name, "would-delete"); err != nil {
+					return err
+				}
+			}
+		}
+		if !g.json() {
+			fmt.Fprintf(s.Out, "would delete\t%s\n", strings.Join(names, ","))
+		}
 		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
 		return nil
 	}
 	if err := confirm(s, o.Yes, what+"?"); err != nil {
 		return err
 	}
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
-	for _, gd := range todo {
-		if err := gd.p.Delete(ctx, inv, gd.grp, gd.del); err != nil {
-			return fmt.Errorf("group %s: %w", gd.grp.Name, err)
-		}
-		// A deleted machine's address may be handed to someone else:
-		// never let it inherit the old key.
-		for _, m := range gd.have {
-			if slices.Contains(gd.del, m.Name) && m.Address != "" {
-				port := m.Port
-				if port == 0 {
-					port = 22
-				}
-				_ = kh.Forget(m.Address, port)
+	var werr error
+	err = plan.Apply(ctx, func(gd fleet.DownGroup) {
+		fmt.Fprintf(s.Err, "%s: deleted %s\n", gd.Group.Name, strings.Join(gd.Nodes, ", "))
+		for _, n := range gd.Nodes {
+			if err := report(n, gd.Group.Name, "deleted"); err != nil && werr == nil {
+				werr = err
 			}
 		}
-		fmt.Fprintf(s.Err, "%s: deleted %s\n", gd.grp.Name, strings.Join(gd.del, ", "))
-	}
-	return nil
+	})
+	return cmp.Or(err, werr)
+}
+
+// downV1 is one node of `omc down -o json`. State is "deleted",
+// "would-delete" (--dry-run), "absent" (no machine to delete),
+// "not-cancelled" (robot without --cancel) or "claimed" (static: never
+// deleted).
+type downV1 struct {
+	V     int    `json:"v"`
+	Type  string `json:"type"` // "down"
+	Node  string `json:"node"`
+	Group string `json:"group"`
+	State string `json:"state"`
 }
 
 // provider is the group's provider (a test's stand-in when set).
@@ -168,16 +150,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func groupNodes(nodes []*inventory.Node) (map[string][]*inventory.Node, []string) {
-	byGroup := map[string][]*inventory.Node{}
-	var order []string
-	for _, n := range nodes {
-		if _, ok := byGroup[n.Group]; !ok {
-			order = append(order, n.Group)
-		}
-		byGroup[n.Group] = append(byGroup[n.Group], n)
-	}
-	return byGroup, order
 }

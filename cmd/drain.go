@@ -163,7 +163,7 @@ func writeNodeResult(s *ui.Streams, g *globalOptions, action string, sv pool.Ser
 		r.Load = &l
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(r)
+		g.jsonOut(s).Write(r)
 		return
 	}
 	state := sv.State
@@ -249,7 +249,13 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 		for _, sv := range pool.FindByURL(l, m.URL) {
 			state = sv.State
 		}
-		fmt.Fprintf(s.Out, "would remove\t%s\t%s\n", o.Node, state)
+		if g.json() {
+			if err := g.jsonOut(s).Write(dryRunV1{V: 1, Type: "dry-run", Action: "would-remove", Node: o.Node, State: state, Targets: []string{o.Node}}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(s.Out, "would remove\t%s\t%s\n", o.Node, state)
+		}
 		fmt.Fprintf(s.Err, "dry run: %s (pool state: %s); nothing was changed\n", lowerFirst(red.String(what)), state)
 		return nil
 	}

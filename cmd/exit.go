@@ -10,7 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
 )
 
 // Exit codes. Scripts and CI depend on these; they only ever grow.
@@ -44,12 +46,23 @@ const exitCodesHelp = `omc exits with one of these codes:
        which step on which host was interrupted
 `
 
+// verdict reports whether code answers the question a command asks
+// (plan: pending, status: unhealthy, backup status: stale) rather than
+// saying that it failed.
+func verdict(code int) bool {
+	return code == ExitOK || code == ExitPending || code == ExitUnhealthy || code == ExitBackupStale
+}
+
 // ExitError carries an exit code with an error. Silent means the error
 // was already reported (e.g. per host) and needs no extra line.
 type exitError struct {
 	Code   int
 	Err    error
 	Silent bool
+	// Failed are the hosts that failed, for the -o json error line; their
+	// errors are masked with redact there.
+	Failed []provision.Result
+	redact func(string) string
 }
 
 func (e *exitError) Error() string {
@@ -70,12 +83,13 @@ func usageError(format string, a ...any) error {
 func exitCode(err error) int {
 	var ee *exitError
 	var ie *inventory.Errors
+	var fe *fleet.InventoryError
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.As(err, &ie):
+	case errors.As(err, &ie), errors.As(err, &fe):
 		return ExitInventory
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupt

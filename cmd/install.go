@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/atomicfile"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -41,7 +41,8 @@ type installOptions struct {
 	Out                 string   // the inventory to write
 	IgnoreChecks        []string // check names that may fail
 	Timeout             time.Duration
-	Greenlight          bool // Greenlight v3 at / (settings.greenlight)
+	Greenlight          bool   // Greenlight v3 at / (settings.greenlight)
+	LTI                 string // the LTI framework's consumer key (settings.lti)
 
 	lookup resolver // DNS, replaceable in tests
 }
@@ -63,6 +64,10 @@ checks you accept failing. Then it writes the inventory it used (omc.yaml,
 or -i FILE) and the secrets it made (omc-secrets/ beside it, mode 0600),
 converges the server, and prints the URL and where the API secret is.
 Run it again, or "omc up" with the written inventory, to repair or update.
+
+--greenlight adds Greenlight v3 at / (bbb-install's -g). --lti KEY adds
+BBB's LTI framework (bbb-install's -t) with the consumer key KEY; its
+secret is made like the others and kept in omc-secrets/, never a flag.
 
 On a terminal omc asks for missing values; in CI (CI=true, or no
 terminal) give them as flags. Secrets are never flags.`,
@@ -86,6 +91,7 @@ terminal) give them as flags. Secrets are never flags.`,
 	f.StringSliceVar(&o.IgnoreChecks, "ignore-checks", nil, "checks that may fail: "+strings.Join(installChecks, ", "))
 	f.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (default: no limit)")
 	f.BoolVar(&o.Greenlight, "greenlight", false, "also run Greenlight v3 at / (rooms and sign-in, in Docker), as bbb-install's -g")
+	f.StringVar(&o.LTI, "lti", "", "also run BBB's LTI framework at /lti (rooms for an LMS, in Docker) with this consumer key, as bbb-install's -t (the secret is made for you)")
 	return c
 }
 
@@ -143,7 +149,7 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 			o.Host, o.Version, strings.Join(failed, ", "), strings.Join(failed, ","))}
 	}
 
-	apiFile, err := writeInstallFiles(out, text, secretDir, node.Name)
+	apiFile, ltiFile, err := writeInstallFiles(out, text, secretDir, node.Name, o.LTI != "")
 	if err != nil {
 		return err
 	}
@@ -157,10 +163,14 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 	info := installInfo{V: provision.EventVersion, Type: "install", Host: o.Host, Domain: o.Domain,
 		URL: "https://" + o.Domain + "/", APIURL: "https://" + o.Domain + "/bigbluebutton/api/",
 		SecretFile: apiFile, Inventory: out, Greenlight: o.Greenlight}
+	if o.LTI != "" {
+		info.LTI = &installLTIInfo{Key: o.LTI, SecretFile: ltiFile, LaunchURL: roles.LTILaunchURL(o.Domain)}
+	}
 	if g.json() {
 		// Before the run's events, so that the summary stays the last line.
-		b, _ := json.Marshal(info)
-		fmt.Fprintf(s.Out, "%s\n", b)
+		if err := g.jsonOut(s).Write(info); err != nil {
+			return err
+		}
 	}
 	co := &convergeOptions{Parallel: 1, AcceptNew: true}
 	if err := convergeNodes(ctx, s, g, co, provision.Apply, inv, inv.Nodes()); err != nil {
@@ -184,6 +194,14 @@ type installInfo struct {
 	SecretFile string `json:"api_secret_file"`
 	Inventory  string `json:"inventory"`
 	Greenlight bool   `json:"greenlight"`
+	// LTI is set with --lti: what an LMS needs, the secret by its file.
+	LTI *installLTIInfo `json:"lti,omitempty"`
+}
+
+type installLTIInfo struct {
+	Key        string `json:"consumer_key"`
+	SecretFile string `json:"consumer_secret_file"`
+	LaunchURL  string `json:"launch_url"`
 }
 
 func writeInstallInfo(w io.Writer, i installInfo) {
@@ -195,6 +213,16 @@ BigBlueButton is installed on %s (%s).
   API secret  in %s (mode 0600; on the server: sudo bbb-conf --secret)
   Inventory   %s: "omc plan -i %s" shows drift, "omc up -i %s" repairs or updates
 `, i.Domain, i.Host, i.URL, i.APIURL, i.SecretFile, i.Inventory, i.Inventory, i.Inventory)
+	if i.LTI != nil {
+		fmt.Fprintf(w, `
+BBB's LTI framework answers at %slti/. Add it to your LMS as an external
+tool (LTI 1.0/1.1) with:
+
+  Launch URL       %s
+  Consumer key     %s
+  Consumer secret  in %s (mode 0600; on the server: sudo cat %s)
+`, i.URL, i.LTI.LaunchURL, i.LTI.Key, i.LTI.SecretFile, roles.LTIRegistrationFile)
+	}
 	if i.Greenlight {
 		fmt.Fprintf(w, `
 Greenlight v3 answers at %s. Create its administrator on the server
@@ -261,6 +289,11 @@ func (o *installOptions) check() error {
 	}
 	if !reInstallEmail.MatchString(o.Email) {
 		bad = append(bad, fmt.Sprintf("--email %q is not an email address", o.Email))
+	}
+	if o.LTI != "" {
+		if err := roles.CheckLTIKey(o.LTI); err != nil {
+			bad = append(bad, "--lti "+err.Error())
+		}
 	}
 	if o.Port < 1 || o.Port > 65535 {
 		bad = append(bad, fmt.Sprintf("--port %d is not a port", o.Port))
@@ -345,6 +378,7 @@ type installSSH struct {
 const (
 	installSeed = "bbb_seed"
 	installAPI  = "bbb_api_secret"
+	installLTI  = "bbb_lti_secret"
 )
 
 // installInventory renders the inventory for this install. The seed (for
@@ -360,9 +394,14 @@ func installInventory(o *installOptions, extra map[string]any, secretDir string)
 	if o.Greenlight {
 		settings["greenlight"] = true
 	}
+	secrets := map[string]string{installSeed: "file:" + filepath.Join(secretDir, installSeed), installAPI: "file:" + filepath.Join(secretDir, o.Name+"-api-secret")}
+	if o.LTI != "" {
+		settings["lti"] = map[string]any{"key": o.LTI, "secret": installLTI}
+		secrets[installLTI] = "file:" + filepath.Join(secretDir, o.Name+"-lti-secret")
+	}
 	settings["api_secret"] = installAPI
 	inv := installInv{APIVersion: inventory.APIVersion, Name: "school",
-		Secrets: map[string]string{installSeed: "file:" + filepath.Join(secretDir, installSeed), installAPI: "file:" + filepath.Join(secretDir, o.Name+"-api-secret")},
+		Secrets: secrets,
 		Groups: map[string]installGroup{"school": {Provider: "static", Nodes: []installNode{{
 			Name: o.Name, Roles: []string{roles.RoleBBB}, Address: o.Host, Domain: o.Domain,
 			SSH: installSSH{User: o.User, Port: o.Port, Key: o.Key}, Settings: settings}}}}}
@@ -384,7 +423,7 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	if err != nil {
 		return nil, &exitError{Code: ExitUsage, Err: err}
 	}
-	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, err
 	}
@@ -420,13 +459,14 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	styles := ui.NewStyles(s.Err, s.ErrColor)
 	for _, r := range results {
 		if g.json() {
-			b, _ := json.Marshal(struct {
+			if err := g.jsonOut(s).Write(struct {
 				V    int    `json:"v"`
 				Type string `json:"type"`
 				Host string `json:"host"`
 				checkResult
-			}{provision.EventVersion, "check", n.Name, r})
-			fmt.Fprintf(s.Out, "%s\n", b)
+			}{provision.EventVersion, "check", n.Name, r}); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		fmt.Fprintf(s.Err, "  %-8s %-7s %s\n", r.Name, styles.Status(r.Status), r.Detail)
@@ -435,23 +475,29 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 }
 
 // writeInstallFiles makes the secrets once (kept on later installs) and
-// writes the inventory atomically. It returns the API secret's file.
-func writeInstallFiles(out string, text []byte, secretDir, node string) (string, error) {
+// writes the inventory atomically. It returns the API secret's file and,
+// with lti, the LTI consumer secret's.
+func writeInstallFiles(out string, text []byte, secretDir, node string, lti bool) (apiFile, ltiFile string, err error) {
 	if err := os.MkdirAll(secretDir, 0o700); err != nil {
-		return "", err
+		return "", "", err
 	}
-	apiFile := filepath.Join(secretDir, node+"-api-secret")
-	for _, p := range []string{filepath.Join(secretDir, installSeed), apiFile} {
+	apiFile = filepath.Join(secretDir, node+"-api-secret")
+	files := []string{filepath.Join(secretDir, installSeed), apiFile}
+	if lti {
+		ltiFile = filepath.Join(secretDir, node+"-lti-secret")
+		files = append(files, ltiFile)
+	}
+	for _, p := range files {
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
-			return "", err
+			return "", "", err
 		}
 		if err := atomicfile.Write(p, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	return apiFile, atomicfile.Write(out, text, 0o644)
+	return apiFile, ltiFile, atomicfile.Write(out, text, 0o644)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 func TestInstallChecks(t *testing.T) {
@@ -289,5 +291,89 @@ func TestInstallGreenlight(t *testing.T) {
 	}
 	if !strings.Contains(without.String(), "Add one:") {
 		t.Errorf("without Greenlight:\n%s", without.String())
+	}
+}
+
+// --lti KEY writes settings.lti with the consumer secret as an inventory
+// secret in omc-secrets/ (made once, like the API secret, never a flag),
+// so a second install writes the same inventory and the node gets the
+// same registration; the summary names the key, the launch URL and where
+// the secret is, never the secret itself.
+func TestInstallLTI(t *testing.T) {
+	bad := &installOptions{Host: "203.0.113.10", Domain: "bbb.school.example", Email: "admin@school.example", User: "root", Port: 22, Version: "4.1", LTI: "moodle,x"}
+	if err := bad.check(); err == nil || !strings.Contains(err.Error(), `--lti "moodle,x" is not a consumer key`) {
+		t.Fatalf("bad key: %v", err)
+	}
+	dir := t.TempDir()
+	out, secretDir := filepath.Join(dir, "omc.yaml"), filepath.Join(dir, "omc-secrets")
+	install := func() ([]byte, string, string) {
+		t.Helper()
+		o := &installOptions{Host: "203.0.113.10", Domain: "bbb.school.example", Email: "admin@school.example", User: "root", Port: 22, Version: "4.1", LTI: "school-moodle"}
+		if err := o.check(); err != nil {
+			t.Fatal(err)
+		}
+		text, err := installInventory(o, nil, secretDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ltiFile, err := writeInstallFiles(out, text, secretDir, o.Name, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, err := os.ReadFile(ltiFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text, ltiFile, strings.TrimSpace(string(secret))
+	}
+	text, ltiFile, secret := install()
+	if fi, err := os.Stat(ltiFile); err != nil || fi.Mode().Perm() != 0o600 || len(secret) != 48 {
+		t.Fatalf("%s: %v %v, %d characters", ltiFile, fi.Mode(), err, len(secret))
+	}
+	for _, want := range []string{"lti:\n", "key: school-moodle\n", "secret: " + installLTI + "\n", installLTI + ": file:" + ltiFile + "\n"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("inventory lacks %q:\n%s", want, text)
+		}
+	}
+	text2, _, secret2 := install()
+	if !bytes.Equal(text, text2) || secret != secret2 {
+		t.Fatal("a second install changed the inventory or the consumer secret")
+	}
+	inv, err := inventory.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := inv.MissingSecrets(); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := roles.Steps(inv, inv.Nodes()[0], inv.Nodes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg string
+	for _, st := range steps {
+		if f, ok := st.(*provision.FileStep); ok && f.Path == roles.LTIRegistrationFile {
+			reg = string(f.Content)
+		}
+	}
+	if !strings.Contains(reg, "LTI_KEY='school-moodle'\n") || !strings.Contains(reg, "LTI_SECRET='"+secret+"'\n") {
+		t.Errorf("the node's registration does not carry the key and the secret file's secret:\n%s", reg)
+	}
+
+	info := installInfo{URL: "https://bbb.school.example/", SecretFile: filepath.Join(secretDir, "x-api-secret"),
+		LTI: &installLTIInfo{Key: "school-moodle", SecretFile: ltiFile, LaunchURL: roles.LTILaunchURL("bbb.school.example")}}
+	var b bytes.Buffer
+	writeInstallInfo(&b, info)
+	js, _ := json.Marshal(info)
+	for _, want := range []string{"https://bbb.school.example/lti/rooms/messages/blti", "Consumer key     school-moodle", "in " + ltiFile + " (mode 0600; on the server: sudo cat /opt/bbb-lti/registration.env)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String()+string(js), secret) {
+		t.Error("the summary shows the consumer secret")
+	}
+	if !strings.Contains(string(js), `"lti":{"consumer_key":"school-moodle","consumer_secret_file":"`+ltiFile+`"`) {
+		t.Errorf("-o json: %s", js)
 	}
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -102,7 +101,7 @@ func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoice
 		for _, x := range invs {
 			out.Invoices = append(out.Invoices, item{x.Number, x.Tenant, int64(x.Charges.Total), x.Charges.Total.String()})
 		}
-		return json.NewEncoder(s.Out).Encode(out)
+		return g.jsonOut(s).Write(out)
 	}
 	for _, x := range invs {
 		fmt.Fprintf(s.Out, "%s\t%s\t%s %s\n", x.Number, x.Tenant, x.Charges.Total, x.Currency)

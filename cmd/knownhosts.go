@@ -8,11 +8,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/remote"
 )
 
-func newKnownHostsCmd(s *ui.Streams, _ *globalOptions) *cobra.Command {
+func newKnownHostsCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "known-hosts",
 		Short: "Manage the host keys omc has recorded",
@@ -38,12 +39,15 @@ run records the new one.`,
 				}
 				host, port = h, n
 			}
-			kh := &remote.KnownHosts{Path: knownHostsPath()}
+			kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
 			if err := kh.ForgetKnown(host, port); err != nil {
 				if errors.Is(err, remote.ErrNotKnown) {
 					return usageError("%v: nothing forgotten (omc records keys as HOST, or [HOST]:PORT when the port is not 22)", err)
 				}
 				return err
+			}
+			if g.json() {
+				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: kh.Path, Forgot: fmt.Sprintf("%s:%d", host, port)})
 			}
 			fmt.Fprintf(s.Err, "forgot the host key of %s:%d in %s\n", host, port, kh.Path)
 			return nil
@@ -55,11 +59,21 @@ run records the new one.`,
 		Example: `  omc known-hosts path
   grep 203.0.113.10 "$(omc known-hosts path)"`,
 		RunE: func(c *cobra.Command, args []string) error {
-			fmt.Fprintln(s.Out, knownHostsPath())
+			if g.json() {
+				return g.jsonOut(s).Write(knownHostsV1{V: 1, Type: "known-hosts", File: fleet.KnownHostsPath()})
+			}
+			fmt.Fprintln(s.Out, fleet.KnownHostsPath())
 			return nil
 		},
 	})
 	return c
 }
 
-func knownHostsPath() string { return stateDir() + "/known_hosts" }
+// knownHostsV1 is `omc known-hosts path|forget -o json`: the file, and
+// the HOST:PORT whose key was forgotten.
+type knownHostsV1 struct {
+	V      int    `json:"v"`
+	Type   string `json:"type"` // "known-hosts"
+	File   string `json:"file"`
+	Forgot string `json:"forgot,omitempty"`
+}

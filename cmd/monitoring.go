@@ -87,6 +87,10 @@ func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, 
 		return err
 	}
 	b = append(b, '\n')
+	if o.File == "" && g.json() {
+		// The file_sd document itself, as one record.
+		return g.jsonOut(s).Write(monitoringTargetsV1{V: 1, Type: "monitoring_targets", Targets: len(groups), Groups: groups})
+	}
 	if o.File == "" {
 		_, err := s.Out.Write(b)
 		return err
@@ -95,8 +99,7 @@ func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, 
 		return fmt.Errorf("writing %s: %w", o.File, err)
 	}
 	if g.json() {
-		out, _ := json.Marshal(map[string]any{"v": 1, "type": "monitoring_targets", "file": o.File, "targets": len(groups)})
-		fmt.Fprintln(s.Out, string(out))
+		return g.jsonOut(s).Write(monitoringTargetsV1{V: 1, Type: "monitoring_targets", File: o.File, Targets: len(groups)})
 	} else {
 		fmt.Fprintf(s.Err, "wrote %d targets to %s\n", len(groups), o.File)
 	}
@@ -170,4 +173,14 @@ func monitoringNodeNames(ns []*inventory.Node) []string {
 		out[i] = n.Name
 	}
 	return out
+}
+
+// monitoringTargetsV1 is `omc monitoring targets -o json`: with --file,
+// what was written where; without, the target groups themselves.
+type monitoringTargetsV1 struct {
+	V       int    `json:"v"`
+	Type    string `json:"type"` // "monitoring_targets"
+	File    string `json:"file,omitempty"`
+	Targets int    `json:"targets"`
+	Groups  any    `json:"groups,omitempty"`
 }

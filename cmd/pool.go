@@ -18,10 +18,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
 	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
@@ -56,7 +58,9 @@ type poolDeps struct {
 	RakeDocker string
 }
 
-var defaultPoolHTTP = &http.Client{Timeout: 30 * time.Second}
+// defaultPoolHTTP is the one client of a command's Scalelite and BBB
+// calls (keep-alive, bbbapi.NewHTTPClient).
+var defaultPoolHTTP = bbbapi.NewHTTPClient(30 * time.Second)
 
 func (d *poolDeps) http() *http.Client {
 	if d != nil && d.HTTP != nil {
@@ -234,7 +238,7 @@ func openPool(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	}
 	fp.api = &maskingPool{Pool: fp.api, red: red}
 	fp.gate = &pool.Gate{HTTP: hc, Checks: healthChecks(cfg, deps), Version: releaseReader(s, inv, g, fp.nodes, deps)}
-	fp.holds = pool.FileHolds{Path: filepath.Join(stateDir(), "pools", inv.Name, g.Name+".holds.json")}
+	fp.holds = pool.FileHolds{Path: filepath.Join(fleet.StateDir(), "pools", inv.Name, g.Name+".holds.json")}
 	return fp, nil
 }
 
@@ -293,7 +297,7 @@ func openRake(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	if m == nil {
 		return nil, nil, fmt.Errorf("scalelite node %s has no machine (run omc up %s)", host.Name, host.Name)
 	}
-	cfg, err := sshConfig(host, *m, &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(host, *m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scalelite node %s: %w", host.Name, err)
 	}
@@ -514,29 +518,37 @@ func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 		Observer: ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)),
 		Redact:   red.String,
 	})
+	var ok []string
 	for _, r := range results {
 		if r.Failed() {
 			failed[r.Host] = errors.New(red.String(r.Err.Error()))
 		} else {
-			recordConverge(inv, r.Host, time.Now())
+			ok = append(ok, r.Host)
 		}
 	}
+	recordConverge(inv, time.Now(), ok...)
 	return failed
 }
 
 // Last converge times are local state, like the holds: what this machine
 // saw omc up do.
 func convergePath(inv *inventory.Inventory) string {
-	return filepath.Join(stateDir(), "pools", inv.Name, "converged.json")
+	return filepath.Join(fleet.StateDir(), "pools", inv.Name, "converged.json")
 }
 
 var convergeMu sync.Mutex
 
-func recordConverge(inv *inventory.Inventory, node string, t time.Time) {
+// recordConverge records t as the last converge of nodes, in one write.
+func recordConverge(inv *inventory.Inventory, t time.Time, nodes ...string) {
+	if len(nodes) == 0 {
+		return
+	}
 	convergeMu.Lock()
 	defer convergeMu.Unlock()
 	m := lastConverge(inv)
-	m[node] = t.UTC()
+	for _, n := range nodes {
+		m[n] = t.UTC()
+	}
 	p := convergePath(inv)
 	if os.MkdirAll(filepath.Dir(p), 0o700) != nil {
 		return
@@ -578,16 +590,20 @@ func planPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 
 func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, results []provision.Result, deps *poolDeps, dry bool) (int, error) {
 	converged := map[string]bool{}
+	var done []string
 	for _, r := range results {
 		switch {
 		case r.Failed():
 		case !dry:
 			converged[r.Host] = true
-			recordConverge(inv, r.Host, time.Now())
+			done = append(done, r.Host)
 		case r.Changed == 0:
 			converged[r.Host] = true
 		}
 	}
+	// One read and one write of the file for the whole run: once per
+	// host, 200 hosts cost 200 rewrites of a 200-entry file.
+	recordConverge(inv, time.Now(), done...)
 	return syncGroups(ctx, s, g, inv, nodes, func(n *inventory.Node) bool { return converged[n.Name] }, deps, dry)
 }
 
@@ -598,7 +614,7 @@ func syncPools(ctx context.Context, s *ui.Streams, g *globalOptions, inv *invent
 // reached or a node was left out other than by an operator's drain.
 func syncGroups(ctx context.Context, s *ui.Streams, g *globalOptions, inv *inventory.Inventory, nodes []*inventory.Node, include func(*inventory.Node) bool, deps *poolDeps, dry bool) (int, error) {
 	pending := 0
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	red := runRedactor(ctx, poolSecrets(inv)...)
 	var problems []string
 	for _, name := range order {
@@ -673,7 +689,7 @@ func reportChange(s *ui.Streams, g *globalOptions, red *redact.Redactor, group s
 	defer reportMu.Unlock()
 	detail := red.String(c.Detail)
 	if g.json() {
-		_ = json.NewEncoder(s.Out).Encode(poolEvent{V: 1, Type: "pool", Pool: group, Node: c.Node, Action: c.Action, Detail: detail})
+		_ = g.jsonOut(s).Write(poolEvent{V: 1, Type: "pool", Pool: group, Node: c.Node, Action: c.Action, Detail: detail})
 		return
 	}
 	fmt.Fprintf(s.Err, "%s: pool %s: %s %s\n", c.Node, group, c.Action, detail)

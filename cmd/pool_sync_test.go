@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/pool/scalelite"
 )
@@ -157,7 +158,7 @@ func TestPoolCommandsWriteADebugLog(t *testing.T) {
 	r.threeUp()
 	r.sl.SetMultitenancy(true)
 	r.sl.Poll(context.Background())
-	logs := filepath.Join(stateDir(), "logs")
+	logs := filepath.Join(fleet.StateDir(), "logs")
 	for _, tc := range []struct {
 		args []string
 		name string

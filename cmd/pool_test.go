@@ -346,9 +346,7 @@ func TestStatusTableGoldenJSONAndUnhealthyExit(t *testing.T) {
 	r.threeUp()
 	inv := r.load()
 	at := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
-	for _, n := range []string{"bbb-1", "bbb-2", "bbb-3"} {
-		recordConverge(inv, n, at)
-	}
+	recordConverge(inv, at, "bbb-1", "bbb-2", "bbb-3")
 	old := time.Now().Add(-time.Hour)
 	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 12, 1, old)
 	r.bbb.Node("bbb-1").CreateMeetingAt("art", 4, 1, old)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
@@ -37,13 +38,13 @@ func providerWith(name string, s *ui.Streams, pe *providerEvents) (providers.Pro
 	case "hcloud":
 		// Token: the group's token secret, else $HCLOUD_TOKEN; endpoint:
 		// $HCLOUD_ENDPOINT (as the hcloud CLI), else the public API.
-		return hcloud.New(hcloud.Options{StateDir: stateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
+		return hcloud.New(hcloud.Options{StateDir: fleet.StateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
 	case "robot":
 		// Credentials: the group's robot_user/robot_password, else
 		// $ROBOT_USER/$ROBOT_PASSWORD; endpoint: $ROBOT_ENDPOINT. Orders
 		// and cancellations only where the command allows them
 		// (robot.AllowOrders, robot.AllowCancels on the context).
-		return robot.New(robot.Options{StateDir: stateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
+		return robot.New(robot.Options{StateDir: fleet.StateDir(), Stderr: stderr, Version: version, Events: events, ProgressEvery: every}), nil
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build", name)
 }
@@ -61,7 +62,7 @@ func machinesFor(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, n
 // point it at fakes).
 func machinesWith(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, mode provision.Mode,
 	newProvider func(name string, pe *providerEvents) (providers.Provider, error)) (map[string]providers.Machine, []*inventory.Node, error) {
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	machines := map[string]providers.Machine{}
 	var missing []*inventory.Node
 	pe := newProviderEvents(ctx, s)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/provision"
 )
@@ -45,7 +46,7 @@ func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuild
 	if err := confirm(s, o.Yes, fmt.Sprintf("Rebuild %d machine(s) from their image, erasing their disks?", len(nodes))); err != nil {
 		return err
 	}
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	pe := newProviderEvents(ctx, s)
 	defer pe.close()
 	for _, gname := range order {

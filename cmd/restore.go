@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -77,7 +78,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if targets == nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s has no backup settings (settings.backup), so there is nothing to restore from", where, n.Name)}
 	}
-	red := redact.New(secretValues(inv)...)
+	red := redact.New(fleet.SecretValues(inv)...)
 	log, logPath, closeLog := openRunLog(s, red, "restore")
 	defer closeLog()
 	log.Info("start", "command", "restore", "inventory", inv.Path, "node", n.Name, "snapshot", o.Snapshot, "force", o.Force, "version", version)
@@ -90,17 +91,17 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if len(missing) > 0 {
 		return &exitError{Code: ExitError, Err: fmt.Errorf("node %s has no machine yet (provider %s): create it with omc up or omc rebuild first", n.Name, n.Provider)}
 	}
-	if stop, err := confirmRestore(s, o, targets); stop || err != nil {
+	if stop, err := confirmRestore(s, g, o, targets); stop || err != nil {
 		return err
 	}
-	fleet, own := fleetWith(inv, []*inventory.Node{n}, machines)
+	all, own := fleet.FleetWith(inv, []*inventory.Node{n}, machines)
 	self := own[0]
-	steps, err := roles.BackupAccessSteps(inv, self, fleet)
+	steps, err := roles.BackupAccessSteps(inv, self, all)
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
 	}
 	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: targets, Snapshot: o.Snapshot, Force: o.Force})
-	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: knownHostsPath()})
+	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s: %w", where, n.Name, err)}
 	}
@@ -117,7 +118,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	})}
 	var jsonOut *ui.JSONLines
 	if g.json() {
-		jsonOut = ui.NewJSONLines(s.Out)
+		jsonOut = g.jsonOut(s)
 		obs = append(obs, jsonOut)
 	} else {
 		obs = append(obs, ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)))
@@ -148,7 +149,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 
 // confirmRestore says which files the restore replaces on the node, and
 // asks; with --dry-run it only says it, and stop is true.
-func confirmRestore(s *ui.Streams, o *restoreOptions, targets []roles.BackupTarget) (stop bool, err error) {
+func confirmRestore(s *ui.Streams, g *globalOptions, o *restoreOptions, targets []roles.BackupTarget) (stop bool, err error) {
 	from := "the newest snapshot of each target"
 	if o.Snapshot != "" {
 		from = "snapshot " + o.Snapshot
@@ -164,6 +165,12 @@ func confirmRestore(s *ui.Streams, o *restoreOptions, targets []roles.BackupTarg
 	what := fmt.Sprintf("Restore %s on %s from %s, replacing the files there now, %s", strings.Join(parts, ", "), o.Node, from, live)
 	if o.DryRun {
 		for _, t := range targets {
+			if g.json() {
+				if err := g.jsonOut(s).Write(dryRunV1{V: 1, Type: "dry-run", Action: "would-restore", Node: o.Node, Name: t.Name, Targets: t.Paths}); err != nil {
+					return true, err
+				}
+				continue
+			}
 			fmt.Fprintf(s.Out, "would restore\t%s\t%s\n", t.Name, strings.Join(t.Paths, ","))
 		}
 		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))

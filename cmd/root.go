@@ -39,6 +39,7 @@ type globalOptions struct {
 	Inventory string
 	Output    string // "text" or "json"
 	ctx       context.Context
+	out       *ui.JSONLines // the -o json writer (jsonOut)
 }
 
 func (g *globalOptions) json() bool { return g.Output == "json" }
@@ -58,7 +59,7 @@ func Main(s *ui.Streams, args []string) int {
 	// second one ends omc at once.
 	ctx, stop := signalContext()
 	defer stop()
-	root := newRoot(s)
+	root, g := newRootOpts(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -77,10 +78,22 @@ func Main(s *ui.Streams, args []string) int {
 	if code == ExitError && ctx.Err() != nil {
 		code = ExitInterrupt
 	}
+	// -o json: a failure's last line says so. A verdict (changes
+	// pending, a node unhealthy, a backup stale) is the command's answer,
+	// not a failure: its own record, last, says it.
+	if !verdict(code) && (g.json() || wantsJSON(args)) {
+		_ = g.jsonOut(s).Write(errorRecord(err, code))
+	}
 	return code
 }
 
 func newRoot(s *ui.Streams) *cobra.Command {
+	root, _ := newRootOpts(s)
+	return root
+}
+
+// newRootOpts is the command tree and the global options it fills in.
+func newRootOpts(s *ui.Streams) (*cobra.Command, *globalOptions) {
 	g := &globalOptions{}
 	root := &cobra.Command{
 		Use:   "omc",
@@ -112,7 +125,7 @@ each Scalelite pool equal to the inventory.`,
 
 	root.AddCommand(
 		newValidateCmd(s, g),
-		newSchemaCmd(s),
+		newSchemaCmd(s, g),
 		newPlanCmd(s, g),
 		newUpCmd(s, g),
 		newDownCmd(s, g),
@@ -133,27 +146,34 @@ each Scalelite pool equal to the inventory.`,
 		newRestoreCmd(s, g),
 		newMonitoringCmd(s, g),
 		newVersionCmd(s, g),
-		newCompletionCmd(s),
-		newSettingsTopic(s),
+		newCompletionCmd(s, g),
+		newSettingsTopic(s, g),
 	)
+	root.AddCommand(&cobra.Command{
+		Use:     "output",
+		Short:   "The -o json contract every command follows",
+		Long:    jsonOutputHelp,
+		Example: `  omc help output`,
+		Args:    noArgs,
+		RunE:    func(c *cobra.Command, _ []string) error { return writeTopic(s, g, "output", jsonOutputHelp) },
+	})
 	root.AddCommand(&cobra.Command{
 		Use:   "exit-codes",
 		Short: "What omc's exit codes mean",
 		Long:  exitCodesHelp,
 		Example: `  omc help exit-codes
   omc plan; [ $? -eq 2 ] && echo "changes pending"`,
-		Run: func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, exitCodesHelp) },
+		RunE: func(c *cobra.Command, _ []string) error { return writeTopic(s, g, "exit-codes", exitCodesHelp) },
 	})
 	needSubcommand(root)
 	addCompletions(root, g)
 	// "omc help exit-codes" shows the topic without running anything.
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
-		Short: "Help about any command or topic (exit-codes, settings)",
+		Short: "Help about any command or topic (exit-codes, output, settings)",
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 1 && args[0] == "exit-codes" {
-				fmt.Fprint(s.Out, exitCodesHelp)
-				return nil
+				return writeTopic(s, g, "exit-codes", exitCodesHelp)
 			}
 			target, _, err := root.Find(args)
 			if err != nil || target == nil {
@@ -162,7 +182,8 @@ each Scalelite pool equal to the inventory.`,
 			return target.Help()
 		},
 	})
-	return root
+	jsonHelp(root, s, g)
+	return root, g
 }
 
 // filePos is the start of a FILE:LINE:COL: line.

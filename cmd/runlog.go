@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 )
@@ -23,7 +24,7 @@ const keepLogs = 50
 // host with its timing and result, secrets masked. The screen stays terse;
 // when a run fails, the error names this file.
 func openRunLog(s *ui.Streams, red *redact.Redactor, command string) (*slog.Logger, string, func()) {
-	dir := filepath.Join(stateDir(), "logs")
+	dir := filepath.Join(fleet.StateDir(), "logs")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return slog.New(slog.DiscardHandler), "", func() {}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -165,7 +166,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 		plan.Remove = append(plan.Remove, m.Node)
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(plan)
+		g.jsonOut(s).Write(plan)
 	} else {
 		fmt.Fprintf(s.Err, "%s: %d → %d nodes (%s)\n", grp.Name, from, to, reason)
 		if len(add) > 0 {
@@ -190,7 +191,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 	logf, logPath, closeLog := openRunLogFor(s, red, "scale")
 	defer closeLog()
 	logf("start", "command", "scale", "group", grp.Name, "from", from, "to", to)
-	kh := &remote.KnownHosts{Path: knownHostsPath()}
+	kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
 	opts := pool.ScaleOptions{
 		Remove: remove, Gate: fp.gate, Holds: fp.holds,
 		Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, HTTP: o.deps.http(), EndWait: o.deps.endWait()},

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -167,8 +166,9 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		}
 	}
 	if g.json() {
-		b, _ := json.Marshal(st)
-		fmt.Fprintln(s.Out, red.String(string(b)))
+		if err := g.jsonOut(s).Redacting(red.String).Write(st); err != nil {
+			return err
+		}
 	} else {
 		writeStatus(s.Out, red, st)
 		if len(st.Nodes) > 0 {

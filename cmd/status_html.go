@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/atomicfile"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
@@ -141,7 +142,7 @@ type incident struct {
 const keepIncidents = 50
 
 func incidentPath(inv *inventory.Inventory) string {
-	return filepath.Join(stateDir(), "pools", inv.Name, "incidents.json")
+	return filepath.Join(fleet.StateDir(), "pools", inv.Name, "incidents.json")
 }
 
 func readIncidents(inv *inventory.Inventory) (*incidentLog, error) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -86,7 +87,7 @@ func nodeOf(inv *inventory.Inventory, name string) (*inventory.Node, int, error)
 func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, deps *poolDeps, red *redact.Redactor) []statusNodeV1 {
 	out := []statusNodeV1{}
 	converged := lastConverge(inv)
-	byGroup, order := groupNodes(nodes)
+	byGroup, order := fleet.GroupNodes(nodes)
 	for _, gname := range order {
 		grp := inv.Group(gname)
 		machines := map[string]providers.Machine{}

@@ -226,7 +226,7 @@ func handOut(s *ui.Streams, g *globalOptions, fp *fleetPool, o *tenantOptions, a
 		out.Secret = secret
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(out)
+		g.jsonOut(s).Write(out)
 		return nil
 	}
 	if out.Secret != "" {
@@ -330,7 +330,7 @@ func runTenantDisable(ctx context.Context, s *ui.Streams, g *globalOptions, o *t
 		}
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(tenantSecretV1{V: 1, Type: "tenant", Name: t.Name, ID: t.ID, Action: "disable"})
+		g.jsonOut(s).Write(tenantSecretV1{V: 1, Type: "tenant", Name: t.Name, ID: t.ID, Action: "disable"})
 	} else {
 		fmt.Fprintf(s.Err, "tenant %s: disabled (omc tenant rotate %s gives it a secret again)\n", t.Name, t.Name)
 	}
@@ -374,7 +374,7 @@ func runTenantList(ctx context.Context, s *ui.Streams, g *globalOptions, o *tena
 		out.Tenants = append(out.Tenants, it)
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(out)
+		g.jsonOut(s).Write(out)
 		return nil
 	}
 	tw := tabwriter.NewWriter(s.Out, 0, 0, 2, ' ', 0)

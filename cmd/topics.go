@@ -1,8 +1,6 @@
 package cmd
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/omc-coop/omc/internal/ui"
@@ -14,7 +12,7 @@ import (
 // from the same struct tags as omc schema (inventory.Settings), then how
 // the roles use them (provision/roles' package documentation), for
 // people who have the binary but not the source.
-func newSettingsTopic(s *ui.Streams) *cobra.Command {
+func newSettingsTopic(s *ui.Streams, g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "settings",
 		Short: "The node settings omc's roles read, with their defaults",
@@ -22,6 +20,6 @@ func newSettingsTopic(s *ui.Streams) *cobra.Command {
 		Example: `  omc help settings
   omc settings | less`,
 		Args: cobra.NoArgs,
-		Run:  func(c *cobra.Command, _ []string) { fmt.Fprint(s.Out, c.Long) },
+		RunE: func(c *cobra.Command, _ []string) error { return writeTopic(s, g, "settings", c.Long) },
 	}
 }

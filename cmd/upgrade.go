@@ -202,7 +202,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		out.Failed[n] = red.String(why)
 	}
 	if g.json() {
-		ui.NewJSONLines(s.Out).Write(out)
+		g.jsonOut(s).Write(out)
 	} else {
 		fmt.Fprintf(s.Out, "upgraded\t%s\nskipped\t%s\nfailed\t%s\nuntouched\t%s\n", list(out.Upgraded), list(out.Skipped), list(keys(out.Failed)), list(out.Untouched))
 	}
@@ -243,7 +243,14 @@ func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group st
 		len(todo), group, o.To, o.Batch, strings.Join(names, ", "), wait, strings.Join(live, "; "))
 	if o.DryRun {
 		for i := 0; i < len(names); i += o.Batch {
-			fmt.Fprintf(s.Out, "would upgrade\t%s\n", strings.Join(names[i:min(i+o.Batch, len(names))], ","))
+			batch := names[i:min(i+o.Batch, len(names))]
+			if g.json() {
+				if err := g.jsonOut(s).Write(dryRunV1{V: 1, Type: "dry-run", Action: "would-upgrade", Targets: batch}); err != nil {
+					return true, err
+				}
+				continue
+			}
+			fmt.Fprintf(s.Out, "would upgrade\t%s\n", strings.Join(batch, ","))
 		}
 		fmt.Fprintf(s.Err, "dry run: %s; nothing was changed\n", lowerFirst(what))
 		return true, nil

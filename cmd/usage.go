@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/bbbapi"
 	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/provision/roles"
 	"github.com/omc-coop/omc/usage"
@@ -206,7 +206,7 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 	}
 	hc := o.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = bbbapi.NewHTTPClient(10 * time.Second)
 	}
 	red := redact.New(inv.SecretValues()...)
 	pools, scalelites, nodes, warnings, closePools, err := meteredFleet(ctx, s, inv, hc, o.deps, red)
@@ -244,7 +244,7 @@ func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *us
 			*usage.Result
 			Failed int `json:"failed"`
 		}{1, "collect", res, res.Failed()}
-		if err := json.NewEncoder(s.Out).Encode(out); err != nil {
+		if err := g.jsonOut(s).Write(out); err != nil {
 			return err
 		}
 	} else {
@@ -343,7 +343,7 @@ func runUsageReport(ctx context.Context, s *ui.Streams, g *globalOptions, o *usa
 	}
 	switch g.Output {
 	case "json":
-		return r.WriteJSON(s.Out)
+		return g.jsonOut(s).Write(r.JSON())
 	case "csv":
 		return r.WriteCSV(s.Out)
 	}

@@ -3,10 +3,12 @@ package cmd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 )
@@ -44,30 +46,44 @@ func runValidate(s *ui.Streams, g *globalOptions, o *validateOptions) error {
 	if err != nil {
 		return err
 	}
-	// validate checks the whole file's structure, types and references
-	// without needing secret values (a CI lint job has none): unset ones
-	// are warnings, and stand in as placeholders while the steps are
-	// built. --secrets makes them errors, as plan and up do for theirs.
-	if o.Secrets {
-		if err := inv.MissingSecrets(); err != nil {
-			return err
-		}
-	} else if missing := inv.UsePlaceholders(); missing != nil {
-		var ie *inventory.Errors
-		if errors.As(missing, &ie) {
-			for _, e := range ie.List {
-				fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
-			}
+	r, err := fleet.Validate(inv, nodes, fleet.ValidateOptions{Secrets: o.Secrets})
+	res := validateV1{V: 1, Type: "validate", File: inv.Path, Groups: len(inv.Groups), Nodes: len(nodes), Warnings: []positionV1{}}
+	if r != nil {
+		for _, e := range r.Warnings {
+			fmt.Fprintf(s.Err, "%s:%d:%d: warning: %s (plan and up need it; validate --secrets makes this an error)\n", e.File, e.Pos.Line, e.Pos.Col, e.Msg)
+			res.Warnings = append(res.Warnings, positionV1{e.File, e.Pos.Line, e.Pos.Col, e.Msg})
 		}
 	}
-	if err := checkRoleSettings(inv, nodes); err != nil {
+	if err != nil {
 		return err
+	}
+	if g.json() {
+		if o.Show {
+			var b strings.Builder
+			if err := inventory.Show(&b, inv, nodes); err != nil {
+				return err
+			}
+			res.Merged = b.String()
+		}
+		return g.jsonOut(s).Write(res)
 	}
 	if o.Show {
 		return inventory.Show(s.Out, inv, nodes)
 	}
 	fmt.Fprintf(s.Err, "%s: valid (%d groups, %d nodes)\n", inv.Path, len(inv.Groups), len(nodes))
 	return nil
+}
+
+// validateV1 is `omc validate -o json` for a valid inventory (an invalid
+// one ends in the error line, with every FILE:LINE:COL).
+type validateV1 struct {
+	V        int          `json:"v"`
+	Type     string       `json:"type"` // "validate"
+	File     string       `json:"file"`
+	Groups   int          `json:"groups"`
+	Nodes    int          `json:"nodes"`
+	Warnings []positionV1 `json:"warnings"` // secrets not set (errors with --secrets)
+	Merged   string       `json:"merged,omitempty"`
 }
 
 // selectNodes loads the inventory and picks the nodes named by targets

@@ -17,11 +17,21 @@ func newVersionCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
 		Args:    noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if g.json() {
-				ui.NewJSONLines(s.Out).Write(map[string]string{"version": version, "go": runtime.Version(), "os": runtime.GOOS, "arch": runtime.GOARCH})
-				return nil
+				return g.jsonOut(s).Write(versionV1{V: 1, Type: "version", Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH})
 			}
 			fmt.Fprintf(s.Out, "omc %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return nil
 		},
 	}
+}
+
+// versionV1 is `omc version -o json`: the fields it always had, plus the
+// contract's v and type.
+type versionV1 struct {
+	V       int    `json:"v"`
+	Type    string `json:"type"` // "version"
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
 }

@@ -10,7 +10,7 @@ import (
 // The accepted values of provider and roles; Schema lists them as enums.
 var (
 	providerNames = []string{"static", "local", "hcloud", "robot"}
-	roleNames     = []string{"bbb", "turn", "scalelite"}
+	roleNames     = []string{RoleBBB, RoleTURN, RoleScalelite}
 )
 
 var (

@@ -47,6 +47,7 @@ type Settings struct {
 	Backup     *BackupSettings     `yaml:"backup" desc:"Nightly restic backups of what a node cannot rebuild (Debian's restic)."`
 	Greenlight *GreenlightSettings `yaml:"greenlight" omc:"orbool" desc:"bbb nodes: Greenlight v3 at / (true, or a mapping), as bbb-install's -g."`
 	Scalelite  *ScaleliteSettings  `yaml:"scalelite" desc:"scalelite nodes: the Scalelite release and options omc installs."`
+	LTI        *LTISettings        `yaml:"lti" desc:"bbb nodes: BBB's LTI framework in Docker (/lti, /apps/rooms), as bbb-install's -t; the LMS's key, secret and launch URL are in /opt/bbb-lti/registration.env on the node (root only)."`
 
 	Vars map[string]any `yaml:"vars" desc:"Free-form values for your own templates: {{ .Settings.vars.KEY }}; omc's roles never read them."`
 
@@ -152,6 +153,14 @@ type ScaleliteSettings struct {
 	Image        string `yaml:"image" default:"blindsidenetwks/scalelite" desc:"Scalelite's Docker image repository."`
 	Multitenancy bool   `yaml:"multitenancy" desc:"MULTITENANCY_ENABLED: each tenant (omc tenant) has its own secret and sub-domain."`
 	PollInterval int    `yaml:"poll_interval" default:"60" desc:"Seconds between the poller's checks of the BBB servers (POLL_INTERVAL)."`
+}
+
+// LTISettings is settings.lti: the LTI broker and its rooms app.
+type LTISettings struct {
+	Key         string `yaml:"key" omc:"required" desc:"The consumer key an LMS launches with: 1 to 64 letters, digits, '.', '_' or '-'."`
+	Secret      string `yaml:"secret" desc:"Inventory secret holding the consumer secret (default: derived from the seed, one per key)."`
+	BrokerImage string `yaml:"broker_image" default:"bigbluebutton/bbb-lti-broker:release-2.0.2" desc:"The LTI broker's image (its rake tasks must be 2.x's: key:*, apps:*)."`
+	RoomsImage  string `yaml:"rooms_image" default:"bigbluebutton/bbb-app-rooms:release-1.2.1.3" desc:"The rooms app's image."`
 }
 
 // CIDR is an address range; a bare address stands for itself alone.

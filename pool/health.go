@@ -113,13 +113,20 @@ type Gate struct {
 	Checks []Check
 	// Timeout bounds one node's whole gate (default 30 s).
 	Timeout time.Duration
-	// Parallel bounds nodes checked at once (default 16).
+	// Parallel bounds nodes checked at once (default
+	// bbbapi.FleetParallel).
 	Parallel int
+	// VersionParallel bounds Version calls at once (default 10): they
+	// log in over SSH, which costs the controller a handshake each.
+	VersionParallel int
 	// Version reads the node's installed BBB release another way, for
 	// when its API root hides bbbVersion (allowRevealOfBBBVersion=false,
 	// BBB's default: a node not converged yet, claimed, or another
 	// team's). cmd/ reads it over SSH. nil: no other way.
 	Version func(ctx context.Context, m Member) (string, error)
+
+	once    sync.Once
+	versems chan struct{}
 }
 
 // Check runs the gate on one node. Every part runs, so a report shows all
@@ -182,7 +189,14 @@ func (g *Gate) version(ctx context.Context, m Member, revealed string) (got, pro
 		if g.Version == nil {
 			return "", fmt.Sprintf("the API root hides bbbVersion (allowRevealOfBBBVersion=false) and omc has no other way to read the installed release (expected %s)", m.ExpectVersion)
 		}
+		g.once.Do(func() { g.versems = make(chan struct{}, cmp.Or(g.VersionParallel, 10)) })
+		select {
+		case g.versems <- struct{}{}:
+		case <-ctx.Done():
+			return "", fmt.Sprintf("reading the installed release: %v", context.Cause(ctx))
+		}
 		v, err := g.Version(ctx, m)
+		<-g.versems
 		switch {
 		case err != nil:
 			return "", fmt.Sprintf("the API root hides bbbVersion (allowRevealOfBBBVersion=false) and reading the installed release failed: %v (expected %s)", err, m.ExpectVersion)
@@ -203,7 +217,7 @@ func (g *Gate) CheckAll(ctx context.Context, ms []Member) map[string]Health {
 	var mu sync.Mutex
 	par := g.Parallel
 	if par <= 0 {
-		par = 16
+		par = bbbapi.FleetParallel
 	}
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup

@@ -5,21 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/omc-coop/omc/internal/event"
 )
 
-// Event is one thing a provider did or is waiting for, for progress on
-// the screen and the run's debug log: a line it logged (Phase "log"), or
-// a node's wait for SSH (Phase "wait-ssh", State "start", "waiting",
-// "ready", "failed" or "interrupted", with the time waited so far).
-type Event struct {
-	Provider string
-	Node     string
-	Phase    string
-	State    string
-	Elapsed  time.Duration
-	Message  string
-	Err      error
-}
+// Event is one thing a provider did or is waiting for (a logged line,
+// Phase "log", or a node's wait for SSH, Phase "wait-ssh"). It lives in
+// internal/event so the renderer need not import providers.
+type Event = event.Provider
 
 // DefaultProgressEvery is how often a wait reports that it still waits.
 const DefaultProgressEvery = 5 * time.Second

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/shell"
 	"github.com/omc-coop/omc/remote"
@@ -36,14 +37,20 @@ type Host struct {
 	Build func() ([]Step, error)
 	// Dial opens the host's one connection for the run.
 	Dial func(ctx context.Context) (Conn, error)
+	// ViaJumpHost: Dial goes through a jump host (see Options.Handshakes).
+	ViaJumpHost bool
 }
 
 // Options tune a run.
 type Options struct {
 	Mode Mode
-	// Parallel bounds hosts in flight (default 20); Handshakes bounds SSH
-	// handshakes in flight (default 10, sshd's MaxStartups start), so a
-	// big fleet neither starves the controller's CPU nor trips sshd limits.
+	// Parallel bounds hosts in flight (default 20); Handshakes bounds the
+	// SSH handshakes in flight through jump hosts (default 10, sshd's
+	// MaxStartups start): every such host's connection is also one to its
+	// jump host, whose sshd would refuse more. A direct host's handshake
+	// is bounded by Parallel alone: its sshd sees only this one, and far
+	// away a handshake is mostly waiting (at 50 ms RTT, 10 at a time made
+	// 20 hosts two waves of handshakes).
 	Parallel   int
 	Handshakes int
 	// Holder is written into each host's lock: who, when, what.
@@ -54,16 +61,18 @@ type Options struct {
 	Log    *slog.Logger
 }
 
-// Result is what happened on one host.
-type Result struct {
-	Host    string
-	Changed int // steps changed (Apply) or pending (Plan)
-	Err     error
-	Elapsed time.Duration
+// StepError is a step that failed on a host: "step ID: error", with the
+// step's ID kept for machine output (-o json error lines).
+type StepError struct {
+	Step string
+	Err  error
 }
 
-// Failed reports whether the host failed.
-func (r Result) Failed() bool { return r.Err != nil }
+func (e *StepError) Error() string { return fmt.Sprintf("step %q: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Result is what happened on one host (internal/event, for the renderer).
+type Result = event.Result
 
 // Run converges (or plans) every host, each independently: a slow host
 // does not hold the others, and a failure stops only its own host.
@@ -120,6 +129,8 @@ type run struct {
 	made       map[string]bool // directories this run made (or queued)
 	changed    int
 	batch      []queued // changes not yet sent (batch.go)
+	// lockPending: the lock is to be taken with the first probe.
+	lockPending bool
 }
 
 func (r *run) emit(e Event) {
@@ -154,13 +165,17 @@ func (r *run) converge(ctx context.Context) error {
 		r.host.Steps = r.contents.shareAll(steps)
 	}
 	r.emit(Event{Type: "host", Status: "connecting"})
-	select {
-	case r.handshakes <- struct{}{}:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	if r.host.ViaJumpHost {
+		select {
+		case r.handshakes <- struct{}{}:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
 	conn, err := r.host.Dial(ctx)
-	<-r.handshakes
+	if r.host.ViaJumpHost {
+		<-r.handshakes
+	}
 	if err != nil {
 		return err
 	}
@@ -168,18 +183,25 @@ func (r *run) converge(ctx context.Context) error {
 	defer conn.Close()
 
 	if r.o.Mode == Apply {
-		stale, err := conn.Lock(ctx, r.o.Holder)
-		if err != nil {
+		// With a Conn that can, the lock is taken in the first probe's
+		// round trip (see probe), and released in the same round trip
+		// that ends the session.
+		if _, ok := conn.(lockRunner); ok {
+			r.lockPending = true
+		} else if err := r.lock(ctx); err != nil {
 			return err
-		}
-		if stale != "" {
-			r.emit(Event{Type: "host", Status: "checking", Warning: "stale lock from an interrupted run found and cleared: " + stale})
 		}
 		defer func() {
 			// Unlock even when ctx is done: the shell is still there.
 			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := conn.Unlock(uctx); err != nil {
+			var err error
+			if uc, ok := conn.(unlockCloser); ok {
+				err = uc.UnlockClose(uctx)
+			} else {
+				err = conn.Unlock(uctx)
+			}
+			if err != nil {
 				r.o.Log.Warn("unlock failed", "host", r.host.Name, "err", err)
 			}
 		}()
@@ -237,7 +259,7 @@ func (r *run) converge(ctx context.Context) error {
 		if err != nil {
 			e.Status, e.Error = "failed", err.Error()
 			r.emit(e)
-			return fmt.Errorf("step %q: %w", s.ID(), err)
+			return &StepError{Step: s.ID(), Err: err}
 		}
 		if c == nil {
 			r.emit(e)
@@ -285,6 +307,74 @@ func notified(notify []string, c *Change) []string {
 // sync. Out of sync, their checks would be wasted: its change makes the
 // engine check them again after it anyway.
 func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
+	p := r.probeOf(steps)
+	t0 := time.Now()
+	var res RunResult
+	var err error
+	if r.lockPending {
+		r.lockPending = false
+		var stale string
+		stale, res, err = r.conn.(lockRunner).LockRun(ctx, r.o.Holder, p.script)
+		if err == nil {
+			r.staleLock(stale)
+		}
+	} else {
+		res, err = r.conn.Run(ctx, p.script)
+	}
+	r.logProbe(p.script, len(steps), res, time.Since(t0), err)
+	if err != nil {
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	n := p.n
+	out, restOut, gated := strings.Cut(string(res.Stdout), "@@"+p.restNonce+" go\n")
+	if p.restNonce == "" {
+		out, gated = string(res.Stdout), false
+	}
+	obs, uids, gids, err := parseProbe(p.nonce, steps[:n], p.facts, out)
+	if err != nil {
+		r.logProbe(p.script, len(steps), res, 0, err)
+		return nil, fmt.Errorf("checking state: %w", err)
+	}
+	r.uids, r.gids = uids, gids
+	if gated {
+		rest, uids, gids, err := parseProbe(p.restNonce, steps[n:], p.restFacts, restOut)
+		if err != nil {
+			r.logProbe(p.script, len(steps), res, 0, err)
+			return nil, fmt.Errorf("checking state: %w", err)
+		}
+		obs = append(obs, rest...)
+		maps.Copy(r.uids, uids)
+		maps.Copy(r.gids, gids)
+	}
+	return obs, nil
+}
+
+// lock takes the host's lock in a round trip of its own.
+func (r *run) lock(ctx context.Context) error {
+	stale, err := r.conn.Lock(ctx, r.o.Holder)
+	if err != nil {
+		return err
+	}
+	r.staleLock(stale)
+	return nil
+}
+
+func (r *run) staleLock(stale string) {
+	if stale != "" {
+		r.emit(Event{Type: "host", Status: "checking", Warning: "stale lock from an interrupted run found and cleared: " + stale})
+	}
+}
+
+// aProbe is one probe's script and what parsing its output needs.
+type aProbe struct {
+	script           string
+	n                int // steps checked unless the gate says go on
+	nonce, restNonce string
+	facts, restFacts [numFacts][]string
+}
+
+// probeOf builds the probe of steps (see probe).
+func (r *run) probeOf(steps []Step) aProbe {
 	n := len(steps)
 	if r.o.Mode == Apply {
 		for i, s := range steps[:max(0, n-1)] {
@@ -294,38 +384,24 @@ func (r *run) probe(ctx context.Context, steps []Step) ([][]string, error) {
 			}
 		}
 	}
-	first, firstFacts, nonce := r.probeScript(steps[:n])
-	script := first
-	var restScript string
-	var restFacts [numFacts][]string
-	var restNonce string
+	p := aProbe{n: n}
+	p.script, p.facts, p.nonce = r.probeScript(steps[:n])
 	if n < len(steps) {
-		restScript, restFacts, restNonce = r.probeScript(steps[n:])
-		script += "if ( " + steps[n-1].(gater).InSync() + " ) >/dev/null 2>&1; then\necho '@@" + restNonce + " go'\n" + restScript + "fi\n"
+		var rest string
+		rest, p.restFacts, p.restNonce = r.probeScript(steps[n:])
+		p.script += "if ( " + steps[n-1].(gater).InSync() + " ) >/dev/null 2>&1; then\necho '@@" + p.restNonce + " go'\n" + rest + "fi\n"
 	}
-	res, err := r.run(ctx, script)
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	out, restOut, gated := strings.Cut(string(res.Stdout), "@@"+restNonce+" go\n")
-	if restNonce == "" {
-		out, gated = string(res.Stdout), false
-	}
-	obs, uids, gids, err := parseProbe(nonce, steps[:n], firstFacts, out)
-	if err != nil {
-		return nil, fmt.Errorf("checking state: %w", err)
-	}
-	r.uids, r.gids = uids, gids
-	if gated {
-		rest, uids, gids, err := parseProbe(restNonce, steps[n:], restFacts, restOut)
-		if err != nil {
-			return nil, fmt.Errorf("checking state: %w", err)
-		}
-		obs = append(obs, rest...)
-		maps.Copy(r.uids, uids)
-		maps.Copy(r.gids, gids)
-	}
-	return obs, nil
+	return p
+}
+
+// ProbeScript is the script with which omc up checks steps on a host
+// whose state it has not changed yet (the first round trip after the
+// lock), as the engine builds it but for its random nonces. It is for
+// the benchmark's floor, which runs this very text in one exec, so that
+// what omc costs beyond it is its controller and protocol.
+func ProbeScript(steps []Step) string {
+	r := &run{o: Options{Mode: Apply}}
+	return r.probeOf(steps).script
 }
 
 // gater is a step that can say in shell, cheaply, that it is in sync.
@@ -370,6 +446,21 @@ func (r *run) run(ctx context.Context, script string) (RunResult, error) {
 	r.o.Log.Debug("run", "host", r.host.Name, "script", r.o.Redact(script), "exit", res.ExitCode,
 		"stderr", r.o.Redact(string(res.Stderr)), "ms", time.Since(t0).Milliseconds(), "err", err)
 	return res, err
+}
+
+// logProbe logs a probe: its size and timing, and its script and output
+// only when it failed. A probe is built from the steps (the same text
+// every run but for its nonce) and is most of what a run sends: logged
+// whole, with every host's output, it was the bulk of a no-op run's log
+// and of the redactor's work (200 hosts: about 1 MB a run).
+func (r *run) logProbe(script string, steps int, res RunResult, took time.Duration, err error) {
+	if err == nil {
+		r.o.Log.Debug("probe", "host", r.host.Name, "steps", steps, "bytes", len(script), "exit", res.ExitCode,
+			"out_bytes", len(res.Stdout), "stderr", r.o.Redact(string(res.Stderr)), "ms", took.Milliseconds())
+		return
+	}
+	r.o.Log.Debug("probe failed", "host", r.host.Name, "script", r.o.Redact(script), "exit", res.ExitCode,
+		"stdout", r.o.Redact(string(res.Stdout)), "stderr", r.o.Redact(string(res.Stderr)), "err", err)
 }
 
 // content computes a write's new content, reading the old when needed.

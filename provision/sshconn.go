@@ -102,4 +102,11 @@ func (s *sshConn) Lock(ctx context.Context, holder string) (string, error) {
 	return s.c.Lock(ctx, holder)
 }
 func (s *sshConn) Unlock(ctx context.Context) error { return s.c.Unlock(ctx) }
-func (s *sshConn) Close() error                     { return s.c.Close() }
+
+func (s *sshConn) LockRun(ctx context.Context, holder, script string) (string, RunResult, error) {
+	stale, r, err := s.c.LockRun(ctx, holder, script)
+	return stale, RunResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Skipped: r.Skipped, Took: r.Took}, err
+}
+
+func (s *sshConn) UnlockClose(ctx context.Context) error { return s.c.UnlockClose(ctx) }
+func (s *sshConn) Close() error                          { return s.c.Close() }

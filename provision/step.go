@@ -100,6 +100,19 @@ type Conn interface {
 	Close() error
 }
 
+// lockRunner is a Conn that can take the lock and run the first script
+// in one round trip (remote.Client.LockRun); the script does not run when
+// the lock is not taken.
+type lockRunner interface {
+	LockRun(ctx context.Context, holder, script string) (stale string, r RunResult, err error)
+}
+
+// unlockCloser is a Conn that can unlock and end its session in one
+// round trip (remote.Client.UnlockClose).
+type unlockCloser interface {
+	UnlockClose(ctx context.Context) error
+}
+
 // RunResult is the outcome of one shell script.
 type RunResult struct {
 	Stdout, Stderr []byte

@@ -27,9 +27,13 @@ const termGrace = "10"
 
 // watchdog is the script of the watchdog process. Its first line of output
 // is its pid, for the top process; the second makes the shell catch TERM
-// (a caught signal is reset to default in the scripts' subshells).
+// (a caught signal is reset to default in the scripts' subshells); then
+// comes the shell's first input when the exec carried one ($1), then the
+// session's input.
 const watchdog = `echo $$
 echo 'trap : TERM'
+printf '%s' "$1"
+set --
 trap 'omc_bye=1; kill $omc_cat $omc_s' TERM
 exec 3<&0 </dev/null
 cat <&3 3<&- & omc_cat=$!
@@ -78,16 +82,21 @@ omc_kill
 exit 0`
 
 // sessionScript is what the session's /bin/sh runs.
-var sessionScript = `/bin/sh -c ` + shell.Quote(watchdog) + ` 2>/dev/null | { read -r omc_wd; /bin/sh; omc_rc=$?; kill "$omc_wd" 2>/dev/null; exit $omc_rc; }`
+var sessionScript = `/bin/sh -c ` + shell.Quote(watchdog) + ` sh "$1" 2>/dev/null | { read -r omc_wd; /bin/sh; omc_rc=$?; kill "$omc_wd" 2>/dev/null; exit $omc_rc; }`
 
 // cleanPath is the PATH scripts run with.
 const cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // shellCommand is the one exec a host gets for its scripts: the session
-// above, with a clean environment, through sudo when asked.
-func shellCommand(sudo bool) string {
-	if sudo {
-		return "exec sudo -n env -i PATH=" + cleanPath + " LC_ALL=C.UTF-8 HOME=/root /bin/sh -c " + shell.Quote(sessionScript)
+// above, with a clean environment, through sudo when asked; first is the
+// shell's first input ("" for none).
+func shellCommand(sudo bool, first string) string {
+	arg := ""
+	if first != "" {
+		arg = " sh " + shell.Quote(first)
 	}
-	return "exec env -i PATH=" + cleanPath + ` LC_ALL=C.UTF-8 HOME="$HOME" /bin/sh -c ` + shell.Quote(sessionScript)
+	if sudo {
+		return "exec sudo -n env -i PATH=" + cleanPath + " LC_ALL=C.UTF-8 HOME=/root /bin/sh -c " + shell.Quote(sessionScript) + arg
+	}
+	return "exec env -i PATH=" + cleanPath + ` LC_ALL=C.UTF-8 HOME="$HOME" /bin/sh -c ` + shell.Quote(sessionScript) + arg
 }

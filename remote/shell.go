@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ type Result struct {
 // stdout and stderr that delimit its output and carry its exit code.
 type Shell struct {
 	c      *Client
-	sess   *ssh.Session
+	ch     ssh.Channel
+	reqs   <-chan *ssh.Request
 	stdin  io.WriteCloser
 	stdout io.Reader
 	stderr io.Reader
@@ -48,8 +50,8 @@ type Shell struct {
 	dead           error      // set once the shell is unusable
 	busy           atomic.Bool
 
-	exited  chan struct{} // closed when the session ends
-	waitErr error         // the session's end, valid once exited is closed
+	exited chan struct{} // closed when the session ends
+	status string        // how it ended ("exit status 2"), valid once exited is closed
 
 	// ready is printed by the shell once it runs (until it has been read):
 	// a login that never gets there fails the first script after
@@ -60,72 +62,125 @@ type Shell struct {
 // Shell starts the host's shell on first use and returns the same one
 // afterwards. Starting it is bounded by Config.Timeout, like the login.
 func (c *Client) Shell(ctx context.Context) (*Shell, error) {
+	s, _, err := c.shellWith(ctx, nil)
+	return s, err
+}
+
+// shellWith is Shell; when it starts the shell and first is not nil,
+// first(s) is the shell's first input, sent in the exec request itself
+// (see startShell), and started says so: the caller then reads that
+// input's answer without writing it.
+func (c *Client) shellWith(ctx context.Context, first func(s *Shell) string) (sh *Shell, started bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
+		return nil, false, context.Cause(ctx)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.shell != nil {
-		return c.shell, nil
+		return c.shell, false, nil
 	}
 	if c.closed.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
-	type started struct {
-		s   *Shell
-		err error
+	s := &Shell{c: c, exited: make(chan struct{}), ready: newMarker()}
+	input := ""
+	if first != nil {
+		if input = first(s); len(input) > maxExecInput {
+			input = ""
+		}
 	}
-	done := make(chan started, 1)
-	go func() {
-		s, err := c.startShell()
-		done <- started{s, err}
-	}()
+	done := make(chan error, 1)
+	go func() { done <- c.startShell(s, input) }()
 	timer := time.NewTimer(c.cfg.Timeout)
 	defer timer.Stop()
-	var st started
 	select {
-	case st = <-done:
+	case err = <-done:
 	case <-ctx.Done():
 		c.conn.Close() // unblocks startShell; the client is unusable
-		return nil, context.Cause(ctx)
+		return nil, false, context.Cause(ctx)
 	case <-timer.C:
 		c.conn.Close()
-		return nil, c.connErr(fmt.Errorf("%s: the remote shell did not start within %s", c.name, c.cfg.Timeout))
+		return nil, false, c.connErr(fmt.Errorf("%s: the remote shell did not start within %s", c.name, c.cfg.Timeout))
 	}
-	if st.err != nil {
-		return nil, c.connErr(st.err)
+	if err != nil {
+		return nil, false, c.connErr(err)
 	}
-	s := st.s
-	s.ready = newMarker()
 	go func() {
-		s.waitErr = s.sess.Wait()
+		s.status = waitSession(s.reqs)
 		close(s.exited)
 	}()
 	c.shell = s
-	return s, nil
+	return s, input != "", nil
 }
 
-// startShell opens the session and starts the shell in it.
-func (c *Client) startShell() (*Shell, error) {
-	sess, err := c.newSession()
+// maxExecInput bounds a first input sent in the exec request: sshd
+// passes the command to the login shell as one argument, which Linux
+// limits to 128 KiB. A longer one goes over the session's input.
+const maxExecInput = 64 << 10
+
+// startShell opens the session and starts the shell in it. OpenSSH
+// lets no input into a session before its command has started (the
+// session's window opens then), so input sent over the session costs a
+// round trip after the exec; first, when not empty, is the shell's first
+// input, passed in the exec request itself (the host's side hands it to
+// the shell before what comes over the session), so that a run's first
+// script costs no round trip of its own, as a command given to ssh.
+func (c *Client) startShell(s *Shell, first string) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	ch, reqs, err := c.conn.OpenChannel("session", nil)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s: open SSH session: %w", c.name, err)
 	}
-	s := &Shell{c: c, sess: sess, exited: make(chan struct{})}
-	if s.stdin, err = sess.StdinPipe(); err == nil {
-		if s.stdout, err = sess.StdoutPipe(); err == nil {
-			s.stderr, err = sess.StderrPipe()
-		}
-	}
-	if err == nil {
-		err = sess.Start(shellCommand(c.cfg.Sudo))
+	exec := ssh.Marshal(struct{ Command string }{shellCommand(c.cfg.Sudo, first)})
+	ok, err := ch.SendRequest("exec", true, exec)
+	if err == nil && !ok {
+		err = errors.New("the server refused the exec request")
 	}
 	if err != nil {
-		sess.Close()
-		return nil, fmt.Errorf("%s: start remote shell: %w", c.name, err)
+		ch.Close()
+		return fmt.Errorf("%s: start remote shell: %w", c.name, err)
 	}
 	c.execs.Add(1)
-	return s, nil
+	s.ch, s.reqs, s.stdin, s.stdout, s.stderr = ch, reqs, channelInput{ch}, ch, ch.Stderr()
+	return nil
+}
+
+// channelInput is the session's input: Close ends it (EOF), as
+// ssh.Session's stdin pipe does, and leaves the session open.
+type channelInput struct{ ch ssh.Channel }
+
+func (w channelInput) Write(p []byte) (int, error) { return w.ch.Write(p) }
+func (w channelInput) Close() error                { return w.ch.CloseWrite() }
+
+// waitSession reads the session's requests until it is closed and says
+// how it ended: "exit status N", "signal NAME", or "" (no status sent).
+func waitSession(reqs <-chan *ssh.Request) string {
+	status := ""
+	for r := range reqs {
+		switch r.Type {
+		case "exit-status":
+			var m struct{ Status uint32 }
+			if ssh.Unmarshal(r.Payload, &m) == nil {
+				status = fmt.Sprintf("exit status %d", m.Status)
+			}
+		case "exit-signal":
+			var m struct {
+				Signal     string
+				CoreDumped bool
+				Error      string
+				Lang       string
+			}
+			if ssh.Unmarshal(r.Payload, &m) == nil {
+				status = "signal " + m.Signal
+			}
+		}
+		if r.WantReply {
+			_ = r.Reply(false, nil)
+		}
+	}
+	return status
 }
 
 // Run runs script with sh in a subshell and returns its output and exit
@@ -194,8 +249,55 @@ func withStatus(cmd string) string { return cmd + "\nomc_rc=$?" }
 // up to its markers. Each cmd leaves its status in $omc_rc (see
 // withStatus): an exit status, or "skip".
 func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
+	return s.send(ctx, cmds, false)
+}
+
+// send is run; with exit, the shell is told to exit right after cmds, in
+// the same write. (exit, not the end of its input: at the end of input
+// the watchdog, not knowing whether the shell is idle, starts a sleep
+// before it gives up on it, a process more on every host; session.go.)
+func (s *Shell) send(ctx context.Context, cmds []string, exit bool) ([]Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	in := s.compose(cmds)
+	text := in.text
+	if exit {
+		text += "exit\n"
+	}
+	return s.exchange(ctx, in, func() error {
+		_, err := io.WriteString(s.stdin, text)
+		return err
+	})
+}
+
+// input is what the shell is sent for some cmds, and the markers that
+// end each one's output.
+type input struct {
+	text    string
+	markers []string
+	ready   string // the ready marker, when the text prints it first
+}
+
+// compose makes the input for cmds: each followed by its markers, and,
+// until the shell has said it runs, the ready marker first.
+func (s *Shell) compose(cmds []string) input {
+	in := input{markers: make([]string, len(cmds)), ready: s.ready}
+	var b strings.Builder
+	if in.ready != "" {
+		b.WriteString("printf '%s\\n' '" + in.ready + "'\n")
+	}
+	for i, cmd := range cmds {
+		in.markers[i] = newMarker()
+		b.WriteString(cmd + "\n")
+		b.WriteString("printf '%s %s\\n' '" + in.markers[i] + "' \"$omc_rc\"\nprintf '%s\\n' '" + in.markers[i] + "' >&2\n")
+	}
+	in.text = b.String()
+	return in
+}
+
+// exchange sends in with write (nil: the exec request carried it) and
+// reads each cmd's output up to its markers. s.mu is held.
+func (s *Shell) exchange(ctx context.Context, in input, write func() error) ([]Result, error) {
 	if s.dead != nil {
 		return nil, s.dead
 	}
@@ -205,33 +307,27 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 	s.busy.Store(true)
 	defer s.busy.Store(false)
 
-	markers := make([]string, len(cmds))
-	var input strings.Builder
+	markers := in.markers
 	// Until the shell has said it runs, the first reader waits for that
 	// first, and for no longer than the login may take.
-	ready := s.ready
+	ready := in.ready
 	var readyc chan struct{}
 	var login <-chan time.Time
 	if ready != "" {
-		input.WriteString("printf '%s\\n' '" + ready + "'\n")
 		readyc = make(chan struct{})
 		t := time.NewTimer(s.c.cfg.Timeout)
 		defer t.Stop()
 		login = t.C
 	}
-	for i, cmd := range cmds {
-		markers[i] = newMarker()
-		input.WriteString(cmd + "\n")
-		input.WriteString("printf '%s %s\\n' '" + markers[i] + "' \"$omc_rc\"\nprintf '%s\\n' '" + markers[i] + "' >&2\n")
-	}
 
 	writec := make(chan error, 1)
-	go func() {
-		_, err := io.WriteString(s.stdin, input.String())
-		writec <- err
-	}()
+	if write == nil {
+		writec <- nil
+	} else {
+		go func() { writec <- write() }()
+	}
 	sent := time.Now()
-	results := make([]Result, len(cmds))
+	results := make([]Result, len(markers))
 	for i, marker := range markers {
 		type read struct {
 			data, rest []byte
@@ -268,14 +364,14 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 				readyc, login, s.ready = nil, nil, ""
 			case <-login:
 				s.dead = fmt.Errorf("%s: the remote shell did not answer within %s of logging in (does a login script or sudo wait for something?)", s.c.name, s.c.cfg.Timeout)
-				s.sess.Close()
+				s.ch.Close()
 				return nil, s.dead
 			case <-ctx.Done():
 				// Closing the session ends the host's side, the script
 				// included (session.go). The readers end with it; nobody
 				// reads their results, and the shell is never used again.
 				s.dead = fmt.Errorf("%s: the remote shell was closed when a run was cancelled: %w", s.c.name, context.Cause(ctx))
-				s.sess.Close()
+				s.ch.Close()
 				return nil, context.Cause(ctx)
 			}
 		}
@@ -317,11 +413,8 @@ func (s *Shell) exitError(stderr []byte) error {
 	msg := fmt.Sprintf("%s: the remote shell exited unexpectedly", s.c.name)
 	select {
 	case <-s.exited:
-		var ee *ssh.ExitError
-		if errors.As(s.waitErr, &ee) {
-			msg += fmt.Sprintf(" (exit status %d)", ee.ExitStatus())
-		} else if s.waitErr != nil {
-			msg += fmt.Sprintf(" (%v)", s.waitErr)
+		if s.status != "" && s.status != "exit status 0" {
+			msg += " (" + s.status + ")"
 		}
 	default:
 	}
@@ -355,7 +448,6 @@ func (s *Shell) exit(d time.Duration) {
 // after the line.
 func readToMarker(r io.Reader, buf []byte, marker string, status bool) (data, rest []byte, st string, err error) {
 	m := []byte(marker)
-	chunk := make([]byte, 32*1024)
 	from := 0
 	for {
 		if i := bytes.Index(buf[from:], m); i >= 0 {
@@ -370,8 +462,12 @@ func readToMarker(r io.Reader, buf []byte, marker string, status bool) (data, re
 		} else {
 			from = max(0, len(buf)-len(m))
 		}
-		n, rerr := r.Read(chunk)
-		buf = append(buf, chunk[:n]...)
+		// Read into buf's spare room: a chunk of its own per call cost
+		// 32 KB for every script of every host (a third of what a
+		// no-op run allocated).
+		buf = slices.Grow(buf, 4096)
+		n, rerr := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
 		if rerr != nil {
 			if rerr == io.EOF {
 				rerr = io.ErrUnexpectedEOF
@@ -402,28 +498,49 @@ const DefaultLockPath = "/run/omc/lock"
 // Closing the connection ends the shell and so releases the lock: a
 // killed omc never leaves a lock that blocks the next run.
 func (c *Client) Lock(ctx context.Context, holder string) (stale string, err error) {
-	s, err := c.Shell(ctx)
-	if err != nil {
-		return "", err
+	stale, _, err = c.lockRun(ctx, holder, "")
+	return stale, err
+}
+
+// LockRun is Lock, then Run of script once the lock is taken, both in one
+// round trip: a run's first look at a host costs no round trip of its
+// own for the lock. When the lock is not taken, script does not run.
+func (c *Client) LockRun(ctx context.Context, holder, script string) (stale string, r Result, err error) {
+	return c.lockRun(ctx, holder, script)
+}
+
+func (c *Client) lockRun(ctx context.Context, holder, script string) (stale string, r Result, err error) {
+	if strings.IndexByte(script, 0) >= 0 {
+		return "", Result{}, fmt.Errorf("%s: script contains a NUL byte", c.name)
 	}
 	c.mu.Lock()
 	locked := c.locked
 	c.mu.Unlock()
 	if locked {
-		return "", nil
+		if script == "" {
+			return "", Result{}, nil
+		}
+		s, err := c.Shell(ctx)
+		if err != nil {
+			return "", Result{}, err
+		}
+		r, err := s.Run(ctx, script)
+		return "", r, err
 	}
 	lockPath := c.cfg.LockPath
 	// A failed redirection on the special built-in exec would end the
 	// shell, so check in a subshell first that the file can be opened.
 	// On a run after the first the directory is there and the file empty
 	// (Unlock empties it): then neither mkdir nor cat runs, an exec each.
+	// omc_locked, the shell's own, says whether script may run.
 	dir, file := shell.Quote(path.Dir(lockPath)), shell.Quote(lockPath)
-	script := `[ -d ` + dir + ` ] || mkdir -p ` + dir + ` 2>/dev/null
+	lock := `omc_locked=
+[ -d ` + dir + ` ] || mkdir -p ` + dir + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
 elif ! ( : >>` + file + ` ) 2>/dev/null; then echo nofile
 else
   exec 9>>` + file + `
-  if flock -n 9; then echo acquired; [ ! -s ` + file + ` ] || cat ` + file + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + file + `
+  if flock -n 9; then omc_locked=1; echo acquired; [ ! -s ` + file + ` ] || cat ` + file + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + file + `
   else
     exec 9>&-; echo held
     # The holder writes its text right after taking the lock: give it a moment.
@@ -431,11 +548,38 @@ else
     cat ` + file + `
   fi
 fi`
-	rs, err := s.run(ctx, []string{withStatus(script)})
-	if err != nil {
-		return "", err
+	cmds := []string{withStatus(lock)}
+	if script != "" {
+		cmds = append(cmds, "if [ -n \"$omc_locked\" ]; then "+subshell(script)+"\nomc_rc=$?; else omc_rc="+skipped+"; fi")
 	}
-	r := rs[0]
+	// A shell not started yet gets the lock (and script) in its exec.
+	var in input
+	s, started, err := c.shellWith(ctx, func(s *Shell) string { in = s.compose(cmds); return in.text })
+	if err != nil {
+		return "", Result{}, err
+	}
+	var rs []Result
+	if started {
+		s.mu.Lock()
+		rs, err = s.exchange(ctx, in, nil)
+		s.mu.Unlock()
+	} else {
+		rs, err = s.run(ctx, cmds)
+	}
+	if err != nil {
+		return "", Result{}, err
+	}
+	if stale, err = c.lockResult(rs[0], lockPath); err != nil {
+		return "", Result{}, err
+	}
+	if script != "" {
+		r = rs[1]
+	}
+	return stale, r, nil
+}
+
+// lockResult reads the lock script's answer.
+func (c *Client) lockResult(r Result, lockPath string) (stale string, err error) {
 	status, content, _ := strings.Cut(string(r.Stdout), "\n")
 	content = strings.TrimRight(content, "\n")
 	switch status {
@@ -456,7 +600,21 @@ fi`
 
 // Unlock empties the lock file and releases the lock. Without a lock held
 // by this client it does nothing.
-func (c *Client) Unlock(ctx context.Context) error {
+func (c *Client) Unlock(ctx context.Context) error { return c.unlock(ctx, false) }
+
+// UnlockClose is Unlock, then Close, with the shell told to exit in the
+// same write as the unlock: the run's last round trip. The unlock
+// releases the lock itself, so Close then need not wait for the shell
+// to exit.
+func (c *Client) UnlockClose(ctx context.Context) error {
+	err := c.unlock(ctx, true)
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (c *Client) unlock(ctx context.Context, exit bool) error {
 	c.mu.Lock()
 	s, locked := c.shell, c.locked
 	c.mu.Unlock()
@@ -465,7 +623,7 @@ func (c *Client) Unlock(ctx context.Context) error {
 	}
 	// printf, a regular built-in: a failed redirection on ":" would end the shell.
 	lockPath := c.cfg.LockPath
-	rs, err := s.run(ctx, []string{"printf '' >" + shell.Quote(lockPath) + "; omc_rc=$?; exec 9>&-"})
+	rs, err := s.send(ctx, []string{"printf '' >" + shell.Quote(lockPath) + "; omc_rc=$?; exec 9>&-"}, exit)
 	if err != nil {
 		return err
 	}

@@ -113,6 +113,9 @@ type Nginx struct {
 	// Frontend is a file with a location @bbb-fe that serves / (the
 	// front end, e.g. Greenlight); "" leaves / to BBB's default page.
 	Frontend string
+	// Apps is a file of more locations beside BBB's (the LTI framework's
+	// /lti and /apps/rooms); "" adds none.
+	Apps string
 }
 
 // HAProxy is the data of HAProxyCfg: TLS on 443 for BBB and TURN.

@@ -18,14 +18,15 @@ import (
 	"github.com/omc-coop/omc/internal/testenv"
 )
 
-// TestNginxRoutesGreenlightAndBBB runs a real nginx with omc's BBB site
-// behind haproxy (plain HTTP with the PROXY protocol, as haproxy hands it
-// over) and Greenlight's snippet, both rendered as on a node. Only paths
+// TestNginxRoutesGreenlightLTIAndBBB runs a real nginx with omc's BBB
+// site behind haproxy (plain HTTP with the PROXY protocol, as haproxy
+// hands it over), Greenlight's snippet and the LTI framework's, all
+// rendered as on a node. Only paths
 // are moved into a temporary directory and the upstreams point at
 // loopback stand-ins; BBB's own location files (which the bbb packages
 // install into /etc/bigbluebutton/nginx) are small stand-ins proxying
 // /bigbluebutton to bbb-web and /html5client to html5.
-func TestNginxRoutesGreenlightAndBBB(t *testing.T) {
+func TestNginxRoutesGreenlightLTIAndBBB(t *testing.T) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
@@ -67,6 +68,7 @@ func TestNginxRoutesGreenlightAndBBB(t *testing.T) {
 		return s
 	}
 	gl, web, html5 := backend("greenlight"), backend("bbb-web"), backend("html5")
+	broker, rooms := backend("lti-broker"), backend("lti-rooms")
 	port := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
 
 	dir := t.TempDir()
@@ -92,7 +94,11 @@ func TestNginxRoutesGreenlightAndBBB(t *testing.T) {
 	snippet, err := Render(GreenlightNginx, Greenlight{Port: port(gl)})
 	must(err)
 	write("omc-greenlight.nginx", string(snippet))
-	site, err := Render(NginxBBB, Nginx{Domain: "bbb-1.example.org", Behind: listen, Frontend: glFile})
+	ltiFile := filepath.Join(dir, "omc-lti.nginx")
+	snippet, err = Render(LTINginx, LTI{BrokerPort: port(broker), RoomsPort: port(rooms)})
+	must(err)
+	write("omc-lti.nginx", string(snippet))
+	site, err := Render(NginxBBB, Nginx{Domain: "bbb-1.example.org", Behind: listen, Frontend: glFile, Apps: ltiFile})
 	must(err)
 	assets := filepath.Join(dir, "assets")
 	write("assets/favicon.ico", "bbb-default-asset")
@@ -177,6 +183,10 @@ http {
 		{"/bigbluebutton/api/getMeetings?checksum=x", "bbb-web", "bbb-web /bigbluebutton/api/getMeetings proto=https"},
 		{"/html5client/join", "html5", "html5 /html5client/join proto=https"},
 		{"/favicon.ico", "", "bbb-default-asset"}, // BBB's static assets still come first
+		{"/lti", "lti-broker", "lti-broker /lti proto=https"},
+		{"/lti/rooms/messages/blti", "lti-broker", "lti-broker /lti/rooms/messages/blti proto=https"},
+		{"/apps/rooms/auth/bbbltibroker/callback?code=x", "lti-rooms", "lti-rooms /apps/rooms/auth/bbbltibroker/callback proto=https"},
+		{"/apps/other", "greenlight", "greenlight /apps/other proto=https"}, // only the rooms app is LTI's
 	} {
 		resp, err := client.Get("http://bbb-1.example.org" + c.path)
 		if err != nil {
@@ -189,20 +199,23 @@ http {
 		}
 	}
 
-	// /cable upgrades to Greenlight's websocket and carries data both ways.
-	conn, err := dial()
-	must(err)
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET /cable HTTP/1.1\r\nHost: bbb-1.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	must(err)
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-Backend") != "greenlight" {
-		t.Fatalf("GET /cable: %d from %q, want 101 from greenlight", resp.StatusCode, resp.Header.Get("X-Backend"))
-	}
-	fmt.Fprintf(conn, "ping\n")
-	got, err := br.ReadString('\n')
-	if err != nil || got != "greenlight says ping\n" {
-		t.Fatalf("over /cable: %q, %v; want greenlight's echo", got, err)
+	// /cable upgrades to Greenlight's websocket, /apps/rooms/cable to the
+	// rooms app's, and each carries data both ways.
+	for path, want := range map[string]string{"/cable": "greenlight", "/apps/rooms/cable": "lti-rooms"} {
+		conn, err := dial()
+		must(err)
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: bbb-1.example.org\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", path)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		must(err)
+		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("X-Backend") != want {
+			t.Fatalf("GET %s: %d from %q, want 101 from %s", path, resp.StatusCode, resp.Header.Get("X-Backend"), want)
+		}
+		fmt.Fprintf(conn, "ping\n")
+		got, err := br.ReadString('\n')
+		conn.Close()
+		if err != nil || got != want+" says ping\n" {
+			t.Fatalf("over %s: %q, %v; want %s's echo", path, got, err, want)
+		}
 	}
 }

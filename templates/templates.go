@@ -18,6 +18,8 @@ import (
 	"strings"
 	"text/template"
 	"unicode/utf8"
+
+	"github.com/omc-coop/omc/internal/shell"
 )
 
 //go:embed files/*.tmpl
@@ -53,6 +55,7 @@ var parsed = template.Must(template.New("").Option("missingkey=error").Funcs(tem
 	"xml":        xmlEscape,
 	"prop":       propEscape,
 	"nftComment": nftComment,
+	"sh":         shell.Quote,
 }).ParseFS(files, "files/*.tmpl"))
 
 // Names lists every embedded template, sorted.

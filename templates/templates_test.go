@@ -80,7 +80,7 @@ func TestGoldenVariants(t *testing.T) {
 			RelayIPs: []string{"203.0.113.11"}, MinPort: 32769, MaxPort: 65535, AllowedPeers: []string{"203.0.113.11"}}},
 		"bandwidth-auto-egress-only": {BandwidthScript, Bandwidth{Egress: "100mbit"}},
 		"nginx-bbb-behind-haproxy": {NginxBBB, Nginx{Domain: "bbb-2.example.org", Webroot: "/var/www/omc-acme", Redirect: true, Behind: "127.0.0.1:81",
-			Frontend: "/etc/bigbluebutton/nginx/omc-greenlight.frontend"}},
+			Frontend: "/etc/bigbluebutton/nginx/omc-greenlight.frontend", Apps: "/etc/nginx/omc-lti.nginx"}},
 	}
 	for file, c := range cases {
 		t.Run(file, func(t *testing.T) {

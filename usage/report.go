@@ -207,8 +207,13 @@ func BuildReport(ctx context.Context, st Store, month string, pl *PriceList, ten
 	return r, nil
 }
 
-// WriteJSON writes the report as one JSON object.
+// WriteJSON writes the report as one JSON object (JSON).
 func (r *Report) WriteJSON(w io.Writer) error {
+	return json.NewEncoder(w).Encode(r.JSON())
+}
+
+// JSON is the report as the object `omc usage report -o json` writes.
+func (r *Report) JSON() any {
 	type charges struct {
 		Lines []struct {
 			Line
@@ -258,8 +263,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 		}
 		out.Tenants = append(out.Tenants, x)
 	}
-	e := json.NewEncoder(w)
-	return e.Encode(out)
+	return out
 }
 
 // WriteCSV writes one row per tenant, money as decimals.

@@ -132,7 +132,8 @@ type Collector struct {
 	MaxGap time.Duration
 	// HTTP is used for the BBB calls (default: 10 s timeout).
 	HTTP *http.Client
-	// Parallel bounds concurrent node calls (default 8).
+	// Parallel bounds concurrent node calls (default
+	// bbbapi.FleetParallel).
 	Parallel int
 }
 
@@ -541,7 +542,7 @@ func (c *Collector) fetchAll(ctx context.Context) []fetched {
 	out := make([]fetched, len(c.Nodes))
 	par := c.Parallel
 	if par <= 0 {
-		par = 8
+		par = bbbapi.FleetParallel
 	}
 	sem := make(chan struct{}, par)
 	var wg sync.WaitGroup
@@ -558,7 +559,7 @@ func (c *Collector) fetchAll(ctx context.Context) []fetched {
 	return out
 }
 
-var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+var defaultHTTP = bbbapi.NewHTTPClient(10 * time.Second)
 
 func (c *Collector) httpClient() *http.Client {
 	if c.HTTP != nil {

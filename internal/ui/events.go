@@ -10,25 +10,53 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
-	"github.com/omc-coop/omc/provision"
+
+	"github.com/omc-coop/omc/internal/event"
 )
 
-// JSONLines writes each event as one JSON object per line: the `-o json`
-// contract (schema version provision.EventVersion).
+// JSONLines is the one writer of `-o json` output, for every command:
+// one JSON object per line, each carrying "v" (event.Version) and "type"
+// (README, "Machine output"). Write refuses a value without them, so no
+// command can drift from the contract; a failing command's last line is
+// an "error" object written here too.
 type JSONLines struct {
-	mu  sync.Mutex
-	enc *json.Encoder
+	mu     *sync.Mutex
+	w      io.Writer
+	redact func(string) string
 }
 
-func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{enc: json.NewEncoder(w)} }
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{mu: &sync.Mutex{}, w: w} }
 
-func (j *JSONLines) Event(e provision.Event) { j.Write(e) }
+// Redacting is j masking secrets with red in every line it writes; both
+// write to the same stream in turn.
+func (j *JSONLines) Redacting(red func(string) string) *JSONLines {
+	return &JSONLines{mu: j.mu, w: j.w, redact: red}
+}
 
-// Write encodes any value as one line (the summary line uses it too).
-func (j *JSONLines) Write(v any) {
+func (j *JSONLines) Event(e event.Event) { _ = j.Write(e) }
+
+// Write encodes v as one line. v must encode as an object with "v" and
+// "type"; anything else is a bug in omc, reported as an error.
+func (j *JSONLines) Write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("writing -o json output: %w", err)
+	}
+	var head struct {
+		V    *int    `json:"v"`
+		Type *string `json:"type"`
+	}
+	if json.Unmarshal(b, &head) != nil || head.V == nil || head.Type == nil || *head.Type == "" {
+		return fmt.Errorf("internal error: -o json output %T has no \"v\" and \"type\"", v)
+	}
+	line := string(b)
+	if j.redact != nil {
+		line = j.redact(line)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_ = j.enc.Encode(v)
+	_, err = io.WriteString(j.w, line+"\n")
+	return err
 }
 
 // Lines prints one plain line per interesting event: for logs, pipes, CI.
@@ -42,7 +70,7 @@ type Lines struct {
 
 func NewLines(w io.Writer, st Styles) *Lines { return &Lines{w: w, st: st} }
 
-func (l *Lines) Event(e provision.Event) {
+func (l *Lines) Event(e event.Event) {
 	line := l.format(e)
 	if line == "" {
 		return
@@ -52,7 +80,7 @@ func (l *Lines) Event(e provision.Event) {
 	fmt.Fprintln(l.w, line)
 }
 
-func (l *Lines) format(e provision.Event) string {
+func (l *Lines) format(e event.Event) string {
 	switch e.Type {
 	case "host":
 		switch e.Status {
@@ -124,7 +152,7 @@ func newLive(w io.Writer, st Styles, hosts []string, size func() (int, int)) *Li
 	return l
 }
 
-func (l *Live) Event(e provision.Event) {
+func (l *Live) Event(e event.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var s string
@@ -214,9 +242,9 @@ func firstLine(s string) string {
 }
 
 // Multi fans events out to several observers.
-type Multi []provision.Observer
+type Multi []event.Observer
 
-func (m Multi) Event(e provision.Event) {
+func (m Multi) Event(e event.Event) {
 	for _, o := range m {
 		o.Event(e)
 	}
@@ -226,22 +254,22 @@ func (m Multi) Event(e provision.Event) {
 // in a stable order (plan text, summaries).
 type Collector struct {
 	mu     sync.Mutex
-	events map[string][]provision.Event
+	events map[string][]event.Event
 }
 
-func NewCollector() *Collector { return &Collector{events: map[string][]provision.Event{}} }
+func NewCollector() *Collector { return &Collector{events: map[string][]event.Event{}} }
 
-func (c *Collector) Event(e provision.Event) {
+func (c *Collector) Event(e event.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.events[e.Host] = append(c.events[e.Host], e)
 }
 
 // Host returns a host's events in the order they happened.
-func (c *Collector) Host(h string) []provision.Event {
+func (c *Collector) Host(h string) []event.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]provision.Event(nil), c.events[h]...)
+	return append([]event.Event(nil), c.events[h]...)
 }
 
 // Hosts returns the hosts seen, sorted.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss/table"
 
-	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 // Summary is the last line of a run: counts of hosts, not steps.
@@ -25,8 +25,8 @@ type Summary struct {
 }
 
 // Summarize counts results.
-func Summarize(command string, rs []provision.Result) Summary {
-	s := Summary{V: provision.EventVersion, Type: "summary", Command: command, Hosts: len(rs)}
+func Summarize(command string, rs []event.Result) Summary {
+	s := Summary{V: event.Version, Type: "summary", Command: command, Hosts: len(rs)}
 	for _, r := range rs {
 		s.Steps += r.Changed
 		switch {
@@ -43,7 +43,7 @@ func Summarize(command string, rs []provision.Result) Summary {
 
 // WriteTable prints one row per host and a closing count line. On a
 // terminal it is a bordered table; otherwise tab-separated columns.
-func WriteTable(w io.Writer, st Styles, tty bool, rs []provision.Result, pending bool) {
+func WriteTable(w io.Writer, st Styles, tty bool, rs []event.Result, pending bool) {
 	verb := "changed"
 	if pending {
 		verb = "pending"
@@ -123,7 +123,7 @@ func WritePlan(w io.Writer, st Styles, hosts []string, c *Collector) {
 	}
 }
 
-func countPending(es []provision.Event) int {
+func countPending(es []event.Event) int {
 	n := 0
 	for _, e := range es {
 		if e.Type == "step" && e.Status == "pending" {

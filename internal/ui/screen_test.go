@@ -8,7 +8,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 func TestScreenClearsOnceThenRedrawsInPlace(t *testing.T) {
@@ -64,7 +64,7 @@ func TestScreenUnknownSizeCropsNothingAndCloseBeforeDrawIsQuiet(t *testing.T) {
 func TestLiveCropsLinesToTheWidth(t *testing.T) {
 	var b syncBuffer
 	l := newLive(&b, NewStyles(&b, false), []string{"bbb-1", "bbb-22"}, func() (int, int) { return 30, 24 })
-	l.Event(provision.Event{Host: "bbb-1", Type: "step", Step: strings.Repeat("a very long step name ", 5)})
+	l.Event(event.Event{Host: "bbb-1", Type: "step", Step: strings.Repeat("a very long step name ", 5)})
 	l.Stop()
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		line = strings.TrimPrefix(line, "\x1b[2K")

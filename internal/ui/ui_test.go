@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/omc-coop/omc/provision"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 func TestColorEnabled(t *testing.T) {
@@ -35,9 +35,9 @@ func TestNoEscapeCodesWithoutColor(t *testing.T) {
 	var b bytes.Buffer
 	st := NewStyles(&b, false)
 	l := NewLines(&b, st)
-	l.Event(provision.Event{Type: "step", Host: "h", Step: "file /x", Status: "changed", Summary: "create"})
-	l.Event(provision.Event{Type: "host", Host: "h", Status: "failed", Error: "boom"})
-	l.Event(provision.Event{Type: "step", Host: "h", Step: "file /y", Status: "ok"}) // in sync: not printed
+	l.Event(event.Event{Type: "step", Host: "h", Step: "file /x", Status: "changed", Summary: "create"})
+	l.Event(event.Event{Type: "host", Host: "h", Status: "failed", Error: "boom"})
+	l.Event(event.Event{Type: "step", Host: "h", Step: "file /y", Status: "ok"}) // in sync: not printed
 	if strings.Contains(b.String(), "\x1b[") {
 		t.Fatalf("escape codes without colour: %q", b.String())
 	}
@@ -45,7 +45,7 @@ func TestNoEscapeCodesWithoutColor(t *testing.T) {
 		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 	b.Reset()
-	NewLines(&b, NewStyles(&b, true)).Event(provision.Event{Type: "host", Host: "h", Status: "failed", Error: "boom"})
+	NewLines(&b, NewStyles(&b, true)).Event(event.Event{Type: "host", Host: "h", Status: "failed", Error: "boom"})
 	if !strings.Contains(b.String(), "\x1b[") {
 		t.Fatalf("no colour when enabled: %q", b.String())
 	}

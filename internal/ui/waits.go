@@ -9,7 +9,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 // Waits shows the provider phase: each server's wait for SSH after it
@@ -34,7 +34,7 @@ func NewWaits(w io.Writer, live bool) *Waits {
 }
 
 // Event takes a provider's event.
-func (w *Waits) Event(e providers.Event) {
+func (w *Waits) Event(e event.Provider) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e.Phase == "log" {
@@ -56,7 +56,7 @@ func (w *Waits) Event(e providers.Event) {
 	w.draw()
 }
 
-func waitText(e providers.Event) string {
+func waitText(e event.Provider) string {
 	el := e.Elapsed.Round(time.Second)
 	switch e.State {
 	case "ready":

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/internal/event"
 )
 
 // On a terminal each server keeps one line, redrawn in place, and the
@@ -14,11 +14,11 @@ import (
 func TestWaitsLive(t *testing.T) {
 	var b bytes.Buffer
 	w := NewWaits(&b, true)
-	w.Event(providers.Event{Node: "bbb-1", Phase: "wait-ssh", State: "start"})
-	w.Event(providers.Event{Node: "bbb-22", Phase: "wait-ssh", State: "start"})
-	w.Event(providers.Event{Phase: "log", Message: "hcloud: creating server bbb-3"})
-	w.Event(providers.Event{Node: "bbb-1", Phase: "wait-ssh", State: "waiting", Elapsed: 70*time.Second + 400*time.Millisecond})
-	w.Event(providers.Event{Node: "bbb-22", Phase: "wait-ssh", State: "ready", Elapsed: 80 * time.Second})
+	w.Event(event.Provider{Node: "bbb-1", Phase: "wait-ssh", State: "start"})
+	w.Event(event.Provider{Node: "bbb-22", Phase: "wait-ssh", State: "start"})
+	w.Event(event.Provider{Phase: "log", Message: "hcloud: creating server bbb-3"})
+	w.Event(event.Provider{Node: "bbb-1", Phase: "wait-ssh", State: "waiting", Elapsed: 70*time.Second + 400*time.Millisecond})
+	w.Event(event.Provider{Node: "bbb-22", Phase: "wait-ssh", State: "ready", Elapsed: 80 * time.Second})
 	w.Close()
 	out := b.String()
 	// The final frame: the cursor goes up over the two lines and redraws both.
@@ -34,9 +34,9 @@ func TestWaitsLive(t *testing.T) {
 func TestWaitsPlain(t *testing.T) {
 	var b bytes.Buffer
 	w := NewWaits(&b, false)
-	w.Event(providers.Event{Phase: "log", Message: "robot: bbb-1: activating rescue"})
-	w.Event(providers.Event{Node: "bbb-1", Phase: "wait-ssh", State: "waiting", Elapsed: 70 * time.Second})
-	w.Event(providers.Event{Node: "bbb-1", Phase: "wait-ssh", State: "failed", Elapsed: 300 * time.Second})
+	w.Event(event.Provider{Phase: "log", Message: "robot: bbb-1: activating rescue"})
+	w.Event(event.Provider{Node: "bbb-1", Phase: "wait-ssh", State: "waiting", Elapsed: 70 * time.Second})
+	w.Event(event.Provider{Node: "bbb-1", Phase: "wait-ssh", State: "failed", Elapsed: 300 * time.Second})
 	if want := "robot: bbb-1: activating rescue\nbbb-1: waiting for SSH (1m10s)\nbbb-1: SSH does not answer (after 5m0s)\n"; b.String() != want {
 		t.Errorf("%q", b.String())
 	}

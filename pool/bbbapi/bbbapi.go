@@ -81,7 +81,26 @@ type Client struct {
 	HTTP *http.Client
 }
 
-var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+var defaultHTTP = NewHTTPClient(10 * time.Second)
+
+// FleetParallel is how many nodes a fleet command (status, the health
+// gate of up and pool sync, usage collect) calls at once by default. The
+// calls wait on the network, not on the CPU: with one wave for a fleet
+// of up to this many nodes, such a command takes about as long as its
+// slowest node, where 16 at once made 200 nodes 13 waves.
+const FleetParallel = 256
+
+// NewHTTPClient is the one HTTP client a fleet command shares for every
+// node's BBB API: keep-alive connections, idle ones kept for every node
+// of a fleet called FleetParallel at once (net/http's default transport
+// keeps 100 in all, 2 per host), so a node's second call, and the next
+// command round of status --watch, reuse the first one's connection.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4 * FleetParallel
+	t.MaxIdleConnsPerHost = 4
+	return &http.Client{Timeout: timeout, Transport: t}
+}
 
 // algorithm is the one the client signs with.
 func (c *Client) algorithm() string {

@@ -18,7 +18,11 @@
 //     size (BBB's getRecordings has none). It leaves out create, join,
 //     getMeetingInfo, the recording calls but getRecordings, POST,
 //     attendees' media state and voice/video counts (always 0), and the
-//     password check of end on BBB before 2.6.
+//     password check of end on BBB before 2.6. For fleet-scale tests a
+//     node can have a listener of its own (AddNodeAlone: a host of its
+//     own to an HTTP client, as a real node is) and a delay before each
+//     answer (SetDelay: a slow or far node); the fake counts the
+//     connections it accepted and the most requests it held at once.
 //   - Scalelite is a FAKE of Scalelite's JSON management API (the real
 //     one needs Redis and Rails). It copies the quirks omc must cope
 //     with: XML errors with HTTP 200, 404 for an empty server list, new
@@ -47,6 +51,7 @@ package fake
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -54,6 +59,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +78,10 @@ type BBB struct {
 
 	mu    sync.Mutex
 	nodes map[string]*Node
+
+	conns            atomic.Int64 // connections accepted, every listener
+	inFlight, peakIn atomic.Int64 // requests being answered now, and the most at once
+	t                testing.TB
 }
 
 // Node is one fake BBB server.
@@ -87,6 +97,7 @@ type Node struct {
 	algos   []string
 	sizes   bool // getRecordings adds <size> (ServeSizes)
 	down    bool
+	delay   time.Duration // before each answer (SetDelay)
 	// meetings by ID, and how many listings an ending one has left.
 	meetings map[string]*meeting
 	calls    map[string]int
@@ -117,11 +128,47 @@ type Recording struct {
 
 // NewBBB starts a fake BBB on 127.0.0.1, stopped when the test ends.
 func NewBBB(t testing.TB) *BBB {
-	b := &BBB{Now: time.Now, EndDelay: 1, nodes: map[string]*Node{}}
-	b.Server = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(b.Server.Close)
+	b := &BBB{Now: time.Now, EndDelay: 1, nodes: map[string]*Node{}, t: t}
+	b.Server = b.listen()
 	return b
 }
+
+// listen starts a server of the fake on 127.0.0.1 that counts its
+// connections, stopped when the test ends.
+func (b *BBB) listen() *httptest.Server {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(b.serve))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			b.conns.Add(1)
+		}
+	}
+	srv.Start()
+	b.t.Cleanup(srv.Close)
+	return srv
+}
+
+// AddNodeAlone is AddNode with a listener of the node's own: to an HTTP
+// client it is a host of its own, as a real node is (connections to one
+// host are pooled together; net/http keeps 2 idle per host by default).
+func (b *BBB) AddNodeAlone(name, secret, version string) *Node {
+	srv := b.listen()
+	n := b.AddNode(name, secret, version)
+	b.mu.Lock()
+	n.URL = srv.URL + "/" + name + "/bigbluebutton/api"
+	b.mu.Unlock()
+	return n
+}
+
+// Conns is the number of connections the fake has accepted, on every
+// listener.
+func (b *BBB) Conns() int { return int(b.conns.Load()) }
+
+// PeakInFlight is the most requests the fake was answering at once.
+func (b *BBB) PeakInFlight() int { return int(b.peakIn.Load()) }
+
+// SetDelay makes every answer of the node wait d first (a slow or far
+// node), without holding up the other nodes' answers.
+func (n *Node) SetDelay(d time.Duration) { n.b.mu.Lock(); n.delay = d; n.b.mu.Unlock() }
 
 // DefaultChecksumAlgorithms is bbb-web's supportedChecksumAlgorithms.
 var DefaultChecksumAlgorithms = []string{bbbapi.SHA1, bbbapi.SHA256, bbbapi.SHA384, bbbapi.SHA512}
@@ -371,6 +418,19 @@ func (b *BBB) serve(w http.ResponseWriter, r *http.Request) {
 	if m == nil {
 		http.NotFound(w, r)
 		return
+	}
+	in := b.inFlight.Add(1)
+	defer b.inFlight.Add(-1)
+	for p := b.peakIn.Load(); in > p && !b.peakIn.CompareAndSwap(p, in); p = b.peakIn.Load() {
+	}
+	b.mu.Lock()
+	var delay time.Duration
+	if n := b.nodes[m[1]]; n != nil {
+		delay = n.delay
+	}
+	b.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // outside the lock: the other nodes answer meanwhile
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

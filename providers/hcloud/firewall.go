@@ -11,7 +11,6 @@ import (
 	"github.com/hetznercloud/hcloud-go/v2/hcloud"
 
 	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/provision/roles"
 )
 
 var anyIPv4, anyIPv6 = mustCIDR("0.0.0.0/0"), mustCIDR("::/0")
@@ -25,8 +24,8 @@ func mustCIDR(s string) net.IPNet {
 }
 
 // FirewallRules are the inbound rules of a Cloud Firewall for nodes with
-// these roles. They come from the role port table in provision/roles
-// (roles.Ports), the same table the host's nftables firewall is built
+// these roles. They come from the node model's port table
+// (inventory.Ports), the same table the host's nftables firewall is built
 // from, so the two layers open the same ports: ssh 22/tcp (from
 // adminCIDRs; from anywhere when there are none), 80 and 443/tcp, bbb
 // media 16384-32768/udp, turn 3478/tcp+udp, 443/udp and relay
@@ -40,7 +39,7 @@ func FirewallRules(roleNames []string, adminCIDRs []string) []hcloud.FirewallRul
 		}
 	}
 	var rules []hcloud.FirewallRule
-	for _, p := range roles.Ports(roleNames) {
+	for _, p := range inventory.Ports(roleNames) {
 		src := []net.IPNet{anyIPv4, anyIPv6}
 		if p.Admin && len(adminCIDRs) > 0 {
 			if len(admin) == 0 {
@@ -61,7 +60,7 @@ func FirewallRules(roleNames []string, adminCIDRs []string) []hcloud.FirewallRul
 
 // groupRules are the rules for the whole group: one firewall covers all
 // its servers, so it opens what any of its nodes needs (roles as the
-// roles package resolves them, e.g. a bbb node without a turn node in its
+// node model resolves them, e.g. a bbb node without a turn node in its
 // group serves TURN itself) to the union of their admin ranges.
 func groupRules(inv *inventory.Inventory, g *inventory.Group) ([]hcloud.FirewallRule, error) {
 	fleet := inv.Nodes()
@@ -71,7 +70,7 @@ func groupRules(inv *inventory.Inventory, g *inventory.Group) ([]hcloud.Firewall
 		if n.Group != g.Name {
 			continue
 		}
-		for _, r := range roles.NodeRoles(n, fleet) {
+		for _, r := range inventory.NodeRoles(n, fleet) {
 			if !slices.Contains(roleNames, r) {
 				roleNames = append(roleNames, r)
 			}

@@ -232,6 +232,7 @@ func (p *Provider) boot(st *state) error {
 		"--capability=CAP_NET_ADMIN,CAP_NET_RAW",
 		"--link-journal=no", "--resolv-conf=off", "--console=read-only",
 	}
+	args = append(args, p.nspawnArgs...)
 	name := "systemd-nspawn"
 	// Its own cgroup (cgroup.go); where none can be made, the host shares
 	// omc's, as before.
@@ -249,7 +250,7 @@ func (p *Provider) boot(st *state) error {
 		name = "sh"
 	}
 	pid, exited, err := startDetached(filepath.Join(st.dir, "console.log"),
-		[]string{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"}, name, args...)
+		append([]string{"SYSTEMD_NSPAWN_API_VFS_WRITABLE=network"}, p.nspawnEnv...), name, args...)
 	if err != nil {
 		removeCgroups(dirs)
 		return err

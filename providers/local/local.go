@@ -74,6 +74,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,13 @@ type Options struct {
 	BootTimeout time.Duration
 	// Parallel bounds how many hosts boot at once; default 4.
 	Parallel int
+	// NspawnArgs are more systemd-nspawn arguments for every host this
+	// provider boots: the capabilities and system calls a test host needs
+	// to run Docker, which omc's own hosts do not get.
+	NspawnArgs []string
+	// NspawnEnv is more environment for systemd-nspawn, e.g.
+	// SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 (cgroup v2 inside, for Docker).
+	NspawnEnv []string
 }
 
 // Provider serves groups with provider: local.
@@ -104,6 +112,8 @@ type Provider struct {
 	network     netip.Prefix
 	bootTimeout time.Duration
 	parallel    int
+	nspawnArgs  []string
+	nspawnEnv   []string
 
 	logMu   sync.Mutex
 	keyOnce sync.Mutex
@@ -173,7 +183,8 @@ func New(opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{dir: dir, stderr: opts.Stderr, network: opts.Network, bootTimeout: opts.BootTimeout, parallel: opts.Parallel}
+	p := &Provider{dir: dir, stderr: opts.Stderr, network: opts.Network, bootTimeout: opts.BootTimeout, parallel: opts.Parallel,
+		nspawnArgs: slices.Clone(opts.NspawnArgs), nspawnEnv: slices.Clone(opts.NspawnEnv)}
 	if p.stderr == nil {
 		p.stderr = io.Discard
 	}

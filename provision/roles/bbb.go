@@ -131,6 +131,9 @@ func (b *builder) bbb() {
 		b.greenlight(line)
 	}
 	b.recordingTransfer()
+	if s.LTI != nil {
+		b.lti(line)
+	}
 }
 
 // LineOS returns the OS (as "ID-VERSION_ID" from /etc/os-release) that
@@ -201,6 +204,10 @@ func (b *builder) bbbConfig(line nodeLine) {
 	if s.Greenlight != nil {
 		b.greenlightNginx()
 		site.Frontend = glNginx
+	}
+	if s.LTI != nil {
+		b.ltiNginxFile()
+		site.Apps = ltiNginx
 	}
 	if f, err := file(bbbNginxSite, templates.NginxBBB, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)

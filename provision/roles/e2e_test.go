@@ -91,6 +91,16 @@ type e2eEnv struct {
 
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
+	e := baseE2E(t, nil)
+	e.load("10.250.0.0/16", "bigbluebutton=1.0")
+	e.boot("rt1", "rb1", "rb2", "rb3", "ri1")
+	return e
+}
+
+// baseE2E makes the provider (with nspawnEnv and nspawnArgs for its
+// hosts) and the test's SSH key; load an inventory, then boot its hosts.
+func baseE2E(t *testing.T, nspawnEnv []string, nspawnArgs ...string) *e2eEnv {
+	t.Helper()
 	if os.Getenv("OMC_E2E") == "" {
 		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
 	}
@@ -101,7 +111,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	if dir == "" {
 		dir = "/var/cache/omc-test"
 	}
-	p, err := local.New(local.Options{Dir: dir, Stderr: logWriter{t}})
+	p, err := local.New(local.Options{Dir: dir, Stderr: logWriter{t}, NspawnArgs: nspawnArgs, NspawnEnv: nspawnEnv})
 	must(t, err)
 	e := &e2eEnv{t: t, p: p, keyPath: filepath.Join(t.TempDir(), "id_ed25519")}
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "omc-e2e", "-f", e.keyPath).CombinedOutput(); err != nil {
@@ -113,30 +123,35 @@ func newE2E(t *testing.T) *e2eEnv {
 	pub, _ := os.ReadFile(e.keyPath + ".pub")
 	e.pub = strings.TrimSpace(string(pub))
 	t.Setenv("OMC_E2E_ROLES_SEED", e2eSeed)
-	e.load("10.250.0.0/16", "bigbluebutton=1.0")
+	return e
+}
 
+// boot (re)creates the named hosts of group e2e, removed again when the
+// test ends.
+func (e *e2eEnv) boot(names ...string) {
+	t := e.t
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	g := e.inv.Group("e2e")
-	names := []string{"rt1", "rb1", "rb2", "rb3", "ri1"}
+	inv := e.inv
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		if err := p.Delete(ctx, e.inv, g, names); err != nil {
+		if err := e.p.Delete(ctx, inv, g, names); err != nil {
 			t.Logf("cleanup: %v", err)
 		}
 	})
 	// A clean slate: a host an interrupted run left would start again
 	// with that run's key, which this run's key does not log in to.
-	must(t, p.Delete(ctx, e.inv, g, names))
-	ms, err := p.Create(ctx, e.inv, g, e.fleet)
+	must(t, e.p.Delete(ctx, e.inv, g, names))
+	ms, err := e.p.Create(ctx, e.inv, g, e.fleet)
 	must(t, err)
 	e.machines = map[string]providers.Machine{}
 	for _, m := range ms {
 		e.machines[m.Name] = m
 	}
 	e.setAddresses()
-	return e
 }
 
 type logWriter struct{ t *testing.T }
@@ -152,6 +167,15 @@ func (e *e2eEnv) load(adminCIDR, pkg string, tune ...string) {
 	e.t.Helper()
 	text := fmt.Sprintf(e2eInventory, e.keyPath, adminCIDR, e.pub, pkg, strings.Join(tune, ""))
 	inv, err := inventory.LoadReader(filepath.Join(e.t.TempDir(), "omc.yaml"), strings.NewReader(text))
+	must(e.t, err)
+	e.inv, e.fleet = inv, inv.Nodes()
+	e.setAddresses()
+}
+
+// loadFile reads the inventory at path.
+func (e *e2eEnv) loadFile(path string) {
+	e.t.Helper()
+	inv, err := inventory.Load(path)
 	must(e.t, err)
 	e.inv, e.fleet = inv, inv.Nodes()
 	e.setAddresses()
@@ -278,6 +302,41 @@ func (e *e2eEnv) mustConverge(names ...string) []string {
 // http-01 against the host itself.
 func (e *e2eEnv) prepare(repo string) {
 	e.t.Helper()
+	e.prepareHosts()
+	uploads := map[string]map[string]string{"rb1": {"/srv/omc-standin/": repo}, "ri1": {"/srv/omc-standin/": repo}}
+	// rb2's repository also has a newer stand-in, for testUpgradeWithinLine.
+	for name, line := range map[string]string{"rb2": "4.0", "rb3": "3.0"} {
+		versions := []string{"1.0"}
+		if name == "rb2" {
+			versions = append(versions, "1.1")
+		}
+		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, versions...)}
+	}
+	for name, dirs := range uploads {
+		for dest, dir := range dirs {
+			e.uploadDir(name, dir, dest)
+		}
+	}
+}
+
+// uploadDir copies the files under dir to dest (ending in /) on a host.
+func (e *e2eEnv) uploadDir(name, dir, dest string) {
+	e.t.Helper()
+	c, err := e.dial(context.Background(), name)
+	must(e.t, err)
+	defer c.Close()
+	must(e.t, filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		return c.upload(p, dest+rel)
+	}))
+}
+
+// prepareHosts: every host knows the others' names and runs pebble.
+func (e *e2eEnv) prepareHosts() {
+	e.t.Helper()
 	var hosts strings.Builder
 	for name, m := range e.machines {
 		fmt.Fprintf(&hosts, "%s %s.omc.test\n", m.Address, name)
@@ -299,30 +358,6 @@ cat > pebble.json <<'PEBBLE'
 PEBBLE
 systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/omc-e2e/pebble.json
 i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
-	}
-	uploads := map[string]map[string]string{"rb1": {"/srv/omc-standin/": repo}, "ri1": {"/srv/omc-standin/": repo}}
-	// rb2's repository also has a newer stand-in, for testUpgradeWithinLine.
-	for name, line := range map[string]string{"rb2": "4.0", "rb3": "3.0"} {
-		versions := []string{"1.0"}
-		if name == "rb2" {
-			versions = append(versions, "1.1")
-		}
-		uploads[name] = map[string]string{"/srv/omc-standin-" + line + "/": buildStandinLineRepo(e.t, line, versions...)}
-	}
-	for name, dirs := range uploads {
-		c, err := e.dial(context.Background(), name)
-		must(e.t, err)
-		for dest, dir := range dirs {
-			err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-				if err != nil || fi.IsDir() {
-					return err
-				}
-				rel, _ := filepath.Rel(dir, p)
-				return c.upload(p, dest+rel)
-			})
-			must(e.t, err)
-		}
-		c.Close()
 	}
 }
 

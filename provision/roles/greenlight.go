@@ -48,9 +48,7 @@ func (b *builder) greenlight(line nodeLine) {
 	if len(b.errs) > 0 {
 		return
 	}
-	if line.Native { // Docker itself came with the line's dependencies
-		b.add(&provision.PackagesStep{Names: []string{"docker-compose-plugin"}})
-	}
+	b.compose(line)
 	b.add(&provision.DirStep{Path: glDir, Mode: 0o750, Owner: "root", Group: "root"})
 	b.addFile(glDir+"/docker-compose.yml", templates.GreenlightCompose, templates.Greenlight{Image: s.Greenlight.Image, Port: glPort}, 0o644, "root", "root", glUnit)
 	env := templates.GreenlightEnv{Endpoint: "https://" + n.Domain + "/bigbluebutton/", Secret: api, SecretKeyBase: key, PostgresPassword: pg}

@@ -10,12 +10,12 @@ import (
 )
 
 // NodeExporterPort is the node exporter's port (Prometheus's registry).
-const NodeExporterPort = 9100
+const NodeExporterPort = inventory.NodeExporterPort
 
 // roleMonitoring marks the port-table entries of the monitoring role,
 // whose ports open only to settings.monitoring.sources. It is not an
 // inventory role: settings.monitoring turns it on.
-const roleMonitoring = "monitoring"
+const roleMonitoring = inventory.RoleMonitoring
 
 const nodeExporterUnit = "prometheus-node-exporter"
 

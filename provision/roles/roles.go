@@ -9,11 +9,11 @@ import (
 	"github.com/omc-coop/omc/provision"
 )
 
-// The roles a node may have (inventory roles:).
+// The roles a node may have (inventory roles:), named in the node model.
 const (
-	RoleBBB       = "bbb"
-	RoleTURN      = "turn"
-	RoleScalelite = "scalelite"
+	RoleBBB       = inventory.RoleBBB
+	RoleTURN      = inventory.RoleTURN
+	RoleScalelite = inventory.RoleScalelite
 )
 
 // builder collects one node's steps and the errors found building them.
@@ -87,11 +87,7 @@ func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node)
 // NodeRoles is n's roles plus "turn" for a BBB node whose group has no
 // TURN node: it then runs coturn itself, as bbb-install does.
 func NodeRoles(n *inventory.Node, fleet []*inventory.Node) []string {
-	roles := slices.Clone(n.Roles)
-	if has(n, RoleBBB) && !has(n, RoleTURN) && len(groupWith(n, fleet, RoleTURN)) == 0 {
-		roles = append(roles, RoleTURN)
-	}
-	return roles
+	return inventory.NodeRoles(n, fleet)
 }
 
 // groupWith lists the nodes of n's group that have role, in fleet order.

@@ -110,6 +110,11 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 				out = append(out, key, pg)
 			}
 		}
+		if s.LTI != nil {
+			if l, err := x.lti(n, s); err == nil {
+				out = append(out, l.values()...)
+			}
+		}
 		out = append(out, x.backupSecrets(n, s)...) // the restic password, backend credentials
 	}
 	return out

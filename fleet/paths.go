@@ -1,13 +1,13 @@
-package cmd
+package fleet
 
 import (
 	"os"
 	"path/filepath"
 )
 
-// stateDir is where omc keeps run state: known hosts, debug logs, host
+// StateDir is where omc keeps run state: known hosts, debug logs, host
 // keys it generated. $OMC_STATE_DIR > $XDG_STATE_HOME/omc > ~/.local/state/omc.
-func stateDir() string {
+func StateDir() string {
 	if d := os.Getenv("OMC_STATE_DIR"); d != "" {
 		return d
 	}
@@ -20,3 +20,6 @@ func stateDir() string {
 	}
 	return filepath.Join(home, ".local", "state", "omc")
 }
+
+// KnownHostsPath is omc's own known-hosts file, in the state dir.
+func KnownHostsPath() string { return StateDir() + "/known_hosts" }

@@ -1,4 +1,4 @@
-package cmd
+package fleet
 
 import (
 	"fmt"
@@ -10,13 +10,13 @@ import (
 	"github.com/omc-coop/omc/provision/roles"
 )
 
-// nodeSteps is what the engine converges on a node: its roles' built-in
+// NodeSteps is what the engine converges on a node: its roles' built-in
 // steps (provision/roles: base, firewall, TLS, TURN, BBB, tuning), then
 // the extra steps the inventory lists. A node without roles gets only its
 // extra steps, so a plain development host stays plain. An extra step may
 // not manage what a role already manages: two owners of one file would
 // undo each other on every run.
-func nodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
+func NodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node) ([]provision.Step, error) {
 	extra, err := provision.Steps(inv, n)
 	if err != nil {
 		return nil, err
@@ -41,13 +41,13 @@ func nodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.N
 	return append(steps, extra...), nil
 }
 
-// fleetWith returns every node of the inventory, with the caller's own
+// FleetWith returns every node of the inventory, with the caller's own
 // version of the nodes it works on (a command may have changed their
 // settings, as upgrade does), and the address each machine has where a
 // provider reported one, so that roles naming other nodes (a TURN
 // server's BBB peers) see real addresses. It also returns nodes' fleet
 // copies, in order. Neither the inventory nor nodes are changed.
-func fleetWith(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) (fleet, own []*inventory.Node) {
+func FleetWith(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) (fleet, own []*inventory.Node) {
 	mine := make(map[string]*inventory.Node, len(nodes))
 	for _, n := range nodes {
 		mine[n.Name] = n
@@ -80,17 +80,17 @@ func fleetWith(inv *inventory.Inventory, nodes []*inventory.Node, machines map[s
 	return fleet, own
 }
 
-// secretValues is every secret output must mask: the inventory's stored
+// SecretValues is every secret output must mask: the inventory's stored
 // ones and those the roles derive from them.
-func secretValues(inv *inventory.Inventory) []string {
+func SecretValues(inv *inventory.Inventory) []string {
 	return append(inv.SecretValues(), roles.SecretValues(inv, inv.Nodes())...)
 }
 
-// checkRoleSettings builds every selected node's steps as omc up would
+// CheckRoleSettings builds every selected node's steps as omc up would
 // (role settings, the BBB line, rendered files, extra steps), so that
 // validate refuses what up refuses without contacting anything. Every
 // node's error is reported, not only the first.
-func checkRoleSettings(inv *inventory.Inventory, nodes []*inventory.Node) error {
+func CheckRoleSettings(inv *inventory.Inventory, nodes []*inventory.Node) error {
 	var errs []string
 	// A provider-made node has its address only once its machine exists:
 	// stand in a documentation address (RFC 5737) for it.
@@ -100,14 +100,26 @@ func checkRoleSettings(inv *inventory.Inventory, nodes []*inventory.Node) error 
 			placeholders[n.Name] = providers.Machine{Name: n.Name, Address: fmt.Sprintf("192.0.2.%d", 1+i%254)}
 		}
 	}
-	fleet, own := fleetWith(inv, nodes, placeholders)
+	fleet, own := FleetWith(inv, nodes, placeholders)
 	for _, n := range own {
-		if _, err := nodeSteps(inv, n, fleet); err != nil {
+		if _, err := NodeSteps(inv, n, fleet); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
 	if len(errs) > 0 {
-		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s", strings.Join(errs, "\n"))}
+		return &InventoryError{Err: fmt.Errorf("%s", strings.Join(errs, "\n"))}
 	}
 	return nil
+}
+
+// Forced returns copies of nodes whose BBB may restart or upgrade while
+// meetings are live (--force).
+func Forced(nodes []*inventory.Node) []*inventory.Node {
+	out := make([]*inventory.Node, len(nodes))
+	for i, n := range nodes {
+		c := *n
+		c.Run.Force = true
+		out[i] = &c
+	}
+	return out
 }
