@@ -137,7 +137,9 @@ func (b *builder) spoolAccount() {
 		keys = append(keys, `restrict,command="`+rrsync+` -wo `+slRoot+`/spool" `+pub)
 	}
 	home := "/var/lib/" + spoolUser
-	b.add(&provision.PackagesStep{Names: []string{"rsync"}},
+	// rrsync, the forced command, is a python3 script in Debian's and
+	// Ubuntu's rsync.
+	b.add(&provision.PackagesStep{Names: []string{"rsync", "python3"}},
 		&provision.CommandStep{Label: "group " + spoolUser, Run: "groupadd --system --gid " + spoolGID + " " + spoolUser,
 			Unless: "getent group " + spoolUser + " >/dev/null"},
 		&provision.CommandStep{Label: "user " + spoolUser,
