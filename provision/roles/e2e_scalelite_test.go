@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +44,9 @@ groups:
       url: https://rs1.omc.test
       secret: env:OMC_E2E_LB
     nodes:
-      - {name: rs1, roles: [scalelite], domain: rs1.omc.test, settings: {scalelite: {multitenancy: true}}}
+      # ssh.port: only the recording transfer uses it here (the test's own
+      # connections dial 22): see the relay below.
+      - {name: rs1, roles: [scalelite], domain: rs1.omc.test, ssh: {port: 2222}, settings: {scalelite: {multitenancy: true}}}
       - {name: rb1, roles: [bbb], domain: rb1.omc.test}
 `
 
@@ -111,15 +115,19 @@ docker image ls --format '{{.Repository}}:{{.Tag}}'`)
 	if got := e.mustSh("rs1", "stat -c '%a %U' /etc/default/scalelite"); strings.TrimSpace(got) != "600 root" {
 		t.Errorf("/etc/default/scalelite: %s", got)
 	}
-	if got := e.mustSh("rs1", "runuser -u postgres -- psql -tAc 'SELECT version FROM schema_migrations' scalelite_production"); strings.TrimSpace(got) != "standin" {
+	if got := e.mustSh("rs1", "cd /tmp && runuser -u postgres -- psql -tAc 'SELECT version FROM schema_migrations' scalelite_production"); strings.TrimSpace(got) != "standin" {
 		t.Errorf("Scalelite's database as the API left it: %q", got)
 	}
-	logs := func() string { return e.mustSh("rs1", "docker logs scalelite-api 2>&1") }
+	// The unit's journal holds every start's output: the first made the
+	// database, later ones (Docker restarted for its daemon.json, this
+	// restart) migrate it.
+	logs := func() string { return e.mustSh("rs1", "journalctl -u scalelite-api --no-pager -o cat") }
 	if l := logs(); !strings.Contains(l, ">>> Database initialization") {
 		t.Errorf("the API's first start did not make its database:\n%s", l)
 	}
+	n := strings.Count(logs(), ">>> Database migration")
 	e.mustSh("rs1", "systemctl restart scalelite-api")
-	waitFor(t, "the API to migrate on its second start", func() bool { return strings.Contains(logs(), ">>> Database migration") })
+	waitFor(t, "the API to migrate on its next start", func() bool { return strings.Count(logs(), ">>> Database migration") > n })
 
 	// Scalelite's API through nginx over TLS, signed with the pool's secret.
 	root := e.mustSh("rs1", "curl -fsS --cacert /etc/omc-e2e/pebble-ca.pem https://127.0.0.1:15000/roots/0")
@@ -151,6 +159,34 @@ docker image ls --format '{{.Repository}}:{{.Tag}}'`)
 	if _, err := bad.List(ctx); err == nil {
 		t.Error("Scalelite took another secret than the pool's")
 	}
+
+	// Local hosts never reach each other (providers/local isolates them),
+	// so rb1 reaches rs1's sshd through a relay on the machine's end of
+	// rb1's link: rs1.omc.test resolves there on rb1, at rs1's ssh.port.
+	rb1 := netip.MustParseAddr(e.machines["rb1"].Address)
+	machineEnd := rb1.Prev() // each link is a /30: .1 the machine, .2 the host
+	relay, err := net.Listen("tcp", net.JoinHostPort(machineEnd.String(), "2222"))
+	must(t, err)
+	t.Cleanup(func() { relay.Close() })
+	go func() {
+		for {
+			in, err := relay.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer in.Close()
+				out, err := net.DialTimeout("tcp", net.JoinHostPort(addr, "22"), 10*time.Second)
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				go io.Copy(out, in)
+				io.Copy(in, out)
+			}()
+		}
+	}()
+	e.mustSh("rb1", "sed -i 's/^.* rs1[.]omc[.]test$/"+machineEnd.String()+" rs1.omc.test/' /etc/hosts")
 
 	// A recording published on rb1 reaches Scalelite and is served.
 	e.mustSh("rb1", `set -e
