@@ -44,9 +44,7 @@ groups:
       url: https://rs1.omc.test
       secret: env:OMC_E2E_LB
     nodes:
-      # ssh.port: only the recording transfer uses it here (the test's own
-      # connections dial 22): see the relay below.
-      - {name: rs1, roles: [scalelite], domain: rs1.omc.test, ssh: {port: 2222}, settings: {scalelite: {multitenancy: true}}}
+      - {name: rs1, roles: [scalelite], domain: rs1.omc.test, settings: {scalelite: {multitenancy: true}}}
       - {name: rb1, roles: [bbb], domain: rb1.omc.test}
 `
 
@@ -162,7 +160,9 @@ docker image ls --format '{{.Repository}}:{{.Tag}}'`)
 
 	// Local hosts never reach each other (providers/local isolates them),
 	// so rb1 reaches rs1's sshd through a relay on the machine's end of
-	// rb1's link: rs1.omc.test resolves there on rb1, at rs1's ssh.port.
+	// rb1's link: on rb1 a route sends rs1's address there, and a NAT rule
+	// of the test's own (beside omc's ruleset) turns port 22 into the
+	// relay's.
 	rb1 := netip.MustParseAddr(e.machines["rb1"].Address)
 	machineEnd := rb1.Prev() // each link is a /30: .1 the machine, .2 the host
 	relay, err := net.Listen("tcp", net.JoinHostPort(machineEnd.String(), "2222"))
@@ -186,7 +186,11 @@ docker image ls --format '{{.Repository}}:{{.Tag}}'`)
 			}()
 		}
 	}()
-	e.mustSh("rb1", "sed -i 's/^.* rs1[.]omc[.]test$/"+machineEnd.String()+" rs1.omc.test/' /etc/hosts")
+	e.mustSh("rb1", fmt.Sprintf(`set -e
+ip route replace %[1]s/32 via %[2]s
+nft add table ip omc_e2e_relay
+nft add chain ip omc_e2e_relay out '{ type nat hook output priority -100; }'
+nft add rule ip omc_e2e_relay out ip daddr %[1]s tcp dport 22 dnat to %[2]s:2222`, addr, machineEnd))
 
 	// A recording published on rb1 reaches Scalelite and is served.
 	e.mustSh("rb1", `set -e
