@@ -34,7 +34,7 @@ func TestExample(t *testing.T) {
 		byName[n.Name] = n
 		names = append(names, n.Name)
 	}
-	want := []string{"bbb-eu-1-1", "bbb-eu-1-2", "bbb-eu-1-3", "turn-eu-1", "school-bbb", "dev-1", "dev-2", "dev-3"}
+	want := []string{"bbb-eu-1-1", "bbb-eu-1-2", "bbb-eu-1-3", "turn-eu-1", "scalelite-eu-1", "school-bbb", "dev-1", "dev-2", "dev-3"}
 	if !reflect.DeepEqual(names, want) {
 		t.Fatalf("nodes %v, want %v", names, want)
 	}
@@ -127,7 +127,7 @@ func TestShow(t *testing.T) {
 	if err := yaml.Unmarshal(out.Bytes(), &back); err != nil {
 		t.Fatalf("Show output is not YAML: %v", err)
 	}
-	if back.Inventory != "coop" || len(back.Nodes) != 8 || back.Nodes["dev-1"].SSH["user"] != "root" || len(back.Nodes["dev-3"].Steps) != 7 {
+	if back.Inventory != "coop" || len(back.Nodes) != 9 || back.Nodes["dev-1"].SSH["user"] != "root" || len(back.Nodes["dev-3"].Steps) != 7 {
 		t.Errorf("round trip: %+v", back)
 	}
 	golden := filepath.Join("testdata", "show.golden")
