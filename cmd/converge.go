@@ -358,7 +358,7 @@ func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 		cfg.Sudo = cfg.User != "root"
 	}
 	if cfg.KeyFile == "" && len(cfg.IdentityFiles) == 0 {
-		cfg.KeyFile = defaultKey(n)
+		cfg.KeyFile = fleet.DefaultKey(n)
 	}
 	for h := cfg.Bastion; h != nil; h = h.Bastion {
 		if h.User == "" {

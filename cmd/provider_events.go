@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"time"
 
@@ -57,10 +56,6 @@ func (pe *providerEvents) event(e providers.Event) {
 	}
 	pe.log.Log(context.Background(), level, "provider", attrs...)
 }
-
-// stderr is where a provider writes its own lines: nowhere, as they
-// arrive as events and are shown by waits.
-func (pe *providerEvents) stderr() io.Writer { return io.Discard }
 
 // close ends the live display.
 func (pe *providerEvents) close() { pe.waits.Close() }

@@ -63,7 +63,7 @@ groups:
 		pe.every = time.Millisecond
 		return hcloud.New(hcloud.Options{Token: testHcloudToken, Endpoint: endpoint, StateDir: t.TempDir(), PublicKey: testPubKey(t),
 			PollInterval: time.Millisecond, RetryBackoff: time.Millisecond,
-			Stderr: pe.stderr(), ProgressEvery: pe.every, Now: now,
+			ProgressEvery: pe.every, Now: now,
 			Events: func(e providers.Event) {
 				pe.event(e)
 				if e.State == "waiting" {
