@@ -328,7 +328,7 @@ func backupDash(s string) string {
 // sshExec runs a script on the node over one SSH connection, with the
 // node's SSH settings and verified host keys, as omc up does.
 func sshExec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
-	cfg, err := sshConfig(n, m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
+	cfg, err := fleet.SSHConfig(n, m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return remote.Result{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}

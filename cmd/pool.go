@@ -297,7 +297,7 @@ func openRake(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, g *i
 	if m == nil {
 		return nil, nil, fmt.Errorf("scalelite node %s has no machine (run omc up %s)", host.Name, host.Name)
 	}
-	cfg, err := sshConfig(host, *m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
+	cfg, err := fleet.SSHConfig(host, *m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scalelite node %s: %w", host.Name, err)
 	}
@@ -503,7 +503,7 @@ func stunBinding(ctx context.Context, addr string) error {
 // that failed.
 func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine) map[string]error {
 	failed := map[string]error{}
-	hosts, err := hostsFor(inv, nodes, machines, keyPolicy{OnNew: newKeyReporter(s, nil)})
+	hosts, err := fleet.Hosts(inv, nodes, machines, fleet.KeyPolicy{OnNew: newKeyReporter(s, nil)})
 	if err != nil {
 		for _, n := range nodes {
 			failed[n.Name] = err
@@ -514,7 +514,7 @@ func convergeOver(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 	results := provision.Run(ctx, hosts, provision.Options{
 		Mode:     provision.Apply,
 		Parallel: 8,
-		Holder:   lockHolder("converge", nodes),
+		Holder:   fleet.LockHolder("converge", nodes),
 		Observer: ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)),
 		Redact:   red.String,
 	})
