@@ -84,7 +84,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	log, logPath, closeLog := openRunLog(s, red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
-	ctx = context.WithValue(ctx, runLogKey{}, log) // the provider phase logs there too
+	ctx = fleet.WithLog(ctx, log) // the provider phase logs there too
 
 	start := time.Now()
 	machines, missing, err := machinesFor(ctx, s, inv, nodes, mode)
@@ -140,9 +140,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	var poolErr error
 	poolPending := 0
 	if mode == provision.Apply {
-		poolErr = syncAfterUp(ctx, s, g, inv, nodes, results, nil)
+		poolErr = fleet.SyncAfterUp(ctx, inv, nodes, results, poolEnv(s, g, nil))
 	} else {
-		poolPending, poolErr = planPools(ctx, s, g, inv, nodes, results, nil)
+		poolPending, poolErr = fleet.PlanPools(ctx, inv, nodes, results, poolEnv(s, g, nil))
 	}
 	// Plan: machines a provider would create are pending as a whole.
 	for _, n := range missing {

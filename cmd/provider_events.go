@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/providers"
 )
@@ -27,7 +28,7 @@ type providerEvents struct {
 }
 
 func newProviderEvents(ctx context.Context, s *ui.Streams) *providerEvents {
-	pe := &providerEvents{waits: ui.NewWaits(s.Err, s.Live()), log: runLogFrom(ctx), every: plainProgressEvery}
+	pe := &providerEvents{waits: ui.NewWaits(s.Err, s.Live()), log: fleet.LogFrom(ctx), every: plainProgressEvery}
 	if s.Live() {
 		pe.every = liveProgressEvery
 	}

@@ -20,11 +20,7 @@ func providerFor(name string, s *ui.Streams) (providers.Provider, error) {
 // providerWith is providerFor with the providers' lines and waits going
 // to pe (nil: only their lines, straight to stderr).
 func providerWith(name string, s *ui.Streams, pe *providerEvents) (providers.Provider, error) {
-	o := fleet.ProviderOptions{Version: version, Events: func(e providers.Event) {
-		if e.Phase == "log" {
-			fmt.Fprintln(s.Err, e.Message)
-		}
-	}}
+	o := fleet.ProviderOptions{Version: version, Events: printProviderLines(s)}
 	if pe != nil {
 		o.Events, o.ProgressEvery = pe.event, pe.every
 	}
@@ -46,4 +42,13 @@ func machinesWith(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 	pe := newProviderEvents(ctx, s)
 	defer pe.close()
 	return fleet.Machines(ctx, inv, nodes, mode, func(name string) (providers.Provider, error) { return newProvider(name, pe) })
+}
+
+// printProviderLines prints the providers' lines on stderr as they come.
+func printProviderLines(s *ui.Streams) func(providers.Event) {
+	return func(e providers.Event) {
+		if e.Phase == "log" {
+			fmt.Fprintln(s.Err, e.Message)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -204,7 +205,7 @@ type watchRun struct {
 
 // startWatch runs omc status --watch on inv every interval; clock, when
 // given, is the watch's clock.
-func startWatch(t *testing.T, d *poolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
+func startWatch(t *testing.T, d *fleet.PoolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
 	t.Helper()
 	w := &watchRun{scr: &fakeScreen{frames: make(chan string, 8)}, ticks: make(chan time.Time), done: make(chan error, 1)}
 	o := &statusOptions{Watch: true, Interval: interval, deps: d, live: watchDeps{
