@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -87,19 +89,21 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	ctx = fleet.WithLog(ctx, log) // the provider phase logs there too
 
 	start := time.Now()
-	machines, missing, err := machinesFor(ctx, s, inv, nodes, mode)
-	if err != nil {
+	pe := newProviderEvents(ctx, s)
+	run, err := fleet.PrepareConverge(ctx, inv, nodes, fleet.ConvergeOptions{
+		Mode: mode, Parallel: o.Parallel, Command: command, Redact: red.String, Log: log,
+		Keys:     fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)},
+		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
+	})
+	pe.close()
+	var ie *fleet.InventoryError
+	switch {
+	case errors.As(err, &ie):
+		return err
+	case err != nil:
 		return withLog(err, logPath)
 	}
-	hosts, err := fleet.Hosts(inv, without(nodes, missing), machines, fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)})
-	if err != nil {
-		return &exitError{Code: ExitInventory, Err: err}
-	}
-
-	names := make([]string, len(hosts))
-	for i, h := range hosts {
-		names[i] = h.Name
-	}
+	names, missing := run.Names(), run.Missing
 	collector := ui.NewCollector()
 	obs := ui.Multi{collector, provision.ObserverFunc(func(e provision.Event) {
 		level := slog.LevelInfo
@@ -122,14 +126,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		obs = append(obs, ui.NewLines(s.Err, errStyles))
 	}
 
-	results := provision.Run(ctx, hosts, provision.Options{
-		Mode:     mode,
-		Parallel: o.Parallel,
-		Holder:   fleet.LockHolder(command, nodes),
-		Observer: obs,
-		Redact:   red.String,
-		Log:      log,
-	})
+	results := run.Run(ctx, obs)
 	if live != nil {
 		live.Stop()
 	}
@@ -205,24 +202,6 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		fmt.Fprintf(s.Err, "%d hosts: %d changed, %d unchanged, 0 failed\n", sum.Hosts, sum.Changed, sum.OK)
 	}
 	return nil
-}
-
-// without returns nodes minus drop.
-func without(nodes, drop []*inventory.Node) []*inventory.Node {
-	if len(drop) == 0 {
-		return nodes
-	}
-	skip := map[*inventory.Node]bool{}
-	for _, n := range drop {
-		skip[n] = true
-	}
-	var out []*inventory.Node
-	for _, n := range nodes {
-		if !skip[n] {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 func withLog(err error, logPath string) error {
