@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,11 +12,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // run executes omc in-process with test streams and returns stdout,
 // stderr and the exit code; with -o json it checks the JSON contract
@@ -222,17 +220,7 @@ func TestPlanTextGolden(t *testing.T) {
 		t.Fatalf("code %d\n%s", code, out)
 	}
 	got := strings.ReplaceAll(out, d, "$DIR")
-	golden := filepath.Join("testdata", "plan.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("plan text differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	golden.AssertString(t, "plan.golden", got)
 }
 
 // `go install …@v1.2.3` builds carry no -X stamp: the version comes from

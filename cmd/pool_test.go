@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
@@ -368,17 +369,7 @@ func TestStatusTableGoldenJSONAndUnhealthyExit(t *testing.T) {
 	}
 	got := strings.ReplaceAll(out, r.sl.URL, "$SCALELITE")
 	got = strings.ReplaceAll(got, r.bbb.Server.URL, "$BBB")
-	golden := filepath.Join("testdata", "status.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("status text differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	golden.AssertString(t, "status.golden", got)
 
 	out, _, code = run(t, "", "status", "-i", r.inv, "-o", "json")
 	r.seen.WriteString(out)

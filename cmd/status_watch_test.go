@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -78,17 +77,7 @@ func TestStatusWatchFrameGolden(t *testing.T) {
 	if strings.Contains(got, "\x1b") {
 		t.Fatalf("escape codes without colour:\n%q", got)
 	}
-	golden := filepath.Join("testdata", "status-watch.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("frame differs from %s (go test ./cmd -update rewrites it):\n%s", golden, got)
-	}
+	golden.AssertString(t, "status-watch.golden", got)
 	// With colour the same text, styled: states and problems stand out.
 	col := renderWatch(sn, ui.NewStyles(io.Discard, true))
 	if !strings.Contains(col, "\x1b[") || stripANSI(col) != got {
