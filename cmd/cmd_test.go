@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
@@ -30,6 +31,14 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 		checkJSONContract(t, args, out.String(), code)
 	}
 	return out.String(), errb.String(), code
+}
+
+// lockPathFor gives each "host" of a test its own lock file (pattern,
+// {node} replaced) while t runs: the test's sshd hosts share a machine.
+func lockPathFor(t testing.TB, pattern string) {
+	old := fleet.LockPath
+	fleet.LockPath = pattern
+	t.Cleanup(func() { fleet.LockPath = old })
 }
 
 func isolate(t *testing.T) string {
@@ -120,7 +129,7 @@ func TestUpPlanJSONAndSecrets(t *testing.T) {
 	const secret = "api-s3cret-not-for-eyes"
 	t.Setenv("OMC_T_API", secret)
 	srvs := []*sshtest.Server{sshtest.Start(t), sshtest.Start(t)}
-	t.Setenv("OMC_LOCK_PATH", filepath.Join(d, "{node}.lock")) // both "hosts" are this machine
+	lockPathFor(t, filepath.Join(d, "{node}.lock")) // both "hosts" are this machine
 	inv := fleetInventory(t, d, srvs)
 	var seen strings.Builder
 

@@ -74,6 +74,12 @@ var DialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, err
 	return provision.SSH(c), nil
 }
 
+// LockPath, when set, is each host's lock file ({node} replaced by the
+// node name) instead of remote's default: for test rigs, where several
+// "hosts" are sshd processes on one machine and would share one lock.
+// Only tests set it; no user setting reaches it.
+var LockPath string
+
 // SSHConfig says how to reach a node: the machine's address, the node's
 // SSH settings, and the host keys the provider or the inventory pinned.
 // ~/.ssh/config (userSSHConfig) fills in what the inventory leaves unset,
@@ -90,10 +96,7 @@ func SSHConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 		HostKeys:   m.HostKeys,
 		KnownHosts: kh,
 		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
-		// Only for test rigs where several "hosts" are sshd processes on
-		// one machine and would otherwise share /run/omc/lock; {node} is
-		// replaced by the node name.
-		LockPath: strings.ReplaceAll(os.Getenv("OMC_LOCK_PATH"), "{node}", n.Name),
+		LockPath:   strings.ReplaceAll(LockPath, "{node}", n.Name),
 	}
 	if m.Port != 0 {
 		cfg.Port = m.Port
