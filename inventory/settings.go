@@ -46,6 +46,7 @@ type Settings struct {
 	Monitoring *MonitoringSettings `yaml:"monitoring" desc:"Prometheus's node exporter (Debian's prometheus-node-exporter)."`
 	Backup     *BackupSettings     `yaml:"backup" desc:"Nightly restic backups of what a node cannot rebuild (Debian's restic)."`
 	Greenlight *GreenlightSettings `yaml:"greenlight" omc:"orbool" desc:"bbb nodes: Greenlight v3 at / (true, or a mapping), as bbb-install's -g."`
+	Scalelite  *ScaleliteSettings  `yaml:"scalelite" desc:"scalelite nodes: the Scalelite release and options omc installs."`
 	LTI        *LTISettings        `yaml:"lti" desc:"bbb nodes: BBB's LTI framework in Docker (/lti, /apps/rooms), as bbb-install's -t; the LMS's key, secret and launch URL are in /opt/bbb-lti/registration.env on the node (root only)."`
 
 	Vars map[string]any `yaml:"vars" desc:"Free-form values for your own templates: {{ .Settings.vars.KEY }}; omc's roles never read them."`
@@ -141,6 +142,17 @@ type BackupKeep struct {
 // GreenlightSettings is settings.greenlight: true, or a mapping.
 type GreenlightSettings struct {
 	Image string `yaml:"image" default:"bigbluebutton/greenlight:v3" desc:"Greenlight's Docker image."`
+}
+
+// ScaleliteSettings is settings.scalelite: what a scalelite node runs.
+// Its containers come from Image at Version (Scalelite's own images,
+// TAG-api, TAG-poller, TAG-recording-importer and TAG-nginx).
+type ScaleliteSettings struct {
+	Managed      bool   `yaml:"managed" default:"true" desc:"false: Scalelite is installed by other means; the node gets only base, firewall, TLS and backup."`
+	Version      string `yaml:"version" default:"v1.6.0" desc:"Scalelite release, an image tag such as v1.6.0 (omc supports 1.6.0 to 1.8.5)."`
+	Image        string `yaml:"image" default:"blindsidenetwks/scalelite" desc:"Scalelite's Docker image repository."`
+	Multitenancy bool   `yaml:"multitenancy" desc:"MULTITENANCY_ENABLED: each tenant (omc tenant) has its own secret and sub-domain."`
+	PollInterval int    `yaml:"poll_interval" default:"60" desc:"Seconds between the poller's checks of the BBB servers (POLL_INTERVAL)."`
 }
 
 // LTISettings is settings.lti: the LTI broker and its rooms app.

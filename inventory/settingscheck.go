@@ -45,6 +45,8 @@ var settingRules = map[string]settingRule{
 	"BackupSettings.paths":        {re: regexp.MustCompile(`^/[A-Za-z0-9._/@+-]*$`), what: "an absolute path"},
 	"BackupSettings.db_dump":      {re: regexp.MustCompile(`^[^\n]*$`), what: "one command line"},
 	"GreenlightSettings.image":    {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
+	"ScaleliteSettings.version":   {re: regexp.MustCompile(`^v1\.([6-9]|[1-9][0-9])\.[0-9]+(\.[0-9]+)?$`), what: "a Scalelite release tag from v1.6.0 on, e.g. v1.6.0"},
+	"ScaleliteSettings.image":     {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]*$`), what: "a Docker image repository (the tag comes from version)"},
 	"LTISettings.key":             {re: regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`), what: "a consumer key: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit"},
 	"LTISettings.secret":          {re: regexp.MustCompile(`^[A-Za-z0-9_.-]+$`), what: "the name of an inventory secret"},
 	"LTISettings.broker_image":    {re: regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]*$`), what: "a Docker image"},
@@ -72,6 +74,7 @@ var settingTypes = map[reflect.Type]string{
 	reflect.TypeOf(BackupSettings{}):     "",
 	reflect.TypeOf(BackupKeep{}):         "",
 	reflect.TypeOf(GreenlightSettings{}): "",
+	reflect.TypeOf(ScaleliteSettings{}):  "",
 	reflect.TypeOf(LTISettings{}):        "",
 }
 

@@ -296,3 +296,12 @@ func plain(v reflect.Value) any {
 	}
 	return v.Interface()
 }
+
+// WithDefaults is a settings mapping of type T that the inventory does
+// not write, every key at its default: what a role reads for a node
+// whose role implies the mapping (settings.scalelite on a scalelite node).
+func WithDefaults[T any]() *T {
+	v := new(T)
+	fillDefaults(reflect.ValueOf(v).Elem(), nil, "")
+	return v
+}

@@ -143,9 +143,16 @@ func Start(t testing.TB, opts ...Option) *Server {
 // AuthorizeKey lets key log in too (sshd reads the file at each login).
 func (s *Server) AuthorizeKey(key ssh.PublicKey) {
 	s.t.Helper()
+	s.AuthorizeLine(string(ssh.MarshalAuthorizedKey(key)))
+}
+
+// AuthorizeLine adds one authorized_keys line as written, options (such
+// as restrict,command="...") included.
+func (s *Server) AuthorizeLine(line string) {
+	s.t.Helper()
 	f, err := os.OpenFile(s.authorizedKeys(), os.O_WRONLY|os.O_APPEND, 0o600)
 	if err == nil {
-		_, err = f.Write(ssh.MarshalAuthorizedKey(key))
+		_, err = f.Write([]byte(strings.TrimRight(line, "\n") + "\n"))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -99,14 +99,24 @@ type tenant struct {
 // NewScalelite starts a fake Scalelite on 127.0.0.1 with the given
 // load-balancer secret, stopped when the test ends.
 func NewScalelite(t testing.TB, secret string) *Scalelite {
-	s := &Scalelite{Now: time.Now, HealthyThreshold: 1, UnhealthyThreshold: 2, LoadMinUserCount: 15, LoadJoinBuffer: 15 * time.Minute,
-		secrets: []string{secret}, calls: map[string]int{}, failNext: map[string]int{},
-		algorithms: []string{"SHA1", "SHA256", "SHA512"}}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s := NewScaleliteHandler(secret)
+	s.Server = httptest.NewServer(s)
 	s.URL = s.Server.URL
 	t.Cleanup(s.Server.Close)
 	return s
 }
+
+// NewScaleliteHandler is a fake Scalelite without a server of its own,
+// for a stand-in that serves it on its own listener (the E2E's stand-in
+// Scalelite image).
+func NewScaleliteHandler(secret string) *Scalelite {
+	return &Scalelite{Now: time.Now, HealthyThreshold: 1, UnhealthyThreshold: 2, LoadMinUserCount: 15, LoadJoinBuffer: 15 * time.Minute,
+		secrets: []string{secret}, calls: map[string]int{}, failNext: map[string]int{},
+		algorithms: []string{"SHA1", "SHA256", "SHA512"}}
+}
+
+// ServeHTTP answers as Scalelite's API.
+func (s *Scalelite) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 // SetMultitenancy sets MULTITENANCY_ENABLED=true, or leaves it unset
 // (default); SetMultitenancyEnv sets any value.

@@ -130,6 +130,7 @@ func (b *builder) bbb() {
 	if s.Greenlight != nil {
 		b.greenlight(line)
 	}
+	b.recordingTransfer()
 	if s.LTI != nil {
 		b.lti(line)
 	}

@@ -47,7 +47,7 @@ func (b *builder) addFile(path, tmpl string, data any, mode uint32, owner, group
 }
 
 // Steps returns node n's built-in role steps, in order: base (every node),
-// firewall, tls, turn, bbb (with its secrets and tuning), sysctl tuning,
+// firewall, tls, turn, bbb (with its secrets and tuning), scalelite, sysctl tuning,
 // bandwidth, monitoring and backup (nodes whose settings configure them).
 // fleet is every node of the inventory: TURN servers and the
 // BBB nodes they relay for are found in n's group. Same inputs give the
@@ -70,6 +70,9 @@ func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node)
 	}
 	if has(n, RoleBBB) && len(b.errs) == 0 {
 		b.bbb()
+	}
+	if has(n, RoleScalelite) && scaleliteOf(s).Managed && len(b.errs) == 0 {
+		b.scalelite()
 	}
 	b.sysctl()
 	b.bandwidth()
@@ -100,7 +103,7 @@ func groupWith(n *inventory.Node, fleet []*inventory.Node, role string) []*inven
 
 // serves: nodes that answer on 80/443 need a certificate.
 func (b *builder) serves() bool {
-	return has(b.n, RoleBBB) || has(b.n, RoleTURN)
+	return has(b.n, RoleBBB) || has(b.n, RoleTURN) || has(b.n, RoleScalelite) && scaleliteOf(b.s).Managed
 }
 
 func has(n *inventory.Node, role string) bool { return slices.Contains(n.Roles, role) }

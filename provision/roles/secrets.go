@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/omc-coop/omc/inventory"
 )
@@ -99,12 +100,34 @@ func SecretValues(inv *inventory.Inventory, fleet []*inventory.Node) []string {
 				out = append(out, key, pg)
 			}
 		}
+		if has(n, RoleBBB) && scaleliteTarget(n, fleet) != nil {
+			if private, _, err := x.transferKeys(n, s); err == nil {
+				out = append(out, pemLines(private)...) // each line of the key's body
+			}
+		}
+		if has(n, RoleScalelite) {
+			if key, pg, err := x.scalelite(n, s); err == nil {
+				out = append(out, key, pg)
+			}
+		}
 		if s.LTI != nil {
 			if l, err := x.lti(n, s); err == nil {
 				out = append(out, l.values()...)
 			}
 		}
 		out = append(out, x.backupSecrets(n, s)...) // the restic password, backend credentials
+	}
+	return out
+}
+
+// pemLines are the base64 lines of a PEM block: what a diff of the file
+// would show of the key.
+func pemLines(b []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l != "" && !strings.HasPrefix(l, "-----") {
+			out = append(out, l)
+		}
 	}
 	return out
 }

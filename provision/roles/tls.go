@@ -29,7 +29,7 @@ func (b *builder) tls() {
 	b.add(&provision.PackagesStep{Names: []string{"nginx", "certbot", "openssl"}},
 		&provision.DirStep{Path: acmeWebroot, Mode: 0o755, Owner: "root", Group: "root"})
 	if f, err := file("/etc/nginx/conf.d/omc-acme.conf", templates.NginxACME,
-		templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: has(n, RoleBBB)}, 0o644, "root", "root", "nginx"); err != nil {
+		templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: has(n, RoleBBB) || has(n, RoleScalelite)}, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
 		b.add(&checkedFile{FileStep: f, Check: "nginx -t -q"})
