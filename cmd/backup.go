@@ -17,16 +17,9 @@ import (
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/provision/roles"
-	"github.com/omc-coop/omc/remote"
 )
-
-// nodeExec runs a script on a node's machine and returns its standard
-// output, standard error and exit code. The default goes over SSH as
-// omc up does; tests replace it.
-type nodeExec func(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error)
 
 type backupStatusOptions struct {
 	Targets []string
@@ -36,7 +29,7 @@ type backupStatusOptions struct {
 	// Now, Exec and Restic are for tests (default: the clock, SSH,
 	// restic on PATH).
 	Now    func() time.Time
-	Exec   nodeExec
+	Exec   fleet.NodeExec
 	Restic string
 }
 
@@ -163,7 +156,7 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	}
 	exec := o.Exec
 	if exec == nil {
-		exec = sshExec
+		exec = fleet.SSHExec
 	}
 
 	st := backupStatusV1{V: 1, Type: "backup_status", OK: true, Nodes: make([]backupNodeStatusV1, len(backed))}
@@ -323,23 +316,4 @@ func backupDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// sshExec runs a script on the node over one SSH connection, with the
-// node's SSH settings and verified host keys, as omc up does.
-func sshExec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
-	cfg, err := sshConfig(n, m, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
-	if err != nil {
-		return remote.Result{}, fmt.Errorf("node %s: %w", n.Name, err)
-	}
-	c, err := remote.Dial(ctx, cfg)
-	if err != nil {
-		return remote.Result{}, err
-	}
-	defer c.Close()
-	sh, err := c.Shell(ctx)
-	if err != nil {
-		return remote.Result{}, err
-	}
-	return sh.Run(ctx, script)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
@@ -218,7 +219,7 @@ func TestMonitoringTargets(t *testing.T) {
 	if !strings.Contains(errs, "sl-1: the exporter listens on a loopback address") {
 		t.Errorf("sl-1 should be reported as left out: %s", errs)
 	}
-	golden(t, "monitoring-targets.golden", []byte(out))
+	golden.AssertString(t, "monitoring-targets.golden", out)
 	var groups []sdTargetGroup
 	if err := json.Unmarshal([]byte(out), &groups); err != nil || len(groups) != 2 || groups[0].Targets[0] != "10.0.0.10:9100" {
 		t.Fatalf("%v: %+v", err, groups)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
@@ -26,7 +27,7 @@ func (r *poolRig) hiddenNodes() {
 
 // omc up enables nodes whose API root hides the version: the gate reads
 // the installed release over SSH (here a fake of the node's shell that
-// answers bbbReleaseScript from the fake node).
+// answers fleet.BBBReleaseScript from the fake node).
 func TestUpEnablesNodesThatHideTheirVersion(t *testing.T) {
 	r := newPoolRig(t, staticNodes)
 	r.hiddenNodes()
@@ -36,7 +37,7 @@ func TestUpEnablesNodesThatHideTheirVersion(t *testing.T) {
 		mu.Lock()
 		asked = append(asked, n.Name+"@"+m.Address)
 		mu.Unlock()
-		if script != bbbReleaseScript {
+		if script != fleet.BBBReleaseScript {
 			return remote.Result{}, errors.New("unexpected script")
 		}
 		return remote.Result{Stdout: []byte(r.bbb.Node(n.Name).Version() + "\n")}, nil

@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,11 +12,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // run executes omc in-process with test streams and returns stdout,
 // stderr and the exit code; with -o json it checks the JSON contract
@@ -32,6 +31,14 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 		checkJSONContract(t, args, out.String(), code)
 	}
 	return out.String(), errb.String(), code
+}
+
+// lockPathFor gives each "host" of a test its own lock file (pattern,
+// {node} replaced) while t runs: the test's sshd hosts share a machine.
+func lockPathFor(t testing.TB, pattern string) {
+	old := fleet.LockPath
+	fleet.LockPath = pattern
+	t.Cleanup(func() { fleet.LockPath = old })
 }
 
 func isolate(t *testing.T) string {
@@ -122,7 +129,7 @@ func TestUpPlanJSONAndSecrets(t *testing.T) {
 	const secret = "api-s3cret-not-for-eyes"
 	t.Setenv("OMC_T_API", secret)
 	srvs := []*sshtest.Server{sshtest.Start(t), sshtest.Start(t)}
-	t.Setenv("OMC_LOCK_PATH", filepath.Join(d, "{node}.lock")) // both "hosts" are this machine
+	lockPathFor(t, filepath.Join(d, "{node}.lock")) // both "hosts" are this machine
 	inv := fleetInventory(t, d, srvs)
 	var seen strings.Builder
 
@@ -222,17 +229,7 @@ func TestPlanTextGolden(t *testing.T) {
 		t.Fatalf("code %d\n%s", code, out)
 	}
 	got := strings.ReplaceAll(out, d, "$DIR")
-	golden := filepath.Join("testdata", "plan.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("plan text differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	golden.AssertString(t, "plan.golden", got)
 }
 
 // `go install …@v1.2.3` builds carry no -X stamp: the version comes from

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
@@ -70,7 +71,7 @@ func nodeMember(inv *inventory.Inventory, n *inventory.Node) (pool.Member, error
 	if g.Pool == nil {
 		g.Pool = &inventory.Pool{}
 	}
-	return memberOf(inv, &g, n)
+	return fleet.MemberOf(inv, &g, n)
 }
 
 // confirmForce asks before omc up --force lets BBB restart or upgrade
@@ -90,7 +91,7 @@ func confirmForce(ctx context.Context, s *ui.Streams, o *convergeOptions, inv *i
 	}
 	what := fmt.Sprintf("Converge %d node(s) with --force: BBB restarts or upgrades even under live meetings, which end", len(nodes))
 	if len(ms) > 0 {
-		live, _ := liveMeetings(ctx, defaultPoolHTTP, ms)
+		live, _ := liveMeetings(ctx, fleet.DefaultPoolHTTP, ms)
 		what += " (now " + live + ")"
 	}
 	return confirm(s, o.Yes, what+"?")

@@ -2,12 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/user"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +15,6 @@ import (
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
-	"github.com/omc-coop/omc/remote"
 )
 
 // convergeOptions are the flags shared by plan and up.
@@ -43,13 +39,6 @@ func (o *convergeOptions) addFlags(c *cobra.Command) {
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long (e.g. 30m; default: no limit)")
 	c.Flags().BoolVar(&o.Force, "force", false, "restart or upgrade BBB even while meetings are live on a node (they are dropped)")
 	c.Flags().BoolVar(&o.AcceptNew, "accept-new", true, "on first contact, record the host key a node presents (and print its fingerprint); false: only recorded or pinned (host_key:) keys")
-}
-
-// keyPolicy is what a run does on first contact with a host.
-type keyPolicy struct {
-	RefuseNew bool
-	// OnNew is told each key recorded on first contact.
-	OnNew func(name, keyType, fingerprint, path string)
 }
 
 // newKeyReporter prints each host key recorded on first contact, so the
@@ -97,22 +86,24 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	log, logPath, closeLog := openRunLog(s, red, command)
 	defer closeLog()
 	log.Info("start", "command", command, "inventory", inv.Path, "nodes", len(nodes), "version", version)
-	ctx = context.WithValue(ctx, runLogKey{}, log) // the provider phase logs there too
+	ctx = fleet.WithLog(ctx, log) // the provider phase logs there too
 
 	start := time.Now()
-	machines, missing, err := machinesFor(ctx, s, inv, nodes, mode)
-	if err != nil {
+	pe := newProviderEvents(ctx, s)
+	run, err := fleet.PrepareConverge(ctx, inv, nodes, fleet.ConvergeOptions{
+		Mode: mode, Parallel: o.Parallel, Command: command, Redact: red.String, Log: log,
+		Keys:     fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)},
+		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
+	})
+	pe.close()
+	var ie *fleet.InventoryError
+	switch {
+	case errors.As(err, &ie):
+		return err
+	case err != nil:
 		return withLog(err, logPath)
 	}
-	hosts, err := hostsFor(inv, without(nodes, missing), machines, keyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)})
-	if err != nil {
-		return &exitError{Code: ExitInventory, Err: err}
-	}
-
-	names := make([]string, len(hosts))
-	for i, h := range hosts {
-		names[i] = h.Name
-	}
+	names, missing := run.Names(), run.Missing
 	collector := ui.NewCollector()
 	obs := ui.Multi{collector, provision.ObserverFunc(func(e provision.Event) {
 		level := slog.LevelInfo
@@ -135,14 +126,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 		obs = append(obs, ui.NewLines(s.Err, errStyles))
 	}
 
-	results := provision.Run(ctx, hosts, provision.Options{
-		Mode:     mode,
-		Parallel: o.Parallel,
-		Holder:   lockHolder(command, nodes),
-		Observer: obs,
-		Redact:   red.String,
-		Log:      log,
-	})
+	results := run.Run(ctx, obs)
 	if live != nil {
 		live.Stop()
 	}
@@ -153,9 +137,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	var poolErr error
 	poolPending := 0
 	if mode == provision.Apply {
-		poolErr = syncAfterUp(ctx, s, g, inv, nodes, results, nil)
+		poolErr = fleet.SyncAfterUp(ctx, inv, nodes, results, poolEnv(s, g, nil))
 	} else {
-		poolPending, poolErr = planPools(ctx, s, g, inv, nodes, results, nil)
+		poolPending, poolErr = fleet.PlanPools(ctx, inv, nodes, results, poolEnv(s, g, nil))
 	}
 	// Plan: machines a provider would create are pending as a whole.
 	for _, n := range missing {
@@ -220,181 +204,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	return nil
 }
 
-// without returns nodes minus drop.
-func without(nodes, drop []*inventory.Node) []*inventory.Node {
-	if len(drop) == 0 {
-		return nodes
-	}
-	skip := map[*inventory.Node]bool{}
-	for _, n := range drop {
-		skip[n] = true
-	}
-	var out []*inventory.Node
-	for _, n := range nodes {
-		if !skip[n] {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 func withLog(err error, logPath string) error {
 	if logPath == "" {
 		return err
 	}
 	return fmt.Errorf("%w (full log: %s)", err, logPath)
-}
-
-// hostsFor builds the engine's hosts: how to connect, and how to make
-// their steps. Every node's steps are built here once, node by node and
-// dropped, so that an inventory error stops the run before any host is
-// contacted, all errors at once; the engine builds them again when each
-// host's turn comes (Host.Build), so that only the hosts in flight hold
-// their rendered files, not the whole fleet's.
-func hostsFor(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys keyPolicy) ([]provision.Host, error) {
-	var hosts []provision.Host
-	var errs []string
-	kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
-	all, own := fleet.FleetWith(inv, nodes, machines)
-	for i, n := range nodes {
-		if _, err := fleet.NodeSteps(inv, own[i], all); err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		m, ok := machines[n.Name]
-		if !ok {
-			errs = append(errs, fmt.Sprintf("%s: node %s has no machine (provider %s)", inv.Path, n.Name, n.Provider))
-			continue
-		}
-		cfg, err := sshConfig(n, m, kh)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, n.Pos.Line, n.Pos.Col, n.Name, err))
-			continue
-		}
-		for h := &cfg; h != nil; h = h.Bastion {
-			h.RefuseNew, h.OnNewKey = keys.RefuseNew, keys.OnNew
-		}
-		node := own[i]
-		hosts = append(hosts, provision.Host{
-			Name:        n.Name,
-			ViaJumpHost: cfg.Bastion != nil,
-			Build:       func() ([]provision.Step, error) { return fleet.NodeSteps(inv, node, all) },
-			Dial:        func(ctx context.Context) (provision.Conn, error) { return dialHost(ctx, cfg) },
-		})
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
-	}
-	return hosts, nil
-}
-
-// dialHost opens a host's connection; benchmarks stand in a local shell.
-var dialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, error) {
-	c, err := remote.Dial(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return provision.SSH(c), nil
-}
-
-// sshConfig says how to reach a node: the machine's address, the node's
-// SSH settings, and the host keys the provider or the inventory pinned.
-// ~/.ssh/config (userSSHConfig) fills in what the inventory leaves unset,
-// taking the address as a Host alias: the port and user only of static
-// nodes (a provider made the others' logins), the keys, and the jump
-// hosts when the inventory names none.
-func sshConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (remote.Config, error) {
-	cfg := remote.Config{
-		Name:       n.Name,
-		Address:    m.Address,
-		Port:       n.SSH.Port,
-		User:       n.SSH.User,
-		KeyFile:    n.SSH.Key,
-		HostKeys:   m.HostKeys,
-		KnownHosts: kh,
-		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
-		// Only for test rigs where several "hosts" are sshd processes on
-		// one machine and would otherwise share /run/omc/lock; {node} is
-		// replaced by the node name.
-		LockPath: strings.ReplaceAll(os.Getenv("OMC_LOCK_PATH"), "{node}", n.Name),
-	}
-	if m.Port != 0 {
-		cfg.Port = m.Port
-	}
-	if n.Provider == "static" {
-		if n.SSH.DefaultUser {
-			cfg.User = ""
-		}
-		if n.SSH.DefaultPort && cfg.Port == n.SSH.Port {
-			cfg.Port = 0
-		}
-	}
-	if n.HostKey != "" {
-		cfg.HostKeys = append([]string{n.HostKey}, cfg.HostKeys...)
-	}
-	if cfg.Address == "" {
-		return cfg, fmt.Errorf("no address known")
-	}
-	if b := n.SSH.Bastion; b != "" {
-		bc, err := parseBastion(b, remote.Config{KnownHosts: kh})
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Bastion = &bc
-	}
-	sc, err := userSSHConfig()
-	if err != nil {
-		return cfg, err
-	}
-	if cfg, err = sc.Apply(cfg); err != nil {
-		return cfg, err
-	}
-	// What neither sets: user root, port 22 (remote's default), the
-	// default key; jump hosts log in as the node does.
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
-	if n.SSH.DefaultSudo {
-		cfg.Sudo = cfg.User != "root"
-	}
-	if cfg.KeyFile == "" && len(cfg.IdentityFiles) == 0 {
-		cfg.KeyFile = defaultKey(n)
-	}
-	for h := cfg.Bastion; h != nil; h = h.Bastion {
-		if h.User == "" {
-			h.User = cfg.User
-		}
-		if h.KeyFile == "" && len(h.IdentityFiles) == 0 {
-			h.KeyFile, h.IdentityFiles = cfg.KeyFile, cfg.IdentityFiles
-		}
-	}
-	return cfg, nil
-}
-
-// parseBastion reads "[user@]host[:port]"; an unset user and key are the
-// node's (sshConfig), an unset port ~/.ssh/config's or 22.
-func parseBastion(s string, node remote.Config) (remote.Config, error) {
-	b := remote.Config{Name: "bastion " + s, User: node.User, KeyFile: node.KeyFile, KnownHosts: node.KnownHosts}
-	if u, rest, ok := strings.Cut(s, "@"); ok {
-		b.User, s = u, rest
-	}
-	b.Address = strings.Trim(s, "[]")
-	if i := strings.LastIndex(s, ":"); i > 0 && !strings.Contains(s[i+1:], "]") {
-		p, err := strconv.Atoi(s[i+1:])
-		if err != nil {
-			return b, fmt.Errorf("bastion %q: bad port", s)
-		}
-		b.Address, b.Port = strings.Trim(s[:i], "[]"), p
-	}
-	return b, nil
-}
-
-// lockHolder says who holds a host's lock: user, machine, pid, time, what.
-func lockHolder(command string, nodes []*inventory.Node) string {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s@%s pid %d since %s: omc %s (%d nodes)", who, host, os.Getpid(), time.Now().UTC().Format(time.RFC3339), command, len(nodes))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/pool"
@@ -23,7 +24,7 @@ type drainOptions struct {
 	Timeout time.Duration
 	Yes     bool
 	DryRun  bool // remove only
-	deps    *poolDeps
+	deps    *fleet.PoolDeps
 }
 
 func newDrainCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -109,27 +110,27 @@ func exactArgs(n int, form string) cobra.PositionalArgs {
 }
 
 // openNodePool opens the pool of one node.
-func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node string, deps *poolDeps) (*fleetPool, pool.Member, *redact.Redactor, error) {
+func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node string, deps *fleet.PoolDeps) (*fleet.Pool, pool.Member, *redact.Redactor, error) {
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return nil, pool.Member{}, nil, err
 	}
-	_, grp, err := nodeGroup(inv, node)
+	_, grp, err := fleet.NodeGroup(inv, node)
 	if err != nil {
 		return nil, pool.Member{}, nil, err
 	}
-	red := runRedactor(ctx, poolSecrets(inv)...)
-	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
+	fp, err := fleet.OpenPool(ctx, inv, grp, deps, red)
 	if err != nil {
 		return nil, pool.Member{}, nil, err
 	}
-	m, _ := fp.member(node)
+	m, _ := fp.Member(node)
 	return fp, m, red, nil
 }
 
 func drainOpts(s *ui.Streams, red *redact.Redactor, o *drainOptions, m pool.Member) pool.DrainOptions {
 	last := ""
-	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, Member: &m, HTTP: o.deps.http(), EndWait: o.deps.endWait(), Progress: func(sv pool.Server) {
+	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.PollEvery(), Force: o.Force, Member: &m, HTTP: o.deps.Client(), EndWait: o.deps.EndWaitFor(), Progress: func(sv pool.Server) {
 		line := fmt.Sprintf("%s: %s, load %s", o.Node, sv.State, sv.LoadText())
 		if line != last {
 			fmt.Fprintln(s.Err, red.String(line))
@@ -174,26 +175,27 @@ func writeNodeResult(s *ui.Streams, g *globalOptions, action string, sv pool.Ser
 }
 
 func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	sv, err := pool.ServerFor(ctx, fp.api, m)
+	defer fp.Close()
+	sv, err := pool.ServerFor(ctx, fp.API, m)
 	if err != nil {
 		return err
 	}
 	if o.Force {
-		live, _ := liveMeetings(ctx, fp.gate.HTTP, []pool.Member{m})
+		live, _ := liveMeetings(ctx, fp.Gate.HTTP, []pool.Member{m})
 		if err := confirm(s, o.Yes, fmt.Sprintf("Drain %s and end the meetings still running %s (now %s)?", o.Node, endsWhen(o.Timeout), live)); err != nil {
 			return err
 		}
 	}
 	// Held first, so that an omc up running meanwhile does not enable it.
-	if err := fp.holds.Set(o.Node, operator("omc drain")); err != nil {
+	if err := fp.Holds.Set(o.Node, operator("omc drain")); err != nil {
 		return fmt.Errorf("recording the drain: %w", err)
 	}
-	sv, err = pool.Drain(ctx, fp.api, sv.ID, drainOpts(s, red, o, m))
+	sv, err = pool.Drain(ctx, fp.API, sv.ID, drainOpts(s, red, o, m))
 	if err != nil {
 		var te *pool.DrainTimeoutError
 		if errors.As(err, &te) {
@@ -206,17 +208,20 @@ func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpti
 }
 
 func runEnable(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	if err := fp.holds.Clear(o.Node); err != nil {
+	defer fp.Close()
+	if err := fp.Holds.Clear(o.Node); err != nil {
 		return fmt.Errorf("releasing the drain: %w", err)
 	}
-	rep, err := pool.Sync(ctx, fp.api, []pool.Member{m}, pool.SyncOptions{Gate: fp.gate, Holds: fp.holds})
+	rep, err := pool.Sync(ctx, fp.API, []pool.Member{m}, pool.SyncOptions{Gate: fp.Gate, Holds: fp.Holds})
 	if rep != nil {
-		reportChanges(s, g, red, fp.group.Name, rep.Changes)
+		for _, c := range rep.Changes {
+			reportChange(s, g, red, fp.Group.Name, c)
+		}
 	}
 	if err != nil {
 		return err
@@ -229,19 +234,20 @@ func runEnable(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 }
 
 func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	live, _ := liveMeetings(ctx, fp.gate.HTTP, []pool.Member{m})
+	defer fp.Close()
+	live, _ := liveMeetings(ctx, fp.Gate.HTTP, []pool.Member{m})
 	wait := fmt.Sprintf("its meetings are waited for up to %s", shortDuration(o.Timeout))
 	if o.Force {
 		wait = "meetings still running are ended " + endsWhen(o.Timeout)
 	}
-	what := fmt.Sprintf("Remove %s from pool %s: drain it (%s; now %s), then deregister it; the machine stays", o.Node, fp.group.Name, wait, live)
+	what := fmt.Sprintf("Remove %s from pool %s: drain it (%s; now %s), then deregister it; the machine stays", o.Node, fp.Group.Name, wait, live)
 	if o.DryRun {
-		l, err := fp.api.List(ctx)
+		l, err := fp.API.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -262,11 +268,11 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 	if err := confirm(s, o.Yes, red.String(what)+"?"); err != nil {
 		return err
 	}
-	prev, wasHeld := fp.holds.Held(o.Node)
-	if err := fp.holds.Set(o.Node, operator("omc remove")); err != nil {
+	prev, wasHeld := fp.Holds.Held(o.Node)
+	if err := fp.Holds.Set(o.Node, operator("omc remove")); err != nil {
 		return fmt.Errorf("recording the removal: %w", err)
 	}
-	wc := &writeCounter{Pool: fp.api}
+	wc := &writeCounter{Pool: fp.API}
 	if err := pool.Remove(ctx, wc, m, drainOpts(s, red, o, m)); err != nil {
 		return fmt.Errorf("%s: %w; %s", o.Node, err, leftAfterFailedRemove(ctx, fp, m, wc.writes.Load() > 0, prev, wasHeld))
 	}
@@ -274,7 +280,7 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 	if wc.writes.Load() == 0 {
 		detail = "not registered in the pool: nothing to drain or deregister; it stays held (omc enable " + o.Node + " puts it back)"
 	}
-	reportChange(s, g, red, fp.group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: detail})
+	reportChange(s, g, red, fp.Group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: detail})
 	writeNodeResult(s, g, "remove", pool.Server{}, o.Node)
 	return nil
 }
@@ -284,10 +290,10 @@ func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOpt
 // disabled: omc up must not enable it behind the operator's back);
 // when the pool still has it enabled, or never had it, the hold is
 // put back as it was, so nothing lasting is left.
-func leftAfterFailedRemove(ctx context.Context, fp *fleetPool, m pool.Member, wrote bool, prev string, wasHeld bool) string {
+func leftAfterFailedRemove(ctx context.Context, fp *fleet.Pool, m pool.Member, wrote bool, prev string, wasHeld bool) string {
 	enable := "omc enable " + m.Node + " puts it back"
 	if wrote {
-		l, err := fp.api.List(context.WithoutCancel(ctx))
+		l, err := fp.API.List(context.WithoutCancel(ctx))
 		if err != nil {
 			return "it stays held by omc remove, as its pool state could not be read (" + enable + ")"
 		}
@@ -297,9 +303,9 @@ func leftAfterFailedRemove(ctx context.Context, fp *fleetPool, m pool.Member, wr
 			}
 		}
 	}
-	restore := fp.holds.Clear(m.Node)
+	restore := fp.Holds.Clear(m.Node)
 	if wasHeld {
-		restore = fp.holds.Set(m.Node, prev)
+		restore = fp.Holds.Set(m.Node, prev)
 	}
 	if restore != nil {
 		return "releasing the hold omc remove set failed too: " + restore.Error() + " (" + enable + ")"

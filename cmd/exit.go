@@ -84,6 +84,7 @@ func exitCode(err error) int {
 	var ee *exitError
 	var ie *inventory.Errors
 	var fe *fleet.InventoryError
+	var fu *fleet.UsageError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -91,6 +92,8 @@ func exitCode(err error) int {
 		return ee.Code
 	case errors.As(err, &ie), errors.As(err, &fe):
 		return ExitInventory
+	case errors.As(err, &fu):
+		return ExitUsage
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupt
 	}

@@ -423,7 +423,7 @@ func preflight(ctx context.Context, s *ui.Streams, g *globalOptions, o *installO
 	if err != nil {
 		return nil, &exitError{Code: ExitUsage, Err: err}
 	}
-	cfg, err := sshConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
+	cfg, err := fleet.SSHConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
@@ -102,7 +103,7 @@ func TestInstallInventoryGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "install.golden", text)
+	golden.Assert(t, "install.golden", text)
 	inv, err := inventory.LoadReader("/srv/school/omc.yaml", bytes.NewReader(text))
 	if err != nil {
 		t.Fatalf("the written inventory does not load: %v", err)
@@ -113,23 +114,6 @@ func TestInstallInventoryGolden(t *testing.T) {
 	}
 	if err := inv.MissingSecrets(); err == nil || !strings.Contains(err.Error(), "bbb-school-example-api-secret") {
 		t.Fatalf("secrets are files omc makes later: %v", err)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs (go test -update rewrites it):\n%s", p, got)
 	}
 }
 

@@ -35,7 +35,7 @@ func TestStoppedDuringACommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := isolate(t)
-			t.Setenv("OMC_LOCK_PATH", filepath.Join(d, "{node}.lock"))
+			lockPathFor(t, filepath.Join(d, "{node}.lock"))
 			pidFile := filepath.Join(d, "pid")
 			inv := filepath.Join(d, "omc.yaml")
 			os.WriteFile(inv, []byte(fmt.Sprintf(`apiVersion: omc/v1

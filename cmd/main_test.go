@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/omc-coop/omc/fleet"
+
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -20,6 +22,8 @@ func TestMain(m *testing.M) {
 	// Nor does the developer's ~/.ssh/config change how tests connect.
 	os.Setenv("OMC_SSH_CONFIG", "none")
 	if os.Getenv("OMC_TEST_AS_OMC") == "1" {
+		// The parent test's lockPathFor, handed over by omcProcess.
+		fleet.LockPath = os.Getenv("OMC_TEST_LOCK_PATH")
 		os.Exit(Main(ui.System(), os.Args[1:]))
 	}
 	os.Exit(m.Run())

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/remote"
@@ -50,9 +51,9 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 			b.Setenv("OMC_INVENTORY", "")
 			b.Setenv("NO_COLOR", "1")
 			inv := benchInventory(b, d, c.nodes, 10, 80<<10, c.perNode)
-			dial := dialHost
-			dialHost = func(context.Context, remote.Config) (provision.Conn, error) { return shellConn{}, nil }
-			defer func() { dialHost = dial }()
+			dial := fleet.DialHost
+			fleet.DialHost = func(context.Context, remote.Config) (provision.Conn, error) { return shellConn{}, nil }
+			defer func() { fleet.DialHost = dial }()
 
 			peak := watchHeap()
 			b.ReportAllocs()

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -54,7 +55,7 @@ func newRakeRigWith(t *testing.T, nodes string) *rakeRig {
 	srv := sshtest.Start(t)
 	r := &rakeRig{poolRig: &poolRig{t: t, dir: d, sl: fake.NewScalelite(t, testLBSecret), bbb: fake.NewBBB(t)}, srv: srv}
 	r.sl.SetRakeContainer(rakeContainer)
-	r.deps = &poolDeps{Poll: 20 * time.Millisecond, RakeDocker: r.sl.StandInDocker(t, d)}
+	r.deps = &fleet.PoolDeps{Poll: 20 * time.Millisecond, RakeDocker: r.sl.StandInDocker(t, d)}
 	hostKey := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey)))
 	src := fmt.Sprintf(`apiVersion: omc/v1
 name: t
@@ -494,7 +495,7 @@ func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var converged []string
-	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
+	r.deps.Converge = func(_ context.Context, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range nodes {
@@ -629,8 +630,8 @@ func TestRakeStatusWatchKeepsOneConnection(t *testing.T) {
 // refresh opens it afresh; one that worked stays open.
 func TestKeptPoolsDropAFailedPool(t *testing.T) {
 	closed := 0
-	fp := &fleetPool{close: func() { closed++ }}
-	k := &keptPools{pools: map[string]*fleetPool{"eu": fp}}
+	fp := &fleet.Pool{Close: func() { closed++ }}
+	k := &keptPools{pools: map[string]*fleet.Pool{"eu": fp}}
 	k.release("eu", fp)(false)
 	if closed != 0 || k.pools["eu"] != fp {
 		t.Fatalf("a pool that worked: closed %d times, kept %v", closed, k.pools["eu"] != nil)

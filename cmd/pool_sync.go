@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 )
@@ -13,7 +14,7 @@ import (
 type poolSyncOptions struct {
 	Targets []string
 	DryRun  bool
-	deps    *poolDeps
+	deps    *fleet.PoolDeps
 }
 
 func newPoolCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -54,11 +55,12 @@ reached or a node is left out for a reason other than an operator's drain.`,
 }
 
 func runPoolSync(ctx context.Context, s *ui.Streams, g *globalOptions, o *poolSyncOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
 	}
-	groups, err := poolGroups(inv, o.Targets)
+	groups, err := fleet.PoolGroups(inv, o.Targets)
 	if err != nil {
 		return err
 	}
@@ -72,7 +74,7 @@ func runPoolSync(ctx context.Context, s *ui.Streams, g *globalOptions, o *poolSy
 	if err != nil {
 		return usageError("%v", err)
 	}
-	pending, err := syncGroups(ctx, s, g, inv, nodes, func(*inventory.Node) bool { return true }, o.deps, o.DryRun)
+	pending, err := fleet.SyncGroups(ctx, inv, nodes, func(*inventory.Node) bool { return true }, o.deps, o.DryRun)
 	if !g.json() {
 		switch {
 		case o.DryRun:

@@ -5,14 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -21,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
@@ -43,7 +41,7 @@ type poolRig struct {
 	inv  string
 	sl   *fake.Scalelite
 	bbb  *fake.BBB
-	deps *poolDeps
+	deps *fleet.PoolDeps
 	// seen collects everything omc printed (but the deliberate one-time
 	// showing of a new tenant secret), for the never-shown checks.
 	mu   sync.Mutex
@@ -57,7 +55,7 @@ func newPoolRig(t *testing.T, group string) *poolRig {
 	t.Setenv("OMC_T_LB", testLBSecret)
 	t.Setenv("OMC_T_SEED", testSeed)
 	r := &poolRig{t: t, dir: d, sl: fake.NewScalelite(t, testLBSecret), bbb: fake.NewBBB(t)}
-	r.deps = &poolDeps{Poll: 5 * time.Millisecond}
+	r.deps = &fleet.PoolDeps{Poll: 5 * time.Millisecond}
 	src := fmt.Sprintf(`apiVersion: omc/v1
 name: t
 secrets:
@@ -178,7 +176,7 @@ func (r *poolRig) up(nodes ...string) (string, int) {
 			}
 			results = append(results, res)
 		}
-		return syncAfterUp(context.Background(), s, g, inv, sel, results, r.deps)
+		return fleet.SyncAfterUp(context.Background(), inv, sel, results, poolEnv(s, g, r.deps))
 	})
 	return errs, code
 }
@@ -210,7 +208,7 @@ func (r *poolRig) plan(nodes ...string) (int, string, int) {
 			results = append(results, res)
 		}
 		var err error
-		pending, err = planPools(context.Background(), s, g, inv, inv.Nodes(), results, r.deps)
+		pending, err = fleet.PlanPools(context.Background(), inv, inv.Nodes(), results, poolEnv(s, g, r.deps))
 		return err
 	})
 	return pending, errs, code
@@ -346,7 +344,7 @@ func TestStatusTableGoldenJSONAndUnhealthyExit(t *testing.T) {
 	r.threeUp()
 	inv := r.load()
 	at := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
-	recordConverge(inv, at, "bbb-1", "bbb-2", "bbb-3")
+	fleet.RecordConverge(inv, at, "bbb-1", "bbb-2", "bbb-3")
 	old := time.Now().Add(-time.Hour)
 	r.bbb.Node("bbb-1").CreateMeetingAt("maths", 12, 1, old)
 	r.bbb.Node("bbb-1").CreateMeetingAt("art", 4, 1, old)
@@ -371,17 +369,7 @@ func TestStatusTableGoldenJSONAndUnhealthyExit(t *testing.T) {
 	}
 	got := strings.ReplaceAll(out, r.sl.URL, "$SCALELITE")
 	got = strings.ReplaceAll(got, r.bbb.Server.URL, "$BBB")
-	golden := filepath.Join("testdata", "status.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("status text differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
-	}
+	golden.AssertString(t, "status.golden", got)
 
 	out, _, code = run(t, "", "status", "-i", r.inv, "-o", "json")
 	r.seen.WriteString(out)
@@ -557,7 +545,7 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 	})
 	var mu sync.Mutex
 	var converged []string
-	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
+	r.deps.Converge = func(_ context.Context, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range nodes {
@@ -845,72 +833,6 @@ func waitUntil(t *testing.T, ok func() bool) {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-func TestCheckTLSReportsTheCertificateExpiry(t *testing.T) {
-	ts := tlsServer(t)
-	res, err := checkTLS(context.Background(), ts.Client(), pool.Member{URL: ts.URL + "/bigbluebutton/api"})
-	if err != nil || res.Expires.Year() < 2030 || !strings.Contains(res.Detail, "certificate valid until") {
-		t.Fatalf("%+v %v", res, err)
-	}
-	if _, err := checkTLS(context.Background(), ts.Client(), pool.Member{URL: "http://127.0.0.1:1/bigbluebutton/api"}); err == nil || !strings.Contains(err.Error(), "not https") {
-		t.Fatalf("http: %v", err)
-	}
-	// Not trusted: the system roots do not know httptest's certificate.
-	if _, err := checkTLS(context.Background(), defaultPoolHTTP, pool.Member{URL: ts.URL}); err == nil {
-		t.Fatal("an untrusted certificate passed")
-	}
-}
-
-// stunBinding sends one well-formed binding request (RFC 5389: type
-// 0x0001, no attributes, the magic cookie, a random transaction ID) and
-// takes the binding success that echoes its transaction ID.
-func TestSTUNBindingAgainstALocalResponder(t *testing.T) {
-	addr, requests := stunResponder(t, stunSuccess)
-	if err := stunBinding(context.Background(), addr); err != nil {
-		t.Fatal(err)
-	}
-	reqs := requests()
-	if len(reqs) != 1 {
-		t.Fatalf("%d requests, want 1 (the answer came at once)", len(reqs))
-	}
-	r := reqs[0]
-	if len(r) != 20 || binary.BigEndian.Uint16(r) != 0x0001 || binary.BigEndian.Uint16(r[2:]) != 0 || binary.BigEndian.Uint32(r[4:]) != 0x2112A442 {
-		t.Fatalf("request % x: want a 20-byte binding request with no attributes and the magic cookie", r)
-	}
-	if bytes.Equal(r[8:20], make([]byte, 12)) {
-		t.Fatal("the transaction ID is all zeros, not random")
-	}
-	addr2, requests2 := stunResponder(t, stunSuccess)
-	if err := stunBinding(context.Background(), addr2); err != nil {
-		t.Fatal(err)
-	}
-	if r2 := requests2()[0]; bytes.Equal(r2[8:20], r[8:20]) {
-		t.Fatal("two requests share a transaction ID")
-	}
-}
-
-// Answers that are not the binding success for this request (another
-// transaction, a binding error, a truncated packet) do not count as a
-// working TURN server: the check goes on waiting until its context ends.
-func TestSTUNBindingIgnoresOtherAnswers(t *testing.T) {
-	addr, requests := stunResponder(t, func(req []byte, from *net.UDPAddr) [][]byte {
-		ok := stunSuccess(req, from)[0]
-		otherTx := slices.Clone(ok)
-		otherTx[19] ^= 0xff
-		bindingError := slices.Clone(ok)
-		binary.BigEndian.PutUint16(bindingError, 0x0111)
-		return [][]byte{otherTx, bindingError, ok[:19]}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	err := stunBinding(ctx, addr)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v, want the context's deadline: no answer was a binding success for this request", err)
-	}
-	if len(requests()) == 0 {
-		t.Fatal("no request reached the responder")
 	}
 }
 

@@ -2,10 +2,10 @@ package cmd
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/providers"
 )
@@ -28,7 +28,7 @@ type providerEvents struct {
 }
 
 func newProviderEvents(ctx context.Context, s *ui.Streams) *providerEvents {
-	pe := &providerEvents{waits: ui.NewWaits(s.Err, s.Live()), log: runLogFrom(ctx), every: plainProgressEvery}
+	pe := &providerEvents{waits: ui.NewWaits(s.Err, s.Live()), log: fleet.LogFrom(ctx), every: plainProgressEvery}
 	if s.Live() {
 		pe.every = liveProgressEvery
 	}
@@ -57,10 +57,6 @@ func (pe *providerEvents) event(e providers.Event) {
 	}
 	pe.log.Log(context.Background(), level, "provider", attrs...)
 }
-
-// stderr is where a provider writes its own lines: nowhere, as they
-// arrive as events and are shown by waits.
-func (pe *providerEvents) stderr() io.Writer { return io.Discard }
 
 // close ends the live display.
 func (pe *providerEvents) close() { pe.waits.Close() }

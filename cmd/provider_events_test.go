@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
@@ -43,7 +44,7 @@ groups:
 		t.Fatal(lerr)
 	}
 	var logBuf bytes.Buffer
-	ctx = context.WithValue(ctx, runLogKey{}, slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ctx = fleet.WithLog(ctx, slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	var errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &bytes.Buffer{}, Err: &errb, CI: true}
 
@@ -63,7 +64,7 @@ groups:
 		pe.every = time.Millisecond
 		return hcloud.New(hcloud.Options{Token: testHcloudToken, Endpoint: endpoint, StateDir: t.TempDir(), PublicKey: testPubKey(t),
 			PollInterval: time.Millisecond, RetryBackoff: time.Millisecond,
-			Stderr: pe.stderr(), ProgressEvery: pe.every, Now: now,
+			ProgressEvery: pe.every, Now: now,
 			Events: func(e providers.Event) {
 				pe.event(e)
 				if e.State == "waiting" {

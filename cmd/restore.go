@@ -101,7 +101,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
 	}
 	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: targets, Snapshot: o.Snapshot, Force: o.Force})
-	cfg, err := sshConfig(n, machines[n.Name], &remote.KnownHosts{Path: fleet.KnownHostsPath()})
+	cfg, err := fleet.SSHConfig(n, machines[n.Name], &remote.KnownHosts{Path: fleet.KnownHostsPath()})
 	if err != nil {
 		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s: %w", where, n.Name, err)}
 	}
@@ -126,7 +126,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	results := provision.Run(ctx, []provision.Host{host}, provision.Options{
 		Mode:     provision.Apply,
 		Parallel: 1,
-		Holder:   lockHolder("restore", nodes),
+		Holder:   fleet.LockHolder("restore", nodes),
 		Observer: obs,
 		Redact:   red.String,
 		Log:      log,

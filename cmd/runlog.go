@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -74,52 +73,33 @@ func pruneLogs(dir string) {
 	}
 }
 
-type runLogKey struct{}
-
-type runRedactorKey struct{}
-
 // logRun runs a pool command with its debug log: opened before the
-// inventory is read, with a redactor the command fills in (runRedactor)
-// as it learns the secrets, so that nothing it logs shows one.
+// inventory is read, with a redactor the command fills in
+// (fleet.Redactor) as it learns the secrets, so that nothing it logs
+// shows one.
 func logRun(ctx context.Context, s *ui.Streams, command string, run func(ctx context.Context) error) error {
 	red := redact.New()
-	ctx = context.WithValue(ctx, runRedactorKey{}, red)
+	ctx = fleet.WithRedactor(ctx, red)
 	ctx, path, closeLog := startRunLog(ctx, s, red, command)
 	defer closeLog()
 	return endRunLog(ctx, run(ctx), path)
 }
 
-// runRedactor is the run's redactor with secrets added (a new one when
-// the command runs without logRun, as in tests of its parts).
-func runRedactor(ctx context.Context, secrets ...string) *redact.Redactor {
-	if red, ok := ctx.Value(runRedactorKey{}).(*redact.Redactor); ok {
-		red.Add(secrets...)
-		return red
-	}
-	return redact.New(secrets...)
-}
-
 // startRunLog opens the debug log of a command that does not converge
 // hosts (the pool commands) and puts it in the returned context, where
-// openPool finds it: every call to Scalelite and the nodes' BBB APIs is
+// fleet.OpenPool finds it: every call to Scalelite and the nodes' BBB APIs is
 // logged there (method, host, path, status, time; never a query, which
 // carries a checksum).
 func startRunLog(ctx context.Context, s *ui.Streams, red *redact.Redactor, command string, args ...any) (context.Context, string, func()) {
 	log, path, closeFn := openRunLog(s, red, command)
 	log.Info("start", append([]any{"command", command, "version", version}, args...)...)
-	return context.WithValue(ctx, runLogKey{}, log), path, closeFn
-}
-
-// runLogFrom is the context's debug log, nil when there is none.
-func runLogFrom(ctx context.Context) *slog.Logger {
-	l, _ := ctx.Value(runLogKey{}).(*slog.Logger)
-	return l
+	return fleet.WithLog(ctx, log), path, closeFn
 }
 
 // endRunLog records how the command ended and, for a failure that is
 // not a silent exit code, names the log in the error.
 func endRunLog(ctx context.Context, err error, path string) error {
-	log := runLogFrom(ctx)
+	log := fleet.LogFrom(ctx)
 	if log == nil {
 		return err
 	}
@@ -138,36 +118,8 @@ func endRunLog(ctx context.Context, err error, path string) error {
 	return withLog(err, path)
 }
 
-// loggedHTTP is hc with each request it sends logged to log.
-func loggedHTTP(hc *http.Client, log *slog.Logger) *http.Client {
-	if log == nil {
-		return hc
-	}
-	c := *hc
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	c.Transport = &loggedTransport{base: base, log: log}
-	return &c
-}
-
-type loggedTransport struct {
-	base http.RoundTripper
-	log  *slog.Logger
-}
-
-func (t *loggedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	t0 := time.Now()
-	resp, err := t.base.RoundTrip(req)
-	attrs := []any{"method", req.Method, "host", req.URL.Host, "path", req.URL.Path, "ms", time.Since(t0).Milliseconds()}
-	switch {
-	case err != nil:
-		// A transport error names no URL (only *url.Error, added by
-		// http.Client above this, quotes it).
-		t.log.Warn("http", append(attrs, "error", err.Error())...)
-	default:
-		t.log.Debug("http", append(attrs, "status", resp.StatusCode)...)
-	}
-	return resp, err
+// openRunLogFor starts the debug log of a pool command.
+func openRunLogFor(s *ui.Streams, red *redact.Redactor, command string) (func(msg string, args ...any), string, func()) {
+	log, path, closeFn := openRunLog(s, red, command)
+	return func(msg string, args ...any) { log.Info(msg, args...) }, path, closeFn
 }

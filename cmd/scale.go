@@ -32,7 +32,7 @@ type scaleOptions struct {
 	DryRun   bool
 	Timeout  time.Duration
 	Force    bool
-	deps     *poolDeps
+	deps     *fleet.PoolDeps
 }
 
 func newScaleCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -106,6 +106,7 @@ type scalePlanV1 struct {
 }
 
 func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
@@ -134,25 +135,25 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 			return usageError("group %s: %d is more than the pool's max_nodes %d", grp.Name, to, model.MaxNodes)
 		}
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := redact.New(fleet.PoolSecrets(inv)...)
 	current := counted(inv, grp)
 	var add []*inventory.Node
 	for i := from + 1; i <= to; i++ {
 		add = append(add, countedNode(current[0], grp, i))
 	}
-	fp, err := openPool(ctx, s, inv, grp, o.deps, red, add...)
+	fp, err := fleet.OpenPool(ctx, inv, grp, o.deps, red, add...)
 	if err != nil {
 		return err
 	}
-	defer fp.close()
+	defer fp.Close()
 	var remove []pool.Member
 	if to < from {
 		var gone []pool.Member
 		for _, n := range current[to:] {
-			m, _ := fp.member(n.Name)
+			m, _ := fp.Member(n.Name)
 			gone = append(gone, m)
 		}
-		servers, err := fp.api.List(ctx)
+		servers, err := fp.API.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -184,7 +185,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 			return err
 		}
 	}
-	prov, err := o.deps.provider(s, grp)
+	prov, err := o.deps.ProviderFor(grp)
 	if err != nil {
 		return err
 	}
@@ -193,8 +194,8 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 	logf("start", "command", "scale", "group", grp.Name, "from", from, "to", to)
 	kh := &remote.KnownHosts{Path: fleet.KnownHostsPath()}
 	opts := pool.ScaleOptions{
-		Remove: remove, Gate: fp.gate, Holds: fp.holds,
-		Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, HTTP: o.deps.http(), EndWait: o.deps.endWait()},
+		Remove: remove, Gate: fp.Gate, Holds: fp.Holds,
+		Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.PollEvery(), Force: o.Force, HTTP: o.deps.Client(), EndWait: o.deps.EndWaitFor()},
 		Progress: func(c pool.Change) {
 			logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
 			reportChange(s, g, red, grp.Name, c)
@@ -208,7 +209,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 			for _, m := range made {
 				machines[m.Name] = m
 			}
-			failed := o.deps.converge(ctx, s, inv, add, machines)
+			failed := o.deps.ConvergeNodes(ctx, inv, add, machines)
 			var errs []string
 			for _, n := range add {
 				if err, bad := failed[n.Name]; bad {
@@ -220,7 +221,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 			}
 			var ms []pool.Member
 			for _, n := range names {
-				m, _ := fp.member(n)
+				m, _ := fp.Member(n)
 				ms = append(ms, m)
 			}
 			return ms, nil
@@ -241,7 +242,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 	for _, n := range add {
 		opts.Add = append(opts.Add, n.Name)
 	}
-	rep, err := pool.Scale(ctx, fp.api, opts)
+	rep, err := pool.Scale(ctx, fp.API, opts)
 	// The inventory follows what exists: every node made (even one the
 	// gate holds back), every node not deleted.
 	size := from

@@ -275,7 +275,7 @@ func TestSoakShellInjection(t *testing.T) {
 	s := startSoak(t, 4)
 	srv := sshtest.Start(t)
 	d := isolate(t)
-	t.Setenv("OMC_LOCK_PATH", filepath.Join(d, "{node}.lock"))
+	lockPathFor(t, filepath.Join(d, "{node}.lock"))
 	canaries := t.TempDir()
 	cwd, _ := os.Getwd()
 	home := "/root"

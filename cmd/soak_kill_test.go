@@ -32,7 +32,7 @@ type killRig struct {
 
 func newKillRig(t *testing.T, s *soak, hosts int, bigMiB int, opts ...sshtest.Option) *killRig {
 	d := isolate(t)
-	t.Setenv("OMC_LOCK_PATH", filepath.Join(d, "{node}.lock"))
+	lockPathFor(t, filepath.Join(d, "{node}.lock"))
 	r := &killRig{t: t, dir: d, tag: fmt.Sprintf("%d", time.Now().UnixNano()), sleep: "1.5"}
 	for i := 0; i < hosts; i++ {
 		r.srvs = append(r.srvs, sshtest.Start(t, opts...))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -28,7 +29,7 @@ type statusOptions struct {
 	Interval time.Duration
 	// HTML also writes the public status page there (status_html.go).
 	HTML string
-	deps *poolDeps
+	deps *fleet.PoolDeps
 	live watchDeps
 }
 
@@ -122,6 +123,7 @@ type statusNodeV1 struct {
 }
 
 func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	if err := checkStatusFlags(s, g, o); err != nil {
 		return err
 	}
@@ -131,7 +133,7 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	}
 	if o.Watch || o.HTML != "" {
 		// The live view and the public page are about pools.
-		if _, err := poolGroups(inv, o.Targets); err != nil {
+		if _, err := fleet.PoolGroups(inv, o.Targets); err != nil {
 			return err
 		}
 	}
@@ -139,7 +141,7 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	if err != nil {
 		return err
 	}
-	red := runRedactor(ctx, poolSecrets(inv)...)
+	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
 	if o.Watch {
 		return runStatusWatch(ctx, s, inv, groups, o, red)
 	}
@@ -204,7 +206,7 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 
 // collectStatus asks every pool of groups (omc status, --watch, --html).
 // kept, when not nil, keeps the pools open for the next call.
-func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, deps *poolDeps, red *redact.Redactor, kept *keptPools) statusV1 {
+func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, deps *fleet.PoolDeps, red *redact.Redactor, kept *keptPools) statusV1 {
 	st := statusV1{V: 1, Type: "status", Healthy: true}
 	for _, grp := range groups {
 		p := poolStatus(ctx, s, inv, grp, deps, red, kept)
@@ -218,7 +220,7 @@ func collectStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory,
 }
 
 // poolStatus asks the provider, Scalelite and every node at once.
-func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor, kept *keptPools) statusPoolV1 {
+func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *fleet.PoolDeps, red *redact.Redactor, kept *keptPools) statusPoolV1 {
 	out := statusPoolV1{Group: grp.Name, Scalelite: grp.Pool.URL, Nodes: []statusNodeV1{}}
 	fp, release, err := kept.open(ctx, s, inv, grp, deps, red)
 	if err != nil {
@@ -243,7 +245,7 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 	var servers []pool.Server
 	var health map[string]pool.Health
 	wg.Go(func() {
-		p, err := deps.provider(s, grp)
+		p, err := deps.ProviderFor(grp)
 		if err != nil {
 			machErr = err
 			return
@@ -255,16 +257,16 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 			machines[m.Name] = m
 		}
 	})
-	wg.Go(func() { servers, listErr = fp.api.List(ctx) })
-	wg.Go(func() { health = fp.gate.CheckAll(ctx, fp.members) })
+	wg.Go(func() { servers, listErr = fp.API.List(ctx) })
+	wg.Go(func() { health = fp.Gate.CheckAll(ctx, fp.Members) })
 	wg.Wait()
 	if listErr != nil {
 		out.Error = red.String(listErr.Error())
 	}
 	known := map[string]bool{}
-	converged := lastConverge(inv)
-	for i, n := range fp.nodes {
-		m := fp.members[i]
+	converged := fleet.LastConverge(inv)
+	for i, n := range fp.Nodes {
+		m := fp.Members[i]
 		h := health[m.Node]
 		row := statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, BBBVersion: h.BBBVersion, PoolState: "absent", Problems: []string{}}
 		machineRow(&row, machines, machErr, red)
@@ -280,7 +282,7 @@ func poolStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, gr
 		for _, p := range h.Problems {
 			row.Problems = append(row.Problems, red.String(p))
 		}
-		reason, held := fp.holds.Held(n.Name)
+		reason, held := fp.Holds.Held(n.Name)
 		row.Held = reason
 		if listErr != nil {
 			// Scalelite's view is unknown, not "absent": the node
@@ -430,32 +432,32 @@ func timeOr(t *time.Time, layout string) string {
 // (and a handshake in the Scalelite host's log) every few seconds. A pool
 // whose listing failed is closed and opened afresh next time. A nil
 // keptPools opens and closes the pool for each call.
-type keptPools struct{ pools map[string]*fleetPool }
+type keptPools struct{ pools map[string]*fleet.Pool }
 
-func (k *keptPools) open(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *poolDeps, red *redact.Redactor) (*fleetPool, func(failed bool), error) {
+func (k *keptPools) open(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, grp *inventory.Group, deps *fleet.PoolDeps, red *redact.Redactor) (*fleet.Pool, func(failed bool), error) {
 	if k != nil {
 		if fp, ok := k.pools[grp.Name]; ok {
 			return fp, k.release(grp.Name, fp), nil
 		}
 	}
-	fp, err := openPool(ctx, s, inv, grp, deps, red)
+	fp, err := fleet.OpenPool(ctx, inv, grp, deps, red)
 	if err != nil {
 		return nil, nil, err
 	}
 	if k == nil {
-		return fp, func(bool) { fp.close() }, nil
+		return fp, func(bool) { fp.Close() }, nil
 	}
 	if k.pools == nil {
-		k.pools = map[string]*fleetPool{}
+		k.pools = map[string]*fleet.Pool{}
 	}
 	k.pools[grp.Name] = fp
 	return fp, k.release(grp.Name, fp), nil
 }
 
-func (k *keptPools) release(group string, fp *fleetPool) func(failed bool) {
+func (k *keptPools) release(group string, fp *fleet.Pool) func(failed bool) {
 	return func(failed bool) {
 		if failed {
-			fp.close()
+			fp.Close()
 			delete(k.pools, group)
 		}
 	}
@@ -463,7 +465,7 @@ func (k *keptPools) release(group string, fp *fleetPool) func(failed bool) {
 
 func (k *keptPools) close() {
 	for g, fp := range k.pools {
-		fp.close()
+		fp.Close()
 		delete(k.pools, g)
 	}
 }

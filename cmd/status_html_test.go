@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -113,17 +114,7 @@ func TestStatusPageGoldenPublicSafeAndAtomic(t *testing.T) {
 	}
 	got := string(b)
 	r.seen.WriteString(got) // the never-shown check covers the page too
-	golden := filepath.Join("testdata", "status-page.golden.html")
-	if *update {
-		os.WriteFile(golden, b, 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("page differs from %s (go test ./cmd -update rewrites it):\n%s", golden, got)
-	}
+	golden.Assert(t, "status-page.golden.html", b)
 	// Public-safe: regions and counts only. No node, address, URL,
 	// domain, meeting, problem text, script or external asset.
 	for _, bad := range []string{"bbb-1", "bbb-3", "us-1", "ap-1", "127.0.0.1", r.sl.URL, r.bbb.Server.URL, "example.org",
@@ -278,7 +269,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if len(colours) < 20 || green == 0 || red == 0 || amber == 0 {
 		t.Fatalf("the screenshot looks empty: %d colours, state colours up %d degraded %d down %d", len(colours), green, amber, red)
 	}
-	if *update {
+	if golden.Updating() {
 		b, _ := os.ReadFile(shot)
 		os.MkdirAll(filepath.Join("..", "docs"), 0o755)
 		if err := os.WriteFile(filepath.Join("..", "docs", "status-page.png"), b, 0o644); err != nil {

@@ -56,7 +56,7 @@ func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventor
 		solo = nodes
 	}
 	if len(targets) == 0 {
-		groups, err := poolGroups(inv, nil)
+		groups, err := fleet.PoolGroups(inv, nil)
 		if err != nil && len(solo) == 0 {
 			return nil, nil, usageError("%s has no nodes to show", inv.Path)
 		}
@@ -68,7 +68,7 @@ func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventor
 	if len(poolTargets) == 0 {
 		return nil, solo, nil
 	}
-	groups, err := poolGroups(inv, poolTargets)
+	groups, err := fleet.PoolGroups(inv, poolTargets)
 	return groups, solo, err
 }
 
@@ -84,15 +84,15 @@ func nodeOf(inv *inventory.Inventory, name string) (*inventory.Node, int, error)
 
 // soloStatus checks each node on its own: its machine, and the gate
 // with the default checks (tls, turn) at its default API URL.
-func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, deps *poolDeps, red *redact.Redactor) []statusNodeV1 {
+func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, deps *fleet.PoolDeps, red *redact.Redactor) []statusNodeV1 {
 	out := []statusNodeV1{}
-	converged := lastConverge(inv)
+	converged := fleet.LastConverge(inv)
 	byGroup, order := fleet.GroupNodes(nodes)
 	for _, gname := range order {
 		grp := inv.Group(gname)
 		machines := map[string]providers.Machine{}
 		var machErr error
-		if p, err := deps.provider(s, grp); err != nil {
+		if p, err := deps.ProviderFor(grp); err != nil {
 			machErr = err
 		} else if ms, err := p.List(ctx, inv, grp); err != nil {
 			machErr = err
@@ -121,7 +121,7 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 			red.Add(m.Secret)
 			members = append(members, m)
 		}
-		gate := &pool.Gate{HTTP: loggedHTTP(deps.http(), runLogFrom(ctx)), Checks: healthChecks(&inventory.Pool{}, deps), Version: releaseReader(s, inv, grp, byGroup[gname], deps)}
+		gate := &pool.Gate{HTTP: fleet.LoggedHTTP(deps.Client(), fleet.LogFrom(ctx)), Checks: fleet.HealthChecks(&inventory.Pool{}, deps), Version: fleet.ReleaseReader(inv, grp, byGroup[gname], deps)}
 		health := gate.CheckAll(ctx, members)
 		for _, n := range byGroup[gname] {
 			row := rows[n.Name]

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool/fake"
@@ -67,7 +68,7 @@ groups:
 	front := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
 	t.Cleanup(front.Close)
 	var stunAt []string
-	deps := &poolDeps{HTTP: &http.Client{Transport: toHost{front}}, STUN: func(_ context.Context, addr string) error {
+	deps := &fleet.PoolDeps{HTTP: &http.Client{Transport: toHost{front}}, STUN: func(_ context.Context, addr string) error {
 		stunAt = append(stunAt, addr)
 		return nil
 	}}
@@ -124,7 +125,7 @@ groups:
       - {name: dev-2, address: 192.0.2.8}
 `), 0o644)
 	asked := 0
-	deps := &poolDeps{HTTP: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+	deps := &fleet.PoolDeps{HTTP: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		asked++
 		return nil, context.Canceled
 	})}}

@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -77,17 +77,7 @@ func TestStatusWatchFrameGolden(t *testing.T) {
 	if strings.Contains(got, "\x1b") {
 		t.Fatalf("escape codes without colour:\n%q", got)
 	}
-	golden := filepath.Join("testdata", "status-watch.golden")
-	if *update {
-		os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("frame differs from %s (go test ./cmd -update rewrites it):\n%s", golden, got)
-	}
+	golden.AssertString(t, "status-watch.golden", got)
 	// With colour the same text, styled: states and problems stand out.
 	col := renderWatch(sn, ui.NewStyles(io.Discard, true))
 	if !strings.Contains(col, "\x1b[") || stripANSI(col) != got {
@@ -204,7 +194,7 @@ type watchRun struct {
 
 // startWatch runs omc status --watch on inv every interval; clock, when
 // given, is the watch's clock.
-func startWatch(t *testing.T, d *poolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
+func startWatch(t *testing.T, d *fleet.PoolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
 	t.Helper()
 	w := &watchRun{scr: &fakeScreen{frames: make(chan string, 8)}, ticks: make(chan time.Time), done: make(chan error, 1)}
 	o := &statusOptions{Watch: true, Interval: interval, deps: d, live: watchDeps{

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/pool"
@@ -26,7 +27,7 @@ type tenantOptions struct {
 	SecretFile string
 	KeepOld    bool
 	Yes        bool
-	deps       *poolDeps
+	deps       *fleet.PoolDeps
 }
 
 func newTenantCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -93,7 +94,7 @@ With several pools, name one with --pool GROUP.`,
 var reTenant = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // tenantPool opens the pool tenants are managed in.
-func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantOptions) (*fleetPool, *redact.Redactor, error) {
+func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantOptions) (*fleet.Pool, *redact.Redactor, error) {
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +103,7 @@ func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantO
 	if o.Group != "" {
 		targets = []string{o.Group}
 	}
-	groups, err := poolGroups(inv, targets)
+	groups, err := fleet.PoolGroups(inv, targets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,8 +114,8 @@ func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantO
 		}
 		return nil, nil, usageError("several pools (%s): name one with --pool GROUP", strings.Join(names, ", "))
 	}
-	red := runRedactor(ctx, poolSecrets(inv)...)
-	fp, err := openPool(ctx, s, inv, groups[0], o.deps, red)
+	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
+	fp, err := fleet.OpenPool(ctx, inv, groups[0], poolEnv(s, g, o.deps), red)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -208,9 +209,9 @@ type tenantSecretV1 struct {
 
 // handOut stores the new secret where the inventory says, writes it to
 // --secret-file or shows it once.
-func handOut(s *ui.Streams, g *globalOptions, fp *fleetPool, o *tenantOptions, action string, t pool.Tenant, secret string) error {
+func handOut(s *ui.Streams, g *globalOptions, fp *fleet.Pool, o *tenantOptions, action string, t pool.Tenant, secret string) error {
 	out := tenantSecretV1{V: 1, Type: "tenant", Name: t.Name, ID: t.ID, Action: action}
-	if d := fp.inv.TenantDir(fp.group.Pool); d != "" {
+	if d := fp.Inv.TenantDir(fp.Group.Pool); d != "" {
 		p := filepath.Join(d, t.Name+".secret")
 		if err := writeSecret(p, secret); err != nil {
 			return fmt.Errorf("storing the secret in %s: %w (the tenant has it already: run omc tenant rotate %s)", d, err, t.Name)
@@ -246,10 +247,10 @@ func runTenantAdd(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenan
 	if err != nil {
 		return err
 	}
-	defer fp.close()
+	defer fp.Close()
 	// Scalelite would add a second tenant of this name and point the
 	// name at it, silently cutting off the first one's secret.
-	same, err := tenantsNamed(ctx, fp.api, o.Name)
+	same, err := tenantsNamed(ctx, fp.API, o.Name)
 	if err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func runTenantAdd(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenan
 		return err
 	}
 	red.Add(secret)
-	t, err := fp.api.AddTenant(ctx, o.Name, []string{secret})
+	t, err := fp.API.AddTenant(ctx, o.Name, []string{secret})
 	if err != nil {
 		return err
 	}
@@ -274,8 +275,8 @@ func runTenantRotate(ctx context.Context, s *ui.Streams, g *globalOptions, o *te
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	t, err := findTenant(ctx, fp.api, o.Name)
+	defer fp.Close()
+	t, err := findTenant(ctx, fp.API, o.Name)
 	if err != nil {
 		return err
 	}
@@ -295,7 +296,7 @@ func runTenantRotate(ctx context.Context, s *ui.Streams, g *globalOptions, o *te
 	if o.KeepOld {
 		secrets = append(secrets, t.Secrets...)
 	}
-	t2, err := fp.api.UpdateTenant(ctx, t.ID, "", secrets)
+	t2, err := fp.API.UpdateTenant(ctx, t.ID, "", secrets)
 	if err != nil {
 		return err
 	}
@@ -308,8 +309,8 @@ func runTenantDisable(ctx context.Context, s *ui.Streams, g *globalOptions, o *t
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	t, err := findTenant(ctx, fp.api, o.Name)
+	defer fp.Close()
+	t, err := findTenant(ctx, fp.API, o.Name)
 	if err != nil {
 		return err
 	}
@@ -321,10 +322,10 @@ func runTenantDisable(ctx context.Context, s *ui.Streams, g *globalOptions, o *t
 		return err
 	}
 	red.Add(secret)
-	if _, err := fp.api.UpdateTenant(ctx, t.ID, "", []string{secret}); err != nil {
+	if _, err := fp.API.UpdateTenant(ctx, t.ID, "", []string{secret}); err != nil {
 		return err
 	}
-	if d := fp.inv.TenantDir(fp.group.Pool); d != "" {
+	if d := fp.Inv.TenantDir(fp.Group.Pool); d != "" {
 		if err := os.Remove(filepath.Join(d, o.Name+".secret")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -357,13 +358,13 @@ func runTenantList(ctx context.Context, s *ui.Streams, g *globalOptions, o *tena
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	l, err := fp.api.Tenants(ctx)
+	defer fp.Close()
+	l, err := fp.API.Tenants(ctx)
 	if err != nil {
 		return err
 	}
-	out := tenantListV1{V: 1, Type: "tenants", Pool: fp.group.Name, Tenants: []tenantItemV1{}}
-	dir := fp.inv.TenantDir(fp.group.Pool)
+	out := tenantListV1{V: 1, Type: "tenants", Pool: fp.Group.Name, Tenants: []tenantItemV1{}}
+	dir := fp.Inv.TenantDir(fp.Group.Pool)
 	for _, t := range l {
 		it := tenantItemV1{Name: t.Name, ID: t.ID, Secrets: len(t.Secrets)}
 		if dir != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -26,7 +27,7 @@ type upgradeOptions struct {
 	Force   bool
 	Yes     bool
 	DryRun  bool
-	deps    *poolDeps
+	deps    *fleet.PoolDeps
 }
 
 func newUpgradeCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -92,6 +93,7 @@ type upgradeReportV1 struct {
 }
 
 func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgradeOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	if o.To == "" {
 		return usageError("name the version: omc upgrade %s --to VERSION", o.Group)
 	}
@@ -112,21 +114,21 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	if grp.Pool == nil {
 		return usageError("group %s has no pool (groups.%s.pool)", grp.Name, grp.Name)
 	}
-	red := redact.New(poolSecrets(inv)...)
+	red := redact.New(fleet.PoolSecrets(inv)...)
 	logf, logPath, closeLog := openRunLogFor(s, red, "upgrade")
 	defer closeLog()
 	logf("start", "command", "upgrade", "group", grp.Name, "to", o.To, "batch", o.Batch)
-	fp, err := openPool(ctx, s, inv, grp, o.deps, red)
+	fp, err := fleet.OpenPool(ctx, inv, grp, o.deps, red)
 	if err != nil {
 		return err
 	}
-	defer fp.close()
-	_, machines, err := machinesOf(ctx, s, inv, grp, o.deps)
+	defer fp.Close()
+	_, machines, err := fleet.MachinesOf(ctx, inv, grp, o.deps)
 	if err != nil {
 		return err
 	}
 	byName := map[string]*inventory.Node{}
-	for _, n := range fp.nodes {
+	for _, n := range fp.Nodes {
 		byName[n.Name] = n
 	}
 	line := versionLine(o.To)
@@ -137,7 +139,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 			n.Run.UpgradeBBB, n.Run.BBBVersion = true, line
 			nodes = append(nodes, &n)
 		}
-		failed := o.deps.converge(ctx, s, inv, nodes, machines)
+		failed := o.deps.ConvergeNodes(ctx, inv, nodes, machines)
 		for n, err := range failed {
 			logf("converge failed", "node", n, "error", err.Error())
 		}
@@ -145,19 +147,19 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	}
 	// Nodes already at the version (its line, when --to is one) and
 	// serving need nothing: RollingUpgrade only skips exact matches.
-	servers, err := fp.api.List(ctx)
+	servers, err := fp.API.List(ctx)
 	if err != nil {
 		return err
 	}
-	at := make([]pool.Member, len(fp.members))
-	for i, m := range fp.members {
+	at := make([]pool.Member, len(fp.Members))
+	for i, m := range fp.Members {
 		m.ExpectVersion = o.To
 		at[i] = m
 	}
-	now := fp.gate.CheckAll(ctx, at)
+	now := fp.Gate.CheckAll(ctx, at)
 	var todo []pool.Member
 	var skipped []string
-	for _, m := range fp.members {
+	for _, m := range fp.Members {
 		h := now[m.Node]
 		regs := pool.FindByURL(servers, m.URL)
 		if h.OK && pool.VersionMatches(o.To, h.BBBVersion) && len(regs) == 1 && regs[0].State == pool.Enabled {
@@ -184,9 +186,9 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 	}
 	rep := &pool.UpgradeReport{Failed: map[string]string{}}
 	if len(todo) > 0 {
-		rep, err = pool.RollingUpgrade(ctx, fp.api, todo, pool.UpgradeOptions{
-			To: o.To, Batch: o.Batch, Gate: fp.gate, Holds: fp.holds, Upgrade: hook,
-			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.poll(), Force: o.Force, HTTP: o.deps.http(), EndWait: o.deps.endWait()},
+		rep, err = pool.RollingUpgrade(ctx, fp.API, todo, pool.UpgradeOptions{
+			To: o.To, Batch: o.Batch, Gate: fp.Gate, Holds: fp.Holds, Upgrade: hook,
+			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.PollEvery(), Force: o.Force, HTTP: o.deps.Client(), EndWait: o.deps.EndWaitFor()},
 			Progress: func(c pool.Change) {
 				logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
 				reportChange(s, g, red, grp.Name, c)
@@ -210,7 +212,7 @@ func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgrade
 		return &exitError{Code: ExitError, Err: fmt.Errorf("%s (full log: %s)", red.String(err.Error()), logPath)}
 	}
 	stale := false
-	for _, m := range fp.members {
+	for _, m := range fp.Members {
 		stale = stale || m.ExpectVersion != line
 	}
 	if stale && !g.json() {
@@ -260,7 +262,7 @@ func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group st
 
 // pendingUpgrade names what moving node n's BBB to its repository's
 // latest would change ("" for nothing), asking the node.
-func pendingUpgrade(ctx context.Context, deps *poolDeps, inv *inventory.Inventory, n *inventory.Node, machines map[string]providers.Machine) (string, error) {
+func pendingUpgrade(ctx context.Context, deps *fleet.PoolDeps, inv *inventory.Inventory, n *inventory.Node, machines map[string]providers.Machine) (string, error) {
 	step, err := roles.UpgradeCheck(inv, n, inv.Nodes())
 	if err != nil {
 		return "", err
@@ -269,7 +271,7 @@ func pendingUpgrade(ctx context.Context, deps *poolDeps, inv *inventory.Inventor
 	if !ok {
 		return "", fmt.Errorf("node %s has no machine (provider %s)", n.Name, n.Provider)
 	}
-	r, err := deps.exec()(ctx, n, mc, step.Probe())
+	r, err := deps.Executor()(ctx, n, mc, step.Probe())
 	if err != nil {
 		return "", err
 	}

@@ -42,7 +42,7 @@ func TestUpgradeToALineMovesOnlyNodesWithANewerBBB(t *testing.T) {
 		return remote.Result{Stdout: []byte("pkg=bigbluebutton|ii |1:3.0-4\ncandidate=bigbluebutton|" + cand + "\npkg=bbb-html5|ii |1:3.0-9\ncandidate=bbb-html5|1:3.0-9\nmeetings=0\n")}, nil
 	}
 	var converged []string
-	r.deps.Converge = func(_ context.Context, _ *ui.Streams, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
+	r.deps.Converge = func(_ context.Context, _ *inventory.Inventory, nodes []*inventory.Node, _ map[string]providers.Machine) map[string]error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, n := range nodes {

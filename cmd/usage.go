@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -32,7 +33,7 @@ type usageCollectOptions struct {
 	Now  func() time.Time
 	HTTP *http.Client
 	// deps reach the Scalelite hosts of api: rake pools (tests).
-	deps *poolDeps
+	deps *fleet.PoolDeps
 }
 
 type usageReportOptions struct {
@@ -140,7 +141,7 @@ func priceList(b *inventory.Billing) *usage.PriceList {
 // names: its API, or its rake tasks over SSH to the Scalelite host, closed
 // by the returned func; for the recordings its importer holds: the BBB
 // API it serves) and its bbb nodes, and the secrets to mask.
-func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, hc *http.Client, deps *poolDeps, red *redact.Redactor) ([]pool.Pool, []usage.Scalelite, []usage.Node, []string, func(), error) {
+func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, hc *http.Client, deps *fleet.PoolDeps, red *redact.Redactor) ([]pool.Pool, []usage.Scalelite, []usage.Node, []string, func(), error) {
 	var pools []pool.Pool
 	var scalelites []usage.Scalelite
 	var nodes []usage.Node
@@ -164,7 +165,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 		case !p.Secret.IsSet():
 			warnings = append(warnings, fmt.Sprintf("group %s: the pool's secret %s is not readable: tenant names not updated", g.Name, p.Secret.Ref))
 		case p.APIKind() == inventory.PoolRake:
-			rp, closeFn, err := openRake(ctx, s, inv, g, deps)
+			rp, closeFn, err := fleet.OpenRake(ctx, inv, g, deps)
 			if err != nil {
 				warnings = append(warnings, fmt.Sprintf("group %s: tenant names not updated: %v", g.Name, err))
 				break
@@ -176,7 +177,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 		}
 		if api != nil {
 			red.Add(p.Secret.Value())
-			mp := &maskingPool{Pool: api, red: red}
+			mp := fleet.Masking(api, red)
 			pools = append(pools, mp)
 			scalelites = append(scalelites, usage.Scalelite{URL: p.URL, Secret: p.Secret.Value(), Algorithm: p.ChecksumAlgorithm(), Pool: mp})
 		}
@@ -197,6 +198,7 @@ func meteredFleet(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, 
 }
 
 func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *usageCollectOptions) error {
+	o.deps = poolEnv(s, g, o.deps)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/omc-coop/omc/internal/golden"
 )
 
 const examplePath = "../examples/omc.yaml"
@@ -130,15 +131,5 @@ func TestShow(t *testing.T) {
 	if back.Inventory != "coop" || len(back.Nodes) != 9 || back.Nodes["dev-1"].SSH["user"] != "root" || len(back.Nodes["dev-3"].Steps) != 7 {
 		t.Errorf("round trip: %+v", back)
 	}
-	golden := filepath.Join("testdata", "show.golden")
-	if *update {
-		os.WriteFile(golden, out.Bytes(), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./inventory -update)", err)
-	}
-	if got != strings.ReplaceAll(string(want), "\r\n", "\n") {
-		t.Errorf("Show output differs from %s:\n%s", golden, got)
-	}
+	golden.AssertString(t, "show.golden", got)
 }

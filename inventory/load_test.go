@@ -2,15 +2,14 @@ package inventory
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+	"github.com/omc-coop/omc/internal/golden"
+)
 
 // loadString parses an inline inventory named "t.yaml" in the test's directory.
 func loadString(t *testing.T, src string) (*Inventory, error) {
@@ -165,20 +164,7 @@ func TestGolden(t *testing.T) {
 				}
 				last = e.Pos
 			}
-			golden := filepath.Join("testdata", name+".golden")
-			got := err.Error() + "\n"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./inventory -update)", err)
-			}
-			if got != strings.ReplaceAll(string(want), "\r\n", "\n") {
-				t.Errorf("errors differ from %s:\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			golden.AssertString(t, name+".golden", err.Error()+"\n")
 		})
 	}
 }

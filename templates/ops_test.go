@@ -1,6 +1,10 @@
 package templates
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/omc-coop/omc/internal/golden"
+)
 
 // The backup and monitoring templates' samples join the shared table, so
 // TestGolden pins them like every other template.
@@ -41,7 +45,7 @@ func TestGoldenBackupVariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, file, got)
+			golden.Assert(t, file+".golden", got)
 		})
 	}
 }

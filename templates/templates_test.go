@@ -1,15 +1,12 @@
 package templates
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+	"github.com/omc-coop/omc/internal/golden"
+)
 
 // fakeSecret is an obviously fake sample secret: goldens never hold real ones.
 const fakeSecret = "FAKE-SAMPLE-SECRET-not-a-real-one"
@@ -58,7 +55,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, name, got)
+			golden.Assert(t, name+".golden", got)
 		})
 	}
 	for name := range samples {
@@ -88,7 +85,7 @@ func TestGoldenVariants(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, file, got)
+			golden.Assert(t, file+".golden", got)
 		})
 	}
 }
@@ -116,23 +113,5 @@ func TestPropEscape(t *testing.T) {
 		if got := propEscape(in); got != want {
 			t.Errorf("propEscape(%q) = %q, want %q", in, got, want)
 		}
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from %s (run go test -update and review the diff):\n--- got ---\n%s", name, p, got)
 	}
 }

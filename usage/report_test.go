@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/usage/money"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func price(s string) *money.Micro {
 	m, err := money.ParseDecimal(s)
@@ -198,24 +196,6 @@ func cents(t *testing.T, s string) money.Cents {
 	return money.Cents(w*100 + f)
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test ./usage -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./usage -run Golden -update rewrites it):\n%s", p, got)
-	}
-}
-
 func TestInvoiceGolden(t *testing.T) {
 	rep, pl, _ := scriptedReport(t)
 	var school, uni *Invoice
@@ -239,17 +219,17 @@ func TestInvoiceGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "invoice-school.csv", c)
+	golden.Assert(t, "invoice-school.csv", c)
 	h, err := school.HTML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "invoice-school.html", h)
+	golden.Assert(t, "invoice-school.html", h)
 	hu, err := uni.HTML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "invoice-uni.html", hu)
+	golden.Assert(t, "invoice-uni.html", hu)
 	for _, page := range [][]byte{h, hu} {
 		if bytes.Contains(page, []byte("<script")) || bytes.Contains(page, []byte("http")) {
 			t.Error("the invoice page loads something")

@@ -63,3 +63,16 @@ type Provider struct {
 	Message  string
 	Err      error
 }
+
+// Pool is one change a pool operation made (or, in a dry run, would
+// make) to a Scalelite pool, as a JSON line (version 1, type "pool"):
+// Action "add", "update", "enable", "cordon", "remove", "skip", "held"…;
+// Detail is masked before it is reported.
+type Pool struct {
+	V      int    `json:"v"`
+	Type   string `json:"type"` // "pool"
+	Pool   string `json:"pool"` // the group
+	Node   string `json:"node"`
+	Action string `json:"action"`
+	Detail string `json:"detail,omitempty"`
+}

@@ -90,6 +90,9 @@ type Options struct {
 	Dir string
 	// Stderr gets progress lines; nil discards them.
 	Stderr io.Writer
+	// Events gets each progress line as an Event (phase "log") as well,
+	// as the cloud providers' lines: omc renders them with the others.
+	Events func(providers.Event)
 	// Network is the range host links are carved from; default DefaultNetwork.
 	Network netip.Prefix
 	// BootTimeout bounds each host's boot until sshd answers; default 90 s.
@@ -109,6 +112,7 @@ type Options struct {
 type Provider struct {
 	dir         string
 	stderr      io.Writer
+	events      func(providers.Event)
 	network     netip.Prefix
 	bootTimeout time.Duration
 	parallel    int
@@ -183,7 +187,7 @@ func New(opts Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{dir: dir, stderr: opts.Stderr, network: opts.Network, bootTimeout: opts.BootTimeout, parallel: opts.Parallel,
+	p := &Provider{dir: dir, stderr: opts.Stderr, events: opts.Events, network: opts.Network, bootTimeout: opts.BootTimeout, parallel: opts.Parallel,
 		nspawnArgs: slices.Clone(opts.NspawnArgs), nspawnEnv: slices.Clone(opts.NspawnEnv)}
 	if p.stderr == nil {
 		p.stderr = io.Discard
@@ -206,7 +210,11 @@ func (p *Provider) Dir() string { return p.dir }
 func (p *Provider) logf(format string, args ...any) {
 	p.logMu.Lock()
 	defer p.logMu.Unlock()
-	fmt.Fprintf(p.stderr, "local: "+format+"\n", args...)
+	msg := fmt.Sprintf("local: "+format, args...)
+	fmt.Fprintln(p.stderr, msg)
+	if p.events != nil {
+		p.events(providers.Event{Provider: "local", Phase: "log", Message: msg})
+	}
 }
 
 func (p *Provider) hostsDir(inv string) string { return filepath.Join(p.dir, "hosts", inv) }

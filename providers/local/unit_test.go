@@ -443,3 +443,21 @@ func TestIntoCgroupsFallsThrough(t *testing.T) {
 		t.Fatalf("%v: %q", err, out)
 	}
 }
+
+// Each progress line reaches Events as a "log" event, the same text as
+// on Stderr, so omc renders and logs it with the cloud providers' lines.
+func TestLinesAreEvents(t *testing.T) {
+	var got []providers.Event
+	var errb strings.Builder
+	p, err := New(Options{Dir: t.TempDir(), Stderr: &errb, Events: func(e providers.Event) { got = append(got, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.logf("booting %s", "bbb-1")
+	if errb.String() != "local: booting bbb-1\n" {
+		t.Errorf("stderr %q", errb.String())
+	}
+	if len(got) != 1 || got[0].Provider != "local" || got[0].Phase != "log" || got[0].Message != "local: booting bbb-1" {
+		t.Errorf("events %+v", got)
+	}
+}

@@ -3,7 +3,6 @@ package roles
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	goldenfile "github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // Obviously fake sample secrets; goldens show them masked anyway.
 const (
@@ -97,20 +95,7 @@ func mask(s string, secretVals []string) string {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	p := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("steps of %s differ from %s (run go test -update and review the diff)", name, p)
-	}
+	goldenfile.AssertString(t, name+".golden", got)
 }
 
 // Each node's whole step list is pinned, so a change to what omc does to

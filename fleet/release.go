@@ -1,4 +1,4 @@
-package cmd
+package fleet
 
 import (
 	"context"
@@ -7,18 +7,17 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/providers"
 )
 
-// bbbReleaseScript prints the node's installed BBB release: what bbb-web
+// BBBReleaseScript prints the node's installed BBB release: what bbb-web
 // itself reads for the API root's bbbVersion
 // (/etc/bigbluebutton/bigbluebutton-release, BIGBLUEBUTTON_RELEASE=3.0.4),
 // else the bigbluebutton package's version without epoch and Debian
 // revision (1:3.0.4-1 → 3.0.4).
-const bbbReleaseScript = `v=$(sed -n 's/^BIGBLUEBUTTON_RELEASE=//p' /etc/bigbluebutton/bigbluebutton-release 2>/dev/null | head -n 1)
+const BBBReleaseScript = `v=$(sed -n 's/^BIGBLUEBUTTON_RELEASE=//p' /etc/bigbluebutton/bigbluebutton-release 2>/dev/null | head -n 1)
 if [ -z "$v" ]; then
   v=$(dpkg-query -W -f='${Version}' bigbluebutton 2>/dev/null | sed -E 's/^[0-9]+://; s/-[^-]*$//')
 fi
@@ -29,11 +28,11 @@ fi
 printf '%s\n' "$v"
 `
 
-// releaseReader is the gate's other way to a node's BBB release when its
-// API root hides bbbVersion: bbbReleaseScript over SSH, as omc up
+// ReleaseReader is the gate's other way to a node's BBB release when its
+// API root hides bbbVersion: BBBReleaseScript over SSH, as omc up
 // reaches the node. The group's machines are listed once, when first
 // needed.
-func releaseReader(s *ui.Streams, inv *inventory.Inventory, g *inventory.Group, nodes []*inventory.Node, deps *poolDeps) func(ctx context.Context, m pool.Member) (string, error) {
+func ReleaseReader(inv *inventory.Inventory, g *inventory.Group, nodes []*inventory.Node, deps *PoolDeps) func(ctx context.Context, m pool.Member) (string, error) {
 	var once sync.Once
 	var machines map[string]providers.Machine
 	var listErr error
@@ -47,7 +46,7 @@ func releaseReader(s *ui.Streams, inv *inventory.Inventory, g *inventory.Group, 
 		if n == nil {
 			return "", fmt.Errorf("node %s is not in the inventory", m.Node)
 		}
-		once.Do(func() { _, machines, listErr = machinesOf(ctx, s, inv, g, deps) })
+		once.Do(func() { _, machines, listErr = MachinesOf(ctx, inv, g, deps) })
 		if listErr != nil {
 			return "", fmt.Errorf("over SSH: %w", listErr)
 		}
@@ -55,7 +54,7 @@ func releaseReader(s *ui.Streams, inv *inventory.Inventory, g *inventory.Group, 
 		if !ok {
 			return "", fmt.Errorf("over SSH: node %s has no machine (provider %s)", n.Name, n.Provider)
 		}
-		r, err := deps.exec()(ctx, n, mc, bbbReleaseScript)
+		r, err := deps.Executor()(ctx, n, mc, BBBReleaseScript)
 		switch {
 		case err != nil:
 			return "", fmt.Errorf("over SSH: %w", err)

@@ -1,0 +1,34 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
+	"github.com/omc-coop/omc/remote"
+)
+
+// NodeExec runs a script on a node's machine and returns its standard
+// output, standard error and exit code. The default goes over SSH as
+// omc up does; tests replace it.
+type NodeExec func(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error)
+
+// SSHExec runs a script on the node over one SSH connection, with the
+// node's SSH settings and verified host keys, as omc up does.
+func SSHExec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
+	cfg, err := SSHConfig(n, m, &remote.KnownHosts{Path: KnownHostsPath()})
+	if err != nil {
+		return remote.Result{}, fmt.Errorf("node %s: %w", n.Name, err)
+	}
+	c, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		return remote.Result{}, err
+	}
+	defer c.Close()
+	sh, err := c.Shell(ctx)
+	if err != nil {
+		return remote.Result{}, err
+	}
+	return sh.Run(ctx, script)
+}

@@ -1,0 +1,84 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/omc-coop/omc/internal/event"
+	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/pool/fake"
+	"github.com/omc-coop/omc/provision/roles"
+)
+
+// SyncGroups prints nothing: each change to a FAKE Scalelite reaches
+// PoolDeps.Change as an event.Pool (v1, type "pool"), in order, with the
+// node's BBB secret masked out of its detail; a dry run reports the same
+// changes and makes none.
+func TestSyncGroupsReportsChangesAsEvents(t *testing.T) {
+	t.Setenv("OMC_STATE_DIR", t.TempDir())
+	t.Setenv("OMC_T_LB", "lb-secret-fleet-test-91c2")
+	t.Setenv("OMC_T_SEED", "seed-fleet-test-4e7a")
+	sl, bbb := fake.NewScalelite(t, "lb-secret-fleet-test-91c2"), fake.NewBBB(t)
+	p := filepath.Join(t.TempDir(), "omc.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`apiVersion: omc/v1
+name: t
+secrets:
+  bbb_seed: env:OMC_T_SEED
+groups:
+  eu:
+    roles: [bbb]
+    domain: "{name}.example.org"
+    settings: {bbb_version: "3.0"}
+    pool:
+      url: %s
+      secret: env:OMC_T_LB
+      bbb_url: %s/{name}/bigbluebutton/api
+      checks: []
+    provider: static
+    nodes:
+      - {name: bbb-1, address: 127.0.0.1}
+`, sl.URL, bbb.Server.URL)), 0o644)
+	inv, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := roles.APISecret(inv, inv.Nodes()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
+
+	sync := func(dry bool) ([]event.Pool, int) {
+		var got []event.Pool
+		deps := &PoolDeps{Change: func(e event.Pool) { got = append(got, e) }}
+		pending, err := SyncGroups(context.Background(), inv, inv.Nodes(), func(*inventory.Node) bool { return true }, deps, dry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range got {
+			if e.V != 1 || e.Type != "pool" || e.Pool != "eu" || e.Node != "bbb-1" || strings.Contains(e.Detail, secret) {
+				t.Errorf("event %+v", e)
+			}
+		}
+		return got, pending
+	}
+	planned, pending := sync(true)
+	if len(planned) == 0 || pending == 0 || sl.Writes() != 0 {
+		t.Fatalf("dry run: %+v, %d pending, %d writes", planned, pending, sl.Writes())
+	}
+	done, _ := sync(false)
+	var actions []string
+	for _, e := range done {
+		actions = append(actions, e.Action)
+	}
+	if strings.Join(actions, ",") != "add,enable" || sl.Writes() != 2 {
+		t.Fatalf("actions %v, %d writes; want add,enable and 2 writes", actions, sl.Writes())
+	}
+	if again, _ := sync(false); len(again) != 0 {
+		t.Fatalf("a second sync reported %+v", again)
+	}
+}
