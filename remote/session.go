@@ -5,84 +5,100 @@ import "github.com/omc-coop/omc/internal/shell"
 // The host's side of a Shell. sshd does not end a command when its client
 // goes: without a terminal nobody sends a hangup, so a shell waiting for a
 // long script would hold the host's lock (and the script would go on) until
-// the script ended by itself. So the session is three processes:
-//
-//	top:      /bin/sh -c 'WATCHDOG | { read pid; /bin/sh; kill pid; }'
-//	watchdog: forwards the session's stdin to the shell (cat)
-//	shell:    runs the scripts and holds the lock (fd 9)
-//
-// When the shell exits (its stdin ended while idle, or it died), the
-// top process ends the watchdog, and the session ends as before. When the
-// session's stdin ends while the shell is busy, the client is gone: its
+// the script ended by itself. So while a script runs, a watcher waits for
+// the end of the session's input; the client is gone when it comes: its
 // channel was closed (the run was cancelled) or its connection dropped
-// (omc killed, or the network gone and sshd noticed). The watchdog then
-// sends TERM to every process of the SSH session (processes that called
-// setsid, i.e. daemons, are not in it), and KILL to what is left after
-// termGrace. The shell catches TERM, so it keeps the lock until its script
-// has ended, and exits right after.
+// (omc killed, or the network gone and sshd noticed). The watcher then
+// starts a sweeper, which sends TERM to every process of the session but
+// the shell and its parents (processes that called setsid, i.e. daemons,
+// are not in it), and KILL to what is left after termGrace. The sweeper
+// holds the lock (fd 9, shared with the shell) until then, so the next run
+// gets it only once the script's processes have ended; the shell, its
+// script ended, finds its input ended and exits.
+//
+// The session is a single /bin/sh (sessionScript), which runs the first
+// input the exec carried and then reads the rest from its input. The
+// watcher is a fork of it, started with each script and killed when the
+// script ends, so a session costs the host one process more per script
+// than the scripts themselves, and none while idle: the end of input then
+// ends the shell itself. (It is killed with KILL: a signal the shell does
+// not catch, so it cannot reach the fork before the fork is ready for it;
+// the sweeper is a process of its own so that the kill does not stop it.)
+//
+// The watcher may read the session's input (fd 8, a copy of fd 0: the
+// shell's asynchronous commands get /dev/null as fd 0) only because
+// nothing is there to read while a script runs: every input is one
+// compound command ({ ...; }, see compose), which the shell reads whole
+// before it runs any of it, and the client sends the next one only once
+// it has the answers to this one.
 
-// termGrace is how long the watchdog waits between TERM and KILL, in
-// half seconds (plus the time to look through /proc between them).
+// termGrace is how long the sweeper waits between TERM and KILL, in half
+// seconds (plus the time to look through /proc between them).
 const termGrace = "10"
 
-// watchdog is the script of the watchdog process. Its first line of output
-// is its pid, for the top process; the second makes the shell catch TERM
-// (a caught signal is reset to default in the scripts' subshells); then
-// comes the shell's first input when the exec carried one ($1), then the
-// session's input.
-const watchdog = `echo $$
-echo 'trap : TERM'
-printf '%s' "$1"
-set --
-trap 'omc_bye=1; kill $omc_cat $omc_s' TERM
-exec 3<&0 </dev/null
-cat <&3 3<&- & omc_cat=$!
-exec 3<&-
-[ -n "$omc_bye" ] || wait $omc_cat
-if [ -z "$omc_bye" ]; then
-	# The shell, if idle, exits at end of input, and the top process
-	# then ends this one (omc_bye): give it a second.
-	exec >&-
-	sleep 1 & omc_s=$!
-	[ -n "$omc_bye" ] || wait $omc_s
-	kill $omc_s
-fi
-if [ -n "$omc_bye" ]; then
-	kill $omc_cat
-	exit 0
-fi
-trap '' TERM HUP INT PIPE
-if ! read -r omc_st </proc/$$/stat; then
-	kill -TERM 0; sleep 5; kill -KILL 0
-fi
-set -- ${omc_st##*) }
-omc_sid=$4
-# omc_kill sends omc_sig to the other live processes of this session; it
-# fails when there are none.
-omc_kill() {
-	omc_left=1
-	for omc_p in /proc/[0-9]*; do
-		omc_p=${omc_p#/proc/}
-		[ "$omc_p" != $$ ] && read -r omc_st <"/proc/$omc_p/stat" || continue
+// watcher defines omc_watch, which each script runs with (see subshell),
+// as an asynchronous command with stdout and stderr closed, so that it
+// holds nothing of the session's but the lock.
+const watcher = `omc_watch() {
+	read -r omc_x <&8
+	if ! read -r omc_st </proc/self/stat; then
+		kill -TERM 0; sleep 5; kill -KILL 0; exit 0
+	fi
+	omc_keep=${omc_st%% *}
+	set -- ${omc_st##*) }
+	omc_sid=$4 omc_p=$2
+	# The shell (the parent) and its parents in the session (sudo) stay.
+	while [ "$omc_p" -gt 1 ] && read -r omc_st <"/proc/$omc_p/stat"; do
 		set -- ${omc_st##*) }
-		[ "$4" = "$omc_sid" ] && [ "$1" != Z ] && kill -$omc_sig $omc_p && omc_left=0
+		[ "$4" = "$omc_sid" ] || break
+		omc_keep="$omc_keep $omc_p" omc_p=$2
 	done
-	return $omc_left
+	omc_sweep 8<&- &
+	exit 0
 }
-omc_sig=TERM
-omc_kill
-omc_sig=0
-omc_i=0
-while [ $omc_i -lt ` + termGrace + ` ] && omc_kill; do
-	sleep 0.5 || sleep 1
-	omc_i=$((omc_i + 1))
-done
-omc_sig=KILL
-omc_kill
-exit 0`
+omc_sweep() {
+	trap '' TERM HUP INT PIPE
+	read -r omc_st </proc/self/stat && omc_keep="$omc_keep ${omc_st%% *}"
+	# omc_kill sends omc_sig to the session's other live processes; it
+	# fails when there are none.
+	omc_kill() {
+		omc_left=1
+		for omc_p in /proc/[0-9]*; do
+			omc_p=${omc_p#/proc/}
+			case " $omc_keep " in *" $omc_p "*) continue ;; esac
+			read -r omc_st <"/proc/$omc_p/stat" || continue
+			set -- ${omc_st##*) }
+			[ "$4" = "$omc_sid" ] && [ "$1" != Z ] && kill -$omc_sig $omc_p && omc_left=0
+		done
+		return $omc_left
+	}
+	omc_sig=TERM
+	omc_kill
+	omc_sig=0
+	omc_i=0
+	while [ $omc_i -lt ` + termGrace + ` ] && omc_kill; do
+		sleep 0.5 || sleep 1
+		omc_i=$((omc_i + 1))
+	done
+	omc_sig=KILL
+	omc_kill
+	exit 0
+}
+`
 
-// sessionScript is what the session's /bin/sh runs.
-var sessionScript = `/bin/sh -c ` + shell.Quote(watchdog) + ` sh "$1" 2>/dev/null | { read -r omc_wd; /bin/sh; omc_rc=$?; kill "$omc_wd" 2>/dev/null; exit $omc_rc; }`
+// sessionScript is what the session's /bin/sh runs: the exec's first
+// input ($1), then the rest from its input: dash reads and runs a file
+// given to "." a command at a time, so it reads the session's input itself;
+// other shells (bash reads such a file whole first) hand it to a new
+// /bin/sh, an exec more.
+const sessionScript = `exec 8<&0
+eval "$1"
+if [ /proc/self/exe -ef /bin/dash ] && [ -r /dev/stdin ]; then
+	set --
+	. /dev/stdin
+else
+	exec /bin/sh -s
+fi`
 
 // cleanPath is the PATH scripts run with.
 const cleanPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

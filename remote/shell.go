@@ -33,10 +33,11 @@ type Result struct {
 }
 
 // Shell is one /bin/sh on the host, started by a single exec, that runs
-// every script of a run. Scripts are sent over its stdin; each one runs in
-// a subshell with stdin from /dev/null, so a script can neither read the
-// protocol stream nor end the shell, and is followed by random markers on
-// stdout and stderr that delimit its output and carry its exit code.
+// every script of a run (session.go). Scripts are sent over its stdin;
+// each one runs in a subshell with stdin from /dev/null, so a script can
+// neither read the protocol stream nor end the shell, and is followed by
+// random markers on stdout and stderr that delimit its output and carry
+// its exit code.
 type Shell struct {
 	c      *Client
 	ch     ssh.Channel
@@ -193,7 +194,7 @@ func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
 	if err := s.checkScript(script); err != nil {
 		return Result{}, err
 	}
-	rs, err := s.run(ctx, []string{withStatus(subshell(script))})
+	rs, err := s.run(ctx, []string{subshell(script)})
 	if err != nil {
 		return Result{}, err
 	}
@@ -214,7 +215,7 @@ func (s *Shell) Batch(ctx context.Context, scripts []string) ([]Result, error) {
 		}
 		// omc_stop is the shell's own variable: a script runs in a
 		// subshell, so it cannot set or clear it.
-		cmds[i] = "if [ -z \"$omc_stop\" ]; then " + subshell(sc) + "; omc_rc=$?; [ $omc_rc -eq 0 ] || omc_stop=1; else omc_rc=" + skipped + "; fi"
+		cmds[i] = "if [ -z \"$omc_stop\" ]; then\n" + subshell(sc) + "\n[ $omc_rc -eq 0 ] || omc_stop=1; else omc_rc=" + skipped + "; fi"
 	}
 	if len(cmds) > 0 {
 		cmds[0] = "omc_stop=\n" + cmds[0]
@@ -233,12 +234,18 @@ func (s *Shell) checkScript(script string) error {
 	return nil
 }
 
-// subshell is how a script runs in the shell. eval, not inline text: a
-// syntax error then ends the subshell only, instead of swallowing the rest
-// of the stream. fd 9 (the lock) is closed so that daemons a script starts
-// cannot keep the lock.
+// watchCall starts the watcher (session.go) in the background.
+const watchCall = "omc_watch </dev/null >/dev/null 2>&1 &"
+
+// subshell is how a script runs in the shell, with the watcher that ends
+// it when the client goes (session.go); it leaves the script's exit status
+// in $omc_rc. eval, not inline text: a syntax error then ends the subshell
+// only, instead of swallowing the rest of the stream. fds 8 (the session's
+// input) and 9 (the lock) are closed so that daemons a script starts keep
+// neither.
 func subshell(script string) string {
-	return "( eval " + shell.Quote(script) + "\n) </dev/null 9>&-"
+	return watchCall + " omc_w=$!\n( eval " + shell.Quote(script) +
+		"\n) </dev/null 8<&- 9>&-\nomc_rc=$?; kill -KILL $omc_w 2>/dev/null; wait $omc_w 2>/dev/null"
 }
 
 // withStatus makes cmd leave its exit status where run reads it.
@@ -253,19 +260,14 @@ func (s *Shell) run(ctx context.Context, cmds []string) ([]Result, error) {
 }
 
 // send is run; with exit, the shell is told to exit right after cmds, in
-// the same write. (exit, not the end of its input: at the end of input
-// the watchdog, not knowing whether the shell is idle, starts a sleep
-// before it gives up on it, a process more on every host; session.go.)
+// the same write: the session then ends without waiting for the client to
+// end its input.
 func (s *Shell) send(ctx context.Context, cmds []string, exit bool) ([]Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.compose(cmds)
-	text := in.text
-	if exit {
-		text += "exit\n"
-	}
+	in := s.compose(cmds, exit)
 	return s.exchange(ctx, in, func() error {
-		_, err := io.WriteString(s.stdin, text)
+		_, err := io.WriteString(s.stdin, in.text)
 		return err
 	})
 }
@@ -279,10 +281,17 @@ type input struct {
 }
 
 // compose makes the input for cmds: each followed by its markers, and,
-// until the shell has said it runs, the ready marker first.
-func (s *Shell) compose(cmds []string) input {
+// until the shell has said it runs, the ready marker first; with exit, the
+// shell exits after them. It is one compound command, which the shell
+// reads whole before it runs any of it (session.go); it defines the
+// watcher afresh, as the shell that runs it may have just started.
+func (s *Shell) compose(cmds []string, exit bool) input {
 	in := input{markers: make([]string, len(cmds)), ready: s.ready}
 	var b strings.Builder
+	b.WriteString("{\n")
+	if slices.ContainsFunc(cmds, func(c string) bool { return strings.Contains(c, watchCall) }) {
+		b.WriteString(watcher)
+	}
 	if in.ready != "" {
 		b.WriteString("printf '%s\\n' '" + in.ready + "'\n")
 	}
@@ -291,6 +300,10 @@ func (s *Shell) compose(cmds []string) input {
 		b.WriteString(cmd + "\n")
 		b.WriteString("printf '%s %s\\n' '" + in.markers[i] + "' \"$omc_rc\"\nprintf '%s\\n' '" + in.markers[i] + "' >&2\n")
 	}
+	if exit {
+		b.WriteString("exit\n")
+	}
+	b.WriteString("}\n")
 	in.text = b.String()
 	return in
 }
@@ -529,17 +542,17 @@ func (c *Client) lockRun(ctx context.Context, holder, script string) (stale stri
 	}
 	lockPath := c.cfg.LockPath
 	// A failed redirection on the special built-in exec would end the
-	// shell, so check in a subshell first that the file can be opened.
-	// On a run after the first the directory is there and the file empty
-	// (Unlock empties it): then neither mkdir nor cat runs, an exec each.
+	// shell; through command, exec is not special (POSIX), and the check
+	// costs no subshell. On a run after the first the directory is there
+	// and the file empty (Unlock empties it): then neither mkdir nor cat
+	// runs, an exec each.
 	// omc_locked, the shell's own, says whether script may run.
 	dir, file := shell.Quote(path.Dir(lockPath)), shell.Quote(lockPath)
 	lock := `omc_locked=
 [ -d ` + dir + ` ] || mkdir -p ` + dir + ` 2>/dev/null
 if ! command -v flock >/dev/null 2>&1; then echo noflock
-elif ! ( : >>` + file + ` ) 2>/dev/null; then echo nofile
+elif ! { command exec 9>>` + file + `; } 2>/dev/null; then echo nofile
 else
-  exec 9>>` + file + `
   if flock -n 9; then omc_locked=1; echo acquired; [ ! -s ` + file + ` ] || cat ` + file + `; printf '%s\n' ` + shell.Quote(holder) + ` >` + file + `
   else
     exec 9>&-; echo held
@@ -550,11 +563,11 @@ else
 fi`
 	cmds := []string{withStatus(lock)}
 	if script != "" {
-		cmds = append(cmds, "if [ -n \"$omc_locked\" ]; then "+subshell(script)+"\nomc_rc=$?; else omc_rc="+skipped+"; fi")
+		cmds = append(cmds, "if [ -n \"$omc_locked\" ]; then\n"+subshell(script)+"\nelse omc_rc="+skipped+"; fi")
 	}
 	// A shell not started yet gets the lock (and script) in its exec.
 	var in input
-	s, started, err := c.shellWith(ctx, func(s *Shell) string { in = s.compose(cmds); return in.text })
+	s, started, err := c.shellWith(ctx, func(s *Shell) string { in = s.compose(cmds, false); return in.text })
 	if err != nil {
 		return "", Result{}, err
 	}

@@ -49,13 +49,19 @@ type Server struct {
 	KeyFile string        // private key (OpenSSH format, no passphrase) authorized to log in
 	HostKey ssh.PublicKey // the server's host key
 	LogPath string        // sshd's log (stderr, LogLevel VERBOSE)
+	// TracePath is strace's output when the server runs WithTrace.
+	TracePath string
 
 	t       testing.TB
 	dir     string
 	hostKey string // host private key file
 	opts    options
 	cmd     *exec.Cmd
-	exited  chan struct{}
+	// cgroup (WithCPU) holds sshd and its sessions; cgroupUsage reads
+	// its processor time.
+	cgroup      string
+	cgroupUsage func(dir string) (time.Duration, error)
+	exited      chan struct{}
 }
 
 // Option changes how a server starts.
@@ -66,6 +72,8 @@ type options struct {
 	sftpServer bool
 	config     []string
 	env        []string
+	trace      bool
+	cpu        bool
 }
 
 // WithNewHostKey makes the server present a freshly generated host key.
@@ -86,6 +94,16 @@ func WithConfig(lines ...string) Option {
 func WithEnv(vars ...string) Option {
 	return func(o *options) { o.env = append(o.env, vars...) }
 }
+
+// WithTrace runs sshd under strace, which records in TracePath every
+// process the server and its sessions start (see Processes). Start skips
+// the test when strace is missing (or fails it under CI).
+func WithTrace() Option { return func(o *options) { o.trace = true } }
+
+// WithCPU puts sshd in a cgroup of its own, whose processor time CPU
+// reports. Start skips the test when no cgroup can be made (or fails it
+// under CI).
+func WithCPU() Option { return func(o *options) { o.cpu = true } }
 
 // Start runs sshd on a free port of 127.0.0.1 and stops it when the test
 // ends. It skips the test when sshd or root is missing, or fails it under
@@ -256,6 +274,29 @@ func (s *Server) start() error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
+	if s.opts.cpu {
+		if s.cgroup == "" {
+			if s.cgroup, s.cgroupUsage, err = newCgroup(); err != nil {
+				testenv.Missing(s.t, "sshtest: WithCPU needs a cgroup to put sshd in: %v", err)
+			}
+			s.t.Cleanup(func() { s.Stop(); removeCgroup(s.cgroup) })
+		}
+		// The server and everything it starts are in the cgroup from
+		// the start: its processor time counts every process, daemons
+		// and orphans included.
+		cmd = exec.Command("/bin/sh", "-c", `echo $$ >"$0/cgroup.procs" && exec "$@"`, s.cgroup, sshdPath, "-D", "-e", "-f", cfgPath)
+	}
+	if s.opts.trace {
+		strace, err := exec.LookPath("strace")
+		if err != nil {
+			testenv.Missing(s.t, "sshtest: WithTrace needs strace (apt-get install strace)")
+		}
+		s.TracePath = filepath.Join(s.dir, "strace.txt")
+		// Processes, not threads: every fork and every exec, with
+		// the programs' arguments in full.
+		cmd = exec.Command(strace, "-f", "-q", "-s", "4096", "-e", "trace=execve,fork,vfork,clone,clone3",
+			"-o", s.TracePath, "--", sshdPath, "-D", "-e", "-f", cfgPath)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -329,4 +370,147 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, " | ")
+}
+
+// CPU is the processor time a server started WithCPU has used so far:
+// sshd's and that of every process it and its sessions started.
+func (s *Server) CPU() (time.Duration, error) {
+	if s.cgroup == "" {
+		return 0, fmt.Errorf("sshtest: the server was not started WithCPU")
+	}
+	return s.cgroupUsage(s.cgroup)
+}
+
+// Process is one process a traced server started (WithTrace): the
+// listening sshd, a connection's sshd processes, the session's shells and
+// what they ran.
+type Process struct {
+	Pid, Parent int
+	// Execs are the argv of each program it exec'd, in order; none
+	// for a fork that ran on in its parent's program (a subshell).
+	Execs  [][]string
+	Exited bool
+}
+
+// Processes reads the trace of a server started WithTrace: every process
+// it has started so far, in the order they appeared.
+func (s *Server) Processes() ([]Process, error) {
+	if s.TracePath == "" {
+		return nil, fmt.Errorf("sshtest: the server was not started WithTrace")
+	}
+	b, err := os.ReadFile(s.TracePath)
+	if err != nil {
+		return nil, err
+	}
+	return parseTrace(string(b))
+}
+
+// parseTrace reads strace -f output: "PID call(args) = RESULT", a call
+// split by another process's line as "PID call(args <unfinished ...>"
+// and "PID <... call resumed>rest) = RESULT", and "PID +++ exited with
+// N +++" or "+++ killed by SIG +++".
+func parseTrace(text string) ([]Process, error) {
+	var procs []Process
+	index := map[int]int{}
+	add := func(pid, parent int) *Process {
+		if i, ok := index[pid]; ok {
+			return &procs[i]
+		}
+		index[pid] = len(procs)
+		procs = append(procs, Process{Pid: pid, Parent: parent})
+		return &procs[len(procs)-1]
+	}
+	pending := map[int]string{} // a call's first half, by pid
+	for n, line := range strings.Split(text, "\n") {
+		pidText, rest, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		pid, err := strconv.Atoi(pidText)
+		if err != nil {
+			return nil, fmt.Errorf("sshtest: trace line %d: %q", n+1, line)
+		}
+		rest = strings.TrimLeft(rest, " ")
+		p := add(pid, 0)
+		if strings.HasPrefix(rest, "+++ ") {
+			p.Exited = true
+			continue
+		}
+		if first, ok := strings.CutSuffix(rest, " <unfinished ...>"); ok {
+			pending[pid] = first
+			continue
+		}
+		if strings.HasPrefix(rest, "<... ") {
+			_, tail, _ := strings.Cut(rest, " resumed>")
+			rest = pending[pid] + tail
+			delete(pending, pid)
+		}
+		call, _, _ := strings.Cut(rest, "(")
+		// strace pads the result to a column: ")    = 12".
+		eq := strings.LastIndex(rest, " = ")
+		i := strings.LastIndexByte(rest[:max(eq, 0)], ')')
+		if eq < 0 || i < len(call) || strings.TrimSpace(rest[i+1:eq]) != "" {
+			continue // a signal's line, or a call that never returned
+		}
+		args, result := rest[len(call)+1:i], rest[eq+len(" = "):]
+		result, _, _ = strings.Cut(result, " ")
+		switch call {
+		case "clone", "clone3", "fork", "vfork":
+			child, err := strconv.Atoi(result)
+			if err != nil || child <= 0 || strings.Contains(args, "CLONE_THREAD") {
+				continue
+			}
+			add(child, pid).Parent = pid
+		case "execve":
+			if result != "0" {
+				continue // not found on this PATH entry, say
+			}
+			argv, err := traceArgv(args)
+			if err != nil {
+				return nil, fmt.Errorf("sshtest: trace line %d: %v", n+1, err)
+			}
+			p = add(pid, 0)
+			p.Execs = append(p.Execs, argv)
+		}
+	}
+	return procs, nil
+}
+
+// traceArgv reads execve's arguments as strace prints them:
+// "/path", ["arg0", "arg1"], 0x... /* N vars */, with C escapes in the
+// strings.
+func traceArgv(args string) ([]string, error) {
+	_, list, ok := strings.Cut(args, "[")
+	if !ok {
+		return nil, fmt.Errorf("no argv in %q", args)
+	}
+	var argv []string
+	for {
+		list = strings.TrimLeft(list, ", ")
+		if strings.HasPrefix(list, "]") || list == "" {
+			return argv, nil
+		}
+		if !strings.HasPrefix(list, `"`) {
+			return nil, fmt.Errorf("bad argv in %q", args)
+		}
+		// The string ends at the first quote no backslash escapes.
+		end := 1
+		for ; end < len(list); end++ {
+			if list[end] == '\\' {
+				end++
+			} else if list[end] == '"' {
+				break
+			}
+		}
+		if end >= len(list) {
+			return nil, fmt.Errorf("unterminated string in %q", args)
+		}
+		a, err := strconv.Unquote(list[:end+1])
+		if err != nil {
+			a = list[1:end] // an escape Go does not know: keep it raw
+		}
+		argv = append(argv, a)
+		list = list[end+1:]
+		list = strings.TrimPrefix(list, "...") // strace cut a long one
+	}
 }

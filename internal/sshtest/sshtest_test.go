@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,34 @@ func TestMissingSSHDFailsInCI(t *testing.T) {
 	out, err = run("")
 	if err != nil || !strings.Contains(out, "--- SKIP: TestHelperStartWithoutSSHD") || !strings.Contains(out, "needs sshd at ") {
 		t.Fatalf("no CI: want a skip naming sshd, got %v:\n%s", err, out)
+	}
+}
+
+// parseTrace follows forks (not threads), execs that succeeded, calls
+// split by another process's line, strace's padded results and exits.
+func TestParseTrace(t *testing.T) {
+	const trace = `100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 101
+101 execve("/usr/bin/env", ["env", "-i", "/bin/sh", "-c", "echo \"a b\"\n"], 0x5 /* 4 vars */) = 0
+101 execve("/usr/local/bin/sh", ["sh"], 0x5 /* 1 var */) = -1 ENOENT (No such file or directory)
+101 vfork( <unfinished ...>
+102 execve("/usr/bin/flock", ["flock", "-n", "9"], 0x5 /* 4 vars */ <unfinished ...>
+101 <... vfork resumed>)              = 102
+102 <... execve resumed>)             = 0
+101 clone(child_stack=0x7, flags=CLONE_VM|CLONE_THREAD|CLONE_SIGHAND, tls=0x1) = 103
+101 --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=102, si_status=0} ---
+102 +++ exited with 0 +++
+101 +++ killed by SIGTERM +++
+`
+	procs, err := parseTrace(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Process{
+		{Pid: 100},
+		{Pid: 101, Parent: 100, Execs: [][]string{{"env", "-i", "/bin/sh", "-c", "echo \"a b\"\n"}}, Exited: true},
+		{Pid: 102, Parent: 101, Execs: [][]string{{"flock", "-n", "9"}}, Exited: true},
+	}
+	if !reflect.DeepEqual(procs, want) {
+		t.Errorf("parseTrace:\n got %+v\nwant %+v", procs, want)
 	}
 }
