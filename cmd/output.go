@@ -26,7 +26,7 @@ A command that fails ends stdout with an error line:
    "file":"omc.yaml","line":8,"col":9,"errors":[...]}
 
 with file, line, col and errors (every FILE:LINE:COL) for an invalid
-inventory, host and step where one host failed, and hosts (each failed
+inventory, host and step where one host failed, and failed_hosts (each failed
 host, its step and message) after a run; secrets are masked. Exit codes
 2 (plan: changes pending), 5 (status: unhealthy) and 6 (backup status:
 stale) are answers, not failures: no error line follows the command's
@@ -57,7 +57,7 @@ type errorV1 struct {
 	Host string `json:"host,omitempty"`
 	Step string `json:"step,omitempty"`
 	// Each failed host of a run over many.
-	Hosts []hostErrorV1 `json:"hosts,omitempty"`
+	FailedHosts []hostErrorV1 `json:"failed_hosts,omitempty"`
 }
 
 type positionV1 struct {
@@ -100,7 +100,7 @@ func errorRecord(err error, code int) errorV1 {
 			if ee.redact != nil {
 				h.Message = ee.redact(h.Message)
 			}
-			r.Hosts = append(r.Hosts, h)
+			r.FailedHosts = append(r.FailedHosts, h)
 		}
 	}
 	return r

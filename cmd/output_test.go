@@ -149,13 +149,13 @@ func TestErrorRecordHostsAndSteps(t *testing.T) {
 		{Host: "c", Err: &remote.DialError{Host: "c", Address: "192.0.2.3:22", Op: "connect", Err: errors.New("refused")}},
 	}}
 	r := errorRecord(err, exitCode(err))
-	if r.Type != "error" || r.V != 1 || r.ExitCode != ExitError || len(r.Hosts) != 2 {
+	if r.Type != "error" || r.V != 1 || r.ExitCode != ExitError || len(r.FailedHosts) != 2 {
 		t.Fatalf("%+v", r)
 	}
-	if h := r.Hosts[0]; h.Host != "b" || h.Step != "file:/etc/x" || strings.Contains(h.Message, secret) || !strings.Contains(h.Message, "***") {
+	if h := r.FailedHosts[0]; h.Host != "b" || h.Step != "file:/etc/x" || strings.Contains(h.Message, secret) || !strings.Contains(h.Message, "***") {
 		t.Fatalf("host b: %+v", h)
 	}
-	if h := r.Hosts[1]; h.Host != "c" || h.Step != "" {
+	if h := r.FailedHosts[1]; h.Host != "c" || h.Step != "" {
 		t.Fatalf("host c: %+v", h)
 	}
 	one := errorRecord(&remote.LockedError{Host: "bbb-1"}, ExitError)
