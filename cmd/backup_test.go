@@ -107,7 +107,8 @@ func TestBackupStatus(t *testing.T) {
 	fresh := fakeNodes{
 		"bbb-1": {Stdout: []byte("result=success\nran=Fri 2026-11-20 02:14:09 UTC\n" +
 			snapshotsLine("bbb-1", [2]string{"config", "2026-11-19T02:10:00Z"}, [2]string{"config", "2026-11-20T02:14:00+01:00"}, [2]string{"recordings", "2026-11-20T02:15:00Z"}) + "\n")},
-		"sl-1":       {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("sl-1", [2]string{"config", "2026-11-20T01:00:00Z"}, [2]string{"scalelite-db", "2026-11-20T01:01:00Z"}) + "\n")},
+		"sl-1":       {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("sl-1", [2]string{"config", "2026-11-20T01:00:00Z"}, [2]string{"scalelite-db", "2026-11-20T01:01:00Z"},
+			[2]string{"scalelite-redis", "2026-11-20T01:02:00Z"}, [2]string{"recordings", "2026-11-20T01:03:00Z"}) + "\n")},
 		"school-bbb": {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("school-bbb", [2]string{"config", "2026-11-20T03:00:00Z"}) + "\n")},
 	}
 	out, errs, code := runStatusWith(t, inv, fresh)
@@ -115,9 +116,11 @@ func TestBackupStatus(t *testing.T) {
 		t.Fatalf("all fresh: exit %d\n%s%s", code, out, errs)
 	}
 	for _, want := range []string{
-		"bbb-1       config        2026-11-20T01:14:00Z", // the newest, in UTC
-		"bbb-1       recordings    2026-11-20T02:15:00Z  9h45m",
+		"bbb-1       config           2026-11-20T01:14:00Z", // the newest, in UTC
+		"bbb-1       recordings       2026-11-20T02:15:00Z  9h45m",
 		"sl-1        scalelite-db",
+		"sl-1        scalelite-redis  2026-11-20T01:02:00Z", // a Scalelite omc runs: its Redis and recordings too
+		"sl-1        recordings       2026-11-20T01:03:00Z",
 		"school-bbb  config",
 	} {
 		if !strings.Contains(out, want) {
@@ -162,7 +165,7 @@ func TestBackupStatus(t *testing.T) {
 	if r := b1.Targets[1]; r.Target != "recordings" || r.OK || r.Problem != "no snapshot yet" || r.Time != nil {
 		t.Errorf("bbb-1 recordings: %+v", r)
 	}
-	if sl := byNode["sl-1"]; sl.OK || !strings.Contains(sl.Error, "wrong password") || len(sl.Targets) != 2 || sl.Targets[1].OK {
+	if sl := byNode["sl-1"]; sl.OK || !strings.Contains(sl.Error, "wrong password") || len(sl.Targets) != 4 || sl.Targets[1].OK {
 		t.Errorf("sl-1: %+v", sl)
 	}
 	if sb := byNode["school-bbb"]; sb.OK || !strings.Contains(sb.Error, "connection refused") {

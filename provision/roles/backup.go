@@ -18,6 +18,9 @@ const (
 	TargetConfig      = "config"
 	TargetRecordings  = "recordings"
 	TargetScaleliteDB = "scalelite-db"
+	// TargetScaleliteRedis is the Redis of a Scalelite omc runs, where
+	// Scalelite keeps its servers and tenants.
+	TargetScaleliteRedis = "scalelite-redis"
 )
 
 // Where the backup role keeps its files on a node.
@@ -31,7 +34,12 @@ const (
 	backupUnit    = "omc-backup.service"
 	backupTimer   = "omc-backup.timer"
 	scaleliteDump = "/var/backups/omc/scalelite.pgdump"
-	restoreStage  = "/var/lib/omc/restore"
+	scaleliteRDB  = "/var/backups/omc/scalelite.rdb"
+	// redisDump prints Redis's snapshot (as a replica would receive it);
+	// /dev/stdout rather than "-", which redis-cli reads as stdout only
+	// from 7.0 on.
+	redisDump    = "redis-cli --rdb /dev/stdout"
+	restoreStage = "/var/lib/omc/restore"
 	// restoreOwners lists the restored files whose owners' names the node
 	// does not know yet, as "user:group path" lines, until omc up has
 	// installed the packages that create those users.
@@ -65,7 +73,8 @@ func BackupTargets(n *inventory.Node, fleet []*inventory.Node) ([]BackupTarget, 
 }
 
 // backupTargets: the node's configuration (per role), its recordings on
-// a bbb node that records, Scalelite's database on a scalelite node.
+// a bbb node that records, Scalelite's database on a scalelite node (and,
+// where omc runs Scalelite, its Redis and the recordings it serves).
 func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *inventory.Settings) []templates.BackupTarget {
 	roles := NodeRoles(n, fleet)
 	var conf []string
@@ -99,6 +108,10 @@ func backupTargets(n *inventory.Node, fleet []*inventory.Node, s *inventory.Sett
 	}
 	if has(n, RoleScalelite) {
 		out = append(out, templates.BackupTarget{Name: TargetScaleliteDB, Paths: []string{scaleliteDump}, Dump: s.Backup.DBDump})
+		if scaleliteOf(s).Managed { // its Redis and recordings are where omc put them
+			out = append(out, templates.BackupTarget{Name: TargetScaleliteRedis, Paths: []string{scaleliteRDB}, Dump: redisDump},
+				templates.BackupTarget{Name: TargetRecordings, Paths: []string{slRoot + "/published", slRoot + "/unpublished"}})
+		}
 	}
 	return out
 }
@@ -400,6 +413,9 @@ else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 	next := "then run omc up"
 	if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }) {
 		next += "; load " + scaleliteDump + " into Scalelite's database with pg_restore"
+		if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteRedis }) {
+			next += " and " + scaleliteRDB + " into Redis (as its dump.rdb, Redis stopped)"
+		}
 	}
 	return &provision.Change{Step: s, Summary: "restore " + strings.Join(what, ", ") + " from " + firstOr(s.Snapshot, "the latest snapshots") + " (" + next + ")",
 		Script: strings.TrimRight(sc.String(), "\n")}, nil

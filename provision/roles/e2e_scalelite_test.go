@@ -204,7 +204,7 @@ test -f /var/bigbluebutton/recording/status/published/rec-e2e-sender.done`)
 		return err == nil
 	})
 	for path, want := range map[string]string{
-		"/presentation/rec-e2e/metadata.xml":  "<recording><id>rec-e2e</id></recording>",
+		"/presentation/rec-e2e/metadata.xml": "<recording><id>rec-e2e</id></recording>",
 		"/playback/presentation/2.3/rec-e2e": "STAND-IN player",
 	} {
 		if got := e.mustSh("rs1", "curl -fsS --cacert /tmp/pebble-root.pem https://rs1.omc.test"+path); !strings.Contains(got, want) {

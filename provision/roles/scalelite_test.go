@@ -174,3 +174,49 @@ func TestScaleliteNeedsItsPool(t *testing.T) {
 		})
 	}
 }
+
+// A Scalelite omc runs is backed up whole: its database, its Redis (where
+// Scalelite keeps servers and tenants) and the recordings it serves; one
+// set up by hand keeps what omc can know of it, the database dump.
+func TestScaleliteBackupTargets(t *testing.T) {
+	b, err := os.ReadFile("testdata/scalelite-fleet.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		settings string
+		want     []string
+	}{
+		{"{scalelite: {multitenancy: true}, backup: {repository: /srv/restic}}", []string{"config", "scalelite-db", "scalelite-redis", "recordings"}},
+		{"{scalelite: {managed: false}, backup: {repository: /srv/restic}}", []string{"config", "scalelite-db"}},
+	} {
+		y := strings.Replace(string(b), "settings:\n          scalelite: {multitenancy: true}", "settings: "+c.settings, 1)
+		y = strings.Replace(y, "secrets:\n", "secrets:\n  restic_password: env:OMC_TEST_SEED\n", 1)
+		inv, fleet := loadScaleliteFleet(t, y, fakeSeed)
+		sl := node(t, fleet, "sl-1")
+		targets, err := BackupTargets(sl, fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, tg := range targets {
+			names = append(names, tg.Name)
+		}
+		if !slices.Equal(names, c.want) {
+			t.Errorf("%s: targets %v, want %v", c.settings, names, c.want)
+		}
+		steps, err := Steps(inv, sl, fleet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := ""
+		for _, s := range steps {
+			if f, ok := s.(*provision.FileStep); ok && f.Path == backupScript {
+				script = string(f.Content)
+			}
+		}
+		if has := strings.Contains(script, "exec > '"+scaleliteRDB+".tmp'; "+redisDump+")"); has != (len(c.want) == 4) {
+			t.Errorf("%s: the nightly script dumps Redis: %v\n%s", c.settings, has, script)
+		}
+	}
+}
