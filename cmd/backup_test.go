@@ -107,7 +107,7 @@ func TestBackupStatus(t *testing.T) {
 	fresh := fakeNodes{
 		"bbb-1": {Stdout: []byte("result=success\nran=Fri 2026-11-20 02:14:09 UTC\n" +
 			snapshotsLine("bbb-1", [2]string{"config", "2026-11-19T02:10:00Z"}, [2]string{"config", "2026-11-20T02:14:00+01:00"}, [2]string{"recordings", "2026-11-20T02:15:00Z"}) + "\n")},
-		"sl-1":       {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("sl-1", [2]string{"config", "2026-11-20T01:00:00Z"}, [2]string{"scalelite-db", "2026-11-20T01:01:00Z"},
+		"sl-1": {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("sl-1", [2]string{"config", "2026-11-20T01:00:00Z"}, [2]string{"scalelite-db", "2026-11-20T01:01:00Z"},
 			[2]string{"scalelite-redis", "2026-11-20T01:02:00Z"}, [2]string{"recordings", "2026-11-20T01:03:00Z"}) + "\n")},
 		"school-bbb": {Stdout: []byte("result=success\nran=x\n" + snapshotsLine("school-bbb", [2]string{"config", "2026-11-20T03:00:00Z"}) + "\n")},
 	}

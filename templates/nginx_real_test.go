@@ -9,13 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/omc-coop/omc/internal/testenv"
 )
 
 // TestNginxRoutesGreenlightLTIAndBBB runs a real nginx with omc's BBB
@@ -27,17 +24,7 @@ import (
 // install into /etc/bigbluebutton/nginx) are small stand-ins proxying
 // /bigbluebutton to bbb-web and /html5client to html5.
 func TestNginxRoutesGreenlightLTIAndBBB(t *testing.T) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		testenv.Missing(t, "nginx not installed (apt-get install nginx-light): the Greenlight routing test needs a real nginx")
-	}
+	bin := nginxBinary(t)
 
 	backend := func(name string) *httptest.Server {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,56 +107,21 @@ func TestNginxRoutesGreenlightLTIAndBBB(t *testing.T) {
 `
 	write("bbb/web.nginx", fmt.Sprintf("location /bigbluebutton {\n\tproxy_pass http://127.0.0.1:%d;\n%s}\n", port(web), proxy))
 	write("bbb/html5.nginx", fmt.Sprintf("location /html5client {\n\tproxy_pass http://127.0.0.1:%d;\n%s}\n", port(html5), proxy))
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;\n" // workers can then read the 0700 temporary directory
-	}
-	conf := write("nginx.conf", fmt.Sprintf(`%serror_log %s/error.log;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path %[2]s/body;
-	proxy_temp_path %[2]s/proxy;
-	fastcgi_temp_path %[2]s/fastcgi;
-	uwsgi_temp_path %[2]s/uwsgi;
-	scgi_temp_path %[2]s/scgi;
-	include %[2]s/site.conf;
-}
-`, user, dir))
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", conf, "-g", "daemon off; master_process on; pid "+filepath.Join(dir, "nginx.pid")+";")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	must(cmd.Start())
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-	})
+	ng := runNginx(t, bin, dir, "site.conf")
 
 	// dial opens a connection to nginx and speaks haproxy's PROXY header
-	// first; it waits (boundedly) for nginx to listen.
+	// first.
 	dial := func() (net.Conn, error) {
-		for i := 0; ; i++ {
-			c, err := net.Dial("tcp", listen)
-			if err == nil {
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, err = fmt.Fprintf(c, "PROXY TCP4 198.51.100.7 127.0.0.1 40000 443\r\n")
-				return c, err
-			}
-			if i == 100 {
-				return nil, fmt.Errorf("nginx does not listen on %s: %s", listen, stderr.String())
-			}
-			select {
-			case <-exited:
-				b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				return nil, fmt.Errorf("nginx exited (%v): %s%s", waitErr, stderr.String(), b)
-			case <-time.After(50 * time.Millisecond):
-			}
+		c, err := ng.dial(listen)
+		if err != nil {
+			return nil, err
 		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(c, "PROXY TCP4 198.51.100.7 127.0.0.1 40000 443\r\n"); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}
 	client := &http.Client{Transport: &http.Transport{
 		DialContext:       func(context.Context, string, string) (net.Conn, error) { return dial() },

@@ -82,13 +82,12 @@ func TestNginxRoutesScalelite(t *testing.T) {
 		s = strings.ReplaceAll(s, old, repl)
 	}
 	write("site.conf", s)
-	stop := runNginx(t, bin, dir, "site.conf")
-	defer stop()
+	ng := runNginx(t, bin, dir, "site.conf")
 
 	client := &http.Client{
 		Transport: &http.Transport{
 			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, ServerName: "scalelite.example.org"}, // a throwaway certificate
-			DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return dialRetry(ctx, listen) },
+			DialContext:       func(context.Context, string, string) (net.Conn, error) { return ng.dial(listen) },
 			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -136,9 +135,16 @@ func nginxBinary(t *testing.T) string {
 	return ""
 }
 
-// runNginx starts nginx with an http block that includes site from dir;
-// the returned func stops it.
-func runNginx(t *testing.T, bin, dir, site string) func() {
+// nginxRun is a running nginx, stopped when the test ends.
+type nginxRun struct {
+	dir     string
+	stderr  strings.Builder
+	exited  chan struct{}
+	waitErr error
+}
+
+// runNginx starts nginx with an http block that includes site from dir.
+func runNginx(t *testing.T, bin, dir, site string) *nginxRun {
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;\n" // workers can then read the 0700 temporary directory
@@ -159,33 +165,35 @@ http {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	n := &nginxRun{dir: dir, exited: make(chan struct{})}
 	cmd := exec.CommandContext(ctx, bin, "-p", dir, "-c", conf, "-g", "daemon off; master_process on; pid "+filepath.Join(dir, "nginx.pid")+";")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Stderr = &n.stderr
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	// Fail early, with nginx's words, when it refuses the configuration.
-	select {
-	case <-exited:
-		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-		t.Fatalf("nginx exited: %s%s", stderr.String(), b)
-	case <-time.After(200 * time.Millisecond):
-	}
-	return func() { cancel(); <-exited }
+	go func() { n.waitErr = cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() { cancel(); <-n.exited })
+	return n
 }
 
-// dialRetry dials addr until nginx listens (bounded: 5 s).
-func dialRetry(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
+// dial connects to nginx at addr, waiting (boundedly) for it to listen;
+// if nginx exits instead, the error says why, in nginx's words.
+func (n *nginxRun) dial(addr string) (net.Conn, error) {
 	for i := 0; ; i++ {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil || i == 100 {
-			return c, err
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			return c, nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		if i == 100 {
+			return nil, fmt.Errorf("nginx does not listen on %s: %s", addr, n.stderr.String())
+		}
+		select {
+		case <-n.exited:
+			b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
+			return nil, fmt.Errorf("nginx exited (%v): %s%s", n.waitErr, n.stderr.String(), b)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -14,8 +14,8 @@ const (
 // (SecretKeyBase, LoadBalancerSecret and DBPassword are secret).
 type ScaleliteEnvData struct {
 	Domain, SecretKeyBase, LoadBalancerSecret, DBPassword, Tag string
-	Port, PollInterval                                     int
-	Multitenancy                                           bool
+	Port, PollInterval                                         int
+	Multitenancy                                               bool
 }
 
 // ScaleliteService is the data of ScaleliteUnit: one of Scalelite's

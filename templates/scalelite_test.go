@@ -52,8 +52,8 @@ func TestScaleliteEnvNamesWhatScaleliteReads(t *testing.T) {
 	}
 	want := map[string]string{
 		"URL_HOST": "scalelite.example.org", "BIND": "tcp://127.0.0.1:3000", "REDIS_URL": "redis://127.0.0.1:6379",
-		"DATABASE_URL":         "postgresql://scalelite:" + fakeSecret + "-pg@127.0.0.1:5432/scalelite_production",
-		"LOADBALANCER_SECRET":  fakeSecret + "-lb", "SECRET_KEY_BASE": fakeSecret + "-key-base",
+		"DATABASE_URL":        "postgresql://scalelite:" + fakeSecret + "-pg@127.0.0.1:5432/scalelite_production",
+		"LOADBALANCER_SECRET": fakeSecret + "-lb", "SECRET_KEY_BASE": fakeSecret + "-key-base",
 		"MULTITENANCY_ENABLED": "true", "POLL_INTERVAL": "60",
 	}
 	for k, v := range want {
