@@ -17,8 +17,13 @@ import (
 // (Ubuntu nodes get Docker's), so the host gets Debian's docker-compose
 // 1.29 behind a CLI-plugin shim.
 
-const appsInventory = `apiVersion: omc/v1
-name: omc-apps-e2e
+// dockerInventory is an inventory of Docker E2E hosts: the 4.1 stand-in
+// BBB from a file repository, certificates from the host's own Pebble,
+// and group e2e on the local provider, whose own part (pool, nodes) is
+// group, written at the group's indentation.
+func dockerInventory(name, keyPath, group string) string {
+	return fmt.Sprintf(`apiVersion: omc/v1
+name: %s
 secrets:
   bbb_seed: env:OMC_E2E_ROLES_SEED
 defaults:
@@ -37,7 +42,10 @@ groups:
   e2e:
     provider: local
     image: debian-12
-    nodes:
+%s`, name, keyPath, group)
+}
+
+const appsGroup = `    nodes:
       - name: ra1
         roles: [bbb]
         domain: ra1.omc.test
@@ -45,6 +53,28 @@ groups:
           greenlight: true
           lti: {key: e2e-moodle}
 `
+
+// uploadStandin builds the stand-in program pkg static (images run it
+// FROM scratch) and puts it on host name as /root/standin/BASE.
+func (e *e2eEnv) uploadStandin(name, pkg string) {
+	e.t.Helper()
+	bin := filepath.Join(e.t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		e.t.Fatalf("building the stand-in %s: %v\n%s", pkg, err, out)
+	}
+	e.uploadDir(name, filepath.Dir(bin), "/root/standin/")
+}
+
+// installDocker is the shell that puts Debian's docker.io (and pkgs) on
+// a host and starts it, showing dockerd's journal when it will not.
+func installDocker(pkgs ...string) string {
+	p := strings.Join(append([]string{"docker.io"}, pkgs...), " ")
+	return `apt-get -y -q install ` + p + ` >/dev/null 2>&1 || apt-get -y -q install ` + p + `
+systemctl start docker || { journalctl -u docker --no-pager | tail -n 30; exit 1; }
+`
+}
 
 // dockerNspawnEnv: the host gets the unified cgroup hierarchy (v2), whose
 // subtree nspawn delegates to it; the machine's v1 controllers are
@@ -77,20 +107,14 @@ func TestE2EDockerApps(t *testing.T) {
 	e := baseE2E(t, dockerNspawnEnv, dockerNspawnArgs...)
 	inv, err := os.CreateTemp(t.TempDir(), "omc-*.yaml")
 	must(t, err)
-	fmt.Fprintf(inv, appsInventory, e.keyPath)
+	fmt.Fprint(inv, dockerInventory("omc-apps-e2e", e.keyPath, appsGroup))
 	inv.Close()
 	e.loadFile(inv.Name())
 	e.boot("ra1")
 	e.prepareHosts()
 	e.uploadDir("ra1", buildStandinRepo(t, "1.0"), "/srv/omc-standin/")
 
-	app := filepath.Join(t.TempDir(), "app")
-	build := exec.Command("go", "build", "-o", app, "./testdata/standin/app")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the stand-in app: %v\n%s", err, out)
-	}
-	e.uploadDir("ra1", filepath.Dir(app), "/root/standin/")
+	e.uploadStandin("ra1", "./testdata/standin/app")
 	images := [][2]string{
 		{"postgres:14.6-alpine3.17", "ENV PORT=5432\nENV STANDIN_TCP=1\nENV STANDIN_NAME=postgres"},
 		{"redis:6.2-alpine3.17", "ENV PORT=6379\nENV STANDIN_TCP=1\nENV STANDIN_NAME=redis"},
@@ -108,12 +132,10 @@ func TestE2EDockerApps(t *testing.T) {
 	}
 	out, err := e.sh("ra1", `set -e
 export DEBIAN_FRONTEND=noninteractive
-apt-get -y -q install docker.io docker-compose >/dev/null 2>&1 || apt-get -y -q install docker.io docker-compose
-mkdir -p /usr/libexec/docker/cli-plugins
+`+installDocker("docker-compose")+`mkdir -p /usr/libexec/docker/cli-plugins
 cat > /usr/libexec/docker/cli-plugins/docker-compose <<'SHIM'
 `+dockerCompose+`SHIM
 chmod 755 /usr/libexec/docker/cli-plugins/docker-compose /root/standin/app
-systemctl start docker || { journalctl -u docker --no-pager | tail -n 30; exit 1; }
 docker info --format '{{.Driver}} {{.CgroupVersion}}'
 mk() {
   image=$1; shift

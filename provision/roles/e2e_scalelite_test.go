@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,27 +19,7 @@ import (
 	"github.com/omc-coop/omc/pool/scalelite"
 )
 
-const scaleliteInventory = `apiVersion: omc/v1
-name: omc-scalelite-e2e
-secrets:
-  bbb_seed: env:OMC_E2E_ROLES_SEED
-defaults:
-  ssh: {key: %q}
-  settings:
-    admin_cidrs: [10.250.0.0/16]
-    acme_directory: https://127.0.0.1:14000/dir
-    acme_ca_file: /etc/omc-e2e/pebble-ca.pem
-    acme_email: ops@omc.test
-    bbb_version: "4.1"
-    bbb_os: debian-12
-    bbb_repo: {url: "file:/srv/omc-standin", suite: standin, components: main, trusted: true}
-    bbb_packages: [bigbluebutton=1.0]
-    sysctl: {net.core.rmem_max: null, net.core.wmem_max: null}
-groups:
-  e2e:
-    provider: local
-    image: debian-12
-    pool:
+const scaleliteGroup = `    pool:
       url: https://rs1.omc.test
       secret: env:OMC_E2E_LB
     nodes:
@@ -63,26 +42,18 @@ func TestE2EScalelite(t *testing.T) {
 	const lb = "e2e-loadbalancer-secret-0123456789"
 	t.Setenv("OMC_E2E_LB", lb)
 	invFile := filepath.Join(t.TempDir(), "omc.yaml")
-	must(t, os.WriteFile(invFile, []byte(fmt.Sprintf(scaleliteInventory, e.keyPath)), 0o600))
+	must(t, os.WriteFile(invFile, []byte(dockerInventory("omc-scalelite-e2e", e.keyPath, scaleliteGroup)), 0o600))
 	e.loadFile(invFile)
 	e.boot("rs1", "rb1")
 	e.prepareHosts()
 	e.uploadDir("rb1", buildStandinRepo(t, "1.0"), "/srv/omc-standin/")
 
-	bin := filepath.Join(t.TempDir(), "scalelite")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/standin/scalelite")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the stand-in Scalelite: %v\n%s", err, out)
-	}
-	e.uploadDir("rs1", filepath.Dir(bin), "/root/standin/")
+	e.uploadStandin("rs1", "./testdata/standin/scalelite")
 	sl := scaleliteOf(settingsOf(e.node("rs1")))
 	image := func(suffix string) string { return sl.Image + ":" + sl.Version + "-" + suffix }
 	out, err := e.sh("rs1", `set -e
 export DEBIAN_FRONTEND=noninteractive
-apt-get -y -q install docker.io >/dev/null 2>&1 || apt-get -y -q install docker.io
-systemctl start docker || { journalctl -u docker --no-pager | tail -n 30; exit 1; }
-chmod 755 /root/standin/scalelite
+`+installDocker()+`chmod 755 /root/standin/scalelite
 mk() {
   image=$1; shift
   d=$(mktemp -d)
