@@ -86,7 +86,6 @@ func (b *builder) scalelite() {
 	}
 	image := func(suffix string) string { return sl.Image + ":" + sl.Version + "-" + suffix }
 
-	b.add(&provision.DirStep{Path: "/etc/docker", Mode: 0o755, Owner: "root", Group: "root"})
 	b.addFile(dockerDaemon, templates.DockerDaemon, nil, 0o644, "root", "root", "docker")
 	b.add(&provision.PackagesStep{Names: []string{"docker.io", "postgresql", "redis-server"}})
 	for _, svc := range []string{"docker", "postgresql", "redis-server"} {
@@ -108,11 +107,8 @@ func (b *builder) scalelite() {
 	}
 	b.add(pullStep(image("nginx")))
 
-	for _, d := range []string{"spool", "recording", "recording/scalelite", "published", "unpublished"} {
-		if d == "recording" {
-			b.add(&provision.DirStep{Path: slRoot + "/" + d, Mode: 0o755, Owner: "root", Group: "root"})
-			continue
-		}
+	b.add(&provision.DirStep{Path: slRoot + "/recording", Mode: 0o755, Owner: "root", Group: "root"})
+	for _, d := range []string{"spool", "recording/scalelite", "published", "unpublished"} {
 		b.add(&provision.DirStep{Path: slRoot + "/" + d, Mode: 0o775, Owner: slUID, Group: slGID})
 	}
 	b.add(playbackStep(image("nginx"), sl.Version))

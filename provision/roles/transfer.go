@@ -109,13 +109,11 @@ func (b *builder) recordingTransfer() {
 	b.add(&provision.PackagesStep{Names: []string{"rsync", "openssh-client"}},
 		&provision.DirStep{Path: transferDir, Mode: 0o750, Owner: "bigbluebutton", Group: "bigbluebutton"},
 		&provision.FileStep{Path: transferKey, Content: private, Mode: 0o600, Owner: "bigbluebutton", Group: "bigbluebutton"},
-		&provision.DirStep{Path: transferWork, Mode: 0o755, Owner: "bigbluebutton", Group: "bigbluebutton"},
-		&provision.DirStep{Path: "/usr/local/lib/omc", Mode: 0o755, Owner: "root", Group: "root"})
+		&provision.DirStep{Path: transferWork, Mode: 0o755, Owner: "bigbluebutton", Group: "bigbluebutton"})
 	t := templates.Transfer{Spool: spoolUser + "@" + sl.Domain + ":", Key: transferKey, KnownHosts: transferDir + "/known_hosts",
 		Work: transferWork, Script: transferScript, Port: sl.SSH.Port,
 		Published: "/var/bigbluebutton/published", Status: "/var/bigbluebutton/recording/status/published"}
 	b.addFile(transferScript, templates.TransferScript, t, 0o755, "root", "root")
-	b.add(&provision.DirStep{Path: "/usr/local/bigbluebutton/core/scripts/post_publish", Mode: 0o755, Owner: "root", Group: "root"})
 	b.addFile(transferHook, templates.TransferHook, t, 0o644, "root", "root")
 	b.addFile("/etc/systemd/system/"+transferUnit+".service", templates.TransferUnit, t, 0o644, "root", "root")
 	b.addFile("/etc/systemd/system/"+transferUnit+".timer", templates.TransferTimer, t, 0o644, "root", "root", transferUnit+".timer")
