@@ -2,17 +2,14 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os/user"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/omc-coop/omc/fleet"
-	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/pool"
 )
@@ -75,30 +72,6 @@ pool's TLS and TURN checks); otherwise it stays out and omc says why.`,
 	}
 }
 
-func newRemoveCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
-	o := &drainOptions{}
-	c := &cobra.Command{
-		Use:   "remove NODE",
-		Short: "Drain a node and deregister it from its pool (the machine stays)",
-		Long: `Drain the node (as omc drain) and then remove it from Scalelite. The
-machine is not touched; the node stays held, so omc up registers it again
-but leaves it disabled until omc enable NODE. To retire it for good, take
-it out of the inventory, or use omc scale.`,
-		Example: `  omc remove bbb-eu-1-2
-  omc remove bbb-eu-1-2 --timeout 30m`,
-		Args: exactArgs(1, "omc remove NODE"),
-		RunE: func(c *cobra.Command, args []string) error {
-			o.Node = args[0]
-			return logRun(c.Context(), s, "remove", func(ctx context.Context) error { return runRemove(ctx, s, g, o) })
-		},
-	}
-	c.Flags().BoolVar(&o.Force, "force", false, "end the meetings still running when the timeout passes")
-	c.Flags().DurationVar(&o.Timeout, "timeout", 2*time.Hour, "how long to wait for the meetings to end")
-	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	c.Flags().BoolVar(&o.DryRun, "dry-run", false, "show what would be drained and deregistered, and change nothing")
-	return c
-}
-
 // exactArgs requires n arguments, with a usage error naming the form.
 func exactArgs(n int, form string) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
@@ -109,42 +82,16 @@ func exactArgs(n int, form string) cobra.PositionalArgs {
 	}
 }
 
-// openNodePool opens the pool of one node.
-func openNodePool(ctx context.Context, s *ui.Streams, g *globalOptions, node string, deps *fleet.PoolDeps) (*fleet.Pool, pool.Member, *redact.Redactor, error) {
+// openNode loads the inventory and opens the pool of o.Node, its
+// drain progress shown on stderr.
+func openNode(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) (*fleet.PoolNode, error) {
+	o.deps = poolEnv(s, g, o.deps)
 	inv, err := loadInventory(s, g)
 	if err != nil {
-		return nil, pool.Member{}, nil, err
+		return nil, err
 	}
-	_, grp, err := fleet.NodeGroup(inv, node)
-	if err != nil {
-		return nil, pool.Member{}, nil, err
-	}
-	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
-	fp, err := fleet.OpenPool(ctx, inv, grp, deps, red)
-	if err != nil {
-		return nil, pool.Member{}, nil, err
-	}
-	m, _ := fp.Member(node)
-	return fp, m, red, nil
-}
-
-func drainOpts(s *ui.Streams, red *redact.Redactor, o *drainOptions, m pool.Member) pool.DrainOptions {
-	last := ""
-	return pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.PollEvery(), Force: o.Force, Member: &m, HTTP: o.deps.Client(), EndWait: o.deps.EndWaitFor(), Progress: func(sv pool.Server) {
-		line := fmt.Sprintf("%s: %s, load %s", o.Node, sv.State, sv.LoadText())
-		if line != last {
-			fmt.Fprintln(s.Err, red.String(line))
-			last = line
-		}
-	}}
-}
-
-func operator(what string) string {
-	who := "someone"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	return fmt.Sprintf("%s by %s at %s", what, who, time.Now().UTC().Format(time.RFC3339))
+	return fleet.OpenNode(ctx, inv, fleet.NodeOptions{Node: o.Node, Timeout: o.Timeout, Force: o.Force, Deps: o.deps,
+		Progress: func(e event.Drain) { fmt.Fprintf(s.Err, "%s: %s, load %s\n", e.Node, e.State, e.Load) }})
 }
 
 // drainResultV1 is omc drain/enable/remove -o json.
@@ -157,160 +104,62 @@ type drainResultV1 struct {
 	Load   *string `json:"load,omitempty"`
 }
 
-func writeNodeResult(s *ui.Streams, g *globalOptions, action string, sv pool.Server, node string) {
-	r := drainResultV1{V: 1, Type: "node", Node: node, Action: action, State: sv.State}
-	if sv.State != "" {
-		l := sv.LoadText()
-		r.Load = &l
-	}
+// writeNodeResult shows where the node stands: a line NODE<tab>STATE,
+// or its JSON record.
+func writeNodeResult(s *ui.Streams, g *globalOptions, r fleet.NodeResult) {
+	sv := r.Server
 	if g.json() {
-		g.jsonOut(s).Write(r)
+		out := drainResultV1{V: 1, Type: "node", Node: r.Node, Action: r.Action, State: sv.State}
+		if sv.State != "" {
+			l := sv.LoadText()
+			out.Load = &l
+		}
+		_ = g.jsonOut(s).Write(out)
 		return
 	}
 	state := sv.State
 	if state == "" {
 		state = "absent"
 	}
-	fmt.Fprintf(s.Out, "%s\t%s\n", node, state)
+	fmt.Fprintf(s.Out, "%s\t%s\n", r.Node, state)
 }
 
 func runDrain(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
-	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
+	pn, err := openNode(ctx, s, g, o)
 	if err != nil {
 		return err
 	}
-	defer fp.Close()
-	sv, err := pool.ServerFor(ctx, fp.API, m)
+	defer pn.Close()
+	sv, err := pn.Server(ctx)
 	if err != nil {
 		return err
 	}
 	if o.Force {
-		live, _ := liveMeetings(ctx, fp.Gate.HTTP, []pool.Member{m})
+		live, _ := liveMeetings(ctx, pn.Pool.Gate.HTTP, []pool.Member{pn.Member})
 		if err := confirm(s, o.Yes, fmt.Sprintf("Drain %s and end the meetings still running %s (now %s)?", o.Node, endsWhen(o.Timeout), live)); err != nil {
 			return err
 		}
 	}
-	// Held first, so that an omc up running meanwhile does not enable it.
-	if err := fp.Holds.Set(o.Node, operator("omc drain")); err != nil {
-		return fmt.Errorf("recording the drain: %w", err)
-	}
-	sv, err = pool.Drain(ctx, fp.API, sv.ID, drainOpts(s, red, o, m))
+	res, err := pn.Drain(ctx, sv)
 	if err != nil {
-		var te *pool.DrainTimeoutError
-		if errors.As(err, &te) {
-			return &exitError{Code: ExitError, Err: fmt.Errorf("%s: %w; it stays cordoned", o.Node, err)}
-		}
 		return err
 	}
-	writeNodeResult(s, g, "drain", sv, o.Node)
+	writeNodeResult(s, g, res)
 	return nil
 }
 
 func runEnable(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
-	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
+	pn, err := openNode(ctx, s, g, o)
 	if err != nil {
 		return err
 	}
-	defer fp.Close()
-	if err := fp.Holds.Clear(o.Node); err != nil {
-		return fmt.Errorf("releasing the drain: %w", err)
-	}
-	rep, err := pool.Sync(ctx, fp.API, []pool.Member{m}, pool.SyncOptions{Gate: fp.Gate, Holds: fp.Holds})
-	if rep != nil {
-		for _, c := range rep.Changes {
-			reportChange(s, g, red, fp.Group.Name, c)
-		}
-	}
+	defer pn.Close()
+	res, err := pn.Enable(ctx)
 	if err != nil {
 		return err
 	}
-	if h := rep.Health[o.Node]; !h.OK {
-		return &exitError{Code: ExitError, Err: errors.New(red.String((&pool.GateError{Node: o.Node, Health: h}).Error()) + "; left out of the pool")}
-	}
-	writeNodeResult(s, g, "enable", rep.Servers[o.Node], o.Node)
+	writeNodeResult(s, g, res)
 	return nil
-}
-
-func runRemove(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
-	fp, m, red, err := openNodePool(ctx, s, g, o.Node, o.deps)
-	if err != nil {
-		return err
-	}
-	defer fp.Close()
-	live, _ := liveMeetings(ctx, fp.Gate.HTTP, []pool.Member{m})
-	wait := fmt.Sprintf("its meetings are waited for up to %s", shortDuration(o.Timeout))
-	if o.Force {
-		wait = "meetings still running are ended " + endsWhen(o.Timeout)
-	}
-	what := fmt.Sprintf("Remove %s from pool %s: drain it (%s; now %s), then deregister it; the machine stays", o.Node, fp.Group.Name, wait, live)
-	if o.DryRun {
-		l, err := fp.API.List(ctx)
-		if err != nil {
-			return err
-		}
-		state := "absent"
-		for _, sv := range pool.FindByURL(l, m.URL) {
-			state = sv.State
-		}
-		if g.json() {
-			if err := g.jsonOut(s).Write(dryRunV1{V: 1, Type: "dry-run", Action: "would-remove", Node: o.Node, State: state, Targets: []string{o.Node}}); err != nil {
-				return err
-			}
-		} else {
-			fmt.Fprintf(s.Out, "would remove\t%s\t%s\n", o.Node, state)
-		}
-		fmt.Fprintf(s.Err, "dry run: %s (pool state: %s); nothing was changed\n", lowerFirst(red.String(what)), state)
-		return nil
-	}
-	if err := confirm(s, o.Yes, red.String(what)+"?"); err != nil {
-		return err
-	}
-	prev, wasHeld := fp.Holds.Held(o.Node)
-	if err := fp.Holds.Set(o.Node, operator("omc remove")); err != nil {
-		return fmt.Errorf("recording the removal: %w", err)
-	}
-	wc := &writeCounter{Pool: fp.API}
-	if err := pool.Remove(ctx, wc, m, drainOpts(s, red, o, m)); err != nil {
-		return fmt.Errorf("%s: %w; %s", o.Node, err, leftAfterFailedRemove(ctx, fp, m, wc.writes.Load() > 0, prev, wasHeld))
-	}
-	detail := "drained and deregistered; the machine stays"
-	if wc.writes.Load() == 0 {
-		detail = "not registered in the pool: nothing to drain or deregister; it stays held (omc enable " + o.Node + " puts it back)"
-	}
-	reportChange(s, g, red, fp.Group.Name, pool.Change{Node: o.Node, Action: "remove", Detail: detail})
-	writeNodeResult(s, g, "remove", pool.Server{}, o.Node)
-	return nil
-}
-
-// leftAfterFailedRemove says what a failed omc remove leaves. The hold
-// it set stays only while the node is out of service (cordoned or
-// disabled: omc up must not enable it behind the operator's back);
-// when the pool still has it enabled, or never had it, the hold is
-// put back as it was, so nothing lasting is left.
-func leftAfterFailedRemove(ctx context.Context, fp *fleet.Pool, m pool.Member, wrote bool, prev string, wasHeld bool) string {
-	enable := "omc enable " + m.Node + " puts it back"
-	if wrote {
-		l, err := fp.API.List(context.WithoutCancel(ctx))
-		if err != nil {
-			return "it stays held by omc remove, as its pool state could not be read (" + enable + ")"
-		}
-		for _, sv := range pool.FindByURL(l, m.URL) {
-			if sv.State != pool.Enabled {
-				return fmt.Sprintf("it stays %s in the pool and held by omc remove (%s)", sv.State, enable)
-			}
-		}
-	}
-	restore := fp.Holds.Clear(m.Node)
-	if wasHeld {
-		restore = fp.Holds.Set(m.Node, prev)
-	}
-	if restore != nil {
-		return "releasing the hold omc remove set failed too: " + restore.Error() + " (" + enable + ")"
-	}
-	return "nothing was changed"
 }
 
 // endsWhen is when a forced drain ends the meetings left.
@@ -326,25 +175,4 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
-}
-
-// writeCounter counts the calls that change the pool.
-type writeCounter struct {
-	pool.Pool
-	writes atomic.Int64
-}
-
-func (w *writeCounter) Update(ctx context.Context, id string, u pool.ServerUpdate) (pool.Server, error) {
-	w.writes.Add(1)
-	return w.Pool.Update(ctx, id, u)
-}
-
-func (w *writeCounter) Delete(ctx context.Context, id string) error {
-	w.writes.Add(1)
-	return w.Pool.Delete(ctx, id)
-}
-
-func (w *writeCounter) Panic(ctx context.Context, id string, keep bool) error {
-	w.writes.Add(1)
-	return w.Pool.Panic(ctx, id, keep)
 }

@@ -76,3 +76,12 @@ type Pool struct {
 	Action string `json:"action"`
 	Detail string `json:"detail,omitempty"`
 }
+
+// Drain is a node's state in its pool while a drain waits for its
+// meetings to end, told each time Scalelite reports it changed.
+type Drain struct {
+	Pool  string // the group
+	Node  string
+	State string // "cordoned", "disabled"…
+	Load  string
+}
