@@ -3,20 +3,13 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/omc-coop/omc/fleet"
-	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
-	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/pool"
-	"github.com/omc-coop/omc/providers"
-	"github.com/omc-coop/omc/provision/roles"
 )
 
 type upgradeOptions struct {
@@ -71,15 +64,6 @@ that omc up keeps it.`,
 	return c
 }
 
-var reVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?([-+~][A-Za-z0-9.+~-]+)?$`)
-
-// versionLine is the release line of a version: 3.0 for 3.0.5.
-func versionLine(v string) string {
-	parts := strings.SplitN(v, ".", 3)
-	line := parts[0] + "." + parts[1]
-	return strings.FieldsFunc(line, func(r rune) bool { return r == '-' || r == '+' || r == '~' })[0]
-}
-
 // upgradeReportV1 is omc upgrade -o json's last line.
 type upgradeReportV1 struct {
 	V         int               `json:"v"`
@@ -94,147 +78,64 @@ type upgradeReportV1 struct {
 
 func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgradeOptions) error {
 	o.deps = poolEnv(s, g, o.deps)
-	if o.To == "" {
-		return usageError("name the version: omc upgrade %s --to VERSION", o.Group)
-	}
-	if !reVersion.MatchString(o.To) {
-		return usageError("--to %q is not a BBB version such as 3.0 or 3.0.5", o.To)
-	}
-	if o.Batch < 1 {
-		return usageError("--batch must be at least 1")
+	fo := fleet.UpgradeOptions{Group: o.Group, To: o.To, Batch: o.Batch, Timeout: o.Timeout, Force: o.Force, Deps: o.deps}
+	if err := fo.Check(); err != nil {
+		return err
 	}
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
 	}
-	grp := inv.Group(o.Group)
-	if grp == nil {
-		return usageError("no group named %q in %s", o.Group, inv.Path)
+	grp, err := fleet.GroupWithPool(inv, o.Group)
+	if err != nil {
+		return err
 	}
-	if grp.Pool == nil {
-		return usageError("group %s has no pool (groups.%s.pool)", grp.Name, grp.Name)
-	}
-	red := redact.New(fleet.PoolSecrets(inv)...)
-	logf, logPath, closeLog := openRunLogFor(s, red, "upgrade")
+	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
+	ctx = fleet.WithRedactor(ctx, red)
+	log, logPath, closeLog := openRunLog(s, red, "upgrade")
 	defer closeLog()
-	logf("start", "command", "upgrade", "group", grp.Name, "to", o.To, "batch", o.Batch)
-	fp, err := fleet.OpenPool(ctx, inv, grp, o.deps, red)
+	log.Info("start", "command", "upgrade", "group", grp.Name, "to", o.To, "batch", o.Batch)
+	fo.Log = log
+	plan, err := fleet.PlanUpgrade(ctx, inv, fo)
 	if err != nil {
 		return err
 	}
-	defer fp.Close()
-	_, machines, err := fleet.MachinesOf(ctx, inv, grp, o.deps)
-	if err != nil {
-		return err
-	}
-	byName := map[string]*inventory.Node{}
-	for _, n := range fp.Nodes {
-		byName[n.Name] = n
-	}
-	line := versionLine(o.To)
-	hook := func(ctx context.Context, batch []pool.Member) map[string]error {
-		var nodes []*inventory.Node
-		for _, m := range batch {
-			n := *byName[m.Node]
-			n.Run.UpgradeBBB, n.Run.BBBVersion = true, line
-			nodes = append(nodes, &n)
-		}
-		failed := o.deps.ConvergeNodes(ctx, inv, nodes, machines)
-		for n, err := range failed {
-			logf("converge failed", "node", n, "error", err.Error())
-		}
-		return failed
-	}
-	// Nodes already at the version (its line, when --to is one) and
-	// serving need nothing: RollingUpgrade only skips exact matches.
-	servers, err := fp.API.List(ctx)
-	if err != nil {
-		return err
-	}
-	at := make([]pool.Member, len(fp.Members))
-	for i, m := range fp.Members {
-		m.ExpectVersion = o.To
-		at[i] = m
-	}
-	now := fp.Gate.CheckAll(ctx, at)
-	var todo []pool.Member
-	var skipped []string
-	for _, m := range fp.Members {
-		h := now[m.Node]
-		regs := pool.FindByURL(servers, m.URL)
-		if h.OK && pool.VersionMatches(o.To, h.BBBVersion) && len(regs) == 1 && regs[0].State == pool.Enabled {
-			moves := ""
-			if o.To == line { // the line's latest: ask the node's repository
-				moves, err = pendingUpgrade(ctx, o.deps, inv, byName[m.Node], machines)
-				if err != nil {
-					moves = "unknown: " + err.Error()
-				}
-			}
-			if moves == "" {
-				skipped = append(skipped, m.Node)
-				reportChange(s, g, red, grp.Name, pool.Change{Node: m.Node, Action: "skip", Detail: fmt.Sprintf("already at %s and healthy", h.BBBVersion)})
-				continue
-			}
-			logf("pending", "node", m.Node, "moves", red.String(moves))
-		}
-		todo = append(todo, m)
-	}
-	if len(todo) > 0 {
-		if stop, err := confirmUpgrade(s, g, o, grp.Name, todo, now); stop || err != nil {
+	defer plan.Close()
+	if len(plan.Todo) > 0 {
+		if stop, err := confirmUpgrade(s, g, o, plan); stop || err != nil {
 			return err
 		}
 	}
-	rep := &pool.UpgradeReport{Failed: map[string]string{}}
-	if len(todo) > 0 {
-		rep, err = pool.RollingUpgrade(ctx, fp.API, todo, pool.UpgradeOptions{
-			To: o.To, Batch: o.Batch, Gate: fp.Gate, Holds: fp.Holds, Upgrade: hook,
-			Drain: pool.DrainOptions{Timeout: o.Timeout, Poll: o.deps.PollEvery(), Force: o.Force, HTTP: o.deps.Client(), EndWait: o.deps.EndWaitFor()},
-			Progress: func(c pool.Change) {
-				logf("pool", "node", c.Node, "action", c.Action, "detail", red.String(c.Detail))
-				reportChange(s, g, red, grp.Name, c)
-			},
-		})
-		if rep == nil {
-			rep = &pool.UpgradeReport{Failed: map[string]string{}}
-		}
-	}
+	res, err := plan.Apply(ctx)
 	out := upgradeReportV1{V: 1, Type: "upgrade", Group: grp.Name, To: o.To,
-		Upgraded: nonNil(rep.Upgraded), Skipped: nonNil(append(skipped, rep.Skipped...)), Failed: map[string]string{}, Untouched: nonNil(rep.Untouched)}
-	for n, why := range rep.Failed {
-		out.Failed[n] = red.String(why)
-	}
+		Upgraded: nonNil(res.Upgraded), Skipped: nonNil(res.Skipped), Failed: res.Failed, Untouched: nonNil(res.Untouched)}
 	if g.json() {
 		g.jsonOut(s).Write(out)
 	} else {
-		fmt.Fprintf(s.Out, "upgraded\t%s\nskipped\t%s\nfailed\t%s\nuntouched\t%s\n", list(out.Upgraded), list(out.Skipped), list(keys(out.Failed)), list(out.Untouched))
+		fmt.Fprintf(s.Out, "upgraded\t%s\nskipped\t%s\nfailed\t%s\nuntouched\t%s\n", list(out.Upgraded), list(out.Skipped), list(res.FailedNodes()), list(out.Untouched))
 	}
 	if err != nil {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("%s (full log: %s)", red.String(err.Error()), logPath)}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("%s (full log: %s)", err, logPath)}
 	}
-	stale := false
-	for _, m := range fp.Members {
-		stale = stale || m.ExpectVersion != line
-	}
-	if stale && !g.json() {
-		fmt.Fprintf(s.Err, "%s: every bbb node reports %s; set settings.bbb_version: %q in the inventory so that omc up keeps it\n", grp.Name, o.To, line)
+	if res.Behind && !g.json() {
+		fmt.Fprintf(s.Err, "%s: every bbb node reports %s; set settings.bbb_version: %q in the inventory so that omc up keeps it\n", grp.Name, o.To, plan.Line)
 	}
 	return nil
 }
 
-// confirmUpgrade says what the upgrade of todo will do, with the
-// meetings each node has now (from the gate's check), and asks; with
-// --dry-run it only says it, and stop is true.
-func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group string, todo []pool.Member, now map[string]pool.Health) (stop bool, err error) {
-	var names, live []string
-	for _, m := range todo {
-		names = append(names, m.Node)
-		switch h := now[m.Node]; {
+// confirmUpgrade says what the upgrade of the plan's nodes will do,
+// with the meetings each node has now (from the gate's check), and
+// asks; with --dry-run it only says it, and stop is true.
+func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, plan *fleet.UpgradePlan) (stop bool, err error) {
+	var live []string
+	for _, n := range plan.Todo {
+		switch h := plan.Now[n]; {
 		case !h.Answered:
-			live = append(live, m.Node+": meetings unknown (its BBB API did not answer)")
+			live = append(live, n+": meetings unknown (its BBB API did not answer)")
 		case h.Meetings == 0:
-			live = append(live, m.Node+": no meetings")
+			live = append(live, n+": no meetings")
 		default:
-			live = append(live, fmt.Sprintf("%s: %d meeting(s), %d user(s)", m.Node, h.Meetings, h.Users))
+			live = append(live, fmt.Sprintf("%s: %d meeting(s), %d user(s)", n, h.Meetings, h.Users))
 		}
 	}
 	wait := fmt.Sprintf("their meetings are waited for up to %s", shortDuration(o.Timeout))
@@ -242,10 +143,9 @@ func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group st
 		wait = "meetings still running are ended " + endsWhen(o.Timeout)
 	}
 	what := fmt.Sprintf("Upgrade %d node(s) of %s to %s, %d at a time: %s; each batch is drained first (%s; now %s)",
-		len(todo), group, o.To, o.Batch, strings.Join(names, ", "), wait, strings.Join(live, "; "))
+		len(plan.Todo), plan.Group.Name, o.To, o.Batch, strings.Join(plan.Todo, ", "), wait, strings.Join(live, "; "))
 	if o.DryRun {
-		for i := 0; i < len(names); i += o.Batch {
-			batch := names[i:min(i+o.Batch, len(names))]
+		for _, batch := range plan.Batches() {
 			if g.json() {
 				if err := g.jsonOut(s).Write(dryRunV1{V: 1, Type: "dry-run", Action: "would-upgrade", Targets: batch}); err != nil {
 					return true, err
@@ -260,27 +160,6 @@ func confirmUpgrade(s *ui.Streams, g *globalOptions, o *upgradeOptions, group st
 	return false, confirm(s, o.Yes, what+"?")
 }
 
-// pendingUpgrade names what moving node n's BBB to its repository's
-// latest would change ("" for nothing), asking the node.
-func pendingUpgrade(ctx context.Context, deps *fleet.PoolDeps, inv *inventory.Inventory, n *inventory.Node, machines map[string]providers.Machine) (string, error) {
-	step, err := roles.UpgradeCheck(inv, n, inv.Nodes())
-	if err != nil {
-		return "", err
-	}
-	mc, ok := machines[n.Name]
-	if !ok {
-		return "", fmt.Errorf("node %s has no machine (provider %s)", n.Name, n.Provider)
-	}
-	r, err := deps.Executor()(ctx, n, mc, step.Probe())
-	if err != nil {
-		return "", err
-	}
-	if r.ExitCode != 0 {
-		return "", fmt.Errorf("probe exited %d: %s", r.ExitCode, strings.TrimSpace(string(r.Stderr)))
-	}
-	return step.Moves(strings.Split(string(r.Stdout), "\n"))
-}
-
 func nonNil(l []string) []string {
 	if l == nil {
 		return []string{}
@@ -293,13 +172,4 @@ func list(l []string) string {
 		return "-"
 	}
 	return strings.Join(l, ",")
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
