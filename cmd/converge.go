@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +30,8 @@ type convergeOptions struct {
 	// AcceptNew records the key a host presents on first contact (and
 	// says so); false refuses hosts with no recorded or pinned key.
 	AcceptNew bool
+	// rebuild: the machines are rebuilt first (fleet.Rebuild).
+	rebuild bool
 }
 
 func (o *convergeOptions) addFlags(c *cobra.Command) {
@@ -90,11 +91,16 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 
 	start := time.Now()
 	pe := newProviderEvents(ctx, s)
-	run, err := fleet.PrepareConverge(ctx, inv, nodes, fleet.ConvergeOptions{
+	co := fleet.ConvergeOptions{
 		Mode: mode, Parallel: o.Parallel, Command: command, Redact: red.String, Log: log,
 		Keys:     fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)},
 		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
-	})
+	}
+	prepare := fleet.PrepareConverge
+	if o.rebuild {
+		prepare = rebuildFirst(pe)
+	}
+	run, err := prepare(ctx, inv, nodes, co)
 	pe.close()
 	var ie *fleet.InventoryError
 	switch {
@@ -103,15 +109,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	case err != nil:
 		return withLog(err, logPath)
 	}
-	names, missing := run.Names(), run.Missing
+	names := run.Names()
 	collector := ui.NewCollector()
-	obs := ui.Multi{collector, provision.ObserverFunc(func(e provision.Event) {
-		level := slog.LevelInfo
-		if e.Status == "failed" {
-			level = slog.LevelError
-		}
-		log.Log(context.Background(), level, "event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
-	})}
+	obs := ui.Multi{collector, fleet.EventLog(log)}
 	var jsonOut *ui.JSONLines
 	var live *ui.Live
 	errStyles := ui.NewStyles(s.Err, s.ErrColor)
@@ -130,24 +130,11 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if live != nil {
 		live.Stop()
 	}
-	// Pools: the bbb nodes that converged join their group's pool once
-	// they pass its health gate (pool.go).
-	// Plan: what that would change in the pools, for the nodes that are
-	// converged already.
-	var poolErr error
-	poolPending := 0
-	if mode == provision.Apply {
-		poolErr = fleet.SyncAfterUp(ctx, inv, nodes, results, poolEnv(s, g, nil))
-	} else {
-		poolPending, poolErr = fleet.PlanPools(ctx, inv, nodes, results, poolEnv(s, g, nil))
-	}
+	poolPending, poolErr := run.Pools(ctx, inv, results, poolEnv(s, g, nil))
 	// Plan: machines a provider would create are pending as a whole.
-	for _, n := range missing {
-		e := provision.Event{V: provision.EventVersion, Type: "host", Host: n.Name, Status: "pending",
-			Summary: "machine will be created by provider " + n.Provider}
-		obs.Event(e)
+	results = run.ReportMissing(obs, results)
+	for _, n := range run.Missing {
 		names = append(names, n.Name)
-		results = append(results, provision.Result{Host: n.Name, Changed: 1})
 	}
 	sum := ui.Summarize(command, results)
 	sum.DurationMS = time.Since(start).Milliseconds()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
 
@@ -38,6 +39,9 @@ machines; everything on the machines' disks is lost.`,
 	return c
 }
 
+// runRebuild asks, then converges as up does with the machines rebuilt
+// first (fleet.Rebuild): the provider's lines, and one per group
+// rebuilt, arrive as provider events.
 func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuildOptions) error {
 	inv, nodes, err := selectNodes(s, g, o.Targets, o.Limit)
 	if err != nil {
@@ -46,19 +50,14 @@ func runRebuild(ctx context.Context, s *ui.Streams, g *globalOptions, o *rebuild
 	if err := confirm(s, o.Yes, fmt.Sprintf("Rebuild %d machine(s) from their image, erasing their disks?", len(nodes))); err != nil {
 		return err
 	}
-	byGroup, order := fleet.GroupNodes(nodes)
-	pe := newProviderEvents(ctx, s)
-	defer pe.close()
-	for _, gname := range order {
-		grp := inv.Group(gname)
-		p, err := providerWith(grp.Provider, s, pe)
-		if err != nil {
-			return fmt.Errorf("group %s: %w", gname, err)
-		}
-		if _, err := p.Rebuild(ctx, inv, grp, byGroup[gname]); err != nil {
-			return fmt.Errorf("group %s: rebuild: %w", gname, err)
-		}
-		fmt.Fprintf(s.Err, "%s: rebuilt %d machine(s)\n", gname, len(byGroup[gname]))
-	}
+	o.rebuild = true
 	return convergeNodes(ctx, s, g, &o.convergeOptions, provision.Apply, inv, nodes)
+}
+
+// rebuildFirst is fleet.Rebuild in the shape of fleet.PrepareConverge,
+// its line per group rebuilt going to pe.
+func rebuildFirst(pe *providerEvents) func(context.Context, *inventory.Inventory, []*inventory.Node, fleet.ConvergeOptions) (*fleet.Convergence, error) {
+	return func(ctx context.Context, inv *inventory.Inventory, nodes []*inventory.Node, co fleet.ConvergeOptions) (*fleet.Convergence, error) {
+		return fleet.Rebuild(ctx, inv, nodes, fleet.RebuildOptions{ConvergeOptions: co, Events: pe.event})
+	}
 }

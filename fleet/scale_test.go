@@ -18,8 +18,10 @@ import (
 // Delete takes them away. The real clouds are tested with their fakes
 // (cmd's scale test runs the FAKE Hetzner Cloud).
 type cloud struct {
-	mu   sync.Mutex
-	have map[string]bool
+	mu      sync.Mutex
+	have    map[string]bool
+	rebuilt []string
+	fail    error // Rebuild's
 }
 
 func (c *cloud) names() []string {
@@ -58,8 +60,18 @@ func (c *cloud) Delete(_ context.Context, _ *inventory.Inventory, _ *inventory.G
 	}
 	return nil
 }
-func (c *cloud) Rebuild(context.Context, *inventory.Inventory, *inventory.Group, []*inventory.Node) ([]providers.Machine, error) {
-	return nil, errors.New("not here")
+func (c *cloud) Rebuild(_ context.Context, _ *inventory.Inventory, _ *inventory.Group, nodes []*inventory.Node) ([]providers.Machine, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail != nil {
+		return nil, c.fail
+	}
+	var out []providers.Machine
+	for _, n := range nodes {
+		c.rebuilt = append(c.rebuilt, n.Name)
+		out = append(out, providers.Machine{Name: n.Name, Address: "127.0.0.1"})
+	}
+	return out, nil
 }
 
 const opsCountedNodes = `    provider: hcloud
