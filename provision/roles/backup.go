@@ -140,7 +140,7 @@ func (x secrets) resticPassword(n *inventory.Node, s *inventory.Settings) (strin
 	}
 	v, ok := x.inv.Secret(s.Backup.PasswordSecret)
 	if !ok || v == "" {
-		return "", fmt.Errorf("node %s: settings.backup.password_secret: no secret named %q in the inventory (the restic repository password; never written in clear text)", n.Name, s.Backup.PasswordSecret)
+		return "", atSetting("backup.password_secret", "node %s: settings.backup.password_secret: no secret named %q in the inventory (the restic repository password; never written in clear text)", n.Name, s.Backup.PasswordSecret)
 	}
 	return v, nil
 }
@@ -154,7 +154,7 @@ func (x secrets) backupEnv(n *inventory.Node, s *inventory.Settings) ([]template
 	for _, k := range sortedKeys(s.Backup.Environment) {
 		v, ok := x.inv.Secret(s.Backup.Environment[k])
 		if !ok {
-			return nil, fmt.Errorf("node %s: settings.backup.environment.%s: no secret named %q in the inventory", n.Name, k, s.Backup.Environment[k])
+			return nil, atSetting("backup.environment", "node %s: settings.backup.environment.%s: no secret named %q in the inventory", n.Name, k, s.Backup.Environment[k])
 		}
 		out = append(out, templates.KV{Key: k, Value: v})
 	}
@@ -248,7 +248,7 @@ func BackupAccessSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inv
 	}
 	b := &builder{inv: inv, n: n, fleet: fleet, s: s, sec: secrets{inv}}
 	steps := b.backupAccess()
-	if err := stepsErr(b.errs); err != nil {
+	if err := b.err(); err != nil {
 		return nil, err
 	}
 	return steps, nil

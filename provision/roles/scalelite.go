@@ -72,7 +72,7 @@ func (b *builder) scalelite() {
 		return
 	}
 	if u, err := url.Parse(g.Pool.URL); err != nil || u.Hostname() != n.Domain {
-		b.fail(fmt.Errorf("%s:%d:%d: groups.%s.pool.url %s must be https://%s (the domain of scalelite node %s)", b.inv.Path, g.Pool.Pos.Line, g.Pool.Pos.Col, n.Group, g.Pool.URL, n.Domain, n.Name))
+		b.fail(&inventory.Error{File: b.inv.Path, Pos: g.Pool.Pos, Msg: fmt.Sprintf("groups.%s.pool.url %s must be https://%s (the domain of scalelite node %s)", n.Group, g.Pool.URL, n.Domain, n.Name)})
 		return
 	}
 	if g.Pool.Secret == nil || !g.Pool.Secret.IsSet() {
