@@ -385,6 +385,12 @@ fi
 owners ` + ps + ` -s ` + sid + `
 staged ` + ps + ` ` + sid + `
 `)
+		for _, t := range s.Targets {
+			if load := s.loadMarker(t.Name); load != "" {
+				sc.WriteString(`if "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"` + t.Tag() + `"'; then touch ` + load + `; fi
+`)
+			}
+		}
 		what = append(what, "snapshot "+s.Snapshot)
 	} else {
 		// A target never backed up (its paths did not exist yet) is skipped.
@@ -395,6 +401,9 @@ staged ` + ps + ` ` + sid + `
 			restore := `staged ` + ps + ` latest` + sel
 			if t.Name == TargetRecordings {
 				restore = `"$r" --no-lock restore latest` + sel + ` --target /`
+			}
+			if load := s.loadMarker(t.Name); load != "" {
+				restore += ` && touch ` + load
 			}
 			sc.WriteString(`if "$r" --no-lock snapshots --json` + sel + ` | grep -q '"id"'; then
   owners ` + ps + ` -s latest` + sel + `
@@ -411,11 +420,12 @@ else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 		return nil, fmt.Errorf("node %s backs up nothing to restore", s.Node)
 	}
 	next := "then run omc up"
-	if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }) {
+	switch {
+	case slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteRedis }):
+		next += ", which loads Scalelite's database and Redis from them"
+	case slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }):
+		// Scalelite omc does not run: its database is the operator's.
 		next += "; load " + scaleliteDump + " into Scalelite's database with pg_restore"
-		if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteRedis }) {
-			next += " and " + scaleliteRDB + " into Redis (as its dump.rdb, Redis stopped)"
-		}
 	}
 	return &provision.Change{Step: s, Summary: "restore " + strings.Join(what, ", ") + " from " + firstOr(s.Snapshot, "the latest snapshots") + " (" + next + ")",
 		Script: strings.TrimRight(sc.String(), "\n")}, nil

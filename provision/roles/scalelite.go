@@ -101,6 +101,7 @@ func (b *builder) scalelite() {
 		Run:    "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < " + slDBFile + " && install -m 600 " + slDBFile + " " + slDBApplied,
 		Unless: "cmp -s " + slDBFile + " " + slDBApplied,
 	})
+	b.add(scaleliteLoads()...)
 
 	for _, c := range slContainers {
 		b.add(pullStep(image(c.Suffix)))
