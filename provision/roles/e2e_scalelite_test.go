@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,9 +39,7 @@ func TestE2EScalelite(t *testing.T) {
 	e := baseE2E(t, dockerNspawnEnv, dockerNspawnArgs...)
 	const lb = "e2e-loadbalancer-secret-0123456789"
 	t.Setenv("OMC_E2E_LB", lb)
-	invFile := filepath.Join(t.TempDir(), "omc.yaml")
-	must(t, os.WriteFile(invFile, []byte(dockerInventory("omc-scalelite-e2e", e.keyPath, scaleliteGroup)), 0o600))
-	e.loadFile(invFile)
+	e.writeInventory(dockerInventory("omc-scalelite-e2e", e.keyPath, scaleliteGroup))
 	e.boot("rs1", "rb1")
 	e.prepareHosts()
 	e.uploadDir("rb1", buildStandinRepo(t, "1.0"), "/srv/omc-standin/")
