@@ -42,6 +42,9 @@ type e2eEnv struct {
 	inv      *inventory.Inventory
 	fleet    []*inventory.Node
 	booted   bool
+	// hostsFile and certFile: what omc's runs resolve names with and
+	// trust (omcSeesHosts); "" for this machine's own.
+	hostsFile, certFile string
 }
 
 // The E2E tests' fixed secrets, set in the environment the inventories
@@ -146,7 +149,14 @@ func (e *e2eEnv) omc(args ...string) (stdout, stderr string, code int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	c := exec.CommandContext(ctx, omcBinary(t), args...)
+	if e.hostsFile != "" {
+		c = exec.CommandContext(ctx, "unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind "$0" /etc/hosts && exec "$@"`, e.hostsFile, omcBinary(t)}, args...)...)
+	}
 	c.Env = append(os.Environ(), "OMC_LOCAL_DIR="+e.dir, "OMC_STATE_DIR="+filepath.Join(e.work, "state"), "CI=true", "NO_COLOR=1")
+	if e.certFile != "" {
+		c.Env = append(c.Env, "SSL_CERT_FILE="+e.certFile)
+	}
 	if e.invPath != "" {
 		c.Env = append(c.Env, "OMC_INVENTORY="+e.invPath)
 	}
@@ -158,8 +168,12 @@ func (e *e2eEnv) omc(args ...string) (stdout, stderr string, code int) {
 	} else if err != nil {
 		t.Fatalf("omc %v: %v", args, err)
 	}
-	for _, v := range []string{e2eSeed, e2eBackupSeed, e2eResticSecret} {
-		if strings.Contains(out.String()+errb.String(), v) {
+	secrets := []string{e2eSeed, e2eBackupSeed, e2eResticSecret}
+	if e.inv != nil {
+		secrets = append(append(secrets, e.inv.SecretValues()...), SecretValues(e.inv, e.fleet)...)
+	}
+	for _, v := range secrets {
+		if v != "" && strings.Contains(out.String()+errb.String(), v) {
 			t.Fatalf("omc %v: a secret of the inventory reached the output", args)
 		}
 	}
@@ -195,6 +209,12 @@ func omcBinary(t *testing.T) string {
 // up runs omc up on group e2e with -o json and returns how many steps
 // changed (the summary line's count), logging which.
 func (e *e2eEnv) up(what string) int {
+	n, _ := e.upEvents(what)
+	return n
+}
+
+// upEvents is up, also returning every JSON line of omc's output.
+func (e *e2eEnv) upEvents(what string) (int, []map[string]any) {
 	t := e.t
 	t.Helper()
 	out, errs, code := e.omc("up", "e2e", "-o", "json")
@@ -206,12 +226,16 @@ func (e *e2eEnv) up(what string) int {
 		Steps int    `json:"steps_changed"`
 	}
 	var changed []string
+	var lines []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var ev map[string]any
-		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["type"] == "step" && ev["status"] == "changed" {
-			changed = append(changed, fmt.Sprint(ev["step"], " (", ev["summary"], ")"))
+		if json.Unmarshal(sc.Bytes(), &ev) == nil {
+			lines = append(lines, ev)
+			if ev["type"] == "step" && ev["status"] == "changed" {
+				changed = append(changed, fmt.Sprint(ev["host"], ": ", ev["step"], " (", ev["summary"], ")"))
+			}
 		}
 		json.Unmarshal(sc.Bytes(), &sum)
 	}
@@ -219,7 +243,27 @@ func (e *e2eEnv) up(what string) int {
 		t.Fatalf("%s: no summary line:\n%s", what, out)
 	}
 	t.Logf("%s: %d steps changed: %s", what, sum.Steps, strings.Join(changed, "; "))
-	return sum.Steps
+	return sum.Steps, lines
+}
+
+// omcSeesHosts lets the omc binary reach the hosts by name over verified
+// TLS, as a controller does on public DNS and the web PKI: each of its
+// runs gets an /etc/hosts of the test's own (bind-mounted in a mount
+// namespace only that run has; this machine's file is untouched) and
+// trusts every host's Pebble root (SSL_CERT_FILE). Run after prepareHosts.
+func (e *e2eEnv) omcSeesHosts() {
+	e.t.Helper()
+	hosts := "127.0.0.1 localhost\n"
+	var roots strings.Builder
+	for name, m := range e.machines {
+		hosts += m.Address + " " + name + ".omc.test\n"
+		roots.WriteString(e.mustSh(name, "curl -fsS --cacert /etc/omc-e2e/pebble-ca.pem https://127.0.0.1:15000/roots/0"))
+		roots.WriteString("\n")
+	}
+	e.hostsFile = filepath.Join(e.work, "hosts")
+	e.certFile = filepath.Join(e.work, "roots.pem")
+	must(e.t, os.WriteFile(e.hostsFile, []byte(hosts), 0o644))
+	must(e.t, os.WriteFile(e.certFile, []byte(roots.String()), 0o644))
 }
 
 type logWriter struct{ t *testing.T }
