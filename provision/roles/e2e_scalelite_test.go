@@ -54,30 +54,7 @@ func TestE2EScalelite(t *testing.T) {
 		e.uploadDir(rb, repo, "/srv/omc-standin/")
 	}
 
-	e.uploadStandin("rs1", "./testdata/standin/scalelite")
-	sl := scaleliteOf(settingsOf(e.node("rs1")))
-	image := func(suffix string) string { return sl.Image + ":" + sl.Version + "-" + suffix }
-	out, err := e.sh("rs1", `set -e
-export DEBIAN_FRONTEND=noninteractive
-`+installDocker()+`chmod 755 /root/standin/scalelite
-mk() {
-  image=$1; shift
-  d=$(mktemp -d)
-  cp /root/standin/scalelite $d/scalelite
-  mkdir -p $d/var/bigbluebutton/playback/presentation/2.3
-  echo 'STAND-IN player' > $d/var/bigbluebutton/playback/presentation/2.3/index.html
-  tar -C $d -c . | docker import "$@" - $image >/dev/null
-  rm -rf $d
-}
-mk `+image("api")+` -c 'ENTRYPOINT ["/scalelite", "api"]'
-mk `+image("poller")+` -c 'ENTRYPOINT ["/scalelite", "poller"]'
-mk `+image("recording-importer")+` -c 'ENTRYPOINT ["/scalelite", "recording-importer"]'
-mk `+image("nginx")+` -c 'ENTRYPOINT ["/scalelite", "nginx"]'
-docker image ls --format '{{.Repository}}:{{.Tag}}'`)
-	t.Logf("docker on rs1:\n%s", out)
-	if err != nil {
-		t.Fatalf("Docker does not run on the local host: %v", err)
-	}
+	e.scaleliteStandins("rs1")
 
 	steps, lines := e.upEvents("first omc up")
 	t.Logf("first omc up changed %d steps", steps)
@@ -178,6 +155,38 @@ test -f /var/bigbluebutton/recording/status/published/`+rec+`-sender.done`)
 				t.Errorf("GET %s through Scalelite: %q, want %q", path, got, want)
 			}
 		}
+	}
+}
+
+// scaleliteStandins installs Debian's Docker on host name and imports the
+// stand-in Scalelite images under the names and tags the node's settings
+// pull, so omc's pull steps find them present.
+func (e *e2eEnv) scaleliteStandins(name string) {
+	t := e.t
+	t.Helper()
+	e.uploadStandin(name, "./testdata/standin/scalelite")
+	sl := scaleliteOf(settingsOf(e.node(name)))
+	image := func(suffix string) string { return sl.Image + ":" + sl.Version + "-" + suffix }
+	out, err := e.sh(name, `set -e
+export DEBIAN_FRONTEND=noninteractive
+`+installDocker()+`chmod 755 /root/standin/scalelite
+mk() {
+  image=$1; shift
+  d=$(mktemp -d)
+  cp /root/standin/scalelite $d/scalelite
+  mkdir -p $d/var/bigbluebutton/playback/presentation/2.3
+  echo 'STAND-IN player' > $d/var/bigbluebutton/playback/presentation/2.3/index.html
+  tar -C $d -c . | docker import "$@" - $image >/dev/null
+  rm -rf $d
+}
+mk `+image("api")+` -c 'ENTRYPOINT ["/scalelite", "api"]'
+mk `+image("poller")+` -c 'ENTRYPOINT ["/scalelite", "poller"]'
+mk `+image("recording-importer")+` -c 'ENTRYPOINT ["/scalelite", "recording-importer"]'
+mk `+image("nginx")+` -c 'ENTRYPOINT ["/scalelite", "nginx"]'
+docker image ls --format '{{.Repository}}:{{.Tag}}'`)
+	t.Logf("docker on %s:\n%s", name, out)
+	if err != nil {
+		t.Fatalf("Docker does not run on the local host: %v", err)
 	}
 }
 
