@@ -9,6 +9,7 @@ import (
 
 	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 type statusOptions struct {
@@ -18,8 +19,10 @@ type statusOptions struct {
 	Interval time.Duration
 	// HTML also writes the public status page there (status_html.go).
 	HTML string
-	deps *fleet.PoolDeps
-	live watchDeps
+	// Transfers also asks the bbb nodes over SSH what recordings wait.
+	Transfers bool
+	deps      *fleet.PoolDeps
+	live      watchDeps
 }
 
 func newStatusCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -42,11 +45,18 @@ exits 5, so monitoring can run it. With -o json it prints one object
 until Ctrl-C. --html FILE also writes a static, public-safe status page
 (regions, up/down, capacity used, last incident; no node names,
 addresses or secrets). Every run records in the state directory when a
-node turns unhealthy or healthy again: the page's incidents.`,
+node turns unhealthy or healthy again: the page's incidents.
+
+--transfers also connects over SSH to each bbb node that sends its
+recordings to a managed Scalelite node and counts those waiting there
+after a failed transfer; the node's timer retries them every ` + ageText(roles.TransferRetry) + `, and a
+node whose oldest has waited over ` + ageText(roles.TransferStuckAfter) + ` is stuck. A node that cannot be
+reached says so; neither changes the exit code.`,
 		Example: `  omc status
   omc status eu-1 -o json
   omc status --watch --interval 10s
-  omc status --html /var/www/status/index.html`,
+  omc status --html /var/www/status/index.html
+  omc status --transfers`,
 		RunE: func(c *cobra.Command, args []string) error {
 			if c.Flags().Changed("interval") && !o.Watch {
 				return usageError("--interval only applies with --watch (one omc status is one look; run it from a timer for more)")
@@ -63,6 +73,7 @@ node turns unhealthy or healthy again: the page's incidents.`,
 	f.BoolVar(&o.Watch, "watch", false, "redraw a live view on the terminal until Ctrl-C")
 	f.DurationVar(&o.Interval, "interval", 5*time.Second, "with --watch: how often to refresh (at least 1s)")
 	f.StringVar(&o.HTML, "html", "", "also write the public status page to `FILE` (atomically)")
+	f.BoolVar(&o.Transfers, "transfers", false, "also count the recordings waiting on each bbb node to go to Scalelite (over SSH)")
 	return c
 }
 
@@ -91,6 +102,9 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 	}
 	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
 	opts := fleet.StatusOptions{Targets: o.Targets, PoolsOnly: o.Watch || o.HTML != "", Deps: o.deps, Redactor: red, Now: o.live.now}
+	if o.Transfers {
+		opts.Transfers = &fleet.TransferOptions{}
+	}
 	if o.Watch {
 		return runStatusWatch(ctx, s, inv, opts, o)
 	}

@@ -49,6 +49,13 @@ func renderWatch(sn watchSnapshot, st ui.Styles) string {
 				}
 				fmt.Fprintf(&b, "  %s: %s%s\n", n.Node, firstLineOf(n.Problems[0]), more)
 			}
+			if t := n.Transfers; t != nil && (t.Waiting > 0 || t.Error != "") {
+				line := firstLineOf(transfersText(t))
+				if t.Stuck || t.Error != "" {
+					line = st.Changed.Render(line)
+				}
+				fmt.Fprintf(&b, "  %s: %s\n", n.Node, line)
+			}
 		}
 		b.WriteString("\n")
 	}

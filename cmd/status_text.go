@@ -10,6 +10,7 @@ import (
 
 	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/provision/roles"
 )
 
 // writeStatus prints one aligned table per pool, then each unhealthy
@@ -60,6 +61,7 @@ func writeStatus(w io.Writer, red *redact.Redactor, st *fleet.StatusResult) {
 				fmt.Fprintf(w, "  %s: %s\n", n.Node, pr)
 			}
 		}
+		writeTransfers(w, p.Nodes)
 	}
 }
 
@@ -89,6 +91,46 @@ func writeSoloStatus(w io.Writer, nodes []fleet.NodeStatus) {
 			fmt.Fprintf(w, "  %s: %s\n", n.Node, pr)
 		}
 	}
+	writeTransfers(w, nodes)
+}
+
+// writeTransfers prints, for each node asked (--transfers), what waits
+// to go to Scalelite.
+func writeTransfers(w io.Writer, nodes []fleet.NodeStatus) {
+	for _, n := range nodes {
+		if t := n.Transfers; t != nil {
+			fmt.Fprintf(w, "  %s: %s\n", n.Node, strings.ReplaceAll(transfersText(t), "\n", "\n    "))
+		}
+	}
+}
+
+// transfersText is "transfers waiting N, oldest AGE", marked when stuck.
+func transfersText(t *fleet.TransferStatus) string {
+	switch {
+	case t.Error != "":
+		return "transfers unknown: " + t.Error
+	case t.Waiting == 0:
+		return "transfers waiting 0"
+	}
+	s := fmt.Sprintf("transfers waiting %d, oldest %s", t.Waiting, ageText(t.Age()))
+	if t.Stuck {
+		s += ", STUCK (waiting over " + ageText(roles.TransferStuckAfter) + ")"
+	}
+	return s
+}
+
+// ageText is a duration in the largest units that matter: 40s, 45m,
+// 2h10m, 3d4h.
+func ageText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd%dh", int(d.Hours())/24, int(d.Hours())%24)
 }
 
 func dash(s string) string {

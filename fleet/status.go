@@ -31,6 +31,9 @@ type StatusOptions struct {
 	Redactor *redact.Redactor
 	// Now is the incident log's clock (default time.Now).
 	Now func() time.Time
+	// Transfers, when set, also asks each bbb node that sends recordings
+	// to a managed Scalelite how many wait (status_transfers.go).
+	Transfers *TransferOptions
 }
 
 // StatusResult is what omc status saw: the JSON contract of omc status
@@ -84,6 +87,9 @@ type NodeStatus struct {
 	Held     string   `json:"held,omitempty"`
 	Healthy  bool     `json:"healthy"`
 	Problems []string `json:"problems"`
+	// Transfers are the recordings waiting to go to Scalelite: only
+	// when asked for, and the node sends to a managed Scalelite.
+	Transfers *TransferStatus `json:"transfers,omitempty"`
 }
 
 // Unhealthy counts the unhealthy nodes and all nodes.
@@ -172,6 +178,9 @@ func (w *StatusWatch) look(ctx context.Context, solo bool) *StatusResult {
 		for _, n := range st.Nodes {
 			st.Healthy = st.Healthy && n.Healthy
 		}
+	}
+	if o.Transfers != nil {
+		checkTransfers(ctx, w.inv, st, machines, o.Deps, *o.Transfers, red)
 	}
 	st.At = o.Now()
 	st.Incidents, st.IncidentErr = RecordIncidents(w.inv, st, st.At)
