@@ -53,6 +53,8 @@ type Transfer struct {
 	Spool, Key, KnownHosts, Work, Script string
 	// Port is the scalelite node's SSH port.
 	Port int
+	// Retry is the timer's interval, a systemd time span ("10min").
+	Retry string
 	// Published and Status are BBB's published_dir and its
 	// recording/status/published, where the sender.done marker goes.
 	Published, Status string
