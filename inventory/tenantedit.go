@@ -17,48 +17,58 @@ import (
 // SetTenant adds name to (present) or takes it from groups.GROUP.pool.tenants
 // in the inventory file at path, and reports whether the file changed.
 // Only the list's own lines change: every other byte, comments included,
-// stays as written. The edited file must load with exactly that change,
-// or it is left as it was; a list omc cannot edit safely (in an anchor,
-// a merge key, a flow mapping, over several lines of flow) is refused
-// with what to write by hand.
+// stays as written (EditTenant).
 func SetTenant(path, group, name string, present bool) (bool, error) {
-	if path == "-" || path == "<stdin>" {
-		return false, errors.New("the inventory was read from stdin")
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
+	out, changed, err := EditTenant(path, group, name, present)
+	if err != nil || !changed {
 		return false, err
-	}
-	before, err := LoadReader(path, bytes.NewReader(src))
-	if err != nil {
-		return false, err
-	}
-	g := before.Group(group)
-	if g == nil || g.Pool == nil {
-		return false, fmt.Errorf("%s: group %s has no pool", path, group)
-	}
-	want := slices.DeleteFunc(slices.Clone(g.Pool.Tenants), func(t string) bool { return t == name })
-	if present {
-		if slices.Contains(g.Pool.Tenants, name) {
-			return false, nil
-		}
-		want = append(want, name)
-	} else if !slices.Contains(g.Pool.Tenants, name) {
-		return false, nil
-	}
-	out, err := editTenants(src, group, name, present)
-	if err != nil {
-		return false, fmt.Errorf("%s: cannot edit groups.%s.pool.tenants: %w; %s", path, group, err, byHand(name, present))
-	}
-	after, err := LoadReader(path, bytes.NewReader(out))
-	if err != nil || after.Group(group) == nil || after.Group(group).Pool == nil || !slices.Equal(after.Group(group).Pool.Tenants, want) {
-		return false, fmt.Errorf("%s: the edited groups.%s.pool.tenants would not load as intended (%v); %s", path, group, err, byHand(name, present))
 	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return false, err
 	}
 	return true, atomicfile.Write(path, out, info.Mode().Perm())
+}
+
+// EditTenant is the file at path with name added to (present) or taken
+// from groups.GROUP.pool.tenants, and whether that is a change; nothing
+// is written. The edited file must load with exactly that change; a list
+// omc cannot edit safely (in an anchor, a merge key, a flow mapping, over
+// several lines of flow) is refused with what to write by hand.
+func EditTenant(path, group, name string, present bool) ([]byte, bool, error) {
+	if path == "-" || path == "<stdin>" {
+		return nil, false, fmt.Errorf("the inventory was read from stdin: %s in groups.%s.pool.tenants of the file", byHand(name, present), group)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false, err
+	}
+	before, err := LoadReader(path, bytes.NewReader(src))
+	if err != nil {
+		return nil, false, err
+	}
+	g := before.Group(group)
+	if g == nil || g.Pool == nil {
+		return nil, false, fmt.Errorf("%s: group %s has no pool", path, group)
+	}
+	want := slices.DeleteFunc(slices.Clone(g.Pool.Tenants), func(t string) bool { return t == name })
+	if present {
+		if slices.Contains(g.Pool.Tenants, name) {
+			return src, false, nil
+		}
+		want = append(want, name)
+	} else if !slices.Contains(g.Pool.Tenants, name) {
+		return src, false, nil
+	}
+	out, err := editTenants(src, group, name, present)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: cannot edit groups.%s.pool.tenants: %w; %s", path, group, err, byHand(name, present))
+	}
+	after, err := LoadReader(path, bytes.NewReader(out))
+	if err != nil || after.Group(group) == nil || after.Group(group).Pool == nil || !slices.Equal(after.Group(group).Pool.Tenants, want) {
+		return nil, false, fmt.Errorf("%s: the edited groups.%s.pool.tenants would not load as intended (%v); %s", path, group, err, byHand(name, present))
+	}
+	return out, true, nil
 }
 
 func byHand(name string, present bool) string {
