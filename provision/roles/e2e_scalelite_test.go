@@ -182,6 +182,7 @@ test -f /var/bigbluebutton/recording/status/published/rec-e2e-sender.done`)
 			t.Errorf("GET %s through Scalelite: %q, want %q", path, got, want)
 		}
 	}
+	e.testTenantCertificate(t, invFile, lb, roots)
 }
 
 // waitFor polls cond for up to 60 s.
