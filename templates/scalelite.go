@@ -26,9 +26,12 @@ type ScaleliteService struct {
 	Recordings bool
 }
 
-// ScaleliteSite is the data of ScaleliteNginx.
+// ScaleliteSite is the data of ScaleliteNginx. Aliases are more names it
+// answers (tenants' sub-domains; Scalelite takes the tenant from the
+// host's first label).
 type ScaleliteSite struct {
 	Domain, Cert, Key string
+	Aliases           []string
 	Port              int
 }
 

@@ -156,6 +156,7 @@ test -f /var/bigbluebutton/recording/status/published/`+rec+`-sender.done`)
 			}
 		}
 	}
+	e.testTenantCertificate(t, e.invPath, lb, roots)
 }
 
 // scaleliteStandins installs Debian's Docker on host name and imports the
