@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/atomicfile"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
-	"github.com/omc-coop/omc/provision/roles"
 )
 
 type monitoringTargetsOptions struct {
@@ -65,21 +64,23 @@ of the provider. Exporters that listen on a loopback address are left out.`,
 }
 
 // sdTargetGroup is one entry of a Prometheus file_sd file.
-type sdTargetGroup struct {
-	Targets []string          `json:"targets"`
-	Labels  map[string]string `json:"labels"`
-}
+type sdTargetGroup = fleet.TargetGroup
 
 func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, o *monitoringTargetsOptions) error {
 	inv, nodes, err := selectNodes(s, g, o.Targets, nil)
 	if err != nil {
 		return err
 	}
-	groups, skipped, err := monitoringTargets(ctx, s, inv, nodes)
+	res, err := fleet.MonitoringTargets(ctx, inv, nodes, fleet.MonitoringOptions{
+		Machines: func(ctx context.Context, nodes []*inventory.Node) (map[string]providers.Machine, error) {
+			m, _, err := machinesFor(ctx, s, inv, nodes, provision.Plan)
+			return m, err
+		}})
 	if err != nil {
 		return err
 	}
-	for _, name := range skipped {
+	groups := res.Groups
+	for _, name := range res.Skipped {
 		fmt.Fprintf(s.Err, "%s: the exporter listens on a loopback address; left out\n", name)
 	}
 	b, err := json.MarshalIndent(groups, "", "  ")
@@ -104,75 +105,6 @@ func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, 
 		fmt.Fprintf(s.Err, "wrote %d targets to %s\n", len(groups), o.File)
 	}
 	return nil
-}
-
-// monitoringTargets builds the file_sd entries of nodes, in inventory
-// order, asking providers for the addresses the inventory lacks.
-func monitoringTargets(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node) ([]sdTargetGroup, []string, error) {
-	var monitored, unknown []*inventory.Node
-	for _, n := range nodes {
-		st := &n.Settings
-		if st.Monitoring == nil || len(n.Roles) == 0 {
-			continue // a node without roles gets no role steps, so no exporter
-		}
-		monitored = append(monitored, n)
-		if !st.Monitoring.Listen.IsValid() && st.PrivateIP == "" && n.Address == "" {
-			unknown = append(unknown, n)
-		}
-	}
-	if len(monitored) == 0 {
-		return nil, nil, &exitError{Code: ExitError, Err: fmt.Errorf("none of the selected nodes with roles has monitoring settings (settings.monitoring; see omc help settings)")}
-	}
-	addr := map[string]string{}
-	if len(unknown) > 0 {
-		machines, _, err := machinesFor(ctx, s, inv, unknown, provision.Plan)
-		if err != nil {
-			return nil, nil, err
-		}
-		for name, m := range machines {
-			addr[name] = m.Address
-		}
-	}
-	out := []sdTargetGroup{}
-	var skipped []string
-	for _, n := range monitored {
-		if a, ok := addr[n.Name]; ok && n.Address == "" {
-			c := *n
-			c.Address = a
-			n = &c
-		}
-		if n.Address == "" && len(unknown) > 0 && slices.Contains(monitoringNodeNames(unknown), n.Name) {
-			return nil, nil, fmt.Errorf("node %s has no machine yet (provider %s), so its exporter has no address: run omc up first", n.Name, n.Provider)
-		}
-		target, ok, err := roles.MonitoringTarget(n)
-		if err != nil {
-			return nil, nil, &exitError{Code: ExitInventory, Err: fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)}
-		}
-		if !ok {
-			skipped = append(skipped, n.Name)
-			continue
-		}
-		role := strings.Join(n.Roles, ",")
-		out = append(out, sdTargetGroup{Targets: []string{target}, Labels: map[string]string{
-			"fleet": inv.Name, "group": n.Group, "node": n.Name, "role": role, "provider": monitoringProvider(n),
-		}})
-	}
-	return out, skipped, nil
-}
-
-func monitoringProvider(n *inventory.Node) string {
-	if n.Provider == "" {
-		return "static"
-	}
-	return n.Provider
-}
-
-func monitoringNodeNames(ns []*inventory.Node) []string {
-	out := make([]string, len(ns))
-	for i, n := range ns {
-		out[i] = n.Name
-	}
-	return out
 }
 
 // monitoringTargetsV1 is `omc monitoring targets -o json`: with --file,

@@ -432,6 +432,8 @@ func checkStatusSchema(t *testing.T, out string) {
 				_, ok = v.(bool)
 			case "array":
 				_, ok = v.([]any)
+			case "object":
+				_, ok = v.(map[string]any)
 			case "time":
 				s, isStr := v.(string)
 				_, err := time.Parse(time.RFC3339, s)
@@ -457,7 +459,7 @@ func checkStatusSchema(t *testing.T, out string) {
 		for _, n := range pm["nodes"].([]any) {
 			check("node", n.(map[string]any), map[string]string{"node": "string", "provider": "string", "address": "string", "machine": "string",
 				"bbb_version": "string", "pool_state": "string", "online": "bool", "meetings": "number?", "users": "number?", "load": "number?",
-				"tls_expires": "time?", "last_converge": "time?", "held": "string!", "healthy": "bool", "problems": "array"})
+				"tls_expires": "time?", "last_converge": "time?", "held": "string!", "healthy": "bool", "problems": "array", "transfers": "object!"})
 		}
 	}
 }

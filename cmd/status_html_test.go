@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
@@ -149,7 +150,7 @@ func TestStatusPageGoldenPublicSafeAndAtomic(t *testing.T) {
 		strings.Count(string(b), `<span class="ongoing">`) != 1 {
 		t.Fatalf("after recovery:\n%s", b)
 	}
-	l, err := readIncidents(r.load())
+	l, err := fleet.ReadIncidents(r.load())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,49 +163,26 @@ func TestStatusPageGoldenPublicSafeAndAtomic(t *testing.T) {
 	if len(eu) != 2 || !strings.HasPrefix(eu[0], "09:40 bbb-3 false ") || eu[1] != "09:50 bbb-3 true " {
 		t.Fatalf("eu incidents: %q", eu)
 	}
-	fi, _ = os.Stat(incidentPath(r.load()))
+	fi, _ = os.Stat(fleet.IncidentPath(r.load()))
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("incident log mode %v", fi.Mode())
 	}
 }
 
-func TestStatusIncidentLogRecordsOnlyTurns(t *testing.T) {
-	healthy := func(ok ...bool) statusV1 {
-		p := statusPoolV1{Group: "eu"}
-		for i, h := range ok {
-			p.Nodes = append(p.Nodes, statusNodeV1{Node: fmt.Sprintf("n%d", i), Healthy: h, Problems: map[bool][]string{false: {"down"}}[h]})
-		}
-		return statusV1{Pools: []statusPoolV1{p}}
-	}
-	l := &incidentLog{Nodes: map[string]map[string]bool{}, Scalelite: map[string]bool{}}
-	at := pageT0
-	steps := []struct {
-		st      statusV1
-		changed bool
-		total   int
+// The page says what kind of incident came last, never which node.
+func TestStatusPageIncidentText(t *testing.T) {
+	for _, c := range []struct {
+		in   fleet.Incident
+		want string
 	}{
-		{healthy(true, true), true, 0},  // first sight, healthy: no incident
-		{healthy(true, true), false, 0}, // nothing turned: nothing to write
-		{healthy(true, false), true, 1},
-		{healthy(true, false), false, 1},
-		{statusV1{Pools: []statusPoolV1{{Group: "eu", Error: "connection refused"}}}, true, 2}, // nodes unknown: kept
-		{healthy(true, true), true, 4}, // n1 recovered, Scalelite answers
-		{healthy(true), true, 4},       // n1 left the inventory: forgotten, no incident
-	}
-	for i, s := range steps {
-		at = at.Add(time.Minute)
-		if ch := l.observe(s.st, at); ch != s.changed || len(l.Incidents) != s.total {
-			t.Fatalf("step %d: changed %v, %d incidents %+v", i, ch, len(l.Incidents), l.Incidents)
+		{fleet.Incident{Group: "eu", Healthy: true}, "The load balancer answers again"},
+		{fleet.Incident{Group: "eu"}, "The load balancer stopped answering"},
+		{fleet.Incident{Group: "eu", Node: "bbb-1", Healthy: true}, "A server recovered"},
+		{fleet.Incident{Group: "eu", Node: "bbb-1", Problem: "BBB API: down"}, "A server became unhealthy"},
+	} {
+		if got := incidentText(c.in); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.in, got, c.want)
 		}
-	}
-	if in, _ := l.latest("eu"); in.Node != "" || !in.Healthy || incidentText(in) != "The load balancer answers again" {
-		t.Fatalf("latest %+v", in)
-	}
-	for i := 0; i < 2*keepIncidents; i++ {
-		l.observe(healthy(i%2 == 0), at.Add(time.Duration(i)*time.Second))
-	}
-	if len(l.Incidents) != keepIncidents || !l.Incidents[len(l.Incidents)-1].At.Equal(at.Add(time.Duration(2*keepIncidents-1)*time.Second)) {
-		t.Fatalf("trim kept %d, last %v", len(l.Incidents), l.Incidents[len(l.Incidents)-1].At)
 	}
 }
 
@@ -322,7 +300,7 @@ func TestStatusPageTitleAndRefresh(t *testing.T) {
 			t.Fatal(err)
 		}
 		var b bytes.Buffer
-		if err := statusPageTmpl.Execute(&b, buildStatusPage(inv, statusV1{}, nil, pageT0)); err != nil {
+		if err := statusPageTmpl.Execute(&b, buildStatusPage(inv, &fleet.StatusResult{}, nil, pageT0)); err != nil {
 			t.Fatal(err)
 		}
 		return b.String()

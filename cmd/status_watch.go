@@ -2,19 +2,14 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
-	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/lipgloss/table"
-
-	"github.com/omc-coop/omc/internal/redact"
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 )
 
-// omc status --watch: the pools as omc status sees them (collectStatus),
+// omc status --watch: the pools as omc status sees them (fleet.StatusWatch),
 // redrawn in place on the terminal every --interval until Ctrl-C. It is
 // the command's output, so it is drawn on stdout, which must be a
 // terminal; errors still go to stderr.
@@ -80,27 +75,31 @@ type watchSnapshot struct {
 	Fleet    string
 	At       time.Time
 	Interval time.Duration
-	Status   statusV1
+	Status   *fleet.StatusResult
 	// UsersPerNode is each group's capacity model (pool.Capacity).
 	UsersPerNode map[string]int
 	// Warning is shown under the totals (the incident log could not be written).
 	Warning string
 }
 
-func runStatusWatch(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, groups []*inventory.Group, o *statusOptions, red *redact.Redactor) error {
+func runStatusWatch(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, opts fleet.StatusOptions, o *statusOptions) error {
+	w, err := fleet.NewStatusWatch(ctx, inv, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	red := opts.Redactor
 	scr := o.live.newScreen(s)
 	defer scr.Close()
 	ticks, stop := o.live.tick(o.Interval)
 	defer stop()
 	st := ui.NewStyles(s.Out, s.OutColor)
-	per := usersPerNode(groups)
-	kept := &keptPools{}
-	defer kept.close()
+	per := usersPerNode(inv)
 	refresh := func(ctx context.Context) watchSnapshot {
 		sn := watchSnapshot{Fleet: inv.Name, Interval: o.Interval, UsersPerNode: per}
-		sn.Status = collectStatus(ctx, s, inv, groups, o.deps, red, kept)
-		sn.At = o.live.now()
-		if _, err := recordIncidents(inv, sn.Status, sn.At); err != nil {
+		sn.Status = w.Look(ctx)
+		sn.At = sn.Status.At
+		if err := sn.Status.IncidentErr; err != nil {
 			sn.Warning = "incident log: " + err.Error()
 		}
 		return sn
@@ -128,154 +127,13 @@ func watchLoop(ctx context.Context, refresh func(context.Context) watchSnapshot,
 	}
 }
 
-// usersPerNode is each group's capacity model's users per node.
-func usersPerNode(groups []*inventory.Group) map[string]int {
+// usersPerNode is each pool's capacity model's users per node.
+func usersPerNode(inv *inventory.Inventory) map[string]int {
 	out := map[string]int{}
-	for _, g := range groups {
-		out[g.Name], _, _, _ = g.Pool.Capacity.Model()
+	for _, g := range inv.Groups {
+		if g.Pool != nil {
+			out[g.Name], _, _, _ = g.Pool.Capacity.Model()
+		}
 	}
 	return out
-}
-
-// renderWatch draws one frame: a header, per pool a summary line, a table
-// of its nodes and their problems, then the fleet's totals. It is a pure
-// function of the snapshot and the styles (plain with NO_COLOR).
-func renderWatch(sn watchSnapshot, st ui.Styles) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s  %s\n\n", st.Bold.Render("omc status"), sn.Fleet,
-		st.Dim.Render(fmt.Sprintf("refreshed %s · every %s · Ctrl-C to stop", sn.At.UTC().Format("2006-01-02 15:04:05 UTC"), sn.Interval)))
-	var total regionSummary
-	for _, p := range sn.Status.Pools {
-		r := summarizeRegion(p, sn.UsersPerNode[p.Group])
-		total.add(r)
-		fmt.Fprintf(&b, "%s  %s  %s\n", st.Bold.Render(p.Group), stateStyle(st, r.State).Render(strings.ToUpper(r.State)), st.Dim.Render(p.Scalelite))
-		b.WriteString("  " + r.line())
-		if t := soonestTLS(p); t != nil {
-			fmt.Fprintf(&b, " · TLS expires %s", tlsCell(st, t, sn.At))
-		}
-		if p.Unmanaged > 0 {
-			fmt.Fprintf(&b, " · %d other servers", p.Unmanaged)
-		}
-		b.WriteString("\n")
-		if p.Error != "" {
-			fmt.Fprintf(&b, "  %s %s\n", st.Failed.Render("Scalelite:"), firstLineOf(p.Error))
-		}
-		if len(p.Nodes) > 0 {
-			b.WriteString(nodeTable(p, st, sn.At) + "\n")
-		}
-		for _, n := range p.Nodes {
-			if n.Held != "" {
-				fmt.Fprintf(&b, "  %s: %s\n", n.Node, st.Dim.Render("drained by an operator: "+firstLineOf(n.Held)))
-			}
-			if len(n.Problems) > 0 {
-				more := ""
-				if len(n.Problems) > 1 {
-					more = st.Dim.Render(fmt.Sprintf(" (+%d more: omc status %s)", len(n.Problems)-1, p.Group))
-				}
-				fmt.Fprintf(&b, "  %s: %s%s\n", n.Node, firstLineOf(n.Problems[0]), more)
-			}
-		}
-		b.WriteString("\n")
-	}
-	fmt.Fprintf(&b, "%s  %d pools · %s\n", st.Bold.Render("total"), len(sn.Status.Pools), total.line())
-	if sn.Warning != "" {
-		fmt.Fprintf(&b, "%s %s\n", st.Changed.Render("warning:"), sn.Warning)
-	}
-	return b.String()
-}
-
-func nodeTable(p statusPoolV1, st ui.Styles, at time.Time) string {
-	rows := make([][]string, 0, len(p.Nodes))
-	for _, n := range p.Nodes {
-		online := "offline"
-		if n.Online {
-			online = "online"
-		}
-		rows = append(rows, []string{n.Node, n.PoolState, online, intOr(n.Meetings), intOr(n.Users), floatOr(n.Load), tlsText(n.TLSExpires, at), nodeHealth(n)})
-	}
-	t := table.New().Border(lipgloss.RoundedBorder()).BorderStyle(st.Dim).
-		Headers("NODE", "POOL", "ONLINE", "MEETINGS", "USERS", "LOAD", "TLS EXPIRY", "HEALTH").Rows(rows...).
-		StyleFunc(func(row, col int) lipgloss.Style {
-			base := st.Bold
-			if row >= 0 {
-				n := p.Nodes[row]
-				switch {
-				case col == 2 && !n.Online, col == 7 && !n.Healthy:
-					base = st.Failed
-				case col == 1 && n.PoolState != "enabled", col == 7 && n.Held != "":
-					base = st.Changed
-				case col == 7:
-					base = st.OK
-				case col == 6:
-					base = tlsStyle(st, n.TLSExpires, at)
-				default:
-					base = st.Dim.UnsetFaint()
-				}
-			}
-			if col >= 3 && col <= 5 {
-				base = base.Align(lipgloss.Right)
-			}
-			return base.Padding(0, 1)
-		})
-	return t.Render()
-}
-
-func nodeHealth(n statusNodeV1) string {
-	switch {
-	case !n.Healthy:
-		return "UNHEALTHY"
-	case n.Held != "":
-		return "drained"
-	}
-	return "ok"
-}
-
-func stateStyle(st ui.Styles, state string) lipgloss.Style {
-	switch state {
-	case regionUp:
-		return st.OK
-	case regionDegraded:
-		return st.Changed
-	}
-	return st.Failed
-}
-
-// tlsCell is an expiry date with the days left; coloured when near.
-func tlsCell(st ui.Styles, t *time.Time, at time.Time) string {
-	return tlsStyle(st, t, at).Render(tlsText(t, at))
-}
-
-func tlsText(t *time.Time, at time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	days := int(t.Sub(at).Hours() / 24)
-	return fmt.Sprintf("%s (%dd)", t.UTC().Format("2006-01-02"), days)
-}
-
-func tlsStyle(st ui.Styles, t *time.Time, at time.Time) lipgloss.Style {
-	switch {
-	case t == nil:
-		return st.Dim
-	case t.Sub(at) < 3*24*time.Hour:
-		return st.Failed
-	case t.Sub(at) < 14*24*time.Hour:
-		return st.Changed
-	}
-	return st.Dim.UnsetFaint()
-}
-
-func soonestTLS(p statusPoolV1) *time.Time {
-	var min *time.Time
-	for _, n := range p.Nodes {
-		if n.TLSExpires != nil && (min == nil || n.TLSExpires.Before(*min)) {
-			min = n.TLSExpires
-		}
-	}
-	return min
-}
-
-func firstLineOf(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }

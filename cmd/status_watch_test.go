@@ -59,7 +59,7 @@ func watchSnapshotFixture() watchSnapshot {
 		Fleet: "coop", At: at, Interval: 5 * time.Second,
 		UsersPerNode: map[string]int{"eu": 200, "ap": 100},
 		Warning:      "incident log: permission denied",
-		Status: statusV1{V: 1, Type: "status", Pools: []statusPoolV1{
+		Status: &fleet.StatusResult{Pools: []statusPoolV1{
 			{Group: "eu", Scalelite: "https://sl.eu.example.org", Unmanaged: 1, Nodes: []statusNodeV1{
 				{Node: "bbb-eu-1", PoolState: "enabled", Online: true, Meetings: i(2), Users: i(18), Load: f(18), TLSExpires: tm(60 * 24 * time.Hour), Healthy: true, Problems: []string{}},
 				{Node: "bbb-eu-2", PoolState: "cordoned", Online: true, Meetings: i(1), Users: i(3), Load: f(3), TLSExpires: tm(10*24*time.Hour + time.Hour), Held: "kernel upgrade", Healthy: true, Problems: []string{}},
@@ -271,8 +271,8 @@ func TestStatusWatchRedrawsOnEveryTickUntilCancelled(t *testing.T) {
 	}
 	r.seen.WriteString(f1 + f2 + f3)
 	// The turn was recorded for the page.
-	l, _ := readIncidents(r.load())
-	if in, ok := l.latest("eu"); !ok || in.Node != "bbb-3" || in.Healthy || !in.At.Equal(pageT0.Add(14*time.Second)) {
+	l, _ := fleet.ReadIncidents(r.load())
+	if in, ok := l.Latest("eu"); !ok || in.Node != "bbb-3" || in.Healthy || !in.At.Equal(pageT0.Add(14*time.Second)) {
 		t.Fatalf("incident log: %+v", l.Incidents)
 	}
 }

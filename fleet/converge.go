@@ -37,12 +37,19 @@ type Convergence struct {
 }
 
 // PrepareConverge finds the selected nodes' machines (up makes those
-// missing) and builds their hosts. An inventory the roles refuse is an
+// missing, and the records of their pools' tenants) and builds their hosts. An inventory the roles refuse is an
 // *InventoryError, before any host is contacted.
 func PrepareConverge(ctx context.Context, inv *inventory.Inventory, nodes []*inventory.Node, o ConvergeOptions) (*Convergence, error) {
 	machines, missing, err := Machines(ctx, inv, nodes, o.Mode, o.Provider)
 	if err != nil {
 		return nil, err
+	}
+	// Tenants' sub-domains (tenant.go) resolve before the scalelite node
+	// asks for their certificate.
+	if o.Mode == provision.Apply {
+		if err := syncTenantDNS(ctx, inv, nodes, o.Provider); err != nil {
+			return nil, err
+		}
 	}
 	hosts, err := Hosts(inv, without(nodes, missing), machines, o.Keys)
 	if err != nil {

@@ -26,7 +26,7 @@ func NodeSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.N
 	}
 	steps, err := roles.Steps(inv, n, fleet)
 	if err != nil {
-		return nil, fmt.Errorf("%s:%d:%d: %w", inv.Path, n.Pos.Line, n.Pos.Col, err)
+		return nil, err // at its FILE:LINE:COL already
 	}
 	owned := make(map[string]bool, len(steps))
 	for _, s := range steps {

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -43,6 +44,10 @@ type Pool struct {
 	Capacity Capacity `yaml:"capacity" desc:"Per-node capacity model of omc scale --for-users."`
 	// TenantSecrets is where omc tenant keeps each tenant's secret.
 	TenantSecrets string `yaml:"tenant_secrets" desc:"Directory where omc tenant stores each tenant's secret as NAME.secret (0600), relative to this file (default: none, the secret is only shown once)."`
+	// Tenants are the tenants whose sub-domain NAME.<pool domain> omc
+	// serves: a DNS record beside the pool domain's and a name on the
+	// scalelite node's certificate. omc tenant add and remove keep it.
+	Tenants []string `yaml:"tenants" desc:"Tenants whose sub-domain NAME.<pool.url's host> omc serves: a DNS record where the pool's domain points (dns_zone) and a name on the scalelite node's certificate. omc tenant add, disable and remove edit this list."`
 }
 
 // Capacity is the per-node capacity model (pool.Capacity):
@@ -266,6 +271,7 @@ func (v *validator) pool(g *Group) {
 	if strings.ContainsAny(p.TenantSecrets, "\n\x00") {
 		v.errf(&p.TenantSecrets, "must be a directory path")
 	}
+	v.tenants(p)
 	bbb := slices.Contains(g.Roles, "bbb")
 	for _, ns := range g.Nodes {
 		v.multiplier(&ns.LoadMultiplier)
@@ -276,6 +282,55 @@ func (v *validator) pool(g *Group) {
 	}
 	if !bbb && len(g.Roles) > 0 {
 		v.errf(p, "a pool holds the group's bbb nodes, and this group has none")
+	}
+}
+
+// TenantDomains are the tenants' sub-domains, NAME.<pool.url's host>,
+// in list order; nil when the pool has none or its URL names an address.
+func (p *Pool) TenantDomains() []string {
+	host := p.Domain()
+	if host == "" {
+		return nil
+	}
+	var out []string
+	for _, t := range p.Tenants {
+		out = append(out, t+"."+host)
+	}
+	return out
+}
+
+// Domain is the host of pool.url when it is a name ("" for an address):
+// the domain Scalelite answers on and its tenants' parent.
+func (p *Pool) Domain() string {
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return ""
+	}
+	h := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if net.ParseIP(h) != nil || !isHostname(h) {
+		return ""
+	}
+	return h
+}
+
+// tenants: each a DNS label (Scalelite takes the tenant from the first
+// label of the host), once, under a pool URL that names a domain.
+func (v *validator) tenants(p *Pool) {
+	seen := map[string]bool{}
+	host := p.Domain()
+	for i := range p.Tenants {
+		t := p.Tenants[i]
+		switch {
+		case !isLabel(t):
+			v.errf(&p.Tenants[i], "%q is not a tenant name: a lowercase DNS label (a-z, 0-9 and '-', at most 63 characters), the first label of its sub-domain", t)
+		case seen[t]:
+			v.errf(&p.Tenants[i], "tenant %q is listed twice", t)
+		case host == "" && p.URL != "":
+			v.errf(&p.Tenants[i], "tenant %s has no sub-domain: pool.url %s names an address, and Scalelite takes the tenant from the first label of a domain", t, p.URL)
+		case len(t)+1+len(host) > 253:
+			v.errf(&p.Tenants[i], "%s.%s is longer than a domain name may be (253)", t, host)
+		}
+		seen[t] = true
 	}
 }
 

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // Settings is settings: at the defaults, a group or a node: what omc's
@@ -204,3 +205,22 @@ type Scalar string
 
 // UnmarshalText keeps the text.
 func (s *Scalar) UnmarshalText(b []byte) error { *s = Scalar(b); return nil }
+
+// Where is where key (a dotted path under settings, such as "lti.secret")
+// got its value for this node: the position and path of the level that
+// wrote it, or of the nearest mapping above it that was written. ok is
+// false when no level wrote any of it (the key has its default), so an
+// error about it belongs at the node.
+func (s *Settings) Where(key string) (pos Pos, path string, ok bool) {
+	for k := key; k != ""; {
+		if w, found := s.at[k]; found {
+			return w.Pos, w.Path, true
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return Pos{}, "", false
+}

@@ -104,6 +104,9 @@ type NTP struct {
 // Nginx is the data of NginxACME and NginxBBB.
 type Nginx struct {
 	Domain, Webroot string
+	// Aliases are more names the ACME site answers (a scalelite node's
+	// tenants' sub-domains, on its certificate too).
+	Aliases []string
 	// Redirect sends everything but ACME challenges to https (BBB nodes).
 	Redirect  bool
 	Cert, Key string

@@ -67,7 +67,7 @@ func TestNginxRoutesScalelite(t *testing.T) {
 	listen := l.Addr().String()
 	l.Close()
 	site, err := Render(ScaleliteNginx, ScaleliteSite{Domain: "scalelite.example.org", Cert: certFile, Key: keyFile,
-		Port: api.Listener.Addr().(*net.TCPAddr).Port})
+		Aliases: []string{"school-a.scalelite.example.org"}, Port: api.Listener.Addr().(*net.TCPAddr).Port})
 	must(err)
 	s := string(site)
 	for old, repl := range map[string]string{
@@ -93,6 +93,9 @@ func TestNginxRoutesScalelite(t *testing.T) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	for _, c := range []struct{ path, code, body, location string }{
+		// A tenant's sub-domain reaches the API with its own host: Scalelite
+		// takes the tenant from the host's first label.
+		{"https://school-a.scalelite.example.org/bigbluebutton/api/create", "200", "api /bigbluebutton/api/create proto=https host=school-a.scalelite.example.org", ""},
 		{"/bigbluebutton/api/getMeetings?checksum=x", "200", "api /bigbluebutton/api/getMeetings proto=https host=scalelite.example.org", ""},
 		{"/scalelite/api/getServers", "200", "api /scalelite/api/getServers proto=https host=scalelite.example.org", ""},
 		{"/presentation/rec-1/slides.svg", "200", "slide one", ""},        // through the API's X-Accel-Redirect
@@ -102,7 +105,11 @@ func TestNginxRoutesScalelite(t *testing.T) {
 		{"/playback/presentation/2.0/playback.html?meetingId=rec-1", "301", "", "/playback/presentation/2.3/rec-1?meetingId=rec-1"},
 		{"/playback/video/rec-1/", "307", "", "/video/rec-1/"},
 	} {
-		resp, err := client.Get("https://scalelite.example.org" + c.path)
+		u := c.path
+		if !strings.HasPrefix(u, "https://") {
+			u = "https://scalelite.example.org" + u
+		}
+		resp, err := client.Get(u)
 		if err != nil {
 			t.Fatalf("GET %s: %v", c.path, err)
 		}

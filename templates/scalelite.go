@@ -26,9 +26,12 @@ type ScaleliteService struct {
 	Recordings bool
 }
 
-// ScaleliteSite is the data of ScaleliteNginx.
+// ScaleliteSite is the data of ScaleliteNginx. Aliases are more names it
+// answers (tenants' sub-domains; Scalelite takes the tenant from the
+// host's first label).
 type ScaleliteSite struct {
 	Domain, Cert, Key string
+	Aliases           []string
 	Port              int
 }
 
@@ -53,6 +56,8 @@ type Transfer struct {
 	Spool, Key, KnownHosts, Work, Script string
 	// Port is the scalelite node's SSH port.
 	Port int
+	// Retry is the timer's interval, a systemd time span ("10min").
+	Retry string
 	// Published and Status are BBB's published_dir and its
 	// recording/status/published, where the sender.done marker goes.
 	Published, Status string

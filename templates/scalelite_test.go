@@ -66,7 +66,7 @@ func TestScaleliteEnvNamesWhatScaleliteReads(t *testing.T) {
 func init() {
 	t := Transfer{Spool: "scalelite-spool@sl-1.example.org:", Key: "/etc/bigbluebutton/omc-scalelite/id_ed25519",
 		KnownHosts: "/etc/bigbluebutton/omc-scalelite/known_hosts", Work: "/var/bigbluebutton/recording/scalelite", Script: "/usr/local/lib/omc/scalelite-transfer",
-		Port: 22, Published: "/var/bigbluebutton/published", Status: "/var/bigbluebutton/recording/status/published"}
+		Port: 22, Retry: "10min", Published: "/var/bigbluebutton/published", Status: "/var/bigbluebutton/recording/status/published"}
 	samples[TransferScript] = t
 	samples[TransferHook] = t
 	samples[TransferUnit] = t

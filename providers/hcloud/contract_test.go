@@ -242,6 +242,27 @@ var contracts = map[string]contract{
 				jsonPath(t, k, "ssh_key", "id")+`],"labels":{"omc/node":"bbb-1"}}`)
 		},
 	},
+	"zone_rrset_get": {
+		// A pool domain whose record omc did not make (two addresses,
+		// with comments): its tenants' aliases get both values, without
+		// the comments.
+		omc: func(t *testing.T, fx upstreamFixture) {
+			e := newEnv(t)
+			stubbed(t, e, fx, "GET", "/zones/*/rrsets/sl/A", -1)
+			inv, g := loadInv(t, "coop", 1, "")
+			_, err := e.p.SyncAliases(context.Background(), inv, g, "sl.example.org", []string{"school-a.sl.example.org"}, false)
+			e.checkErr(err)
+			if got := strings.Join(e.records(), ", "); got != "school-a.sl A 203.0.113.7, school-a.sl A 203.0.113.8" {
+				t.Fatalf("records = %s", got)
+			}
+		},
+		fake: func(t *testing.T, f *fake.Fake, do rawDo) (int, []byte) {
+			f.AddZone("example.org")
+			do("POST", "/zones/example.org/rrsets", `{"name":"sl","type":"A","ttl":3600,"labels":{"team":"ops"},`+
+				`"records":[{"value":"203.0.113.7","comment":"scalelite, old rack"},{"value":"203.0.113.8","comment":"scalelite, new rack"}]}`)
+			return do("GET", "/zones/example.org/rrsets/sl/A", "")
+		},
+	},
 	"actions_list": {
 		// An action that ends in error fails the wait, named in omc's error.
 		omc: func(t *testing.T, fx upstreamFixture) {

@@ -21,6 +21,8 @@
 //     keeps its address (and DNS) across rebuilds and re-creation;
 //   - per node, when the group names a dns_zone, A and AAAA records for
 //     the node's domain in that zone (the zone itself is not created).
+//   - for a pool's tenants (SyncAliases), records carrying the pool
+//     domain's addresses, labelled omc/alias=true.
 //
 // # Host keys
 //

@@ -140,7 +140,7 @@ func (x secrets) resticPassword(n *inventory.Node, s *inventory.Settings) (strin
 	}
 	v, ok := x.inv.Secret(s.Backup.PasswordSecret)
 	if !ok || v == "" {
-		return "", fmt.Errorf("node %s: settings.backup.password_secret: no secret named %q in the inventory (the restic repository password; never written in clear text)", n.Name, s.Backup.PasswordSecret)
+		return "", atSetting("backup.password_secret", "node %s: settings.backup.password_secret: no secret named %q in the inventory (the restic repository password; never written in clear text)", n.Name, s.Backup.PasswordSecret)
 	}
 	return v, nil
 }
@@ -154,7 +154,7 @@ func (x secrets) backupEnv(n *inventory.Node, s *inventory.Settings) ([]template
 	for _, k := range sortedKeys(s.Backup.Environment) {
 		v, ok := x.inv.Secret(s.Backup.Environment[k])
 		if !ok {
-			return nil, fmt.Errorf("node %s: settings.backup.environment.%s: no secret named %q in the inventory", n.Name, k, s.Backup.Environment[k])
+			return nil, atSetting("backup.environment", "node %s: settings.backup.environment.%s: no secret named %q in the inventory", n.Name, k, s.Backup.Environment[k])
 		}
 		out = append(out, templates.KV{Key: k, Value: v})
 	}
@@ -248,7 +248,7 @@ func BackupAccessSteps(inv *inventory.Inventory, n *inventory.Node, fleet []*inv
 	}
 	b := &builder{inv: inv, n: n, fleet: fleet, s: s, sec: secrets{inv}}
 	steps := b.backupAccess()
-	if err := stepsErr(b.errs); err != nil {
+	if err := b.err(); err != nil {
 		return nil, err
 	}
 	return steps, nil
@@ -385,6 +385,12 @@ fi
 owners ` + ps + ` -s ` + sid + `
 staged ` + ps + ` ` + sid + `
 `)
+		for _, t := range s.Targets {
+			if load := s.loadMarker(t.Name); load != "" {
+				sc.WriteString(`if "$r" --no-lock snapshots --json ` + sid + ` | grep -q '"` + t.Tag() + `"'; then touch ` + load + `; fi
+`)
+			}
+		}
 		what = append(what, "snapshot "+s.Snapshot)
 	} else {
 		// A target never backed up (its paths did not exist yet) is skipped.
@@ -395,6 +401,9 @@ staged ` + ps + ` ` + sid + `
 			restore := `staged ` + ps + ` latest` + sel
 			if t.Name == TargetRecordings {
 				restore = `"$r" --no-lock restore latest` + sel + ` --target /`
+			}
+			if load := s.loadMarker(t.Name); load != "" {
+				restore += ` && touch ` + load
 			}
 			sc.WriteString(`if "$r" --no-lock snapshots --json` + sel + ` | grep -q '"id"'; then
   owners ` + ps + ` -s latest` + sel + `
@@ -411,11 +420,12 @@ else echo "no snapshot of ` + t.Name + ` yet, skipped" >&2; fi
 		return nil, fmt.Errorf("node %s backs up nothing to restore", s.Node)
 	}
 	next := "then run omc up"
-	if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }) {
+	switch {
+	case slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteRedis }):
+		next += ", which loads Scalelite's database and Redis from them"
+	case slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteDB }):
+		// Scalelite omc does not run: its database is the operator's.
 		next += "; load " + scaleliteDump + " into Scalelite's database with pg_restore"
-		if slices.ContainsFunc(s.Targets, func(t BackupTarget) bool { return t.Name == TargetScaleliteRedis }) {
-			next += " and " + scaleliteRDB + " into Redis (as its dump.rdb, Redis stopped)"
-		}
 	}
 	return &provision.Change{Step: s, Summary: "restore " + strings.Join(what, ", ") + " from " + firstOr(s.Snapshot, "the latest snapshots") + " (" + next + ")",
 		Script: strings.TrimRight(sc.String(), "\n")}, nil

@@ -48,10 +48,10 @@ func (b *builder) bbbLine() (nodeLine, bool) {
 		b.fail(fmt.Errorf("node %s: settings.bbb_version is required for bbb nodes (known: %s)", n.Name, KnownLines()))
 		return nodeLine{}, false
 	case known && s.BBBOS != "" && s.BBBOS != line.OS && (s.BBBRepo == nil || s.BBBRepo.URL == ""):
-		b.fail(fmt.Errorf("node %s: settings.bbb_os: BBB %s runs on %s only, not %s (a build of it for another OS needs bbb_repo too)", n.Name, s.BBBVersion, line.OS, s.BBBOS))
+		b.fail(atSetting("bbb_os", "node %s: settings.bbb_os: BBB %s runs on %s only, not %s (a build of it for another OS needs bbb_repo too)", n.Name, s.BBBVersion, line.OS, s.BBBOS))
 		return nodeLine{}, false
 	case !known && (s.BBBOS == "" || (s.BBBRepo == nil || s.BBBRepo.URL == "")):
-		b.fail(fmt.Errorf("node %s: settings.bbb_version %q is not a line omc knows (known: %s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, KnownLines()))
+		b.fail(atSetting("bbb_version", "node %s: settings.bbb_version %q is not a line omc knows (known: %s): set bbb_os and bbb_repo for it", n.Name, s.BBBVersion, KnownLines()))
 		return nodeLine{}, false
 	case !known:
 		line = Line{Version: s.BBBVersion, OS: s.BBBOS, Packages: []string{"bigbluebutton"}}
@@ -89,7 +89,7 @@ func (b *builder) bbb() {
 	opts := "[trusted=yes]"
 	if !repo.Trusted {
 		if repo.KeyURL == "" {
-			b.fail(fmt.Errorf("node %s: settings.bbb_repo: key_url is required unless trusted: true", n.Name))
+			b.fail(atSetting("bbb_repo", "node %s: settings.bbb_repo: key_url is required unless trusted: true", n.Name))
 			return
 		}
 		opts = "[signed-by=" + bbbRepoKey + "]"
@@ -143,7 +143,7 @@ func LineOS(n *inventory.Node) (string, error) {
 	b := &builder{n: n, s: s}
 	line, ok := b.bbbLine()
 	if !ok {
-		return "", stepsErr(b.errs)
+		return "", b.err()
 	}
 	return line.OS, nil
 }

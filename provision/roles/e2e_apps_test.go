@@ -2,9 +2,6 @@ package roles
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -54,19 +51,6 @@ const appsGroup = `    nodes:
           lti: {key: e2e-moodle}
 `
 
-// uploadStandin builds the stand-in program pkg static (images run it
-// FROM scratch) and puts it on host name as /root/standin/BASE.
-func (e *e2eEnv) uploadStandin(name, pkg string) {
-	e.t.Helper()
-	bin := filepath.Join(e.t.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-o", bin, pkg)
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		e.t.Fatalf("building the stand-in %s: %v\n%s", pkg, err, out)
-	}
-	e.uploadDir(name, filepath.Dir(bin), "/root/standin/")
-}
-
 // installDocker is the shell that puts Debian's docker.io (and pkgs) on
 // a host and starts it, showing dockerd's journal when it will not.
 func installDocker(pkgs ...string) string {
@@ -105,11 +89,7 @@ exec docker-compose "$@"
 
 func TestE2EDockerApps(t *testing.T) {
 	e := baseE2E(t, dockerNspawnEnv, dockerNspawnArgs...)
-	inv, err := os.CreateTemp(t.TempDir(), "omc-*.yaml")
-	must(t, err)
-	fmt.Fprint(inv, dockerInventory("omc-apps-e2e", e.keyPath, appsGroup))
-	inv.Close()
-	e.loadFile(inv.Name())
+	e.writeInventory(dockerInventory("omc-apps-e2e", e.keyPath, appsGroup))
 	e.boot("ra1")
 	e.prepareHosts()
 	e.uploadDir("ra1", buildStandinRepo(t, "1.0"), "/srv/omc-standin/")

@@ -1,13 +1,10 @@
 package roles
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +24,7 @@ func TestE2EBackup(t *testing.T) {
 	b := newBackupE2E(t, "omc-backup-e2e", "bk1")
 	b.writeInventory("/var/backups/omc-e2e-restic/{node}")
 	b.create(false)
-	e, omcRun, up := b.e2eEnv, b.omcRun, b.up
+	e, omcRun, up := b.e2eEnv, b.omc, b.up
 	addr := e.machines["bk1"].Address
 	prepareBackupHost(e, "bk1", buildStandinRepo(t, "1.0"))
 
@@ -147,38 +144,12 @@ rm -rf /var/bigbluebutton/published/presentation/rec-1`)
 	}
 }
 
-// prepareBackupHost gives the host what the test world needs and omc
-// does not do: its name, a private ACME CA (Debian's pebble) and the
-// stand-in BBB package repository.
+// prepareBackupHost readies the rig's host (its name, Debian's pebble as
+// the ACME CA) and gives it the stand-in BBB package repository.
 func prepareBackupHost(e *e2eEnv, name, repo string) {
 	e.t.Helper()
-	m := e.machines[name]
-	e.mustSh(name, `set -e
-echo `+shell.Quote(m.Address+" "+name+".omc.test")+` >> /etc/hosts
-export DEBIAN_FRONTEND=noninteractive
-apt-get -q update >/dev/null && apt-get -y -q install pebble openssl curl ca-certificates >/dev/null
-mkdir -p /etc/omc-e2e && cd /etc/omc-e2e
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=pebble-e2e-ca -keyout ca.key -out pebble-ca.pem 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout pebble.key -out pebble.csr 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext
-openssl x509 -req -in pebble.csr -CA pebble-ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out pebble.pem 2>/dev/null
-cat > pebble.json <<'PEBBLE'
-{"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
- "certificate": "/etc/omc-e2e/pebble.pem", "privateKey": "/etc/omc-e2e/pebble.key",
- "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
-PEBBLE
-systemd-run --quiet --unit=omc-e2e-pebble -E PEBBLE_VA_NOSLEEP=1 -E PEBBLE_WFE_NONCEREJECT=0 /usr/bin/pebble -config /etc/omc-e2e/pebble.json
-i=0; until curl -s --cacert pebble-ca.pem https://127.0.0.1:14000/dir >/dev/null; do i=$((i+1)); [ $i -lt 30 ] || exit 1; sleep 1; done`)
-	c, err := e.dial(context.Background(), name)
-	must(e.t, err)
-	defer c.Close()
-	must(e.t, filepath.Walk(repo, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(repo, p)
-		return c.upload(p, "/srv/omc-standin/"+rel)
-	}))
+	e.prepareHosts()
+	e.uploadDir(name, repo, "/srv/omc-standin/")
 }
 
 func sha256sum(s string) string { return sha([]byte(s)) }

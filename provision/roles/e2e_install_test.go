@@ -29,10 +29,7 @@ sysctl: {net.core.rmem_max: null, net.core.wmem_max: null}
 // finds no drift.
 func (e *e2eEnv) testInstall(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "omc")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/omc-coop/omc").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := omcBinary(t)
 	settings := filepath.Join(dir, "settings.yaml")
 	must(t, os.WriteFile(settings, []byte(installSettings), 0o644))
 	inv := filepath.Join(dir, "site", "omc.yaml")

@@ -58,7 +58,7 @@ systemctl start omc-backup.service`)
 	}
 	prepareBackupHost(b.e2eEnv, node, standin)
 
-	out, errs, code := b.omcRun("restore", node, "--yes")
+	out, errs, code := b.omc("restore", node, "--yes")
 	if code != 0 || !strings.Contains(errs, "now run omc up "+node) {
 		t.Fatalf("restore onto the rebuilt node: exit %d\n%s\n%s", code, out, errs)
 	}

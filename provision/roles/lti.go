@@ -79,10 +79,10 @@ func (x secrets) lti(n *inventory.Node, s *inventory.Settings) (ltiSecrets, erro
 	}
 	v, ok := x.inv.Secret(s.LTI.Secret)
 	if !ok {
-		return ltiSecrets{}, fmt.Errorf("node %s: settings.lti.secret: no secret named %q in the inventory", n.Name, s.LTI.Secret)
+		return ltiSecrets{}, atSetting("lti.secret", "node %s: settings.lti.secret: no secret named %q in the inventory", n.Name, s.LTI.Secret)
 	}
 	if !reLTISecret.MatchString(v) { // the value itself is never shown
-		return ltiSecrets{}, fmt.Errorf("node %s: settings.lti.secret: the secret %q must be at least 8 of A-Z a-z 0-9 . _ ~ + / = : @ - (the broker takes it as a rake argument)", n.Name, s.LTI.Secret)
+		return ltiSecrets{}, atSetting("lti.secret", "node %s: settings.lti.secret: the secret %q must be at least 8 of A-Z a-z 0-9 . _ ~ + / = : @ - (the broker takes it as a rake argument)", n.Name, s.LTI.Secret)
 	}
 	l.Consumer = v
 	return l, nil

@@ -59,7 +59,7 @@ func (b *builder) monitoring() {
 	}
 	a, err := exporterAddr(b.n, b.s)
 	if err != nil {
-		b.fail(fmt.Errorf("node %s: settings.monitoring: %w", b.n.Name, err))
+		b.fail(atSetting("monitoring", "node %s: settings.monitoring: %w", b.n.Name, err))
 		return
 	}
 	listen := netip.AddrPortFrom(a, NodeExporterPort).String()

@@ -78,7 +78,7 @@ func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node)
 	b.bandwidth()
 	b.monitoring()
 	b.backup()
-	if err := stepsErr(b.errs); err != nil {
+	if err := b.err(); err != nil {
 		return nil, err
 	}
 	return b.steps, nil

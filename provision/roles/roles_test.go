@@ -73,6 +73,9 @@ func describe(steps []provision.Step, secretVals []string) string {
 			fmt.Fprintf(&b, "   keys: %d\n", len(x.AuthorizedKeys))
 		case *CertStep:
 			fmt.Fprintf(&b, "   directory: %s email: %s\n", x.Directory, x.Email)
+			if len(x.Names) > 0 {
+				fmt.Fprintf(&b, "   names: %s\n", strings.Join(x.Names, " "))
+			}
 		case *NftablesStep:
 			fmt.Fprintf(&b, "%s", x.Conf)
 		}

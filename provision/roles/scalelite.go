@@ -72,11 +72,17 @@ func (b *builder) scalelite() {
 		return
 	}
 	if u, err := url.Parse(g.Pool.URL); err != nil || u.Hostname() != n.Domain {
-		b.fail(fmt.Errorf("%s:%d:%d: groups.%s.pool.url %s must be https://%s (the domain of scalelite node %s)", b.inv.Path, g.Pool.Pos.Line, g.Pool.Pos.Col, n.Group, g.Pool.URL, n.Domain, n.Name))
+		b.fail(&inventory.Error{File: b.inv.Path, Pos: g.Pool.Pos, Msg: fmt.Sprintf("groups.%s.pool.url %s must be https://%s (the domain of scalelite node %s)", n.Group, g.Pool.URL, n.Domain, n.Name)})
 		return
 	}
 	if g.Pool.Secret == nil || !g.Pool.Secret.IsSet() {
 		b.fail(fmt.Errorf("node %s: groups.%s.pool.secret is not set: it is Scalelite's LOADBALANCER_SECRET", n.Name, n.Group))
+		return
+	}
+	if len(g.Pool.Tenants) > 0 && !sl.Multitenancy {
+		b.fail(fmt.Errorf("%s:%d:%d: groups.%s.pool.tenants lists %d tenants, but scalelite node %s has settings.scalelite.multitenancy false: "+
+			"Scalelite answers tenants' sub-domains only with MULTITENANCY_ENABLED=true (it then allows the hosts .%s)",
+			b.inv.Path, g.Pool.Pos.Line, g.Pool.Pos.Col, n.Group, len(g.Pool.Tenants), n.Name, n.Domain))
 		return
 	}
 	key, pg, err := b.sec.scalelite(n, s)
@@ -101,6 +107,7 @@ func (b *builder) scalelite() {
 		Run:    "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -f - < " + slDBFile + " && install -m 600 " + slDBFile + " " + slDBApplied,
 		Unless: "cmp -s " + slDBFile + " " + slDBApplied,
 	})
+	b.add(scaleliteLoads()...)
 
 	for _, c := range slContainers {
 		b.add(pullStep(image(c.Suffix)))
@@ -133,7 +140,7 @@ func (b *builder) scalelite() {
 		b.add(&provision.ServiceStep{Name: c.Name, Enabled: true, Running: true})
 	}
 
-	site := templates.ScaleliteSite{Domain: n.Domain, Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem"), Port: slPort}
+	site := templates.ScaleliteSite{Domain: n.Domain, Aliases: b.tenantDomains(), Cert: livePath(n.Domain, "fullchain.pem"), Key: livePath(n.Domain, "privkey.pem"), Port: slPort}
 	if f, err := file(slSite, templates.ScaleliteNginx, site, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
@@ -178,4 +185,14 @@ func (x secrets) scalelite(n *inventory.Node, s *inventory.Settings) (key, pg st
 		return "", "", err
 	}
 	return derive(purposeSLKey, n.Name, seed) + derive(purposeSLKey+"-2", n.Name, seed), derive(purposeSLDB, n.Name, seed)[:48], nil
+}
+
+// tenantDomains are the sub-domains of the pool's tenants when n is the
+// node its domain names: its certificate and nginx answer them too.
+func (b *builder) tenantDomains() []string {
+	g := b.inv.Group(b.n.Group)
+	if !has(b.n, RoleScalelite) || g == nil || g.Pool == nil || g.Pool.Domain() != b.n.Domain {
+		return nil
+	}
+	return g.Pool.TenantDomains()
 }

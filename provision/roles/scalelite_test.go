@@ -218,5 +218,31 @@ func TestScaleliteBackupTargets(t *testing.T) {
 		if has := strings.Contains(script, "exec > '"+scaleliteRDB+".tmp'; "+redisDump+")"); has != (len(c.want) == 4) {
 			t.Errorf("%s: the nightly script dumps Redis: %v\n%s", c.settings, has, script)
 		}
+		// omc restore marks the dumps the next omc up loads: both on a
+		// managed node, none on a Scalelite the operator runs.
+		managed := len(c.want) == 4
+		for _, snap := range []string{"", "0123abcd"} {
+			ch, err := (&RestoreStep{Node: "sl-1", Targets: targets, Snapshot: snap}).Plan([]string{"meetings=none"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{scaleliteDump + ".load", scaleliteRDB + ".load"} {
+				if has := strings.Contains(ch.Script, "touch "+m); has != managed {
+					t.Errorf("%s, snapshot %q: the restore marks %s: %v", c.settings, snap, m, has)
+				}
+			}
+			if loads := strings.Contains(ch.Summary, "which loads Scalelite's database and Redis"); loads != managed {
+				t.Errorf("%s: summary %q", c.settings, ch.Summary)
+			}
+		}
+		// The load steps run only when a marker is there, before the units.
+		var ids []string
+		for _, s := range steps {
+			ids = append(ids, s.ID())
+		}
+		dbLoad, unit := slices.Index(ids, "command load Scalelite's restored database"), slices.Index(ids, "service "+slTarget)
+		if managed && (dbLoad < 0 || unit < 0 || dbLoad > unit || slices.Index(ids, "command scalelite's database role") > dbLoad) {
+			t.Errorf("%s: the database load is not between the role and the units: %v", c.settings, ids)
+		}
 	}
 }

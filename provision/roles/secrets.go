@@ -35,7 +35,7 @@ func (x secrets) seed(n *inventory.Node, s *inventory.Settings) (string, error) 
 		return "", fmt.Errorf("node %s: %w: the bbb and turn roles derive their secrets from it", n.Name, x.inv.SecretError(s.SeedSecret))
 	}
 	if !ok {
-		return "", fmt.Errorf("node %s: no secret named %q in the inventory: the bbb and turn roles derive their secrets from it (settings.seed_secret names another)", n.Name, s.SeedSecret)
+		return "", atSetting("seed_secret", "node %s: no secret named %q in the inventory: the bbb and turn roles derive their secrets from it (settings.seed_secret names another)", n.Name, s.SeedSecret)
 	}
 	return v, nil
 }
@@ -46,7 +46,7 @@ func (x secrets) api(n *inventory.Node, s *inventory.Settings) (string, error) {
 	if s.APISecret != "" {
 		v, ok := x.inv.Secret(s.APISecret)
 		if !ok {
-			return "", fmt.Errorf("node %s: settings.api_secret: no secret named %q in the inventory", n.Name, s.APISecret)
+			return "", atSetting("api_secret", "node %s: settings.api_secret: no secret named %q in the inventory", n.Name, s.APISecret)
 		}
 		return v, nil
 	}

@@ -1,12 +1,14 @@
 package roles
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 
 	"github.com/omc-coop/omc/internal/shell"
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/templates"
 )
@@ -86,16 +88,50 @@ for f in /etc/systemd/system/` + u + `.d/*.conf; do [ -e "$f" ] || continue; cas
 	}
 }
 
-// stepsErr joins build errors of a node's steps.
-func stepsErr(errs []error) error {
-	if len(errs) == 0 {
+// settingError is an error about one of a node's settings: Steps puts
+// it at the inventory line that set key (a dotted path under settings),
+// so a user sees which level, group or node, to fix.
+type settingError struct {
+	key string
+	err error
+}
+
+func (e *settingError) Error() string { return e.err.Error() }
+func (e *settingError) Unwrap() error { return e.err }
+
+// atSetting is fmt.Errorf for an error about setting key.
+func atSetting(key, format string, args ...any) error {
+	return &settingError{key: key, err: fmt.Errorf(format, args...)}
+}
+
+// stepsErr is every error found building n's steps, each at its place in
+// the inventory file: a setting's error at the line that set it, one the
+// inventory already placed where it said, the rest at the node.
+// Without an inventory (LineOS) they are joined as they are.
+func (b *builder) err() error {
+	if len(b.errs) == 0 {
 		return nil
 	}
-	msg := make([]string, len(errs))
-	for i, e := range errs {
-		msg[i] = e.Error()
+	if b.inv == nil {
+		return errors.Join(b.errs...)
 	}
-	return fmt.Errorf("%s", strings.Join(msg, "\n"))
+	inv, n, s := b.inv, b.n, b.s
+	out := &inventory.Errors{}
+	for _, err := range b.errs {
+		if placed, ok := err.(*inventory.Error); ok {
+			out.List = append(out.List, placed)
+			continue
+		}
+		pos := n.Pos
+		var se *settingError
+		if errors.As(err, &se) {
+			if p, _, ok := s.Where(se.key); ok {
+				pos = p
+			}
+		}
+		out.List = append(out.List, &inventory.Error{File: inv.Path, Pos: pos, Msg: err.Error()})
+	}
+	return out
 }
 
 var (

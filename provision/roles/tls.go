@@ -2,6 +2,7 @@ package roles
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,24 +29,30 @@ func (b *builder) tls() {
 	}
 	b.add(&provision.PackagesStep{Names: []string{"nginx", "certbot", "openssl"}},
 		&provision.DirStep{Path: acmeWebroot, Mode: 0o755, Owner: "root", Group: "root"})
+	aliases := b.tenantDomains()
 	if f, err := file("/etc/nginx/conf.d/omc-acme.conf", templates.NginxACME,
-		templates.Nginx{Domain: n.Domain, Webroot: acmeWebroot, Redirect: has(n, RoleBBB) || has(n, RoleScalelite)}, 0o644, "root", "root", "nginx"); err != nil {
+		templates.Nginx{Domain: n.Domain, Aliases: aliases, Webroot: acmeWebroot, Redirect: has(n, RoleBBB) || has(n, RoleScalelite)}, 0o644, "root", "root", "nginx"); err != nil {
 		b.fail(err)
 	} else {
 		b.add(&checkedFile{FileStep: f, Check: "nginx -t -q"})
 	}
 	b.add(&provision.ServiceStep{Name: "nginx", Enabled: true, Running: true})
 	b.addFile(certHook, templates.CertbotHook, templates.CertHook{Domain: n.Domain}, 0o755, "root", "root")
-	b.add(&CertStep{Domain: n.Domain, Email: s.ACMEEmail, Directory: s.ACMEDirectory, CAFile: s.ACMECAFile, RenewDays: 30},
+	b.add(&CertStep{Domain: n.Domain, Names: aliases, Email: s.ACMEEmail, Directory: s.ACMEDirectory, CAFile: s.ACMECAFile, RenewDays: 30},
 		&provision.ServiceStep{Name: "certbot.timer", Enabled: true, Running: true})
 }
 
-// CertStep wants a certificate for Domain from Directory that is valid
-// for more than RenewDays. It is idempotent by checking the live
-// certificate's names, expiry and issuing server, so certbot (and the
-// ACME CA's rate limits) is only troubled when something must change.
+// CertStep wants a certificate for Domain (and Names, one certificate
+// for all) from Directory that is valid for more than RenewDays. It is
+// idempotent by checking the live certificate's names, expiry and
+// issuing server, so certbot (and the ACME CA's rate limits) is only
+// troubled when something must change: a new list of names is one new
+// certificate, the same list none.
 type CertStep struct {
 	Domain, Email, Directory string
+	// Names are more names on the certificate (a pool's tenants'
+	// sub-domains), each answered by http-01 through nginx like Domain.
+	Names []string
 	// CAFile is a CA bundle on the node that certbot trusts for the
 	// directory's TLS (a private ACME server such as pebble).
 	CAFile    string
@@ -76,7 +83,7 @@ func (s *CertStep) Plan(obs []string) (*provision.Change, error) {
 	switch {
 	case names == "":
 		why = "request"
-	case names != "DNS:"+s.Domain:
+	case !sameNames(names, s.want()):
 		why = "replace (names " + names + ")"
 	case server != s.Directory:
 		why = "replace (issued by " + server + ")"
@@ -96,9 +103,11 @@ func (s *CertStep) script(replace bool) string {
 	if s.CAFile != "" {
 		b.WriteString("export REQUESTS_CA_BUNDLE=" + shell.Quote(s.CAFile) + "\n")
 	}
-	b.WriteString("certbot certonly --non-interactive --agree-tos --webroot -w " + acmeWebroot +
-		" --cert-name " + shell.Quote(s.Domain) + " -d " + shell.Quote(s.Domain) + " --server " + shell.Quote(s.Directory) +
-		" --deploy-hook " + certHook)
+	b.WriteString("certbot certonly --non-interactive --agree-tos --webroot -w " + acmeWebroot + " --cert-name " + shell.Quote(s.Domain))
+	for _, d := range s.want() {
+		b.WriteString(" -d " + shell.Quote(d))
+	}
+	b.WriteString(" --server " + shell.Quote(s.Directory) + " --deploy-hook " + certHook)
 	if s.Email != "" {
 		b.WriteString(" --email " + shell.Quote(s.Email))
 	} else {
@@ -108,4 +117,27 @@ func (s *CertStep) script(replace bool) string {
 		b.WriteString(" --force-renewal")
 	}
 	return b.String()
+}
+
+// want are the certificate's names: Domain first (its subject), then Names.
+func (s *CertStep) want() []string {
+	out := []string{s.Domain}
+	for _, n := range s.Names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sameNames: the probe's subjectAltName list ("DNS:a,DNS:b") holds
+// exactly want, in any order (a CA may sort them).
+func sameNames(probed string, want []string) bool {
+	var have []string
+	for _, n := range strings.Split(probed, ",") {
+		have = append(have, strings.TrimPrefix(n, "DNS:"))
+	}
+	slices.Sort(have)
+	want = slices.Sorted(slices.Values(want))
+	return slices.Equal(have, want)
 }

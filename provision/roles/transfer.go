@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/pem"
+	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -33,11 +35,32 @@ const (
 	transferKey     = transferDir + "/id_ed25519"
 	transferScript  = "/usr/local/lib/omc/scalelite-transfer"
 	transferHook    = "/usr/local/bigbluebutton/core/scripts/post_publish/omc_scalelite.rb"
-	transferWork    = "/var/bigbluebutton/recording/scalelite"
+	transferWork    = TransferWork
 	transferUnit    = "omc-scalelite-transfer"
 	purposeTransfer = "scalelite-transfer"
 	rrsync          = "/usr/bin/rrsync"
 )
+
+// TransferWork is where a bbb node packs each recording and where a tar
+// a failed transfer left waits for the timer.
+const TransferWork = "/var/bigbluebutton/recording/scalelite"
+
+// TransferRetry is how often the timer sends again what waits; omc
+// status --transfers calls a node stuck when its oldest tar has waited
+// longer than TransferStuckAfter, two tries.
+const (
+	TransferRetry      = 10 * time.Minute
+	TransferStuckAfter = 2 * TransferRetry
+)
+
+// ScaleliteTarget is the managed scalelite node that bbb node n sends
+// its recordings to (its group's), nil when there is none.
+func ScaleliteTarget(n *inventory.Node, fleet []*inventory.Node) *inventory.Node {
+	if !has(n, RoleBBB) {
+		return nil
+	}
+	return scaleliteTarget(n, fleet)
+}
 
 // scaleliteTarget is the managed scalelite node of n's group, if any.
 func scaleliteTarget(n *inventory.Node, fleet []*inventory.Node) *inventory.Node {
@@ -111,7 +134,7 @@ func (b *builder) recordingTransfer() {
 		&provision.FileStep{Path: transferKey, Content: private, Mode: 0o600, Owner: "bigbluebutton", Group: "bigbluebutton"},
 		&provision.DirStep{Path: transferWork, Mode: 0o755, Owner: "bigbluebutton", Group: "bigbluebutton"})
 	t := templates.Transfer{Spool: spoolUser + "@" + sl.Domain + ":", Key: transferKey, KnownHosts: transferDir + "/known_hosts",
-		Work: transferWork, Script: transferScript, Port: sl.SSH.Port,
+		Work: transferWork, Script: transferScript, Port: sl.SSH.Port, Retry: fmt.Sprintf("%dmin", int(TransferRetry.Minutes())),
 		Published: "/var/bigbluebutton/published", Status: "/var/bigbluebutton/recording/status/published"}
 	b.addFile(transferScript, templates.TransferScript, t, 0o755, "root", "root")
 	b.addFile(transferHook, templates.TransferHook, t, 0o644, "root", "root")

@@ -1,16 +1,11 @@
-package cmd
+package fleet
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
-	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
 	"github.com/omc-coop/omc/providers"
@@ -37,8 +32,8 @@ func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventor
 	for _, t := range targets {
 		g := inv.Group(t)
 		if g == nil {
-			if n, _, err := nodeOf(inv, t); err == nil {
-				g = inv.Group(n.Group)
+			if i := slices.IndexFunc(inv.Nodes(), func(n *inventory.Node) bool { return n.Name == t }); i >= 0 {
+				g = inv.Group(inv.Nodes()[i].Group)
 			}
 		}
 		if g != nil && g.Pool == nil {
@@ -51,43 +46,34 @@ func splitStatusTargets(inv *inventory.Inventory, targets []string) ([]*inventor
 	if len(soloTargets) > 0 {
 		nodes, err := inv.Select(soloTargets, nil)
 		if err != nil {
-			return nil, nil, usageError("%v", err)
+			return nil, nil, usageErrorf("%v", err)
 		}
 		solo = nodes
 	}
 	if len(targets) == 0 {
-		groups, err := fleet.PoolGroups(inv, nil)
+		groups, err := PoolGroups(inv, nil)
 		if err != nil && len(solo) == 0 {
-			return nil, nil, usageError("%s has no nodes to show", inv.Path)
+			return nil, nil, usageErrorf("%s has no nodes to show", inv.Path)
 		}
 		return groups, solo, nil
 	}
 	if len(soloTargets) > 0 && len(solo) == 0 {
-		return nil, nil, usageError("%s: no nodes to show", strings.Join(soloTargets, ", "))
+		return nil, nil, usageErrorf("%s: no nodes to show", strings.Join(soloTargets, ", "))
 	}
 	if len(poolTargets) == 0 {
 		return nil, solo, nil
 	}
-	groups, err := fleet.PoolGroups(inv, poolTargets)
+	groups, err := PoolGroups(inv, poolTargets)
 	return groups, solo, err
 }
 
-// nodeOf finds a node by name.
-func nodeOf(inv *inventory.Inventory, name string) (*inventory.Node, int, error) {
-	for i, n := range inv.Nodes() {
-		if n.Name == name {
-			return n, i, nil
-		}
-	}
-	return nil, 0, fmt.Errorf("no node %s", name)
-}
-
 // soloStatus checks each node on its own: its machine, and the gate
-// with the default checks (tls, turn) at its default API URL.
-func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, nodes []*inventory.Node, deps *fleet.PoolDeps, red *redact.Redactor) []statusNodeV1 {
-	out := []statusNodeV1{}
-	converged := fleet.LastConverge(inv)
-	byGroup, order := fleet.GroupNodes(nodes)
+// with the default checks (tls, turn) at its default API URL. The
+// machines the providers listed are added to seen.
+func soloStatus(ctx context.Context, inv *inventory.Inventory, nodes []*inventory.Node, deps *PoolDeps, red *redact.Redactor, seen map[string]providers.Machine) []NodeStatus {
+	out := []NodeStatus{}
+	converged := LastConverge(inv)
+	byGroup, order := GroupNodes(nodes)
 	for _, gname := range order {
 		grp := inv.Group(gname)
 		machines := map[string]providers.Machine{}
@@ -99,12 +85,13 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 		} else {
 			for _, m := range ms {
 				machines[m.Name] = m
+				seen[m.Name] = m
 			}
 		}
 		var members []pool.Member
-		rows := map[string]*statusNodeV1{}
+		rows := map[string]*NodeStatus{}
 		for _, n := range byGroup[gname] {
-			row := &statusNodeV1{Node: n.Name, Provider: n.Provider, Address: n.Address, PoolState: "none", Problems: []string{}}
+			row := &NodeStatus{Node: n.Name, Provider: n.Provider, Address: n.Address, PoolState: "none", Problems: []string{}}
 			rows[n.Name] = row
 			machineRow(row, machines, machErr, red)
 			if t, ok := converged[n.Name]; ok {
@@ -113,7 +100,11 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 			if !slices.Contains(n.Roles, roles.RoleBBB) {
 				continue // no BBB to ask: the machine is all there is
 			}
-			m, err := nodeMember(inv, n)
+			g := *grp
+			if g.Pool == nil {
+				g.Pool = &inventory.Pool{}
+			}
+			m, err := MemberOf(inv, &g, n)
 			if err != nil {
 				row.Problems = append(row.Problems, red.String(err.Error()))
 				continue
@@ -121,7 +112,7 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 			red.Add(m.Secret)
 			members = append(members, m)
 		}
-		gate := &pool.Gate{HTTP: fleet.LoggedHTTP(deps.Client(), fleet.LogFrom(ctx)), Checks: fleet.HealthChecks(&inventory.Pool{}, deps), Version: fleet.ReleaseReader(inv, grp, byGroup[gname], deps)}
+		gate := &pool.Gate{HTTP: LoggedHTTP(deps.Client(), LogFrom(ctx)), Checks: HealthChecks(&inventory.Pool{}, deps), Version: ReleaseReader(inv, grp, byGroup[gname], deps)}
 		health := gate.CheckAll(ctx, members)
 		for _, n := range byGroup[gname] {
 			row := rows[n.Name]
@@ -142,32 +133,4 @@ func soloStatus(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, no
 		}
 	}
 	return out
-}
-
-// writeSoloStatus prints the nodes in no pool as one table, then each
-// unhealthy node's problems.
-func writeSoloStatus(w io.Writer, nodes []statusNodeV1) {
-	healthy := 0
-	for _, n := range nodes {
-		if n.Healthy {
-			healthy++
-		}
-	}
-	fmt.Fprintf(w, "nodes in no pool: %d, %d healthy\n", len(nodes), healthy)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPROVIDER\tADDRESS\tBBB\tMEETINGS\tUSERS\tTLS EXPIRY\tLAST CONVERGE\tHEALTH")
-	for _, n := range nodes {
-		health := "ok"
-		if !n.Healthy {
-			health = "UNHEALTHY"
-		}
-		fmt.Fprintln(tw, strings.Join([]string{n.Node, n.Provider, dash(n.Address), dash(n.BBBVersion),
-			intOr(n.Meetings), intOr(n.Users), timeOr(n.TLSExpires, "2006-01-02"), timeOr(n.LastConverge, "2006-01-02 15:04Z"), health}, "\t"))
-	}
-	tw.Flush()
-	for _, n := range nodes {
-		for _, pr := range n.Problems {
-			fmt.Fprintf(w, "  %s: %s\n", n.Node, pr)
-		}
-	}
 }

@@ -1,7 +1,6 @@
 package roles
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,24 +8,16 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
-
-	"github.com/omc-coop/omc/internal/testenv"
-	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/providers"
-	"github.com/omc-coop/omc/providers/local"
 )
 
-// Helpers shared by the backup and restore E2E tests: one bbb node with
-// the backup role, converged by the omc binary as an operator runs it.
+// The backup and restore E2E tests' inventory and node, and a restic
+// REST server for a repository off the node.
 
 const e2eBackupInventory = `apiVersion: omc/v1
 name: %s
@@ -53,149 +44,34 @@ groups:
       - {name: %s, roles: [bbb], domain: %s.omc.test}
 `
 
-const (
-	e2eBackupSeed   = "FAKE-e2e-backup-seed-not-a-real-one"
-	e2eResticSecret = "FAKE-e2e-restic-password-not-a-real-one"
-)
-
-// backupE2E is one backup test's node, inventory and omc binary.
+// backupE2E is one backup test's node on the rig, converged by the omc
+// binary as an operator runs it.
 type backupE2E struct {
 	*e2eEnv
-	name    string // the inventory's
-	node    string
-	dir     string // the local provider's cache dir
-	work    string
-	invPath string
-	omc     string
-	repo    string // the repository as the inventory names it; "" until start
-	g       *inventory.Group
+	name string // the inventory's
+	node string
 }
 
-// newBackupE2E builds omc and makes the key; start creates the host.
+// newBackupE2E makes the rig; writeInventory, then create, make the host.
 func newBackupE2E(t *testing.T, invName, node string) *backupE2E {
 	t.Helper()
-	if os.Getenv("OMC_E2E") == "" {
-		t.Skip("E2E on real local hosts: set OMC_E2E=1 (needs root, systemd-nspawn, debootstrap, apt-cacher-ng)")
-	}
-	if err := local.Check(); err != nil {
-		testenv.MissingE2E(t, "this machine cannot run local hosts: %v", err)
-	}
-	dir := os.Getenv("OMC_LOCAL_DIR")
-	if dir == "" {
-		dir = "/var/cache/omc-test"
-	}
-	work := t.TempDir()
-	b := &backupE2E{name: invName, node: node, dir: dir, work: work, omc: filepath.Join(work, "omc"), invPath: filepath.Join(work, "omc.yaml")}
-	if out, err := exec.Command("go", "build", "-o", b.omc, "github.com/omc-coop/omc").CombinedOutput(); err != nil {
-		t.Fatalf("building omc: %v\n%s", err, out)
-	}
-	p, err := local.New(local.Options{Dir: dir, Stderr: logWriter{t}})
-	must(t, err)
-	b.e2eEnv = &e2eEnv{t: t, p: p, keyPath: filepath.Join(work, "id_ed25519")}
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "omc-e2e-backup", "-f", b.keyPath).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v %s", err, out)
-	}
-	kb, _ := os.ReadFile(b.keyPath)
-	b.signer, err = ssh.ParsePrivateKey(kb)
-	must(t, err)
-	t.Setenv("OMC_E2E_BACKUP_SEED", e2eBackupSeed)
-	t.Setenv("OMC_E2E_RESTIC_PASSWORD", e2eResticSecret)
-	return b
+	return &backupE2E{e2eEnv: baseE2E(t, nil), name: invName, node: node}
 }
 
 // writeInventory writes and loads the inventory with this repository.
 func (b *backupE2E) writeInventory(repo string) {
 	b.t.Helper()
-	b.repo = repo
-	must(b.t, os.WriteFile(b.invPath, []byte(fmt.Sprintf(e2eBackupInventory, b.name, b.keyPath, repo, b.node, b.node)), 0o644))
-	var err error
-	b.inv, err = inventory.Load(b.invPath)
-	must(b.t, err)
-	b.fleet = b.inv.Nodes()
-	b.g = b.inv.Group("e2e")
+	b.e2eEnv.writeInventory(fmt.Sprintf(e2eBackupInventory, b.name, b.keyPath, repo, b.node, b.node))
 }
 
-// create makes (or, with rebuild, rebuilds) the host and prepares it.
+// create makes the host or, with rebuild, returns it to a fresh image.
 func (b *backupE2E) create(rebuild bool) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if b.machines == nil {
-		b.t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			if err := b.p.Delete(ctx, b.inv, b.g, []string{b.node}); err != nil {
-				b.t.Logf("cleanup: %v", err)
-			}
-		})
-		// A clean slate: a host an interrupted run left would start
-		// again with that run's key, which this run's key does not log in to.
-		must(b.t, b.p.Delete(ctx, b.inv, b.g, []string{b.node}))
-	}
-	mk := b.p.Create
 	if rebuild {
-		mk = b.p.Rebuild
+		b.rebuild()
+		return
 	}
-	ms, err := mk(ctx, b.inv, b.g, b.fleet)
-	must(b.t, err)
-	b.machines = map[string]providers.Machine{}
-	for _, m := range ms {
-		b.machines[m.Name] = m
-	}
-	b.setAddresses()
-}
-
-// omcRun runs omc as an operator does; the restic password must never
-// reach its output.
-func (b *backupE2E) omcRun(args ...string) (string, string, int) {
-	t := b.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancel()
-	c := exec.CommandContext(ctx, b.omc, args...)
-	c.Env = append(os.Environ(), "OMC_LOCAL_DIR="+b.dir, "OMC_STATE_DIR="+filepath.Join(b.work, "state"), "CI=true", "NO_COLOR=1", "OMC_INVENTORY="+b.invPath)
-	var out, errb strings.Builder
-	c.Stdout, c.Stderr = &out, &errb
-	err := c.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("omc %v: %v", args, err)
-	}
-	if strings.Contains(out.String()+errb.String(), e2eResticSecret) {
-		t.Fatalf("omc %v: the restic password reached the output", args)
-	}
-	return out.String(), errb.String(), code
-}
-
-// up runs omc up on the group and returns how many steps changed.
-func (b *backupE2E) up(what string) int {
-	t := b.t
-	t.Helper()
-	out, errs, code := b.omcRun("up", "e2e", "-o", "json")
-	if code != 0 {
-		t.Fatalf("%s: omc up: exit %d\n%s\n%s", what, code, out, errs)
-	}
-	var sum struct {
-		Type  string `json:"type"`
-		Steps int    `json:"steps_changed"`
-	}
-	var changed []string
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var ev map[string]any
-		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev["type"] == "step" && ev["status"] == "changed" {
-			changed = append(changed, fmt.Sprint(ev["step"], " (", ev["summary"], ")"))
-		}
-		json.Unmarshal(sc.Bytes(), &sum)
-	}
-	if sum.Type != "summary" {
-		t.Fatalf("%s: no summary line:\n%s", what, out)
-	}
-	t.Logf("%s: %d steps changed: %s", what, sum.Steps, strings.Join(changed, "; "))
-	return sum.Steps
+	b.boot(b.node)
 }
 
 // resticREST serves restic's REST backend protocol (the subset restic
