@@ -102,12 +102,14 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	var ie *fleet.InventoryError
 	var me *fleet.MissingMachineError
 	switch {
-	case err != nil && (err == confirmErr || errors.As(err, &ie) || errors.As(err, &me)):
-		return err
-	case err != nil:
+	case err == nil:
+	case err == confirmErr, errors.As(err, &ie), errors.As(err, &me):
+		return err // said in full: the log adds nothing
+	default:
 		return withLog(err, logPath)
-	case !res.Ran:
-		return nil
+	}
+	if !res.Ran {
+		return nil // a dry run
 	}
 	sum := ui.Summarize("restore", res.Results)
 	sum.DurationMS = time.Since(start).Milliseconds()
