@@ -20,7 +20,7 @@ var layers = map[string]int{
 	// Leaves: no omc imports beyond other leaves.
 	"internal/atomicfile": 0, "internal/redact": 0, "internal/shell": 0,
 	"internal/testenv": 0, "internal/event": 0, "internal/golden": 0,
-	"internal/rttproxy": 0, "usage/money": 0, "pool/bbbapi": 0,
+	"internal/rttproxy": 0, "usage/money": 0, "pool/bbbapi": 0, "internal/restic": 0,
 	"providers/hcloud/fake": 0, "providers/robot/fake": 0,
 	// The node model and the transports.
 	"inventory": 1, "remote": 1, "pool": 1, "internal/sshtest": 1,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/restic"
 	"github.com/omc-coop/omc/internal/testenv"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -123,7 +124,7 @@ func TestBackupSecrets(t *testing.T) {
 
 	// The snapshot: tag omc-secrets, host omc-secrets, the three files.
 	repo := filepath.Join(dir, "repo", "omc-secrets")
-	var snaps []resticSnapshot
+	var snaps []restic.Snapshot
 	if err := json.Unmarshal(resticAt(t, repo, "snapshots", "--json"), &snaps); err != nil || len(snaps) != 1 {
 		t.Fatalf("%v: %+v", err, snaps)
 	}
@@ -183,7 +184,7 @@ func TestBackupSecrets(t *testing.T) {
 	if code != ExitBackupStale || json.Unmarshal([]byte(out), &st) != nil || st.OK {
 		t.Fatalf("stale: exit %d\n%s%s", code, out, errs)
 	}
-	var sec *backupNodeStatusV1
+	var sec *fleet.BackupNodeStatus
 	for i := range st.Nodes {
 		if st.Nodes[i].Node == "omc-secrets" {
 			sec = &st.Nodes[i]

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
@@ -151,7 +152,7 @@ func TestBackupStatus(t *testing.T) {
 	if st.V != 1 || st.Type != "backup_status" || st.OK || len(st.Nodes) != 3 {
 		t.Fatalf("status: %+v", st)
 	}
-	byNode := map[string]backupNodeStatusV1{}
+	byNode := map[string]fleet.BackupNodeStatus{}
 	for _, n := range st.Nodes {
 		byNode[n.Node] = n
 	}

@@ -25,7 +25,7 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errb, CI: true}
-	code := Main(s, args)
+	code := mainWith(s, args, testSeams)
 	if wantsJSON(args) {
 		// Every test that asks for -o json checks the contract too.
 		checkJSONContract(t, args, out.String(), code)

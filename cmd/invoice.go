@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
-	"github.com/omc-coop/omc/usage"
 )
 
 type invoiceOptions struct {
@@ -61,26 +61,14 @@ func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoice
 	if err != nil {
 		return err
 	}
-	r, pl, err := openReport(ctx, inv, o.Month, "", true)
+	res, err := fleet.Invoice(ctx, inv, fleet.InvoiceOptions{Month: o.Month, Out: o.Out, IssueDate: o.IssueDate, Now: o.now})
+	if res != nil && res.Early {
+		fmt.Fprintf(s.Err, "warning: issued %s, before %s has ended: usage after that is not on the invoices\n", res.Issued.Format(time.DateOnly), res.Report.Month)
+	}
 	if err != nil {
 		return err
 	}
-	now := time.Now
-	if o.now != nil {
-		now = o.now
-	}
-	issued := now().In(pl.Location)
-	if o.IssueDate != "" {
-		issued, _ = time.ParseInLocation(time.DateOnly, o.IssueDate, pl.Location)
-	}
-	if day := time.Date(issued.Year(), issued.Month(), issued.Day(), 0, 0, 0, 0, pl.Location); day.Before(r.To) {
-		fmt.Fprintf(s.Err, "warning: issued %s, before %s has ended: usage after that is not on the invoices\n", issued.Format(time.DateOnly), r.Month)
-	}
-	invs := usage.Invoices(r, pl, issued)
-	paths, err := usage.WriteInvoices(o.Out, r.Month, invs)
-	if err != nil {
-		return fmt.Errorf("writing invoices: %w", err)
-	}
+	r, invs, paths := res.Report, res.Invoices, res.Files
 	if g.json() {
 		type item struct {
 			Invoice    string `json:"invoice"`

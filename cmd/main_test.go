@@ -14,17 +14,19 @@ import (
 // OMC_TEST_AS_OMC=1), for tests that need a real process: a terminal
 // from script(1), signals.
 func TestMain(m *testing.M) {
-	// No test asks a real DNS server: every name points at TEST-NET-1
-	// (never this machine), in process and in omc subprocesses alike.
-	lookupHost = func(_ context.Context, host string) ([]string, error) {
-		return []string{"192.0.2.99"}, nil
-	}
 	// Nor does the developer's ~/.ssh/config change how tests connect.
 	os.Setenv("OMC_SSH_CONFIG", "none")
 	if os.Getenv("OMC_TEST_AS_OMC") == "1" {
 		// The parent test's lockPathFor, handed over by omcProcess.
 		fleet.LockPath = os.Getenv("OMC_TEST_LOCK_PATH")
-		os.Exit(Main(ui.System(), os.Args[1:]))
+		os.Exit(mainWith(ui.System(), os.Args[1:], testSeams))
 	}
 	os.Exit(m.Run())
+}
+
+// testSeams are the dependencies every test's omc runs with: no test
+// asks a real DNS server, every name points at TEST-NET-1 (never this
+// machine), in process and in omc subprocesses alike.
+func testSeams(g *globalOptions) {
+	g.lookup = func(context.Context, string) ([]string, error) { return []string{"192.0.2.99"}, nil }
 }

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,10 +12,9 @@ import (
 	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
-	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/provision/roles"
-	"github.com/omc-coop/omc/remote"
 )
 
 type restoreOptions struct {
@@ -66,53 +66,17 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	if err != nil {
 		return err
 	}
-	if len(nodes) != 1 || nodes[0].Name != o.Node {
-		return usageError("omc restore works on one node at a time: %q is a group (name one of its nodes)", o.Node)
-	}
-	n := nodes[0]
-	where := fmt.Sprintf("%s:%d:%d", inv.Path, n.Pos.Line, n.Pos.Col)
-	targets, err := roles.BackupTargets(n, inv.Nodes())
+	plan, err := fleet.PlanRestore(inv, nodes, o.Node)
 	if err != nil {
-		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
+		return err
 	}
-	if targets == nil {
-		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s has no backup settings (settings.backup), so there is nothing to restore from", where, n.Name)}
-	}
+	n := plan.Node
 	red := redact.New(fleet.SecretValues(inv)...)
 	log, logPath, closeLog := openRunLog(s, red, "restore")
 	defer closeLog()
 	log.Info("start", "command", "restore", "inventory", inv.Path, "node", n.Name, "snapshot", o.Snapshot, "force", o.Force, "version", version)
 
 	start := time.Now()
-	machines, missing, err := machinesFor(ctx, s, inv, nodes, provision.Plan)
-	if err != nil {
-		return withLog(err, logPath)
-	}
-	if len(missing) > 0 {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("node %s has no machine yet (provider %s): create it with omc up or omc rebuild first", n.Name, n.Provider)}
-	}
-	if stop, err := confirmRestore(s, g, o, targets); stop || err != nil {
-		return err
-	}
-	all, own := fleet.FleetWith(inv, []*inventory.Node{n}, machines)
-	self := own[0]
-	steps, err := roles.BackupAccessSteps(inv, self, all)
-	if err != nil {
-		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: %w", where, err)}
-	}
-	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: targets, Snapshot: o.Snapshot, Force: o.Force})
-	cfg, err := fleet.SSHConfig(n, machines[n.Name], &remote.KnownHosts{Path: fleet.KnownHostsPath()})
-	if err != nil {
-		return &exitError{Code: ExitInventory, Err: fmt.Errorf("%s: node %s: %w", where, n.Name, err)}
-	}
-	host := provision.Host{Name: n.Name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) {
-		c, err := remote.Dial(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return provision.SSH(c), nil
-	}}
-
 	obs := ui.Multi{provision.ObserverFunc(func(e provision.Event) {
 		log.Info("event", "host", e.Host, "type", e.Type, "step", e.Step, "status", e.Status, "summary", e.Summary, "error", e.Error, "ms", e.DurationMS)
 	})}
@@ -123,15 +87,31 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	} else {
 		obs = append(obs, ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor)))
 	}
-	results := provision.Run(ctx, []provision.Host{host}, provision.Options{
-		Mode:     provision.Apply,
-		Parallel: 1,
-		Holder:   fleet.LockHolder("restore", nodes),
-		Observer: obs,
-		Redact:   red.String,
-		Log:      log,
-	})
-	sum := ui.Summarize("restore", results)
+	pe := newProviderEvents(ctx, s)
+	var confirmErr error
+	res, err := fleet.Restore(ctx, plan, fleet.RestoreOptions{Snapshot: o.Snapshot, Force: o.Force,
+		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
+		Confirm: func(p *fleet.RestorePlan) (bool, error) {
+			pe.close()
+			stop, err := confirmRestore(s, g, o, p.Targets)
+			confirmErr = err
+			return !stop && err == nil, err
+		},
+		Observer: obs, Redact: red.String, Log: log})
+	pe.close()
+	var ie *fleet.InventoryError
+	var me *fleet.MissingMachineError
+	switch {
+	case err == nil:
+	case err == confirmErr, errors.As(err, &ie), errors.As(err, &me):
+		return err // said in full: the log adds nothing
+	default:
+		return withLog(err, logPath)
+	}
+	if !res.Ran {
+		return nil // a dry run
+	}
+	sum := ui.Summarize("restore", res.Results)
 	sum.DurationMS = time.Since(start).Milliseconds()
 	sum.Log = logPath
 	log.Info("done", "changed", sum.Changed, "failed", sum.Failed, "ms", sum.DurationMS)
@@ -139,7 +119,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 		jsonOut.Write(sum)
 	}
 	if sum.Failed > 0 {
-		return &exitError{Code: ExitError, Err: fmt.Errorf("restore of %s failed: %s; full log: %s", n.Name, red.String(results[0].Err.Error()), logPath)}
+		return &exitError{Code: ExitError, Err: fmt.Errorf("restore of %s failed: %s; full log: %s", n.Name, red.String(res.Err().Error()), logPath)}
 	}
 	if !g.json() {
 		fmt.Fprintf(s.Err, "%s restored; now run omc up %s to converge it and restart BBB with the restored configuration\n", n.Name, n.Name)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -40,6 +41,9 @@ type globalOptions struct {
 	Output    string // "text" or "json"
 	ctx       context.Context
 	out       *ui.JSONLines // the -o json writer (jsonOut)
+	// lookup resolves names for omc install (nil: the system's DNS);
+	// tests point it away from real DNS servers.
+	lookup fleet.Resolver
 }
 
 func (g *globalOptions) json() bool { return g.Output == "json" }
@@ -54,12 +58,18 @@ func (g *globalOptions) context() context.Context {
 }
 
 // Main runs omc with args and returns the process exit code.
-func Main(s *ui.Streams, args []string) int {
+func Main(s *ui.Streams, args []string) int { return mainWith(s, args, nil) }
+
+// mainWith is Main with the global options' dependencies set by with.
+func mainWith(s *ui.Streams, args []string, with func(*globalOptions)) int {
 	// The first signal cancels the run, which then stops cleanly; a
 	// second one ends omc at once.
 	ctx, stop := signalContext()
 	defer stop()
 	root, g := newRootOpts(s)
+	if with != nil {
+		with(g)
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

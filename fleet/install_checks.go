@@ -1,4 +1,4 @@
-package cmd
+package fleet
 
 import (
 	"context"
@@ -20,8 +20,9 @@ const (
 	minDiskGB, wantDiskGB = 20, 100
 )
 
-// installChecks are the names --ignore-checks accepts.
-var installChecks = []string{"os", "arch", "cpu", "memory", "disk", "ports", "dns"}
+// InstallChecks are the names of the checks install makes (and
+// InstallOptions.IgnoreChecks accepts).
+var InstallChecks = []string{"os", "arch", "cpu", "memory", "disk", "ports", "dns"}
 
 // serverFacts is what the preflight script reads from the server; nothing
 // in it is changed by reading it.
@@ -107,14 +108,14 @@ func parseListener(v string) (listener, bool) {
 	return l, true
 }
 
-// checkResult is one preflight check's verdict.
-type checkResult struct {
+// CheckResult is one preflight check's verdict.
+type CheckResult struct {
 	Name   string `json:"check"`
 	Status string `json:"status"` // ok, warning, failed, ignored
 	Detail string `json:"detail"`
 }
 
-func (c checkResult) failed() bool { return c.Status == "failed" }
+func (c CheckResult) failed() bool { return c.Status == "failed" }
 
 // portOwners: the programs BBB itself runs on its ports; anything else
 // there would keep nginx or coturn from starting.
@@ -125,8 +126,8 @@ var portOwners = map[string][]string{
 // evaluate turns the facts into verdicts. wantOS is the OS the BBB line
 // runs on; resolved is what the domain resolves to from here (nil when
 // the lookup failed, with lookupErr); host is the address omc connects to.
-func evaluate(f serverFacts, wantOS, version string, domain string, resolved []string, lookupErr error, host string, ignore []string) []checkResult {
-	var rs []checkResult
+func evaluate(f serverFacts, wantOS, version string, domain string, resolved []string, lookupErr error, host string, ignore []string) []CheckResult {
+	var rs []CheckResult
 	add := func(name string, ok, warn bool, format string, a ...any) {
 		st := "ok"
 		switch {
@@ -137,7 +138,7 @@ func evaluate(f serverFacts, wantOS, version string, domain string, resolved []s
 		case warn:
 			st = "warning"
 		}
-		rs = append(rs, checkResult{Name: name, Status: st, Detail: fmt.Sprintf(format, a...)})
+		rs = append(rs, CheckResult{Name: name, Status: st, Detail: fmt.Sprintf(format, a...)})
 	}
 	add("os", f.OS == wantOS, false, "BBB %s runs on %s; this server runs %s", version, wantOS, f.OS)
 	add("arch", f.Arch == "x86_64", false, "BBB needs x86_64; this server is %s", f.Arch)
@@ -192,11 +193,10 @@ func overlaps(a, b []string) bool {
 	return false
 }
 
-// resolver looks a name up; tests give their own, so that no test asks
-// a real DNS server.
-type resolver func(ctx context.Context, host string) ([]string, error)
+// Resolver looks a name up and returns its addresses.
+type Resolver func(ctx context.Context, host string) ([]string, error)
 
-// lookupHost is the resolver omc install uses; the tests replace it.
-var lookupHost resolver = func(ctx context.Context, host string) ([]string, error) {
+// systemResolver asks the system's DNS.
+func systemResolver(ctx context.Context, host string) ([]string, error) {
 	return net.DefaultResolver.LookupHost(ctx, host)
 }

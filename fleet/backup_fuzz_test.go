@@ -1,4 +1,4 @@
-package cmd
+package fleet
 
 import (
 	"slices"
@@ -34,7 +34,7 @@ func FuzzBackupStatus(f *testing.F) {
 	targets := []roles.BackupTarget{{Name: "bbb", Paths: []string{"/etc/bigbluebutton"}}, {Name: "tls", Paths: []string{"/etc/letsencrypt"}}}
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, out string) {
-		ns := nodeBackupStatus(backupNodeStatusV1{Node: "bbb-1", Group: "eu"}, out, targets, now, 36*time.Hour, redact.New(secret))
+		ns := NodeBackupStatus(BackupNodeStatus{Node: "bbb-1", Group: "eu"}, out, targets, now, 36*time.Hour, redact.New(secret).String)
 		if len(ns.Targets) != len(targets) {
 			t.Fatalf("%d target statuses for %d targets", len(ns.Targets), len(targets))
 		}
@@ -69,7 +69,7 @@ func FuzzBackupStatus(f *testing.F) {
 func TestBackupStatusReadsResticJSON(t *testing.T) {
 	targets := []roles.BackupTarget{{Name: "bbb"}, {Name: "tls"}}
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-	ns := nodeBackupStatus(backupNodeStatusV1{Node: "bbb-1"}, "result=success\nsnapshots="+resticSnapshots+"\n", targets, now, 36*time.Hour, redact.New())
+	ns := NodeBackupStatus(BackupNodeStatus{Node: "bbb-1"}, "result=success\nsnapshots="+resticSnapshots+"\n", targets, now, 36*time.Hour, redact.New().String)
 	if !ns.OK || ns.Targets[0].Snapshot != "0123abcd" || ns.Targets[1].Snapshot != "4567cdef" || *ns.Targets[1].AgeSeconds != 10*3600-3 {
 		t.Fatalf("%+v", ns)
 	}
