@@ -20,11 +20,6 @@ type backupStatusOptions struct {
 	MaxAge  time.Duration
 	// Secrets adds the operator's target (omc backup secrets).
 	Secrets bool
-	// Now, Exec and Restic are for tests (default: the clock, SSH,
-	// restic on PATH).
-	Now    func() time.Time
-	Exec   fleet.NodeExec
-	Restic string
 }
 
 func newBackupCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -90,9 +85,10 @@ func runBackupStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *ba
 	}
 	red := redact.New(fleet.SecretValues(inv)...)
 	pe := newProviderEvents(ctx, s)
+	f := g.deps()
 	st, err := fleet.QueryBackups(ctx, inv, nodes, fleet.BackupStatusOptions{MaxAge: o.MaxAge, Secrets: o.Secrets,
-		Now: o.Now, Exec: o.Exec, Restic: o.Restic, Redact: red.String,
-		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) }})
+		Now: f.Now, Exec: f.Exec, Restic: f.Restic, Transport: f.Transport, Redact: red.String,
+		Provider: func(name string) (providers.Provider, error) { return f.provider(s, pe, name) }})
 	pe.close()
 	if err != nil {
 		return err

@@ -17,8 +17,6 @@ import (
 // (fleet.PlanSecretsBackup), backed up with restic from this machine.
 type backupSecretsOptions struct {
 	PrintTimer bool
-	// Restic is the restic program (default: "restic" on PATH); for tests.
-	Restic string
 }
 
 func newBackupSecretsCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -86,7 +84,7 @@ func runBackupSecrets(ctx context.Context, s *ui.Streams, g *globalOptions, o *b
 	if envs := b.EnvSecrets; len(envs) > 0 {
 		fmt.Fprintf(s.Err, "warning: %d env: secret(s) cannot be backed up, keep them elsewhere: %s\n", len(envs), strings.Join(envs, ", "))
 	}
-	res, err := b.Run(ctx, o.Restic, func(repo string) {
+	res, err := b.Run(ctx, g.deps().Restic, func(repo string) {
 		fmt.Fprintf(s.Err, "initialising the restic repository %s\n", repo)
 	})
 	if err != nil {

@@ -67,11 +67,14 @@ groups:
 	return dir, inv, secretFile
 }
 
-func runSecrets(t *testing.T, inv string, o *backupSecretsOptions, json bool) (string, string, int) {
+func runSecrets(t *testing.T, inv string, o *backupSecretsOptions, json bool, with ...func(*factory)) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-	g := &globalOptions{Inventory: inv, Output: "text"}
+	g := &globalOptions{Inventory: inv, Output: "text", f: testFactory()}
+	for _, w := range with {
+		w(g.f)
+	}
 	if json {
 		g.Output = "json"
 	}
@@ -164,14 +167,16 @@ func TestBackupSecrets(t *testing.T) {
 	status := func(now time.Time, args ...string) (string, string, int) {
 		var o, e bytes.Buffer
 		s := &ui.Streams{In: strings.NewReader(""), Out: &o, Err: &e, CI: true}
-		g := &globalOptions{Inventory: inv, Output: "text"}
+		g := &globalOptions{Inventory: inv, Output: "text", f: testFactory()}
+		g.f.Now = func() time.Time { return now }
 		if slices.Contains(args, "json") {
 			g.Output = "json"
 		}
 		fresh := func(_ context.Context, n *inventory.Node, _ providers.Machine, _ string) (remote.Result, error) {
 			return remote.Result{Stdout: []byte("result=success\n" + snapshotsLine(n.Name, [2]string{"config", now.Format(time.RFC3339)}, [2]string{"recordings", now.Format(time.RFC3339)}) + "\n")}, nil
 		}
-		err := runBackupStatus(context.Background(), s, g, &backupStatusOptions{MaxAge: 24 * time.Hour, Secrets: true, Now: func() time.Time { return now }, Exec: fresh})
+		g.f.Exec = fresh
+		err := runBackupStatus(context.Background(), s, g, &backupStatusOptions{MaxAge: 24 * time.Hour, Secrets: true})
 		return o.String(), e.String(), exitCode(err)
 	}
 	out, errs, code = status(time.Now())
@@ -200,10 +205,12 @@ func TestBackupSecrets(t *testing.T) {
 	// Without --secrets, status does not run restic here.
 	var o, e bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &o, Err: &e, CI: true}
-	err := runBackupStatus(context.Background(), s, &globalOptions{Inventory: inv, Output: "text"}, &backupStatusOptions{MaxAge: 24 * time.Hour, Restic: "restic-is-not-here",
-		Now: time.Now, Exec: func(_ context.Context, n *inventory.Node, _ providers.Machine, _ string) (remote.Result, error) {
-			return remote.Result{Stdout: []byte("result=success\n" + snapshotsLine(n.Name, [2]string{"config", time.Now().Format(time.RFC3339)}, [2]string{"recordings", time.Now().Format(time.RFC3339)}) + "\n")}, nil
-		}})
+	f := testFactory()
+	f.Restic = "restic-is-not-here"
+	f.Exec = func(_ context.Context, n *inventory.Node, _ providers.Machine, _ string) (remote.Result, error) {
+		return remote.Result{Stdout: []byte("result=success\n" + snapshotsLine(n.Name, [2]string{"config", time.Now().Format(time.RFC3339)}, [2]string{"recordings", time.Now().Format(time.RFC3339)}) + "\n")}, nil
+	}
+	err := runBackupStatus(context.Background(), s, &globalOptions{Inventory: inv, Output: "text", f: f}, &backupStatusOptions{MaxAge: 24 * time.Hour})
 	if err != nil || strings.Contains(o.String(), "omc-secrets") {
 		t.Errorf("status without --secrets: %v\n%s", err, o.String())
 	}
@@ -226,7 +233,7 @@ func TestBackupSecretsWrongPasswordIsRedacted(t *testing.T) {
 
 func TestBackupSecretsNoRestic(t *testing.T) {
 	_, inv, _ := writeSecretsInv(t)
-	out, errs, code := runSecrets(t, inv, &backupSecretsOptions{Restic: "restic-is-not-here"}, false)
+	out, errs, code := runSecrets(t, inv, &backupSecretsOptions{}, false, func(f *factory) { f.Restic = "restic-is-not-here" })
 	if code != ExitError || !strings.Contains(errs, "restic is not installed on this machine") || !strings.Contains(errs, "apt-get install restic") {
 		t.Errorf("exit %d: %s%s", code, out, errs)
 	}
@@ -235,10 +242,12 @@ func TestBackupSecretsNoRestic(t *testing.T) {
 	// status --secrets reports the target as not ok, exit 6.
 	var o, e bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &o, Err: &e, CI: true}
-	err := runBackupStatus(context.Background(), s, &globalOptions{Inventory: inv, Output: "json"}, &backupStatusOptions{MaxAge: 24 * time.Hour, Secrets: true, Restic: "restic-is-not-here",
-		Now: time.Now, Exec: func(_ context.Context, n *inventory.Node, _ providers.Machine, _ string) (remote.Result, error) {
-			return remote.Result{Stdout: []byte("result=success\n" + snapshotsLine(n.Name, [2]string{"config", time.Now().Format(time.RFC3339)}, [2]string{"recordings", time.Now().Format(time.RFC3339)}) + "\n")}, nil
-		}})
+	f := testFactory()
+	f.Restic = "restic-is-not-here"
+	f.Exec = func(_ context.Context, n *inventory.Node, _ providers.Machine, _ string) (remote.Result, error) {
+		return remote.Result{Stdout: []byte("result=success\n" + snapshotsLine(n.Name, [2]string{"config", time.Now().Format(time.RFC3339)}, [2]string{"recordings", time.Now().Format(time.RFC3339)}) + "\n")}, nil
+	}
+	err := runBackupStatus(context.Background(), s, &globalOptions{Inventory: inv, Output: "json", f: f}, &backupStatusOptions{MaxAge: 24 * time.Hour, Secrets: true})
 	if exitCode(err) != ExitBackupStale || !strings.Contains(o.String(), "restic is not installed") {
 		t.Errorf("status without restic: %v\n%s", err, o.String())
 	}

@@ -88,8 +88,9 @@ func runStatusWith(t *testing.T, inv string, f fakeNodes, args ...string) (strin
 	t.Helper()
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-	g := &globalOptions{Inventory: inv, Output: "text"}
-	o := &backupStatusOptions{MaxAge: 24 * time.Hour, Now: func() time.Time { return backupNow }, Exec: f.exec}
+	g := &globalOptions{Inventory: inv, Output: "text", f: testFactory()}
+	g.f.Now, g.f.Exec = func() time.Time { return backupNow }, f.exec
+	o := &backupStatusOptions{MaxAge: 24 * time.Hour}
 	var rest []string
 	for _, a := range args {
 		if a == "-o=json" {

@@ -81,7 +81,7 @@ func TestForcedDrainEndsMeetingsScaleliteDoesNotTrack(t *testing.T) {
 	node.CreateMeetingAt("on-the-node", 3, 1, time.Now().Add(-time.Hour))
 	r.sl.Poll(context.Background())
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(context.Background(), s, g, &drainOptions{Node: "bbb-2", Timeout: 0, Force: true, Yes: true, deps: r.deps})
+		return runDrain(context.Background(), s, g, &drainOptions{Node: "bbb-2", Timeout: 0, Force: true, Yes: true})
 	})
 	if code != 0 || len(node.Meetings()) != 0 || r.state(t, "bbb-2").State != pool.Disabled || node.Calls("end") < 2 {
 		t.Fatalf("forced drain: %d %+v %+v (%d ends)\n%s", code, r.state(t, "bbb-2"), node.Meetings(), node.Calls("end"), errs)

@@ -12,7 +12,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/golden"
 	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/internal/ui"
@@ -36,9 +35,7 @@ func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 // lockPathFor gives each "host" of a test its own lock file (pattern,
 // {node} replaced) while t runs: the test's sshd hosts share a machine.
 func lockPathFor(t testing.TB, pattern string) {
-	old := fleet.LockPath
-	fleet.LockPath = pattern
-	t.Cleanup(func() { fleet.LockPath = old })
+	t.Setenv(testLockPathEnv, pattern)
 }
 
 func isolate(t *testing.T) string {

@@ -93,8 +93,9 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	pe := newProviderEvents(ctx, s)
 	co := fleet.ConvergeOptions{
 		Mode: mode, Parallel: o.Parallel, Command: command, Redact: red.String, Log: log,
-		Keys:     fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)},
-		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
+		Keys:      fleet.KeyPolicy{RefuseNew: !o.AcceptNew, OnNew: newKeyReporter(s, log)},
+		Provider:  func(name string) (providers.Provider, error) { return g.deps().provider(s, pe, name) },
+		Transport: g.deps().Transport,
 	}
 	prepare := fleet.PrepareConverge
 	if o.rebuild {
@@ -130,7 +131,7 @@ func convergeNodes(ctx context.Context, s *ui.Streams, g *globalOptions, o *conv
 	if live != nil {
 		live.Stop()
 	}
-	poolPending, poolErr := run.Pools(ctx, inv, results, poolEnv(s, g, nil))
+	poolPending, poolErr := run.Pools(ctx, inv, results, poolEnv(s, g))
 	// Plan: machines a provider would create are pending as a whole.
 	results = run.ReportMissing(obs, results)
 	for _, n := range run.Missing {

@@ -20,8 +20,6 @@ type downOptions struct {
 	Yes     bool
 	Cancel  bool // robot: cancel the dedicated servers omc ordered
 	DryRun  bool
-	// providerFn replaces providerFor in tests.
-	providerFn func(*ui.Streams, *inventory.Group) (providers.Provider, error)
 }
 
 func newDownCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -62,7 +60,7 @@ func runDown(ctx context.Context, s *ui.Streams, g *globalOptions, o *downOption
 		return usageError("--cancel ends server rentals: give --yes as well")
 	}
 	plan, err := fleet.PlanDown(ctx, inv, nodes, fleet.DownOptions{Cancel: o.Cancel,
-		Provider: func(grp *inventory.Group) (providers.Provider, error) { return o.provider(s, grp) }})
+		Provider: func(grp *inventory.Group) (providers.Provider, error) { return g.deps().provider(s, nil, grp.Provider) }})
 	if plan == nil {
 		return err
 	}
@@ -135,14 +133,6 @@ type downV1 struct {
 	Node  string `json:"node"`
 	Group string `json:"group"`
 	State string `json:"state"`
-}
-
-// provider is the group's provider (a test's stand-in when set).
-func (o *downOptions) provider(s *ui.Streams, grp *inventory.Group) (providers.Provider, error) {
-	if o.providerFn != nil {
-		return o.providerFn(s, grp)
-	}
-	return providerFor(grp.Provider, s)
 }
 
 func plural(n int, one, many string) string {

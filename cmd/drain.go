@@ -21,7 +21,6 @@ type drainOptions struct {
 	Timeout time.Duration
 	Yes     bool
 	DryRun  bool // remove only
-	deps    *fleet.PoolDeps
 }
 
 func newDrainCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -85,12 +84,12 @@ func exactArgs(n int, form string) cobra.PositionalArgs {
 // openNode loads the inventory and opens the pool of o.Node, its
 // drain progress shown on stderr.
 func openNode(ctx context.Context, s *ui.Streams, g *globalOptions, o *drainOptions) (*fleet.PoolNode, error) {
-	o.deps = poolEnv(s, g, o.deps)
+	deps := poolEnv(s, g)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return nil, err
 	}
-	return fleet.OpenNode(ctx, inv, fleet.NodeOptions{Node: o.Node, Timeout: o.Timeout, Force: o.Force, Deps: o.deps,
+	return fleet.OpenNode(ctx, inv, fleet.NodeOptions{Node: o.Node, Timeout: o.Timeout, Force: o.Force, Deps: deps,
 		Progress: func(e event.Drain) { fmt.Fprintf(s.Err, "%s: %s, load %s\n", e.Node, e.State, e.Load) }})
 }
 

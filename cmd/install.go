@@ -82,8 +82,9 @@ func runInstall(ctx context.Context, s *ui.Streams, g *globalOptions, o *install
 		o.Inventory = "omc.yaml"
 	}
 	if o.Lookup == nil {
-		o.Lookup = g.lookup
+		o.Lookup = g.deps().Lookup
 	}
+	o.Transport = g.deps().Transport
 	in, err := fleet.PlanInstall(o.InstallOptions)
 	if err != nil {
 		return err

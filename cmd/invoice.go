@@ -15,7 +15,6 @@ type invoiceOptions struct {
 	Month     string
 	Out       string
 	IssueDate string
-	now       func() time.Time // for tests; time.Now otherwise
 }
 
 func newInvoiceCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -61,7 +60,7 @@ func runInvoice(ctx context.Context, s *ui.Streams, g *globalOptions, o *invoice
 	if err != nil {
 		return err
 	}
-	res, err := fleet.Invoice(ctx, inv, fleet.InvoiceOptions{Month: o.Month, Out: o.Out, IssueDate: o.IssueDate, Now: o.now})
+	res, err := fleet.Invoice(ctx, inv, fleet.InvoiceOptions{Month: o.Month, Out: o.Out, IssueDate: o.IssueDate, Now: g.deps().Now})
 	if res != nil && res.Early {
 		fmt.Fprintf(s.Err, "warning: issued %s, before %s has ended: usage after that is not on the invoices\n", res.Issued.Format(time.DateOnly), res.Report.Month)
 	}

@@ -5,8 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/omc-coop/omc/fleet"
-
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -17,8 +15,6 @@ func TestMain(m *testing.M) {
 	// Nor does the developer's ~/.ssh/config change how tests connect.
 	os.Setenv("OMC_SSH_CONFIG", "none")
 	if os.Getenv("OMC_TEST_AS_OMC") == "1" {
-		// The parent test's lockPathFor, handed over by omcProcess.
-		fleet.LockPath = os.Getenv("OMC_TEST_LOCK_PATH")
 		os.Exit(mainWith(ui.System(), os.Args[1:], testSeams))
 	}
 	os.Exit(m.Run())
@@ -26,7 +22,21 @@ func TestMain(m *testing.M) {
 
 // testSeams are the dependencies every test's omc runs with: no test
 // asks a real DNS server, every name points at TEST-NET-1 (never this
-// machine), in process and in omc subprocesses alike.
-func testSeams(g *globalOptions) {
-	g.lookup = func(context.Context, string) ([]string, error) { return []string{"192.0.2.99"}, nil }
+// machine), in process and in omc subprocesses alike; each "host" has
+// the lock file the test's lockPathFor gave it (handed to omc
+// subprocesses in the environment, which omcProcess passes on).
+func testSeams(f *factory) {
+	f.Lookup = func(context.Context, string) ([]string, error) { return []string{"192.0.2.99"}, nil }
+	f.Transport.LockPath = os.Getenv(testLockPathEnv)
+}
+
+// testLockPathEnv carries lockPathFor's pattern; only test code reads it.
+const testLockPathEnv = "OMC_TEST_LOCK_PATH"
+
+// testFactory is the factory of a test that calls a run function
+// itself: the real world but for testSeams.
+func testFactory() *factory {
+	f := newFactory()
+	testSeams(f)
+	return f
 }

@@ -73,7 +73,7 @@ func runMonitoringTargets(ctx context.Context, s *ui.Streams, g *globalOptions, 
 	}
 	res, err := fleet.MonitoringTargets(ctx, inv, nodes, fleet.MonitoringOptions{
 		Machines: func(ctx context.Context, nodes []*inventory.Node) (map[string]providers.Machine, error) {
-			m, _, err := machinesFor(ctx, s, inv, nodes, provision.Plan)
+			m, _, err := machinesFor(ctx, s, g, inv, nodes, provision.Plan)
 			return m, err
 		}})
 	if err != nil {

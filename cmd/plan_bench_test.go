@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/remote"
@@ -51,9 +50,6 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 			b.Setenv("OMC_INVENTORY", "")
 			b.Setenv("NO_COLOR", "1")
 			inv := benchInventory(b, d, c.nodes, 10, 80<<10, c.perNode)
-			dial := fleet.DialHost
-			fleet.DialHost = func(context.Context, remote.Config) (provision.Conn, error) { return shellConn{}, nil }
-			defer func() { fleet.DialHost = dial }()
 
 			peak := watchHeap()
 			b.ReportAllocs()
@@ -64,7 +60,7 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 				out := &lineCounter{word: "update content"}
 				var errb bytes.Buffer
 				s := &ui.Streams{In: strings.NewReader(""), Out: out, Err: &errb, CI: true}
-				if code := Main(s, []string{"plan", "-i", inv, "--parallel", fmt.Sprint(c.parallel)}); code != ExitPending {
+				if code := mainWith(s, []string{"plan", "-i", inv, "--parallel", fmt.Sprint(c.parallel)}, localShell); code != ExitPending {
 					b.Fatalf("code %d\n%s", code, errb.String())
 				}
 				if out.n != 10*c.nodes {
@@ -75,6 +71,11 @@ func BenchmarkPlan1000Nodes(b *testing.B) {
 			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
 		})
 	}
+}
+
+// localShell stands a local shell in for every host's SSH connection.
+func localShell(f *factory) {
+	f.Transport.Connect = func(context.Context, remote.Config) (provision.Conn, error) { return shellConn{}, nil }
 }
 
 // benchInventory writes an inventory of nodes static nodes whose

@@ -8,20 +8,31 @@ import (
 	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/internal/ui"
+	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/providers"
 )
 
-// poolEnv is d (a test's stand-ins, or nil) with what the command line
+// poolEnv is the factory's pool dependencies (a test's stand-ins, or
+// none), its transport and provider opener, with what the command line
 // renders filled in: the providers' lines, the engine's events and the
 // host keys on stderr, each pool change as reportChange shows it.
-func poolEnv(s *ui.Streams, g *globalOptions, d *fleet.PoolDeps) *fleet.PoolDeps {
+func poolEnv(s *ui.Streams, g *globalOptions) *fleet.PoolDeps {
+	f := g.deps()
 	var e fleet.PoolDeps
-	if d != nil {
-		e = *d
+	if f.Pool != nil {
+		e = *f.Pool
 	}
 	e.Version = version
+	e.Transport = f.Transport
 	if e.ProviderEvents == nil {
 		e.ProviderEvents = printProviderLines(s)
+	}
+	if e.Provider == nil {
+		events := e.ProviderEvents
+		e.Provider = func(grp *inventory.Group) (providers.Provider, error) {
+			return f.openProvider(grp.Provider, fleet.ProviderOptions{Version: version, Events: events})
+		}
 	}
 	if e.Observer == nil {
 		e.Observer = ui.NewLines(s.Err, ui.NewStyles(s.Err, s.ErrColor))

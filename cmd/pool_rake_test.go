@@ -225,7 +225,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 
 	// The meeting goes on: the drain gives up, the node stays cordoned.
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 300 * time.Millisecond, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 300 * time.Millisecond})
 	})
 	if code != ExitError || !strings.Contains(errs, "still has load 6") || r.state(t, "bbb-2").State != pool.Cordoned || len(r.bbb.Node("bbb-2").Meetings()) != 1 {
 		t.Fatalf("drain timeout: code %d %+v\n%s", code, r.state(t, "bbb-2"), errs)
@@ -233,7 +233,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	// The meeting ends: Scalelite disables the node, the drain finishes.
 	go func() { time.Sleep(100 * time.Millisecond); r.bbb.Node("bbb-2").EndMeeting("class") }()
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != 0 || out != "bbb-2\tdisabled\n" {
 		t.Fatalf("drain: %d %q\n%s", code, out, errs)
@@ -244,7 +244,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	waitUntil(t, func() bool { return r.state(t, "bbb-3").Load == 3 })
 	calls := len(r.sl.RakeCalls())
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 100 * time.Millisecond, Force: true, Yes: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 100 * time.Millisecond, Force: true, Yes: true})
 	})
 	if code != 0 || len(r.bbb.Node("bbb-3").Meetings()) != 0 || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("force: %d %+v\n%s", code, r.state(t, "bbb-3"), errs)
@@ -255,7 +255,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 
 	// enable: back in after the health gate.
 	out, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-2", deps: r.deps})
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-2"})
 	})
 	if code != 0 || out != "bbb-2\tenabled\n" || r.state(t, "bbb-2").State != pool.Enabled {
 		t.Fatalf("enable: %d %q\n%s", code, out, errs)
@@ -263,7 +263,7 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	// A node failing the gate stays out; the error names no secret.
 	r.bbb.Node("bbb-3").SetSecret("rotated-by-hand")
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-3", deps: r.deps})
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-3"})
 	})
 	if code != ExitError || !strings.Contains(errs, "checksumError") || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("enable with a wrong secret: %d\n%s", code, errs)
@@ -272,14 +272,14 @@ func TestRakeDrainEnableRemove(t *testing.T) {
 	// remove: drained and deregistered (servers:remove).
 	calls = len(r.sl.RakeCalls())
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != 0 || r.state(t, "bbb-1").State != "absent" || !strings.Contains(strings.Join(r.tasksSince(calls), " "), "servers:remove") {
 		t.Fatalf("remove: %d %+v %v\n%s", code, r.state(t, "bbb-1"), r.tasksSince(calls), errs)
 	}
 	// Removing it again: Scalelite does not have it, nothing to do.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: time.Second, Yes: true, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: time.Second, Yes: true})
 	})
 	if code != 0 {
 		t.Fatalf("remove twice: %d\n%s", code, errs)
@@ -298,7 +298,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 		r.mu.Unlock()
 	}
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a"})
 	})
 	secret := strings.TrimSpace(out)
 	tl := r.sl.Tenants()
@@ -312,7 +312,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 	}
 	// -o json carries the name and the ID rake printed.
 	out, _, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-b", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-b"})
 	})
 	var added tenantSecretV1
 	if code != 0 || json.Unmarshal([]byte(out), &added) != nil || added.Name != "school-b" || added.ID != r.sl.Tenants()[1].ID || len(added.Secret) != 64 {
@@ -322,7 +322,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 	// The same name again: Scalelite's rake (and the fake) would make a
 	// second tenant; omc refuses before asking it.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a"})
 	})
 	if code != ExitError || !strings.Contains(errs, `tenant "school-a" exists already (id `+tl[0].ID+")") || len(r.sl.Tenants()) != 2 {
 		t.Fatalf("add twice: %d\n%s", code, errs)
@@ -330,13 +330,13 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 
 	// list: names and IDs, never secrets (checkNeverShown reads it all).
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+		return runTenantList(ctx, s, g, &tenantOptions{})
 	})
 	if code != 0 || !strings.Contains(out, "school-a") || !strings.Contains(out, "school-b") || !strings.Contains(out, tl[0].ID) || !strings.Contains(out, stored) {
 		t.Fatalf("list: %s", out)
 	}
 	out, _, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+		return runTenantList(ctx, s, g, &tenantOptions{})
 	})
 	var l tenantListV1
 	if code != 0 || json.Unmarshal([]byte(out), &l) != nil || len(l.Tenants) != 2 || l.Tenants[0].Name != "school-a" || l.Tenants[1].Secrets != 1 || strings.Contains(out, `"secret":`) {
@@ -345,7 +345,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 
 	// rotate --keep-old: tenants:update with both secrets.
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true, deps: r.deps})
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true})
 	})
 	second := strings.TrimSpace(out)
 	if code != 0 || strings.Join(r.sl.Tenants()[0].Secrets, ":") != second+":"+secret || r.sl.Tenants()[0].Name != "school-a" {
@@ -354,7 +354,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 	forget(second)
 	// disable: one secret nobody is told.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantDisable(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true, deps: r.deps})
+		return runTenantDisable(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true})
 	})
 	if now := r.sl.Tenants()[0].Secrets; code != 0 || len(now) != 1 || now[0] == secret || now[0] == second || fileExists(stored) {
 		t.Fatalf("disable: %d %v\n%s", code, now, errs)
@@ -362,7 +362,7 @@ func TestRakeTenantsSecretsShownOnceAndNeverListed(t *testing.T) {
 	// Multitenancy off: rake's abort, explained.
 	r.sl.SetMultitenancy(false)
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+		return runTenantList(ctx, s, g, &tenantOptions{})
 	})
 	if code != ExitError || !strings.Contains(errs, "MULTITENANCY_ENABLED") {
 		t.Fatalf("multitenancy off: %d %s", code, errs)
@@ -378,7 +378,7 @@ func TestRakeStatusShowsThePool(t *testing.T) {
 	r.sl.Poll(context.Background())
 	status := func(json bool, targets ...string) (string, string, int) {
 		return r.call(json, func(s *ui.Streams, g *globalOptions) error {
-			return runStatus(context.Background(), s, g, &statusOptions{Targets: targets, deps: r.deps})
+			return runStatus(context.Background(), s, g, &statusOptions{Targets: targets})
 		})
 	}
 	out, errs, code := status(false)
@@ -461,8 +461,9 @@ func TestRakeUsageCollectNamesTenants(t *testing.T) {
 			r.bbb.Node("bbb-1").AddRecording(fake.Recording{RecordID: "rec-2", MeetingID: "lesson", Size: 1_000_000_000, Metadata: map[string]string{"tenant-id": tn.ID}})
 		}
 		at := start.Add(time.Duration(m) * time.Minute)
-		_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-			return runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: func() time.Time { return at }, HTTP: tenantDNS(), deps: r.deps})
+		clock := func(f *factory) { f.Now, f.HTTP = func() time.Time { return at }, tenantDNS() }
+		_, errs, code := r.callWith(false, clock, func(s *ui.Streams, g *globalOptions) error {
+			return runUsageCollect(context.Background(), s, g, &usageCollectOptions{})
 		})
 		if code != 0 || strings.Contains(errs, "warning") || !strings.Contains(errs, "bbb-1: sampled") {
 			t.Fatalf("collect: %d\n%s", code, errs)
@@ -509,7 +510,7 @@ func TestRakeUpgradeDrainsConvergesAndEnablesEachBatch(t *testing.T) {
 	}
 	calls := len(r.sl.RakeCalls())
 	out, errs, code := r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true})
 	})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var rep upgradeReportV1
@@ -549,7 +550,7 @@ func TestRakeScaleUpAndDown(t *testing.T) {
 	// 2 → 3: made, converged, registered and enabled through rake.
 	calls := len(r.sl.RakeCalls())
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 3, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 3})
 	})
 	if code != 0 || strings.Join(converged(), " ") != "bbb-3" || len(hc.Servers()) != 3 || r.state(t, "bbb-3").State != pool.Enabled {
 		t.Fatalf("scale up: %d %v %+v\n%s", code, converged(), r.state(t, "bbb-3"), errs)
@@ -578,7 +579,7 @@ func TestRakeScaleUpAndDown(t *testing.T) {
 	}()
 	calls = len(r.sl.RakeCalls())
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 2, Yes: true, Timeout: 10 * time.Second, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 2, Yes: true, Timeout: 10 * time.Second})
 	})
 	if code != 0 || !strings.Contains(errs, "remove, least loaded first: bbb-3") || len(hc.Servers()) != 2 {
 		t.Fatalf("scale down: %d servers %d\n%s", code, len(hc.Servers()), errs)

@@ -14,7 +14,6 @@ import (
 type poolSyncOptions struct {
 	Targets []string
 	DryRun  bool
-	deps    *fleet.PoolDeps
 }
 
 func newPoolCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -55,7 +54,7 @@ reached or a node is left out for a reason other than an operator's drain.`,
 }
 
 func runPoolSync(ctx context.Context, s *ui.Streams, g *globalOptions, o *poolSyncOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
+	deps := poolEnv(s, g)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
@@ -74,7 +73,7 @@ func runPoolSync(ctx context.Context, s *ui.Streams, g *globalOptions, o *poolSy
 	if err != nil {
 		return usageError("%v", err)
 	}
-	pending, err := fleet.SyncGroups(ctx, inv, nodes, func(*inventory.Node) bool { return true }, o.deps, o.DryRun)
+	pending, err := fleet.SyncGroups(ctx, inv, nodes, func(*inventory.Node) bool { return true }, deps, o.DryRun)
 	if !g.json() {
 		switch {
 		case o.DryRun:

@@ -127,9 +127,20 @@ func (r *poolRig) node(name, version string, secret ...string) *fake.Node {
 // printed and its exit code.
 func (r *poolRig) call(json bool, fn func(s *ui.Streams, g *globalOptions) error) (string, string, int) {
 	r.t.Helper()
+	return r.callWith(json, nil, fn)
+}
+
+// callWith is call with the factory's other stand-ins set by with (the
+// rig's pool deps are in already).
+func (r *poolRig) callWith(json bool, with func(*factory), fn func(s *ui.Streams, g *globalOptions) error) (string, string, int) {
+	r.t.Helper()
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-	g := &globalOptions{Inventory: r.inv, Output: "text"}
+	g := &globalOptions{Inventory: r.inv, Output: "text", f: testFactory()}
+	g.f.Pool = r.deps
+	if with != nil {
+		with(g.f)
+	}
 	if json {
 		g.Output = "json"
 	}
@@ -176,7 +187,7 @@ func (r *poolRig) up(nodes ...string) (string, int) {
 			}
 			results = append(results, res)
 		}
-		return fleet.SyncAfterUp(context.Background(), inv, sel, results, poolEnv(s, g, r.deps))
+		return fleet.SyncAfterUp(context.Background(), inv, sel, results, poolEnv(s, g))
 	})
 	return errs, code
 }
@@ -208,7 +219,7 @@ func (r *poolRig) plan(nodes ...string) (int, string, int) {
 			results = append(results, res)
 		}
 		var err error
-		pending, err = fleet.PlanPools(context.Background(), inv, inv.Nodes(), results, poolEnv(s, g, r.deps))
+		pending, err = fleet.PlanPools(context.Background(), inv, inv.Nodes(), results, poolEnv(s, g))
 		return err
 	})
 	return pending, errs, code
@@ -475,7 +486,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	// A meeting that does not end: the drain gives up, the node stays
 	// cordoned, the meeting goes on.
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 100 * time.Millisecond, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 100 * time.Millisecond})
 	})
 	if code != ExitError || !strings.Contains(errs, "still has load 6") || r.state(t, "bbb-2").State != pool.Cordoned || len(r.bbb.Node("bbb-2").Meetings()) != 1 {
 		t.Fatalf("drain timeout: code %d %+v\n%s", code, r.state(t, "bbb-2"), errs)
@@ -487,7 +498,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	// The meeting ends: the drain finishes with the node disabled.
 	go func() { time.Sleep(50 * time.Millisecond); r.bbb.Node("bbb-2").EndMeeting("class") }()
 	out, _, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-2", Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != 0 || out != "bbb-2\tdisabled\n" {
 		t.Fatalf("drain: %d %q", code, out)
@@ -501,7 +512,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	r.bbb.Node("bbb-3").CreateMeetingAt("late", 3, 0, time.Now().Add(-time.Hour))
 	waitUntil(t, func() bool { return r.state(t, "bbb-3").Load == 3 })
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 50 * time.Millisecond, Force: true, Yes: true, deps: r.deps})
+		return runDrain(ctx, s, g, &drainOptions{Node: "bbb-3", Timeout: 50 * time.Millisecond, Force: true, Yes: true})
 	})
 	if code != 0 || len(r.bbb.Node("bbb-3").Meetings()) != 0 || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("force: %d %+v\n%s", code, r.state(t, "bbb-3"), errs)
@@ -509,14 +520,14 @@ func TestDrainEnableRemove(t *testing.T) {
 
 	// enable: healthy, back in; a node failing its gate stays out.
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-2", deps: r.deps})
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-2"})
 	})
 	if code != 0 || out != "bbb-2\tenabled\n" || r.state(t, "bbb-2").State != pool.Enabled {
 		t.Fatalf("enable: %d %q", code, out)
 	}
 	r.bbb.Node("bbb-3").SetSecret("rotated-by-hand")
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-3", deps: r.deps})
+		return runEnable(ctx, s, g, &drainOptions{Node: "bbb-3"})
 	})
 	if code != ExitError || !strings.Contains(errs, "checksumError") || r.state(t, "bbb-3").State != pool.Disabled {
 		t.Fatalf("enable with a wrong secret: %d\n%s", code, errs)
@@ -525,7 +536,7 @@ func TestDrainEnableRemove(t *testing.T) {
 	// remove: drained and deregistered; the up that follows registers it
 	// again, disabled, until omc enable.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runRemove(ctx, s, g, &drainOptions{Node: "bbb-1", Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != 0 || r.state(t, "bbb-1").State != "absent" {
 		t.Fatalf("remove: %d %+v\n%s", code, r.state(t, "bbb-1"), errs)
@@ -565,7 +576,7 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 		return nil
 	}
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 1, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 1, Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != ExitError || !strings.Contains(errs, "bbb-2: health check: bbbVersion is 3.0.4, expected 3.0.5") {
 		t.Fatalf("code %d\n%s\n%s", code, out, errs)
@@ -592,7 +603,7 @@ func TestUpgradeStopsAtTheFailingNodeLeavingTheOthersServing(t *testing.T) {
 	}()
 	converged = nil
 	out, errs, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.5", Batch: 2, Timeout: 10 * time.Second, Yes: true})
 	})
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var rep upgradeReportV1
@@ -614,7 +625,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 	r.sl.SetMultitenancy(true)
 	ctx := context.Background()
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a"})
 	})
 	secret := strings.TrimSpace(out)
 	tl := r.sl.Tenants()
@@ -636,7 +647,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 	// --secret-file: written there, not shown.
 	sf := filepath.Join(r.dir, "b.secret")
 	out, errs, code = r.call(true, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-b", SecretFile: sf, deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-b", SecretFile: sf})
 	})
 	b, _ = os.ReadFile(sf)
 	if code != 0 || len(strings.TrimSpace(string(b))) != 64 || strings.Contains(out, strings.TrimSpace(string(b))) || !strings.Contains(out, `"secret_file"`) {
@@ -645,7 +656,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 
 	// list: names, never secrets (checkNeverShown looks at all of it).
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+		return runTenantList(ctx, s, g, &tenantOptions{})
 	})
 	if code != 0 || !strings.Contains(out, "school-a") || !strings.Contains(out, "school-b") || !strings.Contains(out, stored) {
 		t.Fatalf("list: %s", out)
@@ -653,7 +664,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 
 	// rotate --keep-old: both valid; rotate: only the new one.
 	out, _, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true, deps: r.deps})
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "school-a", KeepOld: true, Yes: true})
 	})
 	second := strings.TrimSpace(out)
 	if code != 0 || strings.Join(r.sl.Tenants()[0].Secrets, ":") != second+":"+secret {
@@ -667,7 +678,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 
 	// disable: a secret nobody is told, the stored copy gone.
 	out, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantDisable(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true, deps: r.deps})
+		return runTenantDisable(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true})
 	})
 	now := r.sl.Tenants()[0].Secrets
 	if code != 0 || out != "" || len(now) != 1 || now[0] == secret || now[0] == second || fileExists(stored) {
@@ -675,7 +686,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 	}
 	// Unknown tenant: an error naming it.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "nobody", deps: r.deps})
+		return runTenantRotate(ctx, s, g, &tenantOptions{Name: "nobody"})
 	})
 	if code != ExitError || !strings.Contains(errs, `no tenant named "nobody"`) {
 		t.Fatalf("unknown: %d %s", code, errs)
@@ -683,7 +694,7 @@ func TestTenantsSecretsShownOnceStoredAndNeverListed(t *testing.T) {
 	// Multitenancy off: Scalelite's refusal, explained.
 	r.sl.SetMultitenancy(false)
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantList(ctx, s, g, &tenantOptions{deps: r.deps})
+		return runTenantList(ctx, s, g, &tenantOptions{})
 	})
 	if code != ExitError || !strings.Contains(errs, "MULTITENANCY_ENABLED") {
 		t.Fatalf("multitenancy off: %d %s", code, errs)
@@ -733,7 +744,7 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 
 	// --dry-run: the capacity model's reasoning, nothing made.
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: -1, ForUsers: 700, DryRun: true, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: -1, ForUsers: 700, DryRun: true})
 	})
 	if code != 0 || !strings.Contains(errs, "eu: 3 → 5 nodes (700 users + 20% headroom = 840, at 200 users per node = 5 node(s))") || len(hc.Servers()) != 3 {
 		t.Fatalf("dry run: %d\n%s", code, errs)
@@ -741,7 +752,7 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 
 	// 3 → 5
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: -1, ForUsers: 700, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: -1, ForUsers: 700})
 	})
 	if code != 0 || strings.Join(converged(), " ") != "bbb-4 bbb-5" || len(hc.Servers()) != 5 || !strings.Contains(errs, "eu: count set to 5") {
 		t.Fatalf("scale up: %d %v\n%s", code, converged(), errs)
@@ -772,7 +783,7 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 		}
 	}()
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 2, Yes: true, Timeout: 10 * time.Second, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 2, Yes: true, Timeout: 10 * time.Second})
 	})
 	if code != 0 || !strings.Contains(errs, "remove, least loaded first: bbb-4, bbb-5, bbb-3") || len(hc.Servers()) != 2 {
 		t.Fatalf("scale down: %d servers %d\n%s", code, len(hc.Servers()), errs)
@@ -790,7 +801,7 @@ func TestScaleThreeToFiveToTwoWithMeetings(t *testing.T) {
 	}
 	// Not on a terminal, deleting needs --yes.
 	_, errs, code = r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 1, deps: r.deps})
+		return runScale(context.Background(), s, g, &scaleOptions{Group: "eu", N: 1})
 	})
 	if code != ExitUsage || len(hc.Servers()) != 2 {
 		t.Fatalf("without --yes: %d %s", code, errs)

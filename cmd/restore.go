@@ -90,7 +90,7 @@ func runRestore(ctx context.Context, s *ui.Streams, g *globalOptions, o *restore
 	pe := newProviderEvents(ctx, s)
 	var confirmErr error
 	res, err := fleet.Restore(ctx, plan, fleet.RestoreOptions{Snapshot: o.Snapshot, Force: o.Force,
-		Provider: func(name string) (providers.Provider, error) { return providerWith(name, s, pe) },
+		Provider: func(name string) (providers.Provider, error) { return g.deps().provider(s, pe, name) }, Transport: g.deps().Transport,
 		Confirm: func(p *fleet.RestorePlan) (bool, error) {
 			pe.close()
 			stop, err := confirmRestore(s, g, o, p.Targets)

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/omc-coop/omc/fleet"
 	"github.com/omc-coop/omc/internal/ui"
 )
 
@@ -41,9 +40,8 @@ type globalOptions struct {
 	Output    string // "text" or "json"
 	ctx       context.Context
 	out       *ui.JSONLines // the -o json writer (jsonOut)
-	// lookup resolves names for omc install (nil: the system's DNS);
-	// tests point it away from real DNS servers.
-	lookup fleet.Resolver
+	// f is the run's one seam to the world (factory.go).
+	f *factory
 }
 
 func (g *globalOptions) json() bool { return g.Output == "json" }
@@ -60,15 +58,17 @@ func (g *globalOptions) context() context.Context {
 // Main runs omc with args and returns the process exit code.
 func Main(s *ui.Streams, args []string) int { return mainWith(s, args, nil) }
 
-// mainWith is Main with the global options' dependencies set by with.
-func mainWith(s *ui.Streams, args []string, with func(*globalOptions)) int {
+// mainWith is Main with the factory's dependencies set by with: the
+// one entry point of tests that run commands.
+func mainWith(s *ui.Streams, args []string, with func(*factory)) int {
 	// The first signal cancels the run, which then stops cleanly; a
 	// second one ends omc at once.
 	ctx, stop := signalContext()
 	defer stop()
 	root, g := newRootOpts(s)
+	g.f = newFactory()
 	if with != nil {
-		with(g)
+		with(g.f)
 	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

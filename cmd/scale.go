@@ -21,7 +21,6 @@ type scaleOptions struct {
 	DryRun   bool
 	Timeout  time.Duration
 	Force    bool
-	deps     *fleet.PoolDeps
 }
 
 func newScaleCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -95,12 +94,12 @@ type scalePlanV1 struct {
 }
 
 func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
+	deps := poolEnv(s, g)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
 	}
-	plan, err := fleet.PlanScale(ctx, inv, fleet.ScaleOptions{Group: o.Group, N: o.N, ForUsers: o.ForUsers, Timeout: o.Timeout, Force: o.Force, Deps: o.deps})
+	plan, err := fleet.PlanScale(ctx, inv, fleet.ScaleOptions{Group: o.Group, N: o.N, ForUsers: o.ForUsers, Timeout: o.Timeout, Force: o.Force, Deps: deps})
 	if err != nil {
 		return err
 	}
@@ -125,7 +124,7 @@ func runScale(ctx context.Context, s *ui.Streams, g *globalOptions, o *scaleOpti
 			return err
 		}
 	}
-	prov, err := o.deps.ProviderFor(grp)
+	prov, err := deps.ProviderFor(grp)
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/omc-coop/omc/fleet"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while a process writes it.
@@ -34,7 +32,7 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 func omcProcess(t *testing.T, stdin io.Reader, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	c := exec.Command(os.Args[0], args...)
-	c.Env = append(os.Environ(), "OMC_TEST_AS_OMC=1", "CI=true", "NO_COLOR=1", "OMC_TEST_LOCK_PATH="+fleet.LockPath)
+	c.Env = append(os.Environ(), "OMC_TEST_AS_OMC=1", "CI=true", "NO_COLOR=1", testLockPathEnv+"="+os.Getenv(testLockPathEnv))
 	errb := &lockedBuffer{}
 	c.Stdin, c.Stderr = stdin, errb
 	if err := c.Start(); err != nil {

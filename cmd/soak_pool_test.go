@@ -201,29 +201,29 @@ func TestSoakHostilePool(t *testing.T) {
 		switch cmd {
 		case "status":
 			out, errs, code = r.call(true, func(st *ui.Streams, g *globalOptions) error {
-				return runStatus(ctx, st, g, &statusOptions{deps: r.deps})
+				return runStatus(ctx, st, g, &statusOptions{})
 			})
 		case "drain":
 			out, errs, code = r.call(false, func(st *ui.Streams, g *globalOptions) error {
-				return runDrain(ctx, st, g, &drainOptions{Node: node, Timeout: 5 * time.Second, deps: r.deps})
+				return runDrain(ctx, st, g, &drainOptions{Node: node, Timeout: 5 * time.Second})
 			})
 		case "enable":
 			out, errs, code = r.call(false, func(st *ui.Streams, g *globalOptions) error {
-				return runEnable(ctx, st, g, &drainOptions{Node: node, deps: r.deps})
+				return runEnable(ctx, st, g, &drainOptions{Node: node})
 			})
 		case "remove":
 			out, errs, code = r.call(false, func(st *ui.Streams, g *globalOptions) error {
-				return runRemove(ctx, st, g, &drainOptions{Node: node, Timeout: 5 * time.Second, deps: r.deps})
+				return runRemove(ctx, st, g, &drainOptions{Node: node, Timeout: 5 * time.Second})
 			})
 		case "tenant add":
 			tenant = fmt.Sprintf("t%d", i)
 			secretFile = filepath.Join(r.dir, tenant+".secret")
 			out, errs, code = r.call(false, func(st *ui.Streams, g *globalOptions) error {
-				return runTenantAdd(ctx, st, g, &tenantOptions{Name: tenant, SecretFile: secretFile, deps: r.deps})
+				return runTenantAdd(ctx, st, g, &tenantOptions{Name: tenant, SecretFile: secretFile})
 			})
 		case "tenant list":
 			out, errs, code = r.call(false, func(st *ui.Streams, g *globalOptions) error {
-				return runTenantList(ctx, st, g, &tenantOptions{deps: r.deps})
+				return runTenantList(ctx, st, g, &tenantOptions{})
 			})
 		}
 		setFaults(false)

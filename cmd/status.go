@@ -21,8 +21,6 @@ type statusOptions struct {
 	HTML string
 	// Transfers also asks the bbb nodes over SSH what recordings wait.
 	Transfers bool
-	deps      *fleet.PoolDeps
-	live      watchDeps
 }
 
 func newStatusCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -92,7 +90,7 @@ type (
 )
 
 func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
+	deps := poolEnv(s, g)
 	if err := checkStatusFlags(s, g, o); err != nil {
 		return err
 	}
@@ -101,12 +99,12 @@ func runStatus(ctx context.Context, s *ui.Streams, g *globalOptions, o *statusOp
 		return err
 	}
 	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
-	opts := fleet.StatusOptions{Targets: o.Targets, PoolsOnly: o.Watch || o.HTML != "", Deps: o.deps, Redactor: red, Now: o.live.now}
+	opts := fleet.StatusOptions{Targets: o.Targets, PoolsOnly: o.Watch || o.HTML != "", Deps: deps, Redactor: red, Now: g.deps().Now}
 	if o.Transfers {
 		opts.Transfers = &fleet.TransferOptions{}
 	}
 	if o.Watch {
-		return runStatusWatch(ctx, s, inv, opts, o)
+		return runStatusWatch(ctx, s, g.deps(), inv, opts, o)
 	}
 	st, err := fleet.Status(ctx, inv, opts)
 	if err != nil {

@@ -81,9 +81,7 @@ func regionsRig(t *testing.T) *poolRig {
 // statusAt runs omc status with the clock at `at` (extra flags as args).
 func (r *poolRig) statusAt(at time.Time, o statusOptions, json bool) (string, string, int) {
 	r.t.Helper()
-	o.deps = r.deps
-	o.live.clock = func() time.Time { return at }
-	return r.call(json, func(s *ui.Streams, g *globalOptions) error {
+	return r.callWith(json, func(f *factory) { f.Now = func() time.Time { return at } }, func(s *ui.Streams, g *globalOptions) error {
 		return runStatus(context.Background(), s, g, &o)
 	})
 }

@@ -75,11 +75,12 @@ groups:
 	status := func(json bool) (string, string, int) {
 		var out, errb bytes.Buffer
 		s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-		g := &globalOptions{Inventory: p, Output: "text"}
+		g := &globalOptions{Inventory: p, Output: "text", f: testFactory()}
+		g.f.Pool = deps
 		if json {
 			g.Output = "json"
 		}
-		err := runStatus(context.Background(), s, g, &statusOptions{deps: deps})
+		err := runStatus(context.Background(), s, g, &statusOptions{})
 		return out.String(), errb.String(), exitCode(err)
 	}
 
@@ -131,7 +132,9 @@ groups:
 	})}}
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-	err := runStatus(context.Background(), s, &globalOptions{Inventory: p, Output: "text"}, &statusOptions{Targets: []string{"dev"}, deps: deps})
+	f := testFactory()
+	f.Pool = deps
+	err := runStatus(context.Background(), s, &globalOptions{Inventory: p, Output: "text", f: f}, &statusOptions{Targets: []string{"dev"}})
 	if code := exitCode(err); code != 0 || asked != 0 {
 		t.Fatalf("code %d, %d HTTP calls\n%s\n%s", code, asked, out.String(), errb.String())
 	}

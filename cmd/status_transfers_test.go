@@ -42,7 +42,7 @@ func TestStatusTransfersTextAndJSON(t *testing.T) {
 	}
 	status := func(json bool, transfers bool) (string, string, int) {
 		return r.call(json, func(s *ui.Streams, g *globalOptions) error {
-			return runStatus(context.Background(), s, g, &statusOptions{Transfers: transfers, deps: r.deps})
+			return runStatus(context.Background(), s, g, &statusOptions{Transfers: transfers})
 		})
 	}
 	out, errs, code := status(false, false)

@@ -14,40 +14,10 @@ import (
 // the command's output, so it is drawn on stdout, which must be a
 // terminal; errors still go to stderr.
 
-// watchDeps are the clock, the ticker and the screen of --watch; the zero
-// value is the real ones, tests replace them.
-type watchDeps struct {
-	clock  func() time.Time
-	ticker func(d time.Duration) (<-chan time.Time, func())
-	screen func(s *ui.Streams) frameWriter
-}
-
 // frameWriter shows one whole frame at a time (ui.Screen).
 type frameWriter interface {
 	Draw(frame string) error
 	Close() error
-}
-
-func (d watchDeps) now() time.Time {
-	if d.clock != nil {
-		return d.clock()
-	}
-	return time.Now()
-}
-
-func (d watchDeps) tick(every time.Duration) (<-chan time.Time, func()) {
-	if d.ticker != nil {
-		return d.ticker(every)
-	}
-	t := time.NewTicker(every)
-	return t.C, t.Stop
-}
-
-func (d watchDeps) newScreen(s *ui.Streams) frameWriter {
-	if d.screen != nil {
-		return d.screen(s)
-	}
-	return ui.NewScreen(s.Out, ui.TermSize(s.Out))
 }
 
 // checkStatusFlags refuses combinations of omc status's flags that
@@ -82,16 +52,16 @@ type watchSnapshot struct {
 	Warning string
 }
 
-func runStatusWatch(ctx context.Context, s *ui.Streams, inv *inventory.Inventory, opts fleet.StatusOptions, o *statusOptions) error {
+func runStatusWatch(ctx context.Context, s *ui.Streams, f *factory, inv *inventory.Inventory, opts fleet.StatusOptions, o *statusOptions) error {
 	w, err := fleet.NewStatusWatch(ctx, inv, opts)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	red := opts.Redactor
-	scr := o.live.newScreen(s)
+	scr := f.Screen(s)
 	defer scr.Close()
-	ticks, stop := o.live.tick(o.Interval)
+	ticks, stop := f.Ticker(o.Interval)
 	defer stop()
 	st := ui.NewStyles(s.Out, s.OutColor)
 	per := usersPerNode(inv)

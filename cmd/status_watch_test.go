@@ -197,19 +197,22 @@ type watchRun struct {
 func startWatch(t *testing.T, d *fleet.PoolDeps, inv string, interval time.Duration, clock func() time.Time) *watchRun {
 	t.Helper()
 	w := &watchRun{scr: &fakeScreen{frames: make(chan string, 8)}, ticks: make(chan time.Time), done: make(chan error, 1)}
-	o := &statusOptions{Watch: true, Interval: interval, deps: d, live: watchDeps{
-		clock: clock,
-		ticker: func(d time.Duration) (<-chan time.Time, func()) {
-			w.interval = d
-			return w.ticks, func() { w.stopped = true }
-		},
-		screen: func(*ui.Streams) frameWriter { return w.scr },
-	}}
+	o := &statusOptions{Watch: true, Interval: interval}
+	f := testFactory()
+	f.Pool = d
+	if clock != nil {
+		f.Now = clock
+	}
+	f.Ticker = func(d time.Duration) (<-chan time.Time, func()) {
+		w.interval = d
+		return w.ticks, func() { w.stopped = true }
+	}
+	f.Screen = func(*ui.Streams) frameWriter { return w.scr }
 	s := &ui.Streams{In: strings.NewReader(""), Out: &w.out, Err: &w.errb, OutTTY: true, ErrTTY: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	w.cancel = cancel
-	go func() { w.done <- runStatus(ctx, s, &globalOptions{Inventory: inv, Output: "text"}, o) }()
+	go func() { w.done <- runStatus(ctx, s, &globalOptions{Inventory: inv, Output: "text", f: f}, o) }()
 	return w
 }
 

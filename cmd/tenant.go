@@ -20,7 +20,6 @@ type tenantOptions struct {
 	SecretFile string
 	KeepOld    bool
 	Yes        bool
-	deps       *fleet.PoolDeps
 }
 
 func newTenantCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -113,7 +112,7 @@ func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantO
 		return nil, nil, usageError("several pools (%s): name one with --pool GROUP", strings.Join(names, ", "))
 	}
 	red := fleet.Redactor(ctx, fleet.PoolSecrets(inv)...)
-	fp, err := fleet.OpenPool(ctx, inv, groups[0], poolEnv(s, g, o.deps), red)
+	fp, err := fleet.OpenPool(ctx, inv, groups[0], poolEnv(s, g), red)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -71,7 +71,7 @@ func tenantDo(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantOpt
 	if out.Stored != "" && !g.json() {
 		fmt.Fprintf(s.Err, "tenant %s: stored in %s\n", t.Name, out.Stored)
 	}
-	site, err := fleet.ServeTenant(ctx, fp, o.Name, serve, poolEnv(s, g, o.deps))
+	site, err := fleet.ServeTenant(ctx, fp, o.Name, serve, poolEnv(s, g))
 	if site != nil {
 		out.Domain, out.DNS, out.Certificate, out.Notes = site.Domain, site.DNS, site.Node, site.Notes
 	}

@@ -37,7 +37,7 @@ func TestTenantNamesKeptUniqueByOmc(t *testing.T) {
 	r.sl.SetMultitenancy(true)
 	ctx := context.Background()
 	out, _, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a"})
 	})
 	first := strings.TrimSpace(out)
 	if code != 0 || len(r.sl.Tenants()) != 1 {
@@ -51,7 +51,7 @@ func TestTenantNamesKeptUniqueByOmc(t *testing.T) {
 	id := r.sl.Tenants()[0].ID
 	writes := r.sl.Writes()
 	_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a", deps: r.deps})
+		return runTenantAdd(ctx, s, g, &tenantOptions{Name: "school-a"})
 	})
 	if code != ExitError || !strings.Contains(errs, `tenant "school-a" exists already (id `+id+")") || !strings.Contains(errs, "omc tenant rotate school-a") {
 		t.Fatalf("add twice: %d\n%s", code, errs)
@@ -70,7 +70,7 @@ func TestTenantNamesKeptUniqueByOmc(t *testing.T) {
 	for verb, run := range map[string]func(context.Context, *ui.Streams, *globalOptions, *tenantOptions) error{
 		"rotate": runTenantRotate, "disable": runTenantDisable} {
 		_, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-			return run(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true, deps: r.deps})
+			return run(ctx, s, g, &tenantOptions{Name: "school-a", Yes: true})
 		})
 		if code != ExitError || !strings.Contains(errs, `2 tenants are named "school-a" in the pool (ids `+id+", "+dup.ID+")") {
 			t.Fatalf("%s with a duplicate: %d\n%s", verb, code, errs)
@@ -145,8 +145,9 @@ groups:
 	}
 	call := func(fn func(context.Context, *ui.Streams, *globalOptions, *tenantOptions) error, o *tenantOptions) (string, string, error) {
 		var out, errb bytes.Buffer
-		o.deps = deps
-		err := fn(context.Background(), &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}, &globalOptions{Inventory: path, Output: "json"}, o)
+		f := testFactory()
+		f.Pool = deps
+		err := fn(context.Background(), &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}, &globalOptions{Inventory: path, Output: "json", f: f}, o)
 		return out.String(), errb.String(), err
 	}
 	records := func() string {

@@ -20,7 +20,6 @@ type upgradeOptions struct {
 	Force   bool
 	Yes     bool
 	DryRun  bool
-	deps    *fleet.PoolDeps
 }
 
 func newUpgradeCmd(s *ui.Streams, g *globalOptions) *cobra.Command {
@@ -77,8 +76,8 @@ type upgradeReportV1 struct {
 }
 
 func runUpgrade(ctx context.Context, s *ui.Streams, g *globalOptions, o *upgradeOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
-	fo := fleet.UpgradeOptions{Group: o.Group, To: o.To, Batch: o.Batch, Timeout: o.Timeout, Force: o.Force, Deps: o.deps}
+	deps := poolEnv(s, g)
+	fo := fleet.UpgradeOptions{Group: o.Group, To: o.To, Batch: o.Batch, Timeout: o.Timeout, Force: o.Force, Deps: deps}
 	if err := fo.Check(); err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func TestUpgradeToALineMovesOnlyNodesWithANewerBBB(t *testing.T) {
 		return nil
 	}
 	out, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0", Batch: 1, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0", Batch: 1, Timeout: 10 * time.Second, Yes: true})
 	})
 	if code != 0 || out != "upgraded\tbbb-2\nskipped\tbbb-1,bbb-3\nfailed\t-\nuntouched\t-\n" {
 		t.Fatalf("code %d\n%s\n%s", code, out, errs)
@@ -71,7 +71,7 @@ func TestUpgradeToALineMovesOnlyNodesWithANewerBBB(t *testing.T) {
 	asked = nil
 	r.bbb.Node("bbb-2").SetVersion("3.0.4")
 	if _, errs, code := r.call(false, func(s *ui.Streams, g *globalOptions) error {
-		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.4", Batch: 1, Timeout: 10 * time.Second, Yes: true, deps: r.deps})
+		return runUpgrade(context.Background(), s, g, &upgradeOptions{Group: "eu", To: "3.0.4", Batch: 1, Timeout: 10 * time.Second, Yes: true})
 	}); code != 0 || len(asked) != 0 {
 		t.Errorf("--to 3.0.4: code %d, asked %v\n%s", code, asked, errs)
 	}

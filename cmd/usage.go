@@ -3,8 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,14 +14,7 @@ import (
 // csvOK marks the commands that accept -o csv besides text and json.
 const csvOK = "omc.csv"
 
-type usageCollectOptions struct {
-	// Now and HTTP are for tests: the clock and the client of the
-	// Scalelite and BBB calls.
-	Now  func() time.Time
-	HTTP *http.Client
-	// deps reach the Scalelite hosts of api: rake pools (tests).
-	deps *fleet.PoolDeps
-}
+type usageCollectOptions struct{}
 
 type usageReportOptions struct {
 	Month  string
@@ -86,12 +77,12 @@ gives one object, -o csv one row per tenant.`,
 }
 
 func runUsageCollect(ctx context.Context, s *ui.Streams, g *globalOptions, o *usageCollectOptions) error {
-	o.deps = poolEnv(s, g, o.deps)
+	deps := poolEnv(s, g)
 	inv, err := loadInventory(s, g)
 	if err != nil {
 		return err
 	}
-	res, err := fleet.CollectUsage(ctx, inv, fleet.UsageOptions{Now: o.Now, HTTP: o.HTTP, Pool: o.deps})
+	res, err := fleet.CollectUsage(ctx, inv, fleet.UsageOptions{Now: g.deps().Now, HTTP: g.deps().HTTP, Pool: deps})
 	if err != nil {
 		return err
 	}

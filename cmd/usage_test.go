@@ -115,11 +115,12 @@ func collectAt(t *testing.T, inv string, clk *testClock, at time.Time, jsonOut b
 	clk.Set(at)
 	var out, errb bytes.Buffer
 	s := &ui.Streams{In: strings.NewReader(""), Out: &out, Err: &errb, CI: true}
-	g := &globalOptions{Inventory: inv, Output: "text"}
+	g := &globalOptions{Inventory: inv, Output: "text", f: testFactory()}
+	g.f.Now, g.f.HTTP = clk.Now, tenantDNS()
 	if jsonOut {
 		g.Output = "json"
 	}
-	err := runUsageCollect(context.Background(), s, g, &usageCollectOptions{Now: clk.Now, HTTP: tenantDNS()})
+	err := runUsageCollect(context.Background(), s, g, &usageCollectOptions{})
 	return out.String(), errb.String(), err
 }
 

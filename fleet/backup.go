@@ -29,6 +29,8 @@ type BackupStatusOptions struct {
 	Exec     NodeExec
 	Restic   string
 	Redact   func(string) string
+	// Transport reaches the nodes when Exec is unset.
+	Transport Transport
 }
 
 // BackupStatus is the newest snapshot of each node's backup targets.
@@ -121,7 +123,7 @@ func QueryBackups(ctx context.Context, inv *inventory.Inventory, nodes []*invent
 	}
 	exec := o.Exec
 	if exec == nil {
-		exec = SSHExec
+		exec = o.Transport.Exec
 	}
 	st := &BackupStatus{OK: true, MaxAge: o.MaxAge, Nodes: make([]BackupNodeStatus, len(backed))}
 	var wg sync.WaitGroup

@@ -23,6 +23,8 @@ type ConvergeOptions struct {
 	Provider func(name string) (providers.Provider, error)
 	Redact   func(string) string
 	Log      *slog.Logger
+	// Transport reaches the hosts.
+	Transport Transport
 }
 
 // Convergence is a run of the engine over nodes whose machines exist:
@@ -51,7 +53,7 @@ func PrepareConverge(ctx context.Context, inv *inventory.Inventory, nodes []*inv
 			return nil, err
 		}
 	}
-	hosts, err := Hosts(inv, without(nodes, missing), machines, o.Keys)
+	hosts, err := Hosts(inv, without(nodes, missing), machines, o.Keys, o.Transport)
 	if err != nil {
 		return nil, &InventoryError{Err: err}
 	}

@@ -22,10 +22,11 @@ func convergeOver(ctx context.Context, d *PoolDeps, inv *inventory.Inventory, no
 	failed := map[string]error{}
 	var keys KeyPolicy
 	var obs provision.Observer
+	var tr Transport
 	if d != nil {
-		keys.OnNew, obs = d.OnNewKey, d.Observer
+		keys.OnNew, obs, tr = d.OnNewKey, d.Observer, d.Transport
 	}
-	hosts, err := Hosts(inv, nodes, machines, keys)
+	hosts, err := Hosts(inv, nodes, machines, keys, tr)
 	if err != nil {
 		for _, n := range nodes {
 			failed[n.Name] = err

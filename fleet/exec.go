@@ -10,14 +10,14 @@ import (
 )
 
 // NodeExec runs a script on a node's machine and returns its standard
-// output, standard error and exit code. The default goes over SSH as
-// omc up does; tests replace it.
+// output, standard error and exit code. The default (Transport.Exec)
+// goes over SSH as omc up does.
 type NodeExec func(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error)
 
-// SSHExec runs a script on the node over one SSH connection, with the
+// Exec runs a script on the node over one SSH connection, with the
 // node's SSH settings and verified host keys, as omc up does.
-func SSHExec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
-	cfg, err := SSHConfig(n, m, &remote.KnownHosts{Path: KnownHostsPath()})
+func (t Transport) Exec(ctx context.Context, n *inventory.Node, m providers.Machine, script string) (remote.Result, error) {
+	cfg, err := t.Config(n, m, &remote.KnownHosts{Path: KnownHostsPath()})
 	if err != nil {
 		return remote.Result{}, fmt.Errorf("node %s: %w", n.Name, err)
 	}

@@ -28,7 +28,7 @@ type KeyPolicy struct {
 // contacted, all errors at once; the engine builds them again when each
 // host's turn comes (Host.Build), so that only the hosts in flight hold
 // their rendered files, not the whole fleet's.
-func Hosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys KeyPolicy) ([]provision.Host, error) {
+func Hosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[string]providers.Machine, keys KeyPolicy, tr Transport) ([]provision.Host, error) {
 	var hosts []provision.Host
 	var errs []string
 	kh := &remote.KnownHosts{Path: KnownHostsPath()}
@@ -43,7 +43,7 @@ func Hosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[strin
 			errs = append(errs, fmt.Sprintf("%s: node %s has no machine (provider %s)", inv.Path, n.Name, n.Provider))
 			continue
 		}
-		cfg, err := SSHConfig(n, m, kh)
+		cfg, err := tr.Config(n, m, kh)
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("%s:%d:%d: node %s: %v", inv.Path, n.Pos.Line, n.Pos.Col, n.Name, err))
 			continue
@@ -56,7 +56,7 @@ func Hosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[strin
 			Name:        n.Name,
 			ViaJumpHost: cfg.Bastion != nil,
 			Build:       func() ([]provision.Step, error) { return NodeSteps(inv, node, all) },
-			Dial:        func(ctx context.Context) (provision.Conn, error) { return DialHost(ctx, cfg) },
+			Dial:        func(ctx context.Context) (provision.Conn, error) { return tr.Dial(ctx, cfg) },
 		})
 	}
 	if len(errs) > 0 {
@@ -65,8 +65,26 @@ func Hosts(inv *inventory.Inventory, nodes []*inventory.Node, machines map[strin
 	return hosts, nil
 }
 
-// DialHost opens a host's connection; benchmarks stand in a local shell.
-var DialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, error) {
+// Transport is how a command reaches its hosts over SSH. The zero value
+// is the real one; a test rig or a benchmark sets its fields in the
+// command's factory (cmd), which hands it to every fleet call that
+// connects. It is no package variable, so nothing a test sets outlives it.
+type Transport struct {
+	// Connect opens an engine host's connection (default: remote.Dial
+	// over SSH); the plan benchmark stands in a local shell.
+	Connect func(ctx context.Context, cfg remote.Config) (provision.Conn, error)
+	// LockPath, when set, is each host's lock file ({node} replaced by
+	// the node name) instead of remote's default: for test rigs, where
+	// several "hosts" are sshd processes on one machine and would share
+	// one lock. No user setting reaches it.
+	LockPath string
+}
+
+// Dial opens an engine host's connection to cfg.
+func (t Transport) Dial(ctx context.Context, cfg remote.Config) (provision.Conn, error) {
+	if t.Connect != nil {
+		return t.Connect(ctx, cfg)
+	}
 	c, err := remote.Dial(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -74,11 +92,12 @@ var DialHost = func(ctx context.Context, cfg remote.Config) (provision.Conn, err
 	return provision.SSH(c), nil
 }
 
-// LockPath, when set, is each host's lock file ({node} replaced by the
-// node name) instead of remote's default: for test rigs, where several
-// "hosts" are sshd processes on one machine and would share one lock.
-// Only tests set it; no user setting reaches it.
-var LockPath string
+// Config is SSHConfig with the transport's lock path.
+func (t Transport) Config(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (remote.Config, error) {
+	cfg, err := SSHConfig(n, m, kh)
+	cfg.LockPath = strings.ReplaceAll(t.LockPath, "{node}", n.Name)
+	return cfg, err
+}
 
 // SSHConfig says how to reach a node: the machine's address, the node's
 // SSH settings, and the host keys the provider or the inventory pinned.
@@ -96,7 +115,6 @@ func SSHConfig(n *inventory.Node, m providers.Machine, kh *remote.KnownHosts) (r
 		HostKeys:   m.HostKeys,
 		KnownHosts: kh,
 		Sudo:       n.SSH.Sudo != nil && *n.SSH.Sudo,
-		LockPath:   strings.ReplaceAll(LockPath, "{node}", n.Name),
 	}
 	if m.Port != 0 {
 		cfg.Port = m.Port

@@ -38,6 +38,8 @@ type InstallOptions struct {
 	Greenlight          bool     // Greenlight v3 at / (settings.greenlight)
 	LTI                 string   // the LTI framework's consumer key (settings.lti)
 	Lookup              Resolver
+	// Transport reaches the server.
+	Transport Transport
 }
 
 // installMarker starts every inventory omc install writes, so a second
@@ -151,7 +153,7 @@ func PlanInstall(o InstallOptions) (*Install, error) {
 	if err != nil {
 		return nil, &UsageError{Err: err}
 	}
-	cfg, err := SSHConfig(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: KnownHostsPath()})
+	cfg, err := o.Transport.Config(n, providers.Machine{Name: n.Name, Address: n.Address}, &remote.KnownHosts{Path: KnownHostsPath()})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,8 @@ type PoolDeps struct {
 	// RakeDocker is the docker command on the Scalelite host for
 	// api: rake (default: docker, from the host's PATH).
 	RakeDocker string
+	// Transport reaches the nodes over SSH (converge, Exec, rake).
+	Transport Transport
 
 	// How the pool operations report; nothing here prints.
 
@@ -110,7 +112,10 @@ func (d *PoolDeps) Executor() NodeExec {
 	if d != nil && d.Exec != nil {
 		return d.Exec
 	}
-	return SSHExec
+	if d != nil {
+		return d.Transport.Exec
+	}
+	return Transport{}.Exec
 }
 
 // ConvergeNodes converges nodes as omc up does and returns the nodes
@@ -315,7 +320,11 @@ func OpenRake(ctx context.Context, inv *inventory.Inventory, g *inventory.Group,
 	if m == nil {
 		return nil, nil, fmt.Errorf("scalelite node %s has no machine (run omc up %s)", host.Name, host.Name)
 	}
-	cfg, err := SSHConfig(host, *m, &remote.KnownHosts{Path: KnownHostsPath()})
+	var tr Transport
+	if deps != nil {
+		tr = deps.Transport
+	}
+	cfg, err := tr.Config(host, *m, &remote.KnownHosts{Path: KnownHostsPath()})
 	if err != nil {
 		return nil, nil, fmt.Errorf("scalelite node %s: %w", host.Name, err)
 	}

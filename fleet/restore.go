@@ -51,10 +51,11 @@ type RestoreOptions struct {
 	Force    bool
 	Provider func(name string) (providers.Provider, error)
 	Confirm  func(*RestorePlan) (bool, error)
-	Dial     func(ctx context.Context, cfg remote.Config) (provision.Conn, error)
-	Observer provision.Observer
-	Redact   func(string) string
-	Log      *slog.Logger
+	// Transport reaches the node.
+	Transport Transport
+	Observer  provision.Observer
+	Redact    func(string) string
+	Log       *slog.Logger
 }
 
 // RestoreResult is what a restore did.
@@ -114,21 +115,11 @@ func Restore(ctx context.Context, p *RestorePlan, o RestoreOptions) (*RestoreRes
 		return nil, &InventoryError{Err: fmt.Errorf("%s: %w", p.where, err)}
 	}
 	steps = append(steps, &roles.RestoreStep{Node: n.Name, Targets: p.Targets, Snapshot: o.Snapshot, Force: o.Force})
-	cfg, err := SSHConfig(n, machines[n.Name], &remote.KnownHosts{Path: KnownHostsPath()})
+	cfg, err := o.Transport.Config(n, machines[n.Name], &remote.KnownHosts{Path: KnownHostsPath()})
 	if err != nil {
 		return nil, &InventoryError{Err: fmt.Errorf("%s: node %s: %w", p.where, n.Name, err)}
 	}
-	dial := o.Dial
-	if dial == nil {
-		dial = func(ctx context.Context, cfg remote.Config) (provision.Conn, error) {
-			c, err := remote.Dial(ctx, cfg)
-			if err != nil {
-				return nil, err
-			}
-			return provision.SSH(c), nil
-		}
-	}
-	host := provision.Host{Name: n.Name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) { return dial(ctx, cfg) }}
+	host := provision.Host{Name: n.Name, Steps: steps, Dial: func(ctx context.Context) (provision.Conn, error) { return o.Transport.Dial(ctx, cfg) }}
 	res.Ran = true
 	res.Results = provision.Run(ctx, []provision.Host{host}, provision.Options{
 		Mode:     provision.Apply,

@@ -47,11 +47,11 @@ func TestRestore(t *testing.T) {
 			return yes, nil
 		}
 	}
-	res, err := Restore(context.Background(), p, RestoreOptions{Confirm: confirm(false), Dial: dial})
+	res, err := Restore(context.Background(), p, RestoreOptions{Confirm: confirm(false), Transport: Transport{Connect: dial}})
 	if err != nil || res.Ran || res.Node != "bbb-1" || len(res.Targets) != 1 || dials != 0 || len(asked) != 1 {
 		t.Fatalf("told no: %v %+v, %d dials", err, res, dials)
 	}
-	res, err = Restore(context.Background(), p, RestoreOptions{Confirm: confirm(true), Dial: dial, Snapshot: "0123abcd"})
+	res, err = Restore(context.Background(), p, RestoreOptions{Confirm: confirm(true), Transport: Transport{Connect: dial}, Snapshot: "0123abcd"})
 	if err != nil {
 		t.Fatal(err)
 	}
