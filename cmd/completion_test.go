@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/omc-coop/omc/fleet"
 )
 
 // completionInventory writes an inventory with two groups (one with a
@@ -173,9 +175,9 @@ func TestCompletionScripts(t *testing.T) {
 
 func TestCompletionMonths(t *testing.T) {
 	isolate(t)
-	got := recentMonths(time.Date(2026, 1, 31, 23, 0, 0, 0, time.Local))
+	got := fleet.RecentMonths(time.Date(2026, 1, 31, 23, 0, 0, 0, time.Local))
 	if len(got) != 2 || !strings.HasPrefix(got[0], "2025-12\t") || !strings.HasPrefix(got[1], "2026-01\t") {
-		t.Errorf("recentMonths(2026-01-31) = %q, want 2025-12 then 2026-01", got)
+		t.Errorf("fleet.RecentMonths(2026-01-31) = %q, want 2025-12 then 2026-01", got)
 	}
 	for _, args := range [][]string{{"invoice", "--month", ""}, {"usage", "report", "--month", "2"}} {
 		if got, _ := complete(t, args...); len(got) != 2 {

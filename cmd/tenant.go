@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -75,7 +74,7 @@ With several pools, name one with --pool GROUP.`,
 				return usageError("usage: omc tenant %s NAME", args[0])
 			}
 			o.Name = args[1]
-			if !reTenant.MatchString(o.Name) {
+			if !fleet.ValidTenantName(o.Name) {
 				return usageError("tenant names are lowercase DNS labels (Scalelite takes the tenant from the first label of the host), got %q", o.Name)
 			}
 			return logRun(c.Context(), s, "tenant-"+args[0], func(ctx context.Context) error { return run(ctx, s, g, o) })
@@ -87,8 +86,6 @@ With several pools, name one with --pool GROUP.`,
 	c.Flags().BoolVarP(&o.Yes, "yes", "y", false, "rotate, disable, remove: do not ask for confirmation")
 	return c
 }
-
-var reTenant = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // tenantPool opens the pool tenants are managed in.
 func tenantPool(ctx context.Context, s *ui.Streams, g *globalOptions, o *tenantOptions) (*fleet.Pool, *redact.Redactor, error) {
