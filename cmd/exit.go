@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
+	"regexp"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/omc-coop/omc/fleet"
+	"github.com/omc-coop/omc/internal/ui"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/provision"
 )
@@ -100,71 +98,48 @@ func exitCode(err error) int {
 	return ExitError
 }
 
-// interrupted is the cause of a run's context once the first Ctrl-C or
-// SIGTERM came: what it stopped then says "interrupted (Ctrl-C)", not
-// "context canceled". It is a context.Canceled (exit code 130).
-type interrupted struct{ sig os.Signal }
-
-func (e interrupted) Error() string {
-	if e.sig == os.Interrupt {
-		return "interrupted (Ctrl-C)"
+// report is the one place a run's error becomes the exit code: it
+// prints the error (unless it was reported already), under -o json ends
+// stdout with the error record, and returns the documented code. args
+// are the command line, for an -o json given with a command line cobra
+// could not parse; ctx is the run's, cancelled by Ctrl-C.
+func report(ctx context.Context, s *ui.Streams, g *globalOptions, args []string, err error) int {
+	if err == nil {
+		return ExitOK
 	}
-	if s, ok := e.sig.(syscall.Signal); ok && s == syscall.SIGTERM {
-		return "interrupted (SIGTERM)"
+	var ue *exitError
+	if !errors.As(err, &ue) && strings.HasPrefix(err.Error(), "unknown command ") {
+		// cobra's own, for the root's unknown commands.
+		err = usageError("%v (see 'omc --help')", err)
 	}
-	return "interrupted (" + e.sig.String() + ")"
+	var ee *exitError
+	if !(errors.As(err, &ee) && ee.Silent) {
+		fmt.Fprintln(s.Err, errorText(err))
+	}
+	code := exitCode(err)
+	if code == ExitError && ctx.Err() != nil {
+		code = ExitInterrupt
+	}
+	// -o json: a failure's last line says so. A verdict (changes
+	// pending, a node unhealthy, a backup stale) is the command's answer,
+	// not a failure: its own record, last, says it.
+	if !verdict(code) && (g.json() || wantsJSON(args)) {
+		_ = g.jsonOut(s).Write(errorRecord(err, code))
+	}
+	return code
 }
 
-func (interrupted) Is(target error) bool { return target == context.Canceled }
+// filePos is the start of a FILE:LINE:COL: line.
+var filePos = regexp.MustCompile(`^[^\s:]+:\d+:\d+: `)
 
-// signalContext is cancelled, with an interrupted cause, by the first
-// SIGINT or SIGTERM. From then on, and after stop, signals get their
-// default action, so a second one ends omc at once.
-func signalContext() (ctx context.Context, stop func()) {
-	ctx, cancel := context.WithCancelCause(context.Background())
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-ch:
-			signal.Stop(ch)
-			cancel(interrupted{sig})
-		case <-done:
-		}
-	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		close(done)
-		cancel(context.Canceled)
+// errorText is how an error is printed: "omc: " before it, except where
+// it starts with FILE:LINE:COL, which must open the line so that editors
+// and CI annotations find it (every such line of a multi-line error
+// already does).
+func errorText(err error) string {
+	msg := err.Error()
+	if filePos.MatchString(msg) {
+		return msg
 	}
-}
-
-// timedOut is the cause of the deadline --timeout sets, so that what it
-// stopped says "timed out after --timeout 8s". It is a
-// context.DeadlineExceeded.
-type timedOut struct{ d time.Duration }
-
-func (e timedOut) Error() string { return "timed out after --timeout " + shortDuration(e.d) }
-
-func (timedOut) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// withTimeout bounds ctx by the --timeout flag's d; 0 is no limit.
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeoutCause(ctx, d, timedOut{d})
-}
-
-// shortDuration is d as written on a command line: 30m, not 30m0s.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return "omc: " + msg
 }

@@ -5,12 +5,8 @@ package cmd
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"regexp"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -71,30 +67,7 @@ func mainWith(s *ui.Streams, args []string, with func(*factory)) int {
 		with(g.f)
 	}
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
-	}
-	var ue *exitError
-	if !errors.As(err, &ue) && strings.HasPrefix(err.Error(), "unknown command ") {
-		// cobra's own, for the root's unknown commands.
-		err = usageError("%v (see 'omc --help')", err)
-	}
-	var ee *exitError
-	if !(errors.As(err, &ee) && ee.Silent) {
-		fmt.Fprintln(s.Err, errorText(err))
-	}
-	code := exitCode(err)
-	if code == ExitError && ctx.Err() != nil {
-		code = ExitInterrupt
-	}
-	// -o json: a failure's last line says so. A verdict (changes
-	// pending, a node unhealthy, a backup stale) is the command's answer,
-	// not a failure: its own record, last, says it.
-	if !verdict(code) && (g.json() || wantsJSON(args)) {
-		_ = g.jsonOut(s).Write(errorRecord(err, code))
-	}
-	return code
+	return report(ctx, s, g, args, root.ExecuteContext(ctx))
 }
 
 func newRoot(s *ui.Streams) *cobra.Command {
@@ -194,53 +167,4 @@ each Scalelite pool equal to the inventory.`,
 	})
 	jsonHelp(root, s, g)
 	return root, g
-}
-
-// filePos is the start of a FILE:LINE:COL: line.
-var filePos = regexp.MustCompile(`^[^\s:]+:\d+:\d+: `)
-
-// errorText is how an error is printed: "omc: " before it, except where
-// it starts with FILE:LINE:COL, which must open the line so that editors
-// and CI annotations find it (every such line of a multi-line error
-// already does).
-func errorText(err error) string {
-	msg := err.Error()
-	if filePos.MatchString(msg) {
-		return msg
-	}
-	return "omc: " + msg
-}
-
-// needSubcommand makes every group command (one with subcommands and no
-// action of its own: backup, known-hosts, pool, …) refuse to run without
-// a known subcommand, with exit 4 as documented, instead of printing its
-// help and exiting 0. The root's own unknown commands are mapped in Main.
-func needSubcommand(c *cobra.Command) {
-	for _, sub := range c.Commands() {
-		needSubcommand(sub)
-	}
-	if !c.HasSubCommands() || c.Run != nil || c.RunE != nil || !c.HasParent() {
-		return
-	}
-	c.Args = cobra.ArbitraryArgs
-	c.RunE = func(c *cobra.Command, args []string) error {
-		var names []string
-		for _, sub := range c.Commands() {
-			if sub.IsAvailableCommand() {
-				names = append(names, sub.Name())
-			}
-		}
-		if len(args) == 0 {
-			return usageError("%s needs a subcommand: %s (see '%s --help')", c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
-		}
-		return usageError("unknown command %q for %q: %s (see '%s --help')", args[0], c.CommandPath(), strings.Join(names, ", "), c.CommandPath())
-	}
-}
-
-// noArgs rejects positional arguments with a usage error.
-func noArgs(c *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError("%s takes no arguments, got %q", c.CommandPath(), args)
-	}
-	return nil
 }
