@@ -77,7 +77,44 @@ func writeOmcInventory(path string, hosts []*Host, steps []step, systemd bool, k
 		"defaults":   map[string]any{"ssh": map[string]any{"user": "root", "key": keyFile}},
 		"groups":     map[string]any{"bench": g},
 	}
-	return writeYAML(path, inv)
+	var doc yaml.Node
+	if err := doc.Encode(inv); err != nil {
+		return err
+	}
+	shareContents(&doc, map[string]*yaml.Node{})
+	b, err := yaml.Marshal(&doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// shareContents writes each file content once, as a YAML anchor, and
+// every later node's identical content as an alias to it, as a user with
+// hundreds of hosts would (or would move the steps to the group): the
+// contents are templates, the same for every node. Written out per node,
+// 500 hosts' inventory is 70,000 lines, over the size omc's decoder takes
+// from one file.
+func shareContents(n *yaml.Node, seen map[string]*yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "content" && v.Kind == yaml.ScalarNode {
+				if first, ok := seen[v.Value]; ok {
+					n.Content[i+1] = &yaml.Node{Kind: yaml.AliasNode, Alias: first, Value: first.Anchor}
+					continue
+				}
+				v.Anchor = fmt.Sprintf("content%d", len(seen)+1)
+				seen[v.Value] = v
+				continue
+			}
+			shareContents(v, seen)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		shareContents(c, seen)
+	}
 }
 
 func writeYAML(path string, v any) error {

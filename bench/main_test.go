@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/omc-coop/omc/inventory"
 )
 
 func TestColdRoundsTakeTurns(t *testing.T) {
@@ -49,5 +55,44 @@ func TestParseFleetBench(t *testing.T) {
 	want := []fleetBench{{"default", 476.6, 76.56, 0.2}, {"16-no-keepalive-pool", 1865, 1465, 1}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+// A 500-host bench inventory shares its file contents through anchors:
+// omc loads it, and every node has the same steps as when written out
+// per node.
+func TestOmcInventoryAt500HostsLoads(t *testing.T) {
+	d := t.TempDir()
+	var hosts []*Host
+	for i := 1; i <= 500; i++ {
+		name := fmt.Sprintf("loop-%d", i)
+		hosts = append(hosts, &Host{Name: name, Addr: "127.0.0.1", Port: 22200 + i, Root: filepath.Join(d, "roots", name),
+			HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINN5kn6Yb8ggbQ+snYMMP33Qc9ToV8R3xTxNJujey4B9"})
+	}
+	steps := workload(false, filepath.Join(d, "cert.pem"), filepath.Join(d, "key.pem"))
+	path := filepath.Join(d, "omc.yaml")
+	if err := writeOmcInventory(path, hosts, steps, false, filepath.Join(d, "id")); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(path)
+	if err != nil {
+		t.Fatalf("omc refuses the bench's inventory: %v", err)
+	}
+	nodes := inv.Nodes()
+	if len(nodes) != 500 {
+		t.Fatalf("%d nodes", len(nodes))
+	}
+	first, last := nodes[0], nodes[499]
+	if len(first.Steps) == 0 || len(first.Steps) != len(last.Steps) {
+		t.Fatalf("steps: %d and %d", len(first.Steps), len(last.Steps))
+	}
+	for i := range first.Steps {
+		a, b := first.Steps[i], last.Steps[i]
+		if a.File != nil && a.File.Content != nil && (b.File == nil || b.File.Content == nil || *a.File.Content != *b.File.Content || *a.File.Content == "") {
+			t.Errorf("step %d: the last node's content differs from the first's", i)
+		}
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "*content1") {
+		t.Error("no content is shared through an alias")
 	}
 }
