@@ -42,6 +42,10 @@ type PoolDeps struct {
 	// EndWait bounds a forced drain's wait for the node's meetings to go
 	// after BBB's end (default 2 min).
 	EndWait time.Duration
+	// StartWait bounds how long up's pool sync waits for a Scalelite it
+	// just converged to answer (default 3 min; its first start makes and
+	// migrates the database).
+	StartWait time.Duration
 	// Exec runs a script on a node's machine (default: over SSH, as omc
 	// up reaches it); the gate reads a hidden BBB release with it.
 	Exec NodeExec

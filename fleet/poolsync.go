@@ -12,6 +12,7 @@ import (
 	"github.com/omc-coop/omc/internal/redact"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/pool"
+	"github.com/omc-coop/omc/pool/scalelite"
 	"github.com/omc-coop/omc/provision"
 	"github.com/omc-coop/omc/provision/roles"
 )
@@ -83,6 +84,9 @@ func SyncGroups(ctx context.Context, inv *inventory.Inventory, nodes []*inventor
 			problems = append(problems, fmt.Sprintf("pool %s: %s", name, red.String(err.Error())))
 			continue
 		}
+		if !dry && startsHere(byGroup[name], include) {
+			waitStarted(ctx, fp.API, deps.startWait())
+		}
 		var ms []pool.Member
 		for _, m := range fp.Members {
 			if slices.Contains(want, m.Node) {
@@ -120,4 +124,37 @@ func (d *PoolDeps) ReportChange(red *redact.Redactor, group string, c pool.Chang
 		return
 	}
 	d.Change(event.Pool{V: event.Version, Type: "pool", Pool: group, Node: c.Node, Action: c.Action, Detail: red.String(c.Detail)})
+}
+
+// startsHere: a scalelite node omc runs is among the nodes this run
+// converged, so its Scalelite may still be starting.
+func startsHere(nodes []*inventory.Node, include func(*inventory.Node) bool) bool {
+	return slices.ContainsFunc(nodes, func(n *inventory.Node) bool {
+		return include(n) && slices.Contains(n.Roles, roles.RoleScalelite) && (n.Settings.Scalelite == nil || n.Settings.Scalelite.Managed)
+	})
+}
+
+// waitStarted asks the pool for its servers until it answers with
+// anything but what a Scalelite still starting answers (scalelite.Starting),
+// for at most max; the sync that follows reports whatever is left.
+func waitStarted(ctx context.Context, api pool.Pool, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		_, err := api.List(ctx)
+		if err == nil || !scalelite.Starting(err) || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (d *PoolDeps) startWait() time.Duration {
+	if d != nil && d.StartWait > 0 {
+		return d.StartWait
+	}
+	return 3 * time.Minute
 }

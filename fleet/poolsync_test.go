@@ -3,10 +3,15 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/inventory"
@@ -80,5 +85,82 @@ groups:
 	}
 	if again, _ := sync(false); len(again) != 0 {
 		t.Fatalf("a second sync reported %+v", again)
+	}
+}
+
+// When up converged a scalelite node omc runs, its Scalelite may still be
+// starting (nginx answers 502 while the API's container boots): the
+// pool sync waits for it to answer, then registers the nodes. A pool
+// that is not starting is not waited for.
+func TestSyncWaitsForAScaleliteItStarted(t *testing.T) {
+	t.Setenv("OMC_STATE_DIR", t.TempDir())
+	t.Setenv("OMC_T_LB", "lb-secret-fleet-test-91c2")
+	t.Setenv("OMC_T_SEED", "seed-fleet-test-4e7a")
+	sl, bbb := fake.NewScaleliteHandler("lb-secret-fleet-test-91c2"), fake.NewBBB(t)
+	var mu sync.Mutex
+	starting := 2
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		busy := starting > 0
+		if busy {
+			starting--
+		}
+		mu.Unlock()
+		if busy {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1</center></body></html>")
+			return
+		}
+		sl.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	p := filepath.Join(t.TempDir(), "omc.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf(`apiVersion: omc/v1
+name: t
+secrets:
+  bbb_seed: env:OMC_T_SEED
+groups:
+  eu:
+    domain: "{name}.example.org"
+    settings: {bbb_version: "3.0"}
+    pool:
+      url: %s
+      secret: env:OMC_T_LB
+      bbb_url: %s/{name}/bigbluebutton/api
+      checks: []
+    provider: static
+    nodes:
+      - {name: sl-1, roles: [scalelite], address: 127.0.0.2}
+      - {name: bbb-1, roles: [bbb], address: 127.0.0.1}
+`, srv.URL, bbb.Server.URL)), 0o644)
+	inv, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := roles.APISecret(inv, inv.Nodes()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
+	deps := &PoolDeps{StartWait: time.Minute}
+	only := func(names ...string) func(*inventory.Node) bool {
+		return func(n *inventory.Node) bool { return slices.Contains(names, n.Name) }
+	}
+	// Without the scalelite node among the converged ones, a 502 is the
+	// pool's answer, and the sync fails with it.
+	if _, err := SyncGroups(context.Background(), inv, inv.Nodes(), only("bbb-1"), deps, false); err == nil || !strings.Contains(err.Error(), "HTTP 502") {
+		t.Fatalf("sync of a pool answering 502: %v", err)
+	}
+	mu.Lock()
+	starting = 2
+	mu.Unlock()
+	if _, err := SyncGroups(context.Background(), inv, inv.Nodes(), only("sl-1", "bbb-1"), deps, false); err != nil {
+		t.Fatalf("sync after the scalelite node converged: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if starting != 0 || sl.Writes() != 2 {
+		t.Fatalf("502s left %d, writes %d: want the sync to wait out both and then add and enable bbb-1", starting, sl.Writes())
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/omc-coop/omc/pool"
@@ -611,4 +612,17 @@ func (c *Client) DeleteTenant(ctx context.Context, id string) error {
 		return tenantErr(err)
 	}
 	return c.checkSuccess("deleteTenant", data)
+}
+
+// Starting reports whether err is what a Scalelite that is still starting
+// answers with: nginx's 502, 503 or 504 while the API's container boots
+// (its first start creates and migrates the database), or a refused or
+// reset connection while nginx itself restarts.
+func Starting(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status == http.StatusBadGateway || ae.Status == http.StatusServiceUnavailable || ae.Status == http.StatusGatewayTimeout
+	}
+	var te *transportError
+	return errors.As(err, &te) && (errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
 }

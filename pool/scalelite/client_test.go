@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -263,4 +264,35 @@ func TestPollerFollowsPollRake(t *testing.T) {
 			t.Fatalf("one success should bring it back online with load 0: %+v", s)
 		}
 	})
+}
+
+// Starting is what a Scalelite still starting answers: a gateway error
+// from nginx or a refused connection; a refusal by Scalelite is not.
+func TestStarting(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&scalelite.APIError{Status: 502}, true},
+		{&scalelite.APIError{Status: 503}, true},
+		{&scalelite.APIError{Status: 504}, true},
+		{&scalelite.APIError{Status: 403, Msg: "(empty)"}, false},
+		{&scalelite.APIError{Status: 200, Key: "checksumError"}, false},
+		{errors.New("anything else"), false},
+	} {
+		if got := scalelite.Starting(c.err); got != c.want {
+			t.Errorf("scalelite.Starting(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+	// A port nobody listens on: the connection is refused.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := &scalelite.Client{URL: "http://" + addr, Secret: "x"}
+	if _, err := c.List(context.Background()); err == nil || !scalelite.Starting(err) {
+		t.Errorf("a refused connection: %v, Starting %v", err, scalelite.Starting(err))
+	}
 }
