@@ -100,11 +100,16 @@ func main() {
 		}
 		return true
 	}
-	http.HandleFunc("/bigbluebutton/api", func(w http.ResponseWriter, r *http.Request) {
+	root := func(w http.ResponseWriter, r *http.Request) {
 		reply(w, "<returncode>SUCCESS</returncode><version>2.0</version><apiVersion>2.0</apiVersion><bbbVersion>"+version+"-standin</bbbVersion>")
-	})
+	}
+	http.HandleFunc("/bigbluebutton/api", root)
 	http.HandleFunc("/bigbluebutton/api/", func(w http.ResponseWriter, r *http.Request) {
 		call := strings.TrimPrefix(r.URL.Path, "/bigbluebutton/api/")
+		if call == "" { // the root, with a slash, as omc's pool gate asks it (pool/fake does the same)
+			root(w, r)
+			return
+		}
 		if !check(w, r, call) {
 			return
 		}
