@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +34,7 @@ func (f *inFlight) add(d int) {
 	f.most = max(f.most, f.now)
 }
 
-// A host's steps are built when its turn comes: with Parallel 2, never
+// A host's steps are built when its turn comes: with Checking 2, never
 // more than two hosts hold theirs; a host whose steps fail to build
 // fails alone, with that error, and is never dialled.
 func TestRunBuildsStepsWhenTheHostsTurnComes(t *testing.T) {
@@ -62,7 +64,7 @@ func TestRunBuildsStepsWhenTheHostsTurnComes(t *testing.T) {
 			},
 		})
 	}
-	rs := Run(context.Background(), hosts, Options{Mode: Plan, Parallel: 2})
+	rs := Run(context.Background(), hosts, Options{Mode: Plan, Parallel: 1, Checking: 2})
 	for i, r := range rs {
 		switch {
 		case i == 3 && (r.Err == nil || !strings.Contains(r.Err.Error(), "node h3: broken template")):
@@ -73,6 +75,64 @@ func TestRunBuildsStepsWhenTheHostsTurnComes(t *testing.T) {
 	}
 	if len(f.built) != 6 || f.most > 2 {
 		t.Fatalf("built %v, at most %d at once (want 6 built, at most 2)", f.built, f.most)
+	}
+}
+
+// Parallel bounds the hosts changing at once, not the hosts looking: with
+// Parallel 2 and six hosts out of sync, all six connect and check at
+// once, and then change two at a time. Each change waits (bounded) until
+// all six hosts have dialled, so a run that held hosts back to two in
+// flight would time out there and fail the count.
+func TestParallelBoundsChangesNotChecks(t *testing.T) {
+	d := tempDir(t)
+	for _, sub := range []string{"dialled", "active"} {
+		if err := os.Mkdir(filepath.Join(d, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &inFlight{}
+	var hosts []Host
+	for i := range 6 {
+		name := fmt.Sprintf("h%d", i)
+		run := fmt.Sprintf(`d=%[1]s; i=0
+while [ "$(ls $d/dialled | wc -l)" -lt 6 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+ls $d/dialled | wc -l >> $d/dialled-seen
+mkdir $d/active/%[2]s; ls $d/active | wc -l >> $d/active-seen; sleep 0.1; rmdir $d/active/%[2]s`, d, name)
+		hosts = append(hosts, Host{
+			Name:  name,
+			Steps: []Step{&CommandStep{Label: "change", Run: run, Unless: "false"}},
+			Dial: func(context.Context) (Conn, error) {
+				f.add(1)
+				if err := os.WriteFile(filepath.Join(d, "dialled", name), nil, 0o644); err != nil {
+					return nil, err
+				}
+				return &countingConn{open: f}, nil
+			},
+		})
+	}
+	for _, r := range Run(context.Background(), hosts, Options{Mode: Apply, Parallel: 2}) {
+		if r.Err != nil || r.Changed != 1 {
+			t.Fatalf("%s: %+v", r.Host, r)
+		}
+	}
+	read := func(name string) []string {
+		b, err := os.ReadFile(filepath.Join(d, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(b))
+	}
+	for _, n := range read("dialled-seen") {
+		if n != "6" {
+			t.Fatalf("a change ran with %s hosts dialled, want all 6 checked first: %v", n, read("dialled-seen"))
+		}
+	}
+	most := 0
+	for _, n := range read("active-seen") {
+		most = max(most, int(n[0]-'0'))
+	}
+	if most < 1 || most > 2 || f.most != 6 {
+		t.Fatalf("%d changing at once (want at most Parallel=2), %d connected at once (want 6)", most, f.most)
 	}
 }
 
