@@ -264,6 +264,19 @@ type tmplErr struct {
 // with a literal is declared. It does not execute: that needs a host's
 // data, and a hostile template could loop.
 func (v *validator) checkTemplate(name, text string) *tmplErr {
+	key := [2]string{name, text}
+	if e, ok := v.tmplTexts[key]; ok {
+		return e
+	}
+	e := v.parseTemplate(name, text)
+	if v.tmplTexts == nil {
+		v.tmplTexts = map[[2]string]*tmplErr{}
+	}
+	v.tmplTexts[key] = e
+	return e
+}
+
+func (v *validator) parseTemplate(name, text string) *tmplErr {
 	t, err := template.New(name).Funcs(template.FuncMap{
 		"secret": func(string) (string, error) { return "", nil },
 	}).Parse(text)

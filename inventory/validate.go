@@ -20,6 +20,9 @@ type validator struct {
 	inv   *Inventory
 	// tmplFiles caches the verdict on each template file by path.
 	tmplFiles map[string]string
+	// tmplTexts caches checkTemplate's verdict by name and text: the
+	// nodes of a big fleet repeat a few texts.
+	tmplTexts map[[2]string]*tmplErr
 	lines     []int // offset of each line in src, made by columnOf
 }
 

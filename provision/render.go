@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -118,16 +119,17 @@ func (r *renderer) render(inv *inventory.Inventory, n *inventory.Node) ([]byte, 
 		"urlquery": r.capped(template.URLQueryEscaper, 3),
 		"printf":   r.printf,
 	}
-	t, err := template.New(r.name).Option("missingkey=error").Funcs(funcs).Parse(r.text)
+	p, err := parseOnce(r.name, r.text, funcs)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.refuseRecursion(t); err != nil {
+	// A clone shares the parsed trees and takes this render's functions.
+	t, err := p.t.Clone()
+	if err != nil {
 		return nil, err
 	}
-	if err := r.instrument(t); err != nil {
-		return nil, err
-	}
+	t.Funcs(funcs)
+	r.where = p.where
 	w := &limitWriter{r: r}
 	w.buf.Grow(min(len(r.text), MaxRenderBytes))
 	if err := t.Execute(w, TemplateData{Node: n, Settings: n.Settings.Written()}); err != nil {
@@ -138,6 +140,57 @@ func (r *renderer) render(inv *inventory.Inventory, n *inventory.Node) ([]byte, 
 		out = bytes.Clone(out) // a host's files stay in memory: no slack
 	}
 	return out, nil
+}
+
+// parsed is a template text parsed, checked for recursion and
+// instrumented: done once per text, since a fleet's hundreds of nodes
+// share a handful of texts and parsing cost more than running.
+type parsed struct {
+	t     *template.Template
+	where []parse.Pos
+}
+
+// maxParsed bounds the texts kept parsed; past it a text is parsed on
+// each render (a process renders one inventory's texts, far fewer).
+const maxParsed = 1024
+
+var parsedCache struct {
+	sync.Mutex
+	m map[[2]string]*parsed
+}
+
+// parseOnce returns text parsed as template name, from the cache when it
+// was parsed before. funcs are only the names the parser checks; each
+// render runs a clone with its own.
+func parseOnce(name, text string, funcs template.FuncMap) (*parsed, error) {
+	key := [2]string{name, text}
+	parsedCache.Lock()
+	p := parsedCache.m[key]
+	parsedCache.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	r := &renderer{name: name, text: text}
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.refuseRecursion(t); err != nil {
+		return nil, err
+	}
+	if err := r.instrument(t); err != nil {
+		return nil, err
+	}
+	p = &parsed{t: t, where: r.where}
+	parsedCache.Lock()
+	if parsedCache.m == nil {
+		parsedCache.m = map[[2]string]*parsed{}
+	}
+	if len(parsedCache.m) < maxParsed {
+		parsedCache.m[key] = p
+	}
+	parsedCache.Unlock()
+	return p, nil
 }
 
 // check spends one step of the budget and looks at the clock.
