@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/omc-coop/omc/fleet"
@@ -46,7 +47,8 @@ func openRunLog(s *ui.Streams, red *redact.Redactor, command string) (*slog.Logg
 	if err != nil {
 		return slog.New(slog.DiscardHandler), "", func() {}
 	}
-	w := red.Writer(f)
+	lf := &laterFile{f: f}
+	w := red.Writer(lf)
 	pruneLogs(dir)
 	var out io.Writer = w
 	closeMirror := func() {}
@@ -58,7 +60,51 @@ func openRunLog(s *ui.Streams, red *redact.Redactor, command string) (*slog.Logg
 	return slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})), path, func() {
 		_ = w.Close()
 		closeMirror()
+		lf.flush()
 		_ = f.Close()
+	}
+}
+
+// laterFile writes the log's lines at most logFlushAfter after they are
+// logged, or at 64 KiB: an up writes a line per step per host, and a
+// write(2) per line cost the controller more than making the lines.
+type laterFile struct {
+	mu      sync.Mutex
+	f       *os.File
+	buf     []byte
+	pending *time.Timer
+}
+
+const logFlushAfter = 200 * time.Millisecond
+
+func (l *laterFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	if len(l.buf) >= 64<<10 {
+		l.writeOut()
+	} else if l.pending == nil {
+		l.pending = time.AfterFunc(logFlushAfter, l.flush)
+	}
+	return len(p), nil
+}
+
+func (l *laterFile) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writeOut()
+}
+
+// writeOut writes what is buffered; l.mu is held. A log is best effort:
+// a write error loses lines, never the run.
+func (l *laterFile) writeOut() {
+	if l.pending != nil {
+		l.pending.Stop()
+		l.pending = nil
+	}
+	if len(l.buf) > 0 {
+		_, _ = l.f.Write(l.buf)
+		l.buf = l.buf[:0]
 	}
 }
 

@@ -527,7 +527,7 @@ func newAuth(cfg Config, addr string) (*auth, error) {
 		if err != nil {
 			return nil, a.fail(fmt.Sprintf("cannot read key file: %v", err))
 		}
-		s, err := ssh.ParsePrivateKey(data)
+		s, err := parseKey(data)
 		var pm *ssh.PassphraseMissingError
 		switch {
 		case errors.As(err, &pm):
@@ -610,4 +610,33 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+// parsedKeys holds the signers of key files read before in this process,
+// by content: a run dials hundreds of hosts with one key, and parsing it
+// (and deriving its public half) each time showed in the controller's
+// profile. A changed file is a new entry. Bounded: few keys per process.
+var parsedKeys struct {
+	sync.Mutex
+	m map[string]ssh.Signer
+}
+
+func parseKey(data []byte) (ssh.Signer, error) {
+	parsedKeys.Lock()
+	s := parsedKeys.m[string(data)]
+	parsedKeys.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	s, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, err
+	}
+	parsedKeys.Lock()
+	if parsedKeys.m == nil || len(parsedKeys.m) >= 16 {
+		parsedKeys.m = map[string]ssh.Signer{}
+	}
+	parsedKeys.m[string(data)] = s
+	parsedKeys.Unlock()
+	return s, nil
 }

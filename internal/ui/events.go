@@ -33,7 +33,18 @@ func (j *JSONLines) Redacting(red func(string) string) *JSONLines {
 	return &JSONLines{mu: j.mu, w: j.w, redact: red}
 }
 
-func (j *JSONLines) Event(e event.Event) { _ = j.Write(e) }
+// Event writes an engine event. Its type carries "v" and "type", so only
+// their values need a look, not a decode of the line as Write does.
+func (j *JSONLines) Event(e event.Event) {
+	if e.Type == "" {
+		_ = j.Write(e) // refused there, as any value without a type
+		return
+	}
+	b, err := json.Marshal(e)
+	if err == nil {
+		_ = j.line(b)
+	}
+}
 
 // Write encodes v as one line. v must encode as an object with "v" and
 // "type"; anything else is a bug in omc, reported as an error.
@@ -49,13 +60,17 @@ func (j *JSONLines) Write(v any) error {
 	if json.Unmarshal(b, &head) != nil || head.V == nil || head.Type == nil || *head.Type == "" {
 		return fmt.Errorf("internal error: -o json output %T has no \"v\" and \"type\"", v)
 	}
+	return j.line(b)
+}
+
+func (j *JSONLines) line(b []byte) error {
 	line := string(b)
 	if j.redact != nil {
 		line = j.redact(line)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	_, err = io.WriteString(j.w, line+"\n")
+	_, err := io.WriteString(j.w, line+"\n")
 	return err
 }
 
