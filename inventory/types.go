@@ -223,7 +223,7 @@ type DirStep struct {
 // matches Match (a regular expression) or appended when none does.
 type LineStep struct {
 	Path   string   `yaml:"path" omc:"required" desc:"Absolute path on the node."`
-	Line   string   `yaml:"line" omc:"required" desc:"The whole line, without newline."`
+	Line   string   `yaml:"line" omc:"required" desc:"The whole line, without newline; a Go template as a file's content is."`
 	Match  string   `yaml:"match" desc:"Go regular expression; the last matching line is replaced."`
 	Notify []string `yaml:"notify" desc:"Services restarted once at the end if the file changed."`
 }

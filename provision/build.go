@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -93,7 +94,17 @@ func buildStep(inv *inventory.Inventory, n *inventory.Node, sp *inventory.Step) 
 	case len(sp.Packages) > 0:
 		return &PackagesStep{Names: sp.Packages}, nil
 	case sp.Line != nil:
-		l := &LineStep{Path: sp.Line.Path, Line: sp.Line.Line, Notify: sp.Line.Notify}
+		// A line is a template as a file's content is, so that one
+		// group-level step can name each node (as Ansible's lineinfile
+		// line is Jinja).
+		line, err := Render(inv, n, "line", sp.Line.Line)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.ContainsAny(line, "\r\n") {
+			return nil, fmt.Errorf("line: rendered to more than one line; a line step writes one")
+		}
+		l := &LineStep{Path: sp.Line.Path, Line: string(line), Notify: sp.Line.Notify}
 		if sp.Line.Match != "" {
 			re, err := regexp.Compile(sp.Line.Match)
 			if err != nil {

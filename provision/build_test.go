@@ -48,6 +48,39 @@ groups:
 	}
 }
 
+// A line is a template as a file's content is: one group-level step
+// names each node, and a line that renders to two is refused at the step.
+func TestLineStepsAreTemplatesPerNode(t *testing.T) {
+	inv := loadInv(t, `apiVersion: omc/v1
+name: t
+groups:
+  g:
+    provider: static
+    steps:
+      - line: {path: /etc/hosts, line: "127.0.1.1 {{ .Node.Name }}", match: '^127\.0\.1\.1\s'}
+    nodes:
+      - {name: n1, address: 192.0.2.10}
+      - {name: n2, address: 192.0.2.11}
+      - name: n3
+        address: 192.0.2.12
+        steps:
+          - line: {path: /etc/motd, line: '{{ printf "%s\n%s" .Node.Name .Node.Name }}'}
+`)
+	for i, want := range []string{"127.0.1.1 n1", "127.0.1.1 n2"} {
+		steps, err := Steps(inv, inv.Nodes()[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := steps[0].(*LineStep); l.Line != want || l.Match == nil {
+			t.Errorf("node %d: line %q (match %v), want %q", i, l.Line, l.Match, want)
+		}
+	}
+	_, err := Steps(inv, inv.Nodes()[2])
+	if err == nil || !strings.Contains(err.Error(), "omc.yaml:14:13: node n3: line: rendered to more than one line") {
+		t.Fatalf("a line rendering to two lines: %v", err)
+	}
+}
+
 func TestStepsErrorsNameFileLineAndNode(t *testing.T) {
 	inv := loadInv(t, `apiVersion: omc/v1
 name: t
