@@ -36,7 +36,7 @@ type convergeOptions struct {
 
 func (o *convergeOptions) addFlags(c *cobra.Command) {
 	c.Flags().StringSliceVarP(&o.Limit, "limit", "l", nil, "only these nodes (glob patterns, comma-separated or repeated)")
-	c.Flags().IntVarP(&o.Parallel, "parallel", "p", 20, "hosts making changes at once (up to 256 hosts connect and check at once; those with changes wait for a slot, locked)")
+	c.Flags().IntVarP(&o.Parallel, "parallel", "p", 20, "hosts making changes at once (up to 128 hosts connect and check at once; those with changes wait for a slot, locked)")
 	c.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long (e.g. 30m; default: no limit)")
 	c.Flags().BoolVar(&o.Force, "force", false, "restart or upgrade BBB even while meetings are live on a node (they are dropped)")
 	c.Flags().BoolVar(&o.AcceptNew, "accept-new", true, "on first contact, record the host key a node presents (and print its fingerprint); false: only recorded or pinned (host_key:) keys")
