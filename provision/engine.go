@@ -150,7 +150,7 @@ type run struct {
 	made       map[string]bool // directories this run made (or queued)
 	changed    int
 	batch      []queued // changes not yet sent (batch.go)
-	// lockPending: the lock is to be taken with the first probe.
+	// lockPending: the lock is to be taken with the next probe.
 	lockPending bool
 }
 
@@ -206,12 +206,17 @@ func (r *run) converge(ctx context.Context) error {
 	r.conn = conn
 	defer conn.Close()
 
+	lockLater := false
 	if r.o.Mode == Apply {
-		// With a Conn that can, the lock is taken in the first probe's
-		// round trip (see probe), and released in the same round trip
-		// that ends the session.
+		// With a Conn that can, the host is looked at first without its
+		// lock. Only a host with something to change takes it, and looks
+		// again under it in the same round trip (LockRun); it is released
+		// in the round trip that ends the session. A host in sync costs
+		// no lock: no flock(1) on the host, no lock file written, and no
+		// round trip to unlock. As with omc plan, what it saw may be
+		// another run's work in progress; it changes nothing on that.
 		if _, ok := conn.(lockRunner); ok {
-			r.lockPending = true
+			lockLater = true
 		} else if err := r.lock(ctx); err != nil {
 			return err
 		}
@@ -235,6 +240,12 @@ func (r *run) converge(ctx context.Context) error {
 	obs, err := r.probe(ctx, steps)
 	if err != nil {
 		return err
+	}
+	if lockLater && wouldChange(steps, obs) {
+		r.lockPending = true
+		if obs, err = r.probe(ctx, steps); err != nil {
+			return err
+		}
 	}
 	var notify []string
 	var dirt dirtSet
@@ -318,6 +329,20 @@ func (r *run) converge(ctx context.Context) error {
 		r.batch = append(r.batch, queued{handler: unit, ops: []Op{{Script: restartScript(unit)}}, what: []string{""}})
 	}
 	return r.flush(ctx)
+}
+
+// wouldChange says whether any step, as obs saw it, is out of sync or
+// cannot tell (a step after a gate that was out of sync was not looked at).
+func wouldChange(steps []Step, obs [][]string) bool {
+	if len(obs) < len(steps) {
+		return true
+	}
+	for i, s := range steps {
+		if c, err := s.Plan(obs[i]); c != nil || err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // notified is the list of units to restart at the end after c: a unit c

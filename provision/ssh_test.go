@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -201,6 +202,60 @@ func TestSSHConcurrentRunsLock(t *testing.T) {
 	}
 	if _, err := os.Stat(d + "/slow"); err != nil {
 		t.Fatalf("the first run did not finish its step: %v", err)
+	}
+}
+
+// A host in sync is looked at without its lock: a no-op run leaves the
+// lock file as it was (no flock, no holder written), and reports the host
+// in sync even while another run holds the lock. A host with something
+// to change takes the lock first, so that run is refused while it is held.
+func TestSSHLockOnlyToChange(t *testing.T) {
+	srv := sshtest.Start(t)
+	kh := &remote.KnownHosts{Path: filepath.Join(t.TempDir(), "known_hosts")}
+	d := tempDir(t)
+	h := sshHost(t, "h", srv, kh, hostSteps(d)...)
+	if r := Run(t.Context(), []Host{h}, Options{Mode: Apply, Holder: "converging run"})[0]; r.Err != nil || r.Changed == 0 {
+		t.Fatalf("converging run: %+v", r)
+	}
+	st, err := os.Stat(lockPath(srv))
+	if err != nil {
+		t.Fatalf("a run that changed the host took no lock: %v", err)
+	}
+	if r := Run(t.Context(), []Host{h}, Options{Mode: Apply, Holder: "no-op run"})[0]; r.Err != nil || r.Changed != 0 {
+		t.Fatalf("no-op run: %+v", r)
+	}
+	if st2, err := os.Stat(lockPath(srv)); err != nil || !st2.ModTime().Equal(st.ModTime()) || st2.Size() != 0 {
+		t.Fatalf("the no-op run touched the lock file: %v, %v then %v", err, st.ModTime(), st2.ModTime())
+	}
+	// Another run holds the lock (flock on this machine, where the test
+	// host's lock file is).
+	if err := os.WriteFile(lockPath(srv), []byte("other run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("flock", lockPath(srv), "sleep", "30")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	for i := 0; exec.Command("flock", "-n", lockPath(srv), "true").Run() == nil; i++ {
+		if i == 500 {
+			t.Fatal("flock never held the lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := Run(t.Context(), []Host{h}, Options{Mode: Apply, Holder: "no-op run"})[0]; r.Err != nil || r.Changed != 0 {
+		t.Fatalf("no-op run while another holds the lock: %+v", r)
+	}
+	if err := os.WriteFile(d+"/etc/app.conf", []byte("drifted\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := Run(t.Context(), []Host{h}, Options{Mode: Apply, Holder: "changing run"})[0]
+	var le *remote.LockedError
+	if !errors.As(r.Err, &le) || !strings.Contains(le.Holder, "other run") {
+		t.Fatalf("a run with a change while the lock is held: want *remote.LockedError naming the holder, got %+v", r)
+	}
+	if b, _ := os.ReadFile(d + "/etc/app.conf"); string(b) != "drifted\n" {
+		t.Fatalf("changed a host whose lock another run holds: %q", b)
 	}
 }
 

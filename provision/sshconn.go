@@ -29,11 +29,7 @@ func (s *sshConn) shell(ctx context.Context) (*remote.Shell, error) {
 }
 
 func (s *sshConn) Run(ctx context.Context, script string) (RunResult, error) {
-	sh, err := s.shell(ctx)
-	if err != nil {
-		return RunResult{}, err
-	}
-	r, err := sh.Run(ctx, script)
+	r, err := s.c.RunFirst(ctx, script)
 	return RunResult{Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Took: r.Took}, err
 }
 

@@ -565,20 +565,7 @@ fi`
 	if script != "" {
 		cmds = append(cmds, "if [ -n \"$omc_locked\" ]; then\n"+subshell(script)+"\nelse omc_rc="+skipped+"; fi")
 	}
-	// A shell not started yet gets the lock (and script) in its exec.
-	var in input
-	s, started, err := c.shellWith(ctx, func(s *Shell) string { in = s.compose(cmds, false); return in.text })
-	if err != nil {
-		return "", Result{}, err
-	}
-	var rs []Result
-	if started {
-		s.mu.Lock()
-		rs, err = s.exchange(ctx, in, nil)
-		s.mu.Unlock()
-	} else {
-		rs, err = s.run(ctx, cmds)
-	}
+	rs, err := c.runFirst(ctx, cmds)
 	if err != nil {
 		return "", Result{}, err
 	}
@@ -589,6 +576,36 @@ fi`
 		r = rs[1]
 	}
 	return stale, r, nil
+}
+
+// RunFirst is Shell(ctx).Run(ctx, script), except that a shell not
+// started yet gets script in its exec request, as LockRun does: a run's
+// first look at a host then costs no round trip of its own.
+func (c *Client) RunFirst(ctx context.Context, script string) (Result, error) {
+	if strings.IndexByte(script, 0) >= 0 {
+		return Result{}, fmt.Errorf("%s: script contains a NUL byte", c.name)
+	}
+	rs, err := c.runFirst(ctx, []string{subshell(script)})
+	if err != nil {
+		return Result{}, err
+	}
+	return rs[0], nil
+}
+
+// runFirst runs cmds in the shell; one that this starts gets them in its
+// exec.
+func (c *Client) runFirst(ctx context.Context, cmds []string) ([]Result, error) {
+	var in input
+	s, started, err := c.shellWith(ctx, func(s *Shell) string { in = s.compose(cmds, false); return in.text })
+	if err != nil {
+		return nil, err
+	}
+	if !started {
+		return s.run(ctx, cmds)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exchange(ctx, in, nil)
 }
 
 // lockResult reads the lock script's answer.
