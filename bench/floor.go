@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -140,18 +140,13 @@ func floorHostRun(h floorHost, signer ssh.Signer, timeout time.Duration) floorRe
 	}
 	defer sess.Close()
 	var out, errb bytes.Buffer
-	sess.Stdout, sess.Stderr = &out, &errb
 	cmd := "exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 HOME=/root /bin/sh "
 	if h.Arg {
-		cmd += "-c " + shell.Quote(string(script))
+		err = floorProbe(nc, sess, cmd, string(script), &out, &errb)
 	} else {
+		sess.Stdout, sess.Stderr = &out, &errb
 		sess.Stdin = bytes.NewReader(script)
-		cmd += "-s"
-	}
-	err = sess.Run(cmd)
-	var ee *ssh.ExitError
-	if h.Arg && errors.As(err, &ee) {
-		err = nil // a probe's status means nothing: omc reads its output
+		err = sess.Run(cmd + "-s")
 	}
 	if err != nil {
 		r.Err = fmt.Sprintf("%v: %s %s", err, strings.TrimSpace(out.String()), strings.TrimSpace(errb.String()))
@@ -166,4 +161,40 @@ func floorHostRun(h floorHost, signer ssh.Signer, timeout time.Duration) floorRe
 		}
 	}
 	return r
+}
+
+// floorEnd is the line the floor's probe ends its answer with.
+const floorEnd = "@@omc-bench-floor-end"
+
+// floorProbe runs the probe as the least a client could: the exec, then
+// the answer, and nothing more sent. The shell ends the answer with a
+// marker line and waits on its input (the read built-in, no process);
+// the client drops the connection once the marker is in, as omc does.
+// Letting the shell exit instead costs a write after the answer: the
+// library answers the server's channel close with its own, and a nil
+// Stdin is sent as an end of input after the exec's reply.
+func floorProbe(nc net.Conn, sess *ssh.Session, cmd, script string, out, errb *bytes.Buffer) error {
+	if _, err := sess.StdinPipe(); err != nil { // held open, never written
+		return err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	sess.Stderr = errb
+	if err := sess.Start(cmd + "-c " + shell.Quote(script+"\necho "+floorEnd+"; read omc_floor_x")); err != nil {
+		return err
+	}
+	br := bufio.NewReader(stdout)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("answer ended before its last line: %w", err)
+		}
+		if line == floorEnd+"\n" {
+			break
+		}
+		out.WriteString(line)
+	}
+	return nc.Close()
 }
