@@ -125,7 +125,7 @@ func (e *env) setup() error {
 	var fh, ph []floorHost
 	for _, h := range e.hosts {
 		p := filepath.Join(e.work, "floor-"+h.Name+".sh")
-		if err := os.WriteFile(p, []byte(floorScript(e.steps, h.Root, h.Name)), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(floorScript(e.steps, h.In, h.Name)), 0o644); err != nil {
 			return err
 		}
 		fh = append(fh, floorHost{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey, Script: p})

@@ -31,7 +31,13 @@ type Host struct {
 	Addr    string
 	Port    int
 	HostKey string // authorized_keys form
-	Root    string // "" on local hosts; the per-host root on loopback hosts
+	// Root is where the host's managed files are on this machine (the
+	// bench's own checks read them there); In is the same directory as
+	// the host's own processes see it. Both "" on local hosts. Loopback
+	// hosts share one In, a bind mount of their Root in each sshd's mount
+	// namespace: every host sees the same paths, as real servers do, so
+	// one group-level list of steps serves them all.
+	Root, In string
 
 	// local (nspawn) hosts
 	stateFile string
@@ -283,6 +289,7 @@ type loopFleet struct {
 	work   string
 	hosts  []*Host
 	bashrc string
+	in     string // every host's In: the mount point of its Root
 }
 
 const loopBasePort = 22200
@@ -295,9 +302,11 @@ const (
 )
 
 func newLoopFleet(ctx context.Context, work string, n int, authorizedKeys string) (*loopFleet, error) {
-	f := &loopFleet{work: work, bashrc: filepath.Join(work, "loop", "bashrc")}
-	if err := os.MkdirAll(filepath.Join(work, "loop"), 0o755); err != nil {
-		return nil, err
+	f := &loopFleet{work: work, bashrc: filepath.Join(work, "loop", "bashrc"), in: filepath.Join(work, "host-root")}
+	for _, d := range []string{filepath.Join(work, "loop"), f.in} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
 	}
 	// root's ~/.bashrc on this machine may run slow tools; a server's
 	// does not: each sshd sees an empty one (bind mount in its own
@@ -326,8 +335,8 @@ func newLoopFleet(ctx context.Context, work string, n int, authorizedKeys string
 		}
 		h := &Host{Name: name, Addr: "127.0.0.1", Port: loopBasePort + i,
 			HostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
-			Root:    filepath.Join(work, "roots", name),
-			conf:    filepath.Join(dir, "sshd_config"), logPath: filepath.Join(dir, "sshd.log")}
+			Root:    filepath.Join(work, "roots", name), In: f.in,
+			conf: filepath.Join(dir, "sshd_config"), logPath: filepath.Join(dir, "sshd.log")}
 		// StrictModes no: the key lives under WORK, by default in
 		// /var/tmp (mode 1777), where sshd would refuse it.
 		conf := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
@@ -343,6 +352,9 @@ LogLevel VERBOSE
 Subsystem sftp /usr/lib/openssh/sftp-server
 `, h.Port, keyPath, authorizedKeys)
 		if err := os.WriteFile(h.conf, []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(h.Root, 0o755); err != nil {
 			return nil, err
 		}
 		f.hosts = append(f.hosts, h)
@@ -409,7 +421,7 @@ func (f *loopFleet) start(ctx context.Context, h *Host) error {
 		return err
 	}
 	defer logf.Close()
-	script := "mount -t tmpfs -o mode=0755 bench-run /run && mkdir -p /run/sshd && mount --bind " + shell.Quote(f.bashrc) + " /root/.bashrc && exec /usr/sbin/sshd -D -e -f " + shell.Quote(h.conf)
+	script := "mount -t tmpfs -o mode=0755 bench-run /run && mkdir -p /run/sshd && mount --bind " + shell.Quote(f.bashrc) + " /root/.bashrc && mount --bind " + shell.Quote(h.Root) + " " + shell.Quote(h.In) + " && exec /usr/sbin/sshd -D -e -f " + shell.Quote(h.conf)
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", script)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -427,8 +439,15 @@ func (f *loopFleet) Hosts() []*Host { return f.hosts }
 
 func (f *loopFleet) Reset(ctx context.Context, n int) error {
 	for _, h := range f.hosts[:n] {
-		if err := os.RemoveAll(h.Root); err != nil {
+		// Empty Root, but keep it: it is mounted in the host's namespace.
+		old, err := os.ReadDir(h.Root)
+		if err != nil {
 			return err
+		}
+		for _, e := range old {
+			if err := os.RemoveAll(filepath.Join(h.Root, e.Name())); err != nil {
+				return err
+			}
 		}
 		for p, c := range map[string]string{"/etc/hosts": baseHosts, "/etc/default/coturn": baseCoturn} {
 			if err := os.MkdirAll(filepath.Dir(h.Root+p), 0o755); err != nil {

@@ -12,10 +12,10 @@ import (
 
 // Inputs of each arm, generated from the one workload.
 
-// omcSteps is the workload as one node's omc steps: file contents are Go
-// templates ({{ .Node.Name }}); a line is literal (omc does not render
-// line:, so the node's name is written in), and so are paths (under root).
-func omcSteps(steps []step, root, name string) []map[string]any {
+// omcSteps is the workload as omc steps for every node: file contents and
+// lines are Go templates ({{ .Node.Name }}); paths are under root, the
+// same on every host (Host.In).
+func omcSteps(steps []step, root string) []map[string]any {
 	var out []map[string]any
 	tmpl := func(s string) string { return strings.ReplaceAll(s, "@@NAME@@", "{{ .Node.Name }}") }
 	for _, s := range steps {
@@ -33,7 +33,7 @@ func omcSteps(steps []step, root, name string) []map[string]any {
 			}
 			m["file"] = f
 		case kLine:
-			l := map[string]any{"path": p, "line": sub(s.line, name), "match": pyRegexp(s.match)}
+			l := map[string]any{"path": p, "line": tmpl(s.line), "match": pyRegexp(s.match)}
 			if s.notify != "" {
 				l["notify"] = []string{s.notify}
 			}
@@ -57,64 +57,32 @@ func omcSteps(steps []step, root, name string) []map[string]any {
 }
 
 // writeOmcInventory writes a static inventory: the hosts as they are,
-// addresses and host keys pinned, as for servers that already exist.
+// addresses and host keys pinned, as for servers that already exist, and
+// the workload once, as the group's steps, as an operator with hundreds
+// of alike servers writes it (every host sees the same paths, Host.In).
 func writeOmcInventory(path string, hosts []*Host, steps []step, systemd bool, keyFile string) error {
 	var nodes []map[string]any
 	for _, h := range hosts {
+		if h.In != hosts[0].In {
+			return fmt.Errorf("hosts %s and %s see their files at different paths (%q, %q)", hosts[0].Name, h.Name, hosts[0].In, h.In)
+		}
 		n := map[string]any{"name": h.Name, "address": h.Addr, "host_key": h.HostKey}
 		if h.Port != 22 {
 			n["ssh"] = map[string]any{"port": h.Port}
 		}
-		// Steps per node: the hosts line names the node, and a line
-		// is not a template in omc.
-		n["steps"] = omcSteps(steps, h.Root, h.Name)
 		nodes = append(nodes, n)
 	}
 	g := map[string]any{"provider": "static", "nodes": nodes}
+	if len(hosts) > 0 {
+		g["steps"] = omcSteps(steps, hosts[0].In)
+	}
 	inv := map[string]any{
 		"apiVersion": "omc/v1",
 		"name":       "omcbench",
 		"defaults":   map[string]any{"ssh": map[string]any{"user": "root", "key": keyFile}},
 		"groups":     map[string]any{"bench": g},
 	}
-	var doc yaml.Node
-	if err := doc.Encode(inv); err != nil {
-		return err
-	}
-	shareContents(&doc, map[string]*yaml.Node{})
-	b, err := yaml.Marshal(&doc)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
-}
-
-// shareContents writes each file content once, as a YAML anchor, and
-// every later node's identical content as an alias to it, as a user with
-// hundreds of hosts would (or would move the steps to the group): the
-// contents are templates, the same for every node. Written out per node,
-// 500 hosts' inventory is 70,000 lines, over the size omc's decoder takes
-// from one file.
-func shareContents(n *yaml.Node, seen map[string]*yaml.Node) {
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "content" && v.Kind == yaml.ScalarNode {
-				if first, ok := seen[v.Value]; ok {
-					n.Content[i+1] = &yaml.Node{Kind: yaml.AliasNode, Alias: first, Value: first.Anchor}
-					continue
-				}
-				v.Anchor = fmt.Sprintf("content%d", len(seen)+1)
-				seen[v.Value] = v
-				continue
-			}
-			shareContents(v, seen)
-		}
-		return
-	}
-	for _, c := range n.Content {
-		shareContents(c, seen)
-	}
+	return writeYAML(path, inv)
 }
 
 func writeYAML(path string, v any) error {
@@ -138,7 +106,7 @@ func writeAnsible(dir string, hosts []*Host, steps []step, systemd bool, keyFile
 	for _, h := range hosts {
 		fmt.Fprintf(&inv, "%s ansible_host=%s ansible_port=%d", h.Name, h.Addr, h.Port)
 		if !systemd {
-			fmt.Fprintf(&inv, " bench_root=%s", h.Root)
+			fmt.Fprintf(&inv, " bench_root=%s", h.In)
 		}
 		inv.WriteString("\n")
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/omc-coop/omc/inventory"
+	"github.com/omc-coop/omc/provision"
 )
 
 func TestColdRoundsTakeTurns(t *testing.T) {
@@ -58,15 +58,14 @@ func TestParseFleetBench(t *testing.T) {
 	}
 }
 
-// A 500-host bench inventory shares its file contents through anchors:
-// omc loads it, and every node has the same steps as when written out
-// per node.
+// A 500-host bench inventory is the workload once, at the group: omc
+// loads it, and every node gets the same steps, its own name rendered in.
 func TestOmcInventoryAt500HostsLoads(t *testing.T) {
 	d := t.TempDir()
 	var hosts []*Host
 	for i := 1; i <= 500; i++ {
 		name := fmt.Sprintf("loop-%d", i)
-		hosts = append(hosts, &Host{Name: name, Addr: "127.0.0.1", Port: 22200 + i, Root: filepath.Join(d, "roots", name),
+		hosts = append(hosts, &Host{Name: name, Addr: "127.0.0.1", Port: 22200 + i, Root: filepath.Join(d, "roots", name), In: filepath.Join(d, "host-root"),
 			HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINN5kn6Yb8ggbQ+snYMMP33Qc9ToV8R3xTxNJujey4B9"})
 	}
 	steps := workload(false, filepath.Join(d, "cert.pem"), filepath.Join(d, "key.pem"))
@@ -83,16 +82,36 @@ func TestOmcInventoryAt500HostsLoads(t *testing.T) {
 		t.Fatalf("%d nodes", len(nodes))
 	}
 	first, last := nodes[0], nodes[499]
-	if len(first.Steps) == 0 || len(first.Steps) != len(last.Steps) {
-		t.Fatalf("steps: %d and %d", len(first.Steps), len(last.Steps))
+	if len(first.Steps) != len(steps) || len(last.Steps) != len(steps) {
+		t.Fatalf("steps: %d and %d, want %d", len(first.Steps), len(last.Steps), len(steps))
 	}
-	for i := range first.Steps {
-		a, b := first.Steps[i], last.Steps[i]
-		if a.File != nil && a.File.Content != nil && (b.File == nil || b.File.Content == nil || *a.File.Content != *b.File.Content || *a.File.Content == "") {
-			t.Errorf("step %d: the last node's content differs from the first's", i)
+	a, err := provision.Steps(inv, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := provision.Steps(inv, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for i := range a {
+		la, ok := a[i].(*provision.LineStep)
+		if !ok {
+			continue
+		}
+		lb := b[i].(*provision.LineStep)
+		if !strings.HasPrefix(la.Path, hosts[0].In+"/") || la.Path != lb.Path {
+			t.Errorf("line step %d: at %s and %s, want one path under %s", i, la.Path, lb.Path, hosts[0].In)
+		}
+		if la.Line == lb.Line {
+			continue
+		}
+		lines++
+		if !strings.Contains(la.Line, "loop-1") || !strings.Contains(lb.Line, "loop-500") {
+			t.Errorf("line step %d: %q and %q, want each node's own name", i, la.Line, lb.Line)
 		}
 	}
-	if b, _ := os.ReadFile(path); !strings.Contains(string(b), "*content1") {
-		t.Error("no content is shared through an alias")
+	if lines == 0 {
+		t.Fatal("the workload has no line step naming the node")
 	}
 }
