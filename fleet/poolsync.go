@@ -130,7 +130,7 @@ func (d *PoolDeps) ReportChange(red *redact.Redactor, group string, c pool.Chang
 // converged, so its Scalelite may still be starting.
 func startsHere(nodes []*inventory.Node, include func(*inventory.Node) bool) bool {
 	return slices.ContainsFunc(nodes, func(n *inventory.Node) bool {
-		return include(n) && slices.Contains(n.Roles, roles.RoleScalelite) && (n.Settings.Scalelite == nil || n.Settings.Scalelite.Managed)
+		return include(n) && roles.RunsScalelite(n)
 	})
 }
 

@@ -71,7 +71,7 @@ func Steps(inv *inventory.Inventory, n *inventory.Node, fleet []*inventory.Node)
 	if has(n, RoleBBB) && len(b.errs) == 0 {
 		b.bbb()
 	}
-	if has(n, RoleScalelite) && scaleliteOf(s).Managed && len(b.errs) == 0 {
+	if RunsScalelite(n) && len(b.errs) == 0 {
 		b.scalelite()
 	}
 	b.sysctl()
@@ -103,7 +103,7 @@ func groupWith(n *inventory.Node, fleet []*inventory.Node, role string) []*inven
 
 // serves: nodes that answer on 80/443 need a certificate.
 func (b *builder) serves() bool {
-	return has(b.n, RoleBBB) || has(b.n, RoleTURN) || has(b.n, RoleScalelite) && scaleliteOf(b.s).Managed
+	return has(b.n, RoleBBB) || has(b.n, RoleTURN) || RunsScalelite(b.n)
 }
 
 func has(n *inventory.Node, role string) bool { return slices.Contains(n.Roles, role) }

@@ -54,6 +54,14 @@ var slContainers = []struct {
 	{"scalelite-recording-importer", "recording-importer", "Scalelite recording importer", true},
 }
 
+// RunsScalelite says whether omc installs and runs Scalelite on n: a
+// scalelite node, unless its settings say omc does not manage it. Every
+// package that asks (roles, the pool sync) asks here, so that the default
+// is decided once.
+func RunsScalelite(n *inventory.Node) bool {
+	return has(n, RoleScalelite) && scaleliteOf(&n.Settings).Managed
+}
+
 // scaleliteOf is n's settings.scalelite, defaults when it writes none.
 func scaleliteOf(s *inventory.Settings) *inventory.ScaleliteSettings {
 	if s.Scalelite != nil {

@@ -65,7 +65,7 @@ func ScaleliteTarget(n *inventory.Node, fleet []*inventory.Node) *inventory.Node
 // scaleliteTarget is the managed scalelite node of n's group, if any.
 func scaleliteTarget(n *inventory.Node, fleet []*inventory.Node) *inventory.Node {
 	for _, m := range groupWith(n, fleet, RoleScalelite) {
-		if scaleliteOf(&m.Settings).Managed {
+		if RunsScalelite(m) {
 			return m
 		}
 	}
