@@ -12,19 +12,6 @@ import (
 	"github.com/omc-coop/omc/internal/sshtest"
 )
 
-// homeSSHConfig makes a $HOME whose ~/.ssh/config is text, as omc finds
-// it when OMC_SSH_CONFIG is unset.
-func homeSSHConfig(t *testing.T, text string) {
-	t.Helper()
-	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("HOME", home)
-	t.Setenv("OMC_SSH_CONFIG", "")
-}
-
 // TestPlanThroughSSHConfig runs omc plan on a static node named by a
 // Host alias of ~/.ssh/config that reaches a real sshd through two jump
 // hosts (ProxyJump j1,j2); omc records each hop's host key, and with
@@ -36,7 +23,7 @@ func TestPlanThroughSSHConfig(t *testing.T) {
 	pub, _, _, _, _ := ssh.ParseAuthorizedKey(key)
 	j2.AuthorizeKey(pub)
 	target.AuthorizeKey(pub)
-	homeSSHConfig(t, fmt.Sprintf(`Host school
+	sshtest.HomeConfig(t, fmt.Sprintf(`Host school
   HostName 127.0.0.1
   Port %d
   User %s

@@ -2,11 +2,9 @@ package fleet
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
 )
@@ -15,16 +13,7 @@ import (
 // node with a machine becomes a host, the ones without are Missing (the
 // provider's Create, which fails here, is never called).
 func TestPrepareConvergePlanListsMissingMachines(t *testing.T) {
-	t.Setenv("OMC_STATE_DIR", t.TempDir())
-	t.Setenv("OMC_SSH_CONFIG", "none")
-	inv, err := inventory.LoadReader(filepath.Join(t.TempDir(), "omc.yaml"), strings.NewReader(downInventory))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eu, err := inv.Select([]string{"eu"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv, eu := loadDown(t, "eu")
 	m := &machines{have: map[string]bool{"web-2": true}}
 	o := ConvergeOptions{Mode: provision.Plan, Parallel: 1, Command: "plan",
 		Provider: func(name string) (providers.Provider, error) { return m, nil }}

@@ -53,12 +53,28 @@ groups:
       - {name: mine, address: 192.0.2.1}
 `
 
-func TestPlanDownThenApply(t *testing.T) {
+// loadDown is downInventory, with this test's own state dir and no
+// ~/.ssh/config, and the nodes targets select (all when none).
+func loadDown(t *testing.T, targets ...string) (*inventory.Inventory, []*inventory.Node) {
+	t.Helper()
 	t.Setenv("OMC_STATE_DIR", t.TempDir())
+	t.Setenv("OMC_SSH_CONFIG", "none")
 	inv, err := inventory.LoadReader(filepath.Join(t.TempDir(), "omc.yaml"), strings.NewReader(downInventory))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(targets) == 0 {
+		return inv, inv.Nodes()
+	}
+	nodes, err := inv.Select(targets, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv, nodes
+}
+
+func TestPlanDownThenApply(t *testing.T) {
+	inv, _ := loadDown(t)
 	p := &machines{have: map[string]bool{"web-1": true}}
 	o := DownOptions{Provider: func(*inventory.Group) (providers.Provider, error) { return p, nil }}
 	plan, err := PlanDown(context.Background(), inv, inv.Nodes(), o)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,7 +12,6 @@ import (
 
 	"github.com/omc-coop/omc/internal/event"
 	"github.com/omc-coop/omc/inventory"
-	"github.com/omc-coop/omc/pool/fake"
 	"github.com/omc-coop/omc/provision/roles"
 )
 
@@ -24,38 +20,16 @@ import (
 // node's BBB secret masked out of its detail; a dry run reports the same
 // changes and makes none.
 func TestSyncGroupsReportsChangesAsEvents(t *testing.T) {
-	t.Setenv("OMC_STATE_DIR", t.TempDir())
-	t.Setenv("OMC_T_LB", "lb-secret-fleet-test-91c2")
-	t.Setenv("OMC_T_SEED", "seed-fleet-test-4e7a")
-	sl, bbb := fake.NewScalelite(t, "lb-secret-fleet-test-91c2"), fake.NewBBB(t)
-	p := filepath.Join(t.TempDir(), "omc.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf(`apiVersion: omc/v1
-name: t
-secrets:
-  bbb_seed: env:OMC_T_SEED
-groups:
-  eu:
-    roles: [bbb]
-    domain: "{name}.example.org"
-    settings: {bbb_version: "3.0"}
-    pool:
-      url: %s
-      secret: env:OMC_T_LB
-      bbb_url: %s/{name}/bigbluebutton/api
-      checks: []
-    provider: static
+	r := newOpsRig(t, `    provider: static
     nodes:
       - {name: bbb-1, address: 127.0.0.1}
-`, sl.URL, bbb.Server.URL)), 0o644)
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
+	inv, sl := r.load(), r.sl
 	secret, err := roles.APISecret(inv, inv.Nodes()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
+	r.bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
 
 	sync := func(dry bool) ([]event.Pool, int) {
 		var got []event.Pool
@@ -93,56 +67,35 @@ groups:
 // pool sync waits for it to answer, then registers the nodes. A pool
 // that is not starting is not waited for.
 func TestSyncWaitsForAScaleliteItStarted(t *testing.T) {
-	t.Setenv("OMC_STATE_DIR", t.TempDir())
-	t.Setenv("OMC_T_LB", "lb-secret-fleet-test-91c2")
-	t.Setenv("OMC_T_SEED", "seed-fleet-test-4e7a")
-	sl, bbb := fake.NewScaleliteHandler("lb-secret-fleet-test-91c2"), fake.NewBBB(t)
 	var mu sync.Mutex
 	starting := 2
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		busy := starting > 0
-		if busy {
-			starting--
-		}
-		mu.Unlock()
-		if busy {
-			w.Header().Set("Content-Type", "text/html")
-			w.WriteHeader(http.StatusBadGateway)
-			fmt.Fprint(w, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1</center></body></html>")
-			return
-		}
-		sl.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	p := filepath.Join(t.TempDir(), "omc.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf(`apiVersion: omc/v1
-name: t
-secrets:
-  bbb_seed: env:OMC_T_SEED
-groups:
-  eu:
-    domain: "{name}.example.org"
-    settings: {bbb_version: "3.0"}
-    pool:
-      url: %s
-      secret: env:OMC_T_LB
-      bbb_url: %s/{name}/bigbluebutton/api
-      checks: []
-    provider: static
+	r := newPoolRig(t, `    provider: static
     nodes:
       - {name: sl-1, roles: [scalelite], address: 127.0.0.2}
       - {name: bbb-1, roles: [bbb], address: 127.0.0.1}
-`, srv.URL, bbb.Server.URL)), 0o644)
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+`, func(sl http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			busy := starting > 0
+			if busy {
+				starting--
+			}
+			mu.Unlock()
+			if busy {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusBadGateway)
+				fmt.Fprint(w, "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx/1.22.1</center></body></html>")
+				return
+			}
+			sl.ServeHTTP(w, r)
+		})
+	})
+	inv, sl := r.load(), r.sl
 	secret, err := roles.APISecret(inv, inv.Nodes()[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
+	r.bbb.AddNode("bbb-1", secret, "3.0.4").RevealVersion(true)
 	deps := &PoolDeps{StartWait: time.Minute}
 	only := func(names ...string) func(*inventory.Node) bool {
 		return func(n *inventory.Node) bool { return slices.Contains(names, n.Name) }

@@ -3,11 +3,9 @@ package fleet
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/provision"
 )
@@ -18,16 +16,7 @@ import (
 // Apply mode whatever the options say. A failed rebuild converges
 // nothing.
 func TestRebuildThenPrepareConverge(t *testing.T) {
-	t.Setenv("OMC_STATE_DIR", t.TempDir())
-	t.Setenv("OMC_SSH_CONFIG", "none")
-	inv, err := inventory.LoadReader(filepath.Join(t.TempDir(), "omc.yaml"), strings.NewReader(downInventory))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, err := inv.Select([]string{"web-1", "web-2"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv, nodes := loadDown(t, "web-1", "web-2")
 	c := &cloud{have: map[string]bool{"web-1": true}} // web-2 is gone: up makes it
 	var events []providers.Event
 	o := RebuildOptions{

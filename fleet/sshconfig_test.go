@@ -7,26 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/omc-coop/omc/internal/sshtest"
 	"github.com/omc-coop/omc/inventory"
 	"github.com/omc-coop/omc/providers"
 	"github.com/omc-coop/omc/remote"
 )
 
-// homeSSHConfig makes a $HOME whose ~/.ssh/config is text, as omc finds
-// it when OMC_SSH_CONFIG is unset.
-func homeSSHConfig(t *testing.T, text string) {
-	t.Helper()
-	home := t.TempDir()
-	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
-	if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("HOME", home)
-	t.Setenv("OMC_SSH_CONFIG", "")
-}
-
 func TestSSHConfigInventoryWins(t *testing.T) {
-	homeSSHConfig(t, `
+	sshtest.HomeConfig(t, `
 Host school
   HostName 192.0.2.10
   User deploy
@@ -100,7 +88,7 @@ groups:
 
 	// A file omc cannot read as ssh would: an error naming it, saying
 	// how to go on without it.
-	homeSSHConfig(t, "Match user x\n  Port 1\n")
+	sshtest.HomeConfig(t, "Match user x\n  Port 1\n")
 	if _, err := SSHConfig(inv.Nodes()[0], providers.Machine{Address: "school"}, kh); err == nil ||
 		!strings.Contains(err.Error(), filepath.Join(os.Getenv("HOME"), ".ssh", "config")+":1:") || !strings.Contains(err.Error(), "OMC_SSH_CONFIG=none") {
 		t.Errorf("unsupported Match: %v", err)

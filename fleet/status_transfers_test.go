@@ -34,8 +34,6 @@ func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
 func TestStatusTransfersOverSSH(t *testing.T) {
 	t.Setenv("OMC_STATE_DIR", t.TempDir())
 	t.Setenv("OMC_SSH_CONFIG", "none")
-	t.Setenv("OMC_T_LB", "lb-secret-transfers-test-5b1")
-	t.Setenv("OMC_T_SEED", "seed-transfers-test-0c9")
 	srv := sshtest.Start(t)
 	spool := t.TempDir()
 	t0 := time.Now().Truncate(time.Second)
@@ -72,34 +70,14 @@ func TestStatusTransfersOverSSH(t *testing.T) {
 	node := func(name string, port int) string {
 		return fmt.Sprintf("      - {name: %s, address: 127.0.0.1, host_key: %q, ssh: {port: %d, key: %s, user: %s}}\n", name, hostKey, port, srv.KeyFile, srv.User)
 	}
-	src := `apiVersion: omc/v1
-name: t
-secrets:
-  bbb_seed: env:OMC_T_SEED
-groups:
-  eu:
-    provider: static
-    roles: [bbb]
-    domain: "{name}.example.org"
-    settings: {bbb_version: "3.0"}
-    pool:
-      url: http://127.0.0.1:1
-      secret: env:OMC_T_LB
-      bbb_url: http://127.0.0.1:1/{name}/bigbluebutton/api
-      checks: []
-    nodes:
-` + node("bbb-1", srv.Port) + node("bbb-2", srv.Port) + node("bbb-3", srv.Port) + node("bbb-4", closed) +
+	inv := transfersInventory(t, node("bbb-1", srv.Port)+node("bbb-2", srv.Port)+node("bbb-3", srv.Port)+node("bbb-4", closed)+
 		`      - {name: sl-1, roles: [scalelite], address: 127.0.0.1, domain: sl.example.org}
-  school:
+`, `  school:
     provider: static
     roles: [bbb]
     nodes:
       - {name: school-bbb, address: 127.0.0.1, domain: bbb.school.example, settings: {bbb_version: "3.0"}}
-`
-	inv, err := inventory.LoadReader("omc.yaml", strings.NewReader(src))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	deps := &PoolDeps{HTTP: &http.Client{Transport: failingTransport{}}}
 	st, err := Status(context.Background(), inv, StatusOptions{Deps: deps, Transfers: &TransferOptions{Dir: filepath.Join(spool, "{node}")}})
 	t1 := time.Now()
@@ -157,9 +135,10 @@ groups:
 	}
 }
 
-// Without --transfers, no node is asked.
-func TestStatusWithoutTransfersAsksNoNode(t *testing.T) {
-	t.Setenv("OMC_STATE_DIR", t.TempDir())
+// transfersInventory is group eu of static bbb nodes, nodes (the lines
+// under its nodes:), whose pool no test reaches, then rest (more groups).
+func transfersInventory(t *testing.T, nodes, rest string) *inventory.Inventory {
+	t.Helper()
 	t.Setenv("OMC_T_LB", "lb-secret-transfers-test-5b1")
 	t.Setenv("OMC_T_SEED", "seed-transfers-test-0c9")
 	src := `apiVersion: omc/v1
@@ -174,13 +153,20 @@ groups:
     settings: {bbb_version: "3.0"}
     pool: {url: "http://127.0.0.1:1", secret: "env:OMC_T_LB", bbb_url: "http://127.0.0.1:1/{name}/bigbluebutton/api", checks: []}
     nodes:
-      - {name: bbb-1, address: 127.0.0.1}
-      - {name: sl-1, roles: [scalelite], address: 127.0.0.1, domain: sl.example.org}
-`
+` + nodes + rest
 	inv, err := inventory.LoadReader("omc.yaml", strings.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return inv
+}
+
+// Without --transfers, no node is asked.
+func TestStatusWithoutTransfersAsksNoNode(t *testing.T) {
+	t.Setenv("OMC_STATE_DIR", t.TempDir())
+	inv := transfersInventory(t, `      - {name: bbb-1, address: 127.0.0.1}
+      - {name: sl-1, roles: [scalelite], address: 127.0.0.1, domain: sl.example.org}
+`, "")
 	asked := 0
 	deps := &PoolDeps{HTTP: &http.Client{Transport: failingTransport{}}, Exec: func(context.Context, *inventory.Node, providers.Machine, string) (remote.Result, error) {
 		asked++

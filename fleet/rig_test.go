@@ -2,6 +2,8 @@ package fleet
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,8 +16,8 @@ import (
 )
 
 // opsRig is a group eu whose pool is a FAKE Scalelite and whose bbb
-// nodes are FAKE BBB APIs, all on 127.0.0.1, for the pool operations
-// (drain, enable, remove, scale, upgrade).
+// nodes are FAKE BBB APIs, all on 127.0.0.1: the one set-up of fleet's
+// pool tests (drain, enable, remove, scale, upgrade, the pool sync).
 type opsRig struct {
 	t    *testing.T
 	path string
@@ -26,14 +28,29 @@ type opsRig struct {
 
 const opsLBSecret = "lb-secret-fleet-ops-0b7e"
 
-// newOpsRig writes the inventory with group eu's nodes (YAML under the
-// group, indented four spaces) and starts the fakes.
+// newOpsRig is newPoolRig for a group of bbb nodes: nodes is the YAML
+// under the group after its roles (indented four spaces).
 func newOpsRig(t *testing.T, nodes string) *opsRig {
+	return newPoolRig(t, "    roles: [bbb]\n"+nodes, nil)
+}
+
+// newPoolRig writes the inventory, group eu with its pool followed by
+// group (YAML lines under the group, indented four spaces), and starts
+// the fakes. front, when set, stands in front of the fake Scalelite (a
+// Scalelite still starting, say).
+func newPoolRig(t *testing.T, group string, front func(http.Handler) http.Handler) *opsRig {
 	t.Helper()
 	t.Setenv("OMC_STATE_DIR", t.TempDir())
 	t.Setenv("OMC_T_LB", opsLBSecret)
 	t.Setenv("OMC_T_SEED", "seed-fleet-ops-5c21")
-	r := &opsRig{t: t, sl: fake.NewScalelite(t, opsLBSecret), bbb: fake.NewBBB(t), deps: &PoolDeps{Poll: 5 * time.Millisecond}}
+	r := &opsRig{t: t, sl: fake.NewScaleliteHandler(opsLBSecret), bbb: fake.NewBBB(t), deps: &PoolDeps{Poll: 5 * time.Millisecond}}
+	var h http.Handler = r.sl
+	if front != nil {
+		h = front(h)
+	}
+	r.sl.Server = httptest.NewServer(h)
+	r.sl.URL = r.sl.Server.URL
+	t.Cleanup(r.sl.Server.Close)
 	r.path = filepath.Join(t.TempDir(), "omc.yaml")
 	src := fmt.Sprintf(`apiVersion: omc/v1
 name: t
@@ -41,7 +58,6 @@ secrets:
   bbb_seed: env:OMC_T_SEED
 groups:
   eu:
-    roles: [bbb]
     domain: "{name}.example.org"
     settings: {bbb_version: "3.0"}
     pool:
@@ -49,7 +65,7 @@ groups:
       secret: env:OMC_T_LB
       bbb_url: %s/{name}/bigbluebutton/api
       checks: []
-%s`, r.sl.URL, r.bbb.Server.URL, nodes)
+%s`, r.sl.URL, r.bbb.Server.URL, group)
 	if err := os.WriteFile(r.path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
