@@ -417,14 +417,15 @@ func machine() string {
 }
 
 // gitHead is the commit the bench runs at, "+dirty" when the tree has
-// changes.
+// changes. The results directory does not count: the run itself writes
+// it as it goes, so a clean tree read "+dirty" by the time of the report.
 func gitHead() string {
 	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	h := strings.TrimSpace(string(out))
-	if d, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(d))) > 0 {
+	if d, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)bench/results").Output(); err == nil && len(strings.TrimSpace(string(d))) > 0 {
 		h += "+dirty"
 	}
 	return h
