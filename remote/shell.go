@@ -191,7 +191,7 @@ func waitSession(reqs <-chan *ssh.Request) string {
 // script on the host and releases the lock (session.go); the shell cannot
 // be used afterwards, and context.Cause(ctx) is returned.
 func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
-	if err := s.checkScript(script); err != nil {
+	if err := s.c.checkScript(script); err != nil {
 		return Result{}, err
 	}
 	rs, err := s.run(ctx, []string{subshell(script)})
@@ -210,7 +210,7 @@ func (s *Shell) Run(ctx context.Context, script string) (Result, error) {
 func (s *Shell) Batch(ctx context.Context, scripts []string) ([]Result, error) {
 	cmds := make([]string, len(scripts))
 	for i, sc := range scripts {
-		if err := s.checkScript(sc); err != nil {
+		if err := s.c.checkScript(sc); err != nil {
 			return nil, err
 		}
 		// omc_stop is the shell's own variable: a script runs in a
@@ -227,9 +227,11 @@ func (s *Shell) Batch(ctx context.Context, scripts []string) ([]Result, error) {
 // number, so no script's exit status can look like it.
 const skipped = "skip"
 
-func (s *Shell) checkScript(script string) error {
+// checkScript refuses a script with a NUL byte, which no shell input can
+// carry; every way a script reaches the host's shell asks here first.
+func (c *Client) checkScript(script string) error {
 	if strings.IndexByte(script, 0) >= 0 {
-		return fmt.Errorf("%s: script contains a NUL byte", s.c.name)
+		return fmt.Errorf("%s: script contains a NUL byte", c.name)
 	}
 	return nil
 }
@@ -523,8 +525,8 @@ func (c *Client) LockRun(ctx context.Context, holder, script string) (stale stri
 }
 
 func (c *Client) lockRun(ctx context.Context, holder, script string) (stale string, r Result, err error) {
-	if strings.IndexByte(script, 0) >= 0 {
-		return "", Result{}, fmt.Errorf("%s: script contains a NUL byte", c.name)
+	if err := c.checkScript(script); err != nil {
+		return "", Result{}, err
 	}
 	c.mu.Lock()
 	locked := c.locked
@@ -582,8 +584,8 @@ fi`
 // started yet gets script in its exec request, as LockRun does: a run's
 // first look at a host then costs no round trip of its own.
 func (c *Client) RunFirst(ctx context.Context, script string) (Result, error) {
-	if strings.IndexByte(script, 0) >= 0 {
-		return Result{}, fmt.Errorf("%s: script contains a NUL byte", c.name)
+	if err := c.checkScript(script); err != nil {
+		return Result{}, err
 	}
 	rs, err := c.runFirst(ctx, []string{subshell(script)})
 	if err != nil {
