@@ -58,9 +58,9 @@ type Options struct {
 	// Handshakes bounds the SSH handshakes in flight through jump hosts
 	// (default 10, sshd's MaxStartups start): every such host's
 	// connection is also one to its jump host, whose sshd would refuse
-	// more. A direct host's handshake is bounded by Checking alone: its sshd sees only this one, and far
-	// away a handshake is mostly waiting (at 50 ms RTT, 10 at a time made
-	// 20 hosts two waves of handshakes).
+	// more. A direct host's handshake is bounded by Checking alone: its
+	// sshd sees only this one, and far away a handshake is mostly waiting
+	// (at 50 ms RTT, 10 at a time made 20 hosts two waves of handshakes).
 	Parallel   int
 	Checking   int
 	Handshakes int
@@ -241,10 +241,15 @@ func (r *run) converge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if lockLater && wouldChange(steps, obs) {
-		r.lockPending = true
-		if obs, err = r.probe(ctx, steps); err != nil {
-			return err
+	// inSync: the unlocked look found every step in sync, so each plan
+	// below is known to be nothing and is not made a second time.
+	inSync := false
+	if lockLater {
+		if inSync = !wouldChange(steps, obs); !inSync {
+			r.lockPending = true
+			if obs, err = r.probe(ctx, steps); err != nil {
+				return err
+			}
 		}
 	}
 	var notify []string
@@ -266,7 +271,11 @@ func (r *run) converge(ctx context.Context) error {
 			obs = append(obs[:i], rest...)
 			dirt = dirtSet{}
 		}
-		c, err := s.Plan(obs[i])
+		var c *Change
+		var err error
+		if !inSync {
+			c, err = s.Plan(obs[i])
+		}
 		if err == nil && c != nil && r.o.Mode == Apply && !r.changing {
 			// The host's first change waits for a change slot, its
 			// lock held: what it saw cannot change meanwhile.
