@@ -50,7 +50,10 @@ func FuzzErrorAnswers(f *testing.F) {
 		p := New(Options{Token: testToken, Endpoint: ts.URL, StateDir: t.TempDir(), Stderr: io.Discard, PollInterval: time.Millisecond,
 			MaxRetries: 1, RetryBackoff: time.Microsecond, LockedRetries: 1, LockedBackoff: func(int) time.Duration { return 0 }, LockedMaxWait: time.Millisecond})
 		inv, g := loadInv(t, "coop", 1, "")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// An answer can leave an action running for ever, and then the
+		// client waits until this deadline: it must stay well under the
+		// fuzzer's own 10 s, past which it reports the input as a hang.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_, err := p.List(ctx, inv, g)
 		if err != nil && strings.Contains(err.Error(), testToken) {
